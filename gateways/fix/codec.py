@@ -1,0 +1,187 @@
+"""Domain objects to FIX messages and back.
+
+Prices cross the wire as exact decimal strings built from integer ticks (never through a binary
+float). Parsing is strict: anything missing or malformed raises :class:`FixParseError` with the
+tag and what was wrong, so the gateway can count and log it without ever letting an exception
+reach quickfix.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import TypeVar
+
+import quickfix as fix
+
+from service.domain import (
+    CancelOrder,
+    CancelReject,
+    ExecType,
+    ExecutionReport,
+    Instrument,
+    NewOrder,
+    OrderIntent,
+    OrdStatus,
+    OrdType,
+    ReplaceOrder,
+    Side,
+)
+
+# Tags used by name, so the code reads as the spec sheet does.
+CL_ORD_ID, ORIG_CL_ORD_ID, ORDER_ID, EXEC_ID = 11, 41, 37, 17
+SYMBOL, SIDE, ORDER_QTY, PRICE, ORD_TYPE, TIME_IN_FORCE, TRANSACT_TIME = 55, 54, 38, 44, 40, 59, 60
+EXEC_TYPE, ORD_STATUS, CUM_QTY, LEAVES_QTY, LAST_QTY, LAST_PX, AVG_PX = 150, 39, 14, 151, 32, 31, 6
+TEXT, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, HANDL_INST, POSS_DUP, MSG_TYPE = 58, 102, 434, 21, 43, 35
+ORD_REJ_REASON, SENDING_TIME = 103, 52
+
+
+class FixParseError(ValueError):
+    """An inbound FIX message that cannot be turned into a domain object."""
+
+
+def format_utc(ts_ns: int) -> str:
+    """FIX UTCTimestamp with microseconds: YYYYMMDD-HH:MM:SS.ffffff."""
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1000:06d}"
+
+
+def parse_utc(value: str) -> int:
+    """Inverse of :func:`format_utc`; accepts 0 to 9 fractional digits."""
+    try:
+        main, _, frac = value.partition(".")
+        struct = time.strptime(main, "%Y%m%d-%H:%M:%S")
+        if frac and not frac.isdigit():
+            raise ValueError(frac)
+        nanos = int((frac + "000000000")[:9]) if frac else 0
+    except ValueError as exc:
+        raise FixParseError(f"bad UTCTimestamp {value!r}") from exc
+    return calendar.timegm(struct) * 1_000_000_000 + nanos
+
+
+def _header(msg_type: str) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(MSG_TYPE, msg_type)
+    return message
+
+
+def encode_intent(intent: OrderIntent, instrument: Instrument, now_ns: int) -> fix.Message:
+    """The FIX message for ``intent``: NewOrderSingle, OrderCancelRequest or cancel/replace."""
+    if isinstance(intent, NewOrder):
+        message = _header(fix.MsgType_NewOrderSingle)
+        message.setField(HANDL_INST, "1")
+        message.setField(ORD_TYPE, intent.ord_type.value)
+        message.setField(TIME_IN_FORCE, intent.tif.value)
+        if intent.ord_type is OrdType.LIMIT:
+            assert intent.price is not None, "a limit order needs a price"
+            message.setField(PRICE, str(instrument.to_price(intent.price)))
+    elif isinstance(intent, ReplaceOrder):
+        message = _header(fix.MsgType_OrderCancelReplaceRequest)
+        message.setField(ORIG_CL_ORD_ID, intent.orig_cl_ord_id)
+        message.setField(HANDL_INST, "1")
+        message.setField(ORD_TYPE, OrdType.LIMIT.value)
+        message.setField(PRICE, str(instrument.to_price(intent.price)))
+    else:
+        assert isinstance(intent, CancelOrder)
+        message = _header(fix.MsgType_OrderCancelRequest)
+        message.setField(ORIG_CL_ORD_ID, intent.orig_cl_ord_id)
+    message.setField(CL_ORD_ID, intent.cl_ord_id)
+    message.setField(SYMBOL, intent.symbol)
+    message.setField(SIDE, intent.side.fix)
+    message.setField(ORDER_QTY, str(intent.qty))
+    message.setField(TRANSACT_TIME, format_utc(now_ns))
+    return message
+
+
+def _required(message: fix.Message, tag: int) -> str:
+    if not message.isSetField(tag):
+        raise FixParseError(f"required tag {tag} missing")
+    return message.getField(tag)
+
+
+def _optional(message: fix.Message, tag: int) -> str | None:
+    return message.getField(tag) if message.isSetField(tag) else None
+
+
+def _int(value: str, tag: int) -> int:
+    try:
+        number = Decimal(value)
+    except InvalidOperation as exc:
+        raise FixParseError(f"tag {tag}={value!r} is not a number") from exc
+    if not number.is_finite() or number != number.to_integral_value() or number < 0:
+        raise FixParseError(f"tag {tag}={value!r} is not a non-negative whole quantity")
+    return int(number)
+
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _enum(enum_type: type[_E], value: str, tag: int) -> _E:
+    try:
+        return enum_type(value)
+    except ValueError as exc:
+        raise FixParseError(f"tag {tag}={value!r} is not a valid {enum_type.__name__}") from exc
+
+
+def decode_execution_report(message: fix.Message, instruments: dict[str, Instrument]) \
+        -> ExecutionReport:
+    """Parse an ExecutionReport (35=8); raises :class:`FixParseError`."""
+    symbol = _required(message, SYMBOL)
+    instrument = instruments.get(symbol)
+    if instrument is None:
+        raise FixParseError(f"execution report for unconfigured symbol {symbol!r}")
+    try:
+        side = Side.from_fix(_required(message, SIDE))
+    except ValueError as exc:
+        raise FixParseError(str(exc)) from exc
+    exec_type = _enum(ExecType, _required(message, EXEC_TYPE), EXEC_TYPE)
+    ord_status = _enum(OrdStatus, _required(message, ORD_STATUS), ORD_STATUS)
+    last_qty_raw = _optional(message, LAST_QTY)
+    last_qty = _int(last_qty_raw, LAST_QTY) if last_qty_raw is not None else 0
+    last_px_raw = _optional(message, LAST_PX)
+    last_px = None
+    if last_px_raw is not None and last_qty > 0:
+        try:
+            last_px = instrument.to_ticks(last_px_raw)
+        except ValueError as exc:
+            raise FixParseError(f"tag {LAST_PX}: {exc}") from exc
+    if exec_type.is_fill and last_qty > 0 and last_px is None:
+        raise FixParseError(f"fill without a LastPx({LAST_PX})")
+    transact = _optional(message, TRANSACT_TIME)
+    poss_dup = message.getHeader().isSetField(POSS_DUP) and \
+        message.getHeader().getField(POSS_DUP) == "Y"
+    return ExecutionReport(
+        cl_ord_id=_required(message, CL_ORD_ID),
+        exec_id=_required(message, EXEC_ID),
+        exec_type=exec_type,
+        ord_status=ord_status,
+        symbol=symbol,
+        side=side,
+        cum_qty=_int(_required(message, CUM_QTY), CUM_QTY),
+        leaves_qty=_int(_optional(message, LEAVES_QTY) or "0", LEAVES_QTY),
+        last_qty=last_qty,
+        last_px=last_px,
+        order_id=_optional(message, ORDER_ID),
+        orig_cl_ord_id=_optional(message, ORIG_CL_ORD_ID),
+        text=_optional(message, TEXT) or "",
+        ts_ns=parse_utc(transact) if transact else 0,
+        poss_dup=poss_dup,
+    )
+
+
+def decode_cancel_reject(message: fix.Message) -> CancelReject:
+    """Parse an OrderCancelReject (35=9)."""
+    status_raw = _optional(message, ORD_STATUS)
+    return CancelReject(
+        cl_ord_id=_required(message, CL_ORD_ID),
+        orig_cl_ord_id=_required(message, ORIG_CL_ORD_ID),
+        ord_status=_enum(OrdStatus, status_raw, ORD_STATUS) if status_raw else None,
+        reason=_optional(message, CXL_REJ_REASON) or "",
+        text=_optional(message, TEXT) or "",
+    )
+
+
+def msg_type(message: fix.Message) -> str:
+    return message.getHeader().getField(MSG_TYPE)

@@ -1,0 +1,203 @@
+"""The FIX order gateway: a quickfix initiator bridged into asyncio.
+
+quickfix calls back on its own threads, and an exception escaping a callback ends the process.
+So every callback here does the minimum: parse the message into a domain object, hand it to the
+event loop with ``call_soon_threadsafe``, and catch *everything*, counting and logging what was
+malformed. The engine never runs on a quickfix thread.
+
+Credentials for the Logon come from the environment (``EXECAGENT_FIX_USERNAME``,
+``EXECAGENT_FIX_PASSWORD``) and are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import quickfix as fix
+
+from gateways.fix.codec import (
+    FixParseError,
+    decode_cancel_reject,
+    decode_execution_report,
+    encode_intent,
+    msg_type,
+)
+from gateways.fix.settings import SessionSpec, owned_session_id
+from gateways.marketdata.fix_md import build_md_request, decode_market_data
+from service.domain import Instrument, OrderIntent, SessionStatus
+
+log = logging.getLogger(__name__)
+
+USERNAME, PASSWORD, TEXT = 553, 554, 58
+MARKET_DATA_TYPES = (fix.MsgType_MarketDataSnapshotFullRefresh,
+                     fix.MsgType_MarketDataIncrementalRefresh)
+
+# Handed each parsed inbound event and its arrival time (time.perf_counter_ns), on the loop.
+EventSink = Callable[[object, int], None]
+Counter = Callable[[str], None]
+
+
+class FixOrderGateway(fix.Application):
+    """Sends order intents and delivers execution reports and market data to the loop."""
+
+    def __init__(
+        self,
+        spec: SessionSpec,
+        instruments: dict[str, Instrument],
+        loop: asyncio.AbstractEventLoop,
+        sink: EventSink,
+        subscribe_symbols: list[str] | None = None,
+        on_malformed: Counter | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.instruments = instruments
+        self._loop = loop
+        self._sink = sink
+        self._subscribe = subscribe_symbols or []
+        self._on_malformed = on_malformed
+        self.session_id: fix.SessionID | None = None
+        self.logged_on = threading.Event()
+        self.last_logout_text = ""
+        self.malformed = 0
+        self._initiator: fix.SocketInitiator | None = None
+        self._quickfix_parts: tuple[object, ...] = ()
+        self._md_requests = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        settings = self.spec.settings()
+        # quickfix keeps only references to the settings and factories: they must outlive the
+        # initiator, or stopping it reads freed memory.
+        self._quickfix_parts = (settings, fix.FileStoreFactory(settings),
+                                fix.FileLogFactory(settings))
+        self._initiator = fix.SocketInitiator(self, self._quickfix_parts[1], settings,
+                                              self._quickfix_parts[2])
+        self._initiator.start()
+
+    def stop(self) -> None:
+        if self._initiator is not None:
+            self._initiator.stop()
+            self._initiator = None
+            self._quickfix_parts = ()  # only after the engine that refers to them is gone
+        self.logged_on.clear()
+
+    async def wait_logged_on(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not self.logged_on.is_set():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    # --- outbound ---------------------------------------------------------------------------
+    def send(self, intent: OrderIntent, now_ns: int) -> bool:
+        """Encode and send; False (never an exception) when the session cannot take it."""
+        session_id = self.session_id
+        if session_id is None or not self.logged_on.is_set():
+            return False
+        message = encode_intent(intent, self.instruments[intent.symbol], now_ns)
+        try:
+            return bool(fix.Session.sendToTarget(message, session_id))
+        except fix.SessionNotFound:
+            return False
+
+    # --- quickfix callbacks (quickfix threads: catch everything) ----------------------------
+    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.session_id = owned_session_id(sessionID)
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            self.logged_on.set()
+            self.last_logout_text = ""
+            self._deliver(SessionStatus(True))
+            if self._subscribe:
+                self._md_requests += 1
+                request = build_md_request(f"md-{self._md_requests}", self._subscribe)
+                fix.Session.sendToTarget(request, sessionID)
+        except Exception:  # noqa: BLE001 - must never reach quickfix
+            log.exception("onLogon handler failed")
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            was_on = self.logged_on.is_set()
+            self.logged_on.clear()
+            if was_on:
+                self._deliver(SessionStatus(False, self.last_logout_text))
+        except Exception:  # noqa: BLE001
+            log.exception("onLogout handler failed")
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            if msg_type(message) == fix.MsgType_Logon:
+                username = os.environ.get("EXECAGENT_FIX_USERNAME")
+                password = os.environ.get("EXECAGENT_FIX_PASSWORD")
+                if username:
+                    message.setField(USERNAME, username)
+                if password:
+                    message.setField(PASSWORD, password)
+        except Exception:  # noqa: BLE001
+            log.exception("toAdmin handler failed")
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        try:
+            kind = msg_type(message)
+            if kind == fix.MsgType_Logout and message.isSetField(TEXT):
+                self.last_logout_text = message.getField(TEXT)
+            elif kind == fix.MsgType_Reject:
+                text = message.getField(TEXT) if message.isSetField(TEXT) else ""
+                log.warning("venue rejected one of our messages: %s", text)
+        except Exception:  # noqa: BLE001
+            log.exception("fromAdmin handler failed")
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        return None
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        received = time.perf_counter_ns()
+        try:
+            kind = msg_type(message)
+            if kind == fix.MsgType_ExecutionReport:
+                event: object = decode_execution_report(message, self.instruments)
+            elif kind in MARKET_DATA_TYPES:
+                event = decode_market_data(message, kind, self.instruments)
+            elif kind == fix.MsgType_OrderCancelReject:
+                event = decode_cancel_reject(message)
+            else:
+                text = message.getField(TEXT) if message.isSetField(TEXT) else ""
+                log.warning("unhandled application message %s from venue: %s", kind, text)
+                self._count_malformed(f"unhandled_{kind}")
+                return
+            self._deliver(event, received)
+        except FixParseError as exc:
+            self._count_malformed("fix")
+            log.warning("malformed message from venue dropped: %s", exc)
+        except Exception:  # noqa: BLE001 - must never reach quickfix
+            self._count_malformed("fix")
+            log.exception("failed to handle a message from the venue")
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _deliver(self, event: object, received_ns: int | None = None) -> None:
+        stamp = received_ns if received_ns is not None else time.perf_counter_ns()
+        try:
+            self._loop.call_soon_threadsafe(self._sink, event, stamp)
+        except RuntimeError:
+            log.debug("event loop closed; %s dropped", type(event).__name__)
+
+    def _count_malformed(self, source: str) -> None:
+        self.malformed += 1
+        if self._on_malformed is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed: nothing left to count for
+                self._loop.call_soon_threadsafe(self._on_malformed, source)
+
+
+def state_dir_for(base: Path, sender: str, target: str) -> Path:
+    """One directory per session pair, so two services never share a message store."""
+    return base / f"{sender}-{target}"

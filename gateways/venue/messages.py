@@ -1,0 +1,250 @@
+"""The simulated venue's side of the wire: client requests in, reports and market data out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import quickfix as fix
+import quickfix44 as fix44
+
+from gateways.fix.codec import (
+    AVG_PX,
+    CL_ORD_ID,
+    CUM_QTY,
+    CXL_REJ_REASON,
+    CXL_REJ_RESPONSE_TO,
+    EXEC_ID,
+    EXEC_TYPE,
+    LAST_PX,
+    LAST_QTY,
+    LEAVES_QTY,
+    ORD_STATUS,
+    ORD_TYPE,
+    ORDER_ID,
+    ORDER_QTY,
+    ORIG_CL_ORD_ID,
+    PRICE,
+    SIDE,
+    SYMBOL,
+    TEXT,
+    TIME_IN_FORCE,
+    TRANSACT_TIME,
+    FixParseError,
+    format_utc,
+)
+from gateways.marketdata.fix_md import (
+    ACTION_CHANGE,
+    ACTION_DELETE,
+    ACTION_NEW,
+    BID,
+    MD_ENTRY_DATE,
+    MD_ENTRY_PX,
+    MD_ENTRY_SIZE,
+    MD_ENTRY_TIME,
+    MD_ENTRY_TYPE,
+    MD_REQ_ID,
+    MD_REQ_REJ_REASON,
+    MD_UPDATE_ACTION,
+    OFFER,
+    TRADE,
+    format_entry_time,
+)
+from service.domain import Instrument, OrdStatus, OrdType, Side, TimeInForce
+from sim.matching import Fill
+
+
+@dataclass(slots=True)
+class OrderRequest:
+    """A client's order message, validated and converted to ticks, waiting for the worker."""
+
+    kind: str
+    session_key: str  # SessionID.toString(); quickfix's SessionID objects are not kept
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: int | None
+    ord_type: OrdType
+    tif: TimeInForce
+    orig_cl_ord_id: str | None = None
+
+
+@dataclass(slots=True)
+class ClientOrder:
+    """The venue's record of a client order."""
+
+    order_id: str
+    cl_ord_id: str
+    session_key: str
+    symbol: str
+    side: Side
+    qty: int
+    price: int | None
+    ord_type: OrdType
+    tif: TimeInForce
+    status: OrdStatus = OrdStatus.PENDING_NEW
+    cum_qty: int = 0
+    notional_ticks: int = 0
+    orig_cl_ord_id: str | None = None
+
+
+def _get(message: fix.Message, tag: int) -> str | None:
+    return message.getField(tag) if message.isSetField(tag) else None
+
+
+def parse_order_request(kind: str, message: fix.Message, session_id: fix.SessionID,
+                        instruments: dict[str, Instrument]) -> OrderRequest:
+    """Validate a client message; raises :class:`FixParseError` naming what is wrong."""
+    cl_ord_id = _get(message, CL_ORD_ID)
+    if not cl_ord_id:
+        raise FixParseError("ClOrdID(11) missing")
+    symbol = _get(message, SYMBOL) or ""
+    instrument = instruments.get(symbol)
+    if instrument is None:
+        raise FixParseError(f"unknown symbol {symbol!r}")
+    try:
+        side = Side.from_fix(_get(message, SIDE) or "")
+    except ValueError as exc:
+        raise FixParseError(str(exc)) from exc
+    qty_raw = _get(message, ORDER_QTY)
+    qty = 0
+    if kind != fix.MsgType_OrderStatusRequest:
+        try:
+            qty_decimal = Decimal(qty_raw or "")
+        except ArithmeticError as exc:
+            raise FixParseError(f"OrderQty(38)={qty_raw!r} is not a number") from exc
+        if qty_decimal <= 0 or qty_decimal != qty_decimal.to_integral_value():
+            raise FixParseError(f"OrderQty(38)={qty_raw} must be a positive whole number")
+        qty = int(qty_decimal)
+    ord_type_raw = _get(message, ORD_TYPE) or OrdType.LIMIT.value
+    try:
+        ord_type = OrdType(ord_type_raw)
+    except ValueError as exc:
+        raise FixParseError(f"OrdType(40)={ord_type_raw!r} not supported (1 market, 2 limit)") \
+            from exc
+    tif_raw = _get(message, TIME_IN_FORCE) or TimeInForce.DAY.value
+    try:
+        tif = TimeInForce(tif_raw)
+    except ValueError as exc:
+        raise FixParseError(f"TimeInForce(59)={tif_raw!r} not supported (0 day, 3 IOC)") from exc
+    price = None
+    price_raw = _get(message, PRICE)
+    if price_raw is not None:
+        try:
+            price = instrument.to_ticks(price_raw)
+        except ValueError as exc:
+            raise FixParseError(f"Price(44): {exc}") from exc
+        if price <= 0:
+            raise FixParseError(f"Price(44)={price_raw} must be positive")
+    if kind == fix.MsgType_NewOrderSingle and ord_type is OrdType.LIMIT and price is None:
+        raise FixParseError("limit order without Price(44)")
+    orig = _get(message, ORIG_CL_ORD_ID)
+    if kind in (fix.MsgType_OrderCancelRequest, fix.MsgType_OrderCancelReplaceRequest) \
+            and not orig:
+        raise FixParseError("OrigClOrdID(41) missing")
+    return OrderRequest(kind, session_id.toString(), cl_ord_id, symbol, side, qty,
+                        price, ord_type, tif, orig)
+
+
+def build_execution_report(order: ClientOrder, exec_id: str, exec_type: str,
+                           last_qty: int | None, last_px: int | None,
+                           instrument: Instrument | None, now_ns: int, text: str = "") \
+        -> fix.Message:
+    message = fix44.ExecutionReport()
+    message.setField(ORDER_ID, order.order_id)
+    message.setField(CL_ORD_ID, order.cl_ord_id)
+    if order.orig_cl_ord_id and exec_type in ("4", "5"):
+        message.setField(ORIG_CL_ORD_ID, order.orig_cl_ord_id)
+    message.setField(EXEC_ID, exec_id)
+    message.setField(EXEC_TYPE, exec_type)
+    message.setField(ORD_STATUS, order.status.value)
+    message.setField(SYMBOL, order.symbol)
+    message.setField(SIDE, order.side.fix)
+    message.setField(ORDER_QTY, str(order.qty))
+    message.setField(ORD_TYPE, order.ord_type.value)
+    if order.price is not None and instrument is not None:
+        message.setField(PRICE, str(instrument.to_price(order.price)))
+    leaves = 0 if order.status.is_terminal else max(order.qty - order.cum_qty, 0)
+    message.setField(LEAVES_QTY, str(leaves))
+    message.setField(CUM_QTY, str(order.cum_qty))
+    if order.cum_qty and instrument is not None:
+        avg = instrument.to_price(order.notional_ticks) / order.cum_qty
+        message.setField(AVG_PX, str(avg.quantize(Decimal("0.000001"))))
+    else:
+        message.setField(AVG_PX, "0")
+    if last_qty is not None and last_px is not None and instrument is not None:
+        message.setField(LAST_QTY, str(last_qty))
+        message.setField(LAST_PX, str(instrument.to_price(last_px)))
+    message.setField(TRANSACT_TIME, format_utc(now_ns))
+    if text:
+        message.setField(TEXT, text)
+    return message
+
+
+def build_cancel_reject(cl_ord_id: str, orig_cl_ord_id: str, request_kind: str, reason: str,
+                        text: str) -> fix.Message:
+    """OrderCancelReject; ``reason`` is CxlRejReason(102): 1 unknown order, 99 other."""
+    message = fix44.OrderCancelReject()
+    message.setField(ORDER_ID, "NONE")
+    message.setField(CL_ORD_ID, cl_ord_id)
+    message.setField(ORIG_CL_ORD_ID, orig_cl_ord_id)
+    message.setField(ORD_STATUS, OrdStatus.REJECTED.value)
+    message.setField(CXL_REJ_RESPONSE_TO,
+                     "2" if request_kind == fix.MsgType_OrderCancelReplaceRequest else "1")
+    message.setField(CXL_REJ_REASON, reason)
+    message.setField(TEXT, text)
+    return message
+
+
+def build_md_reject(req_id: str, text: str) -> fix.Message:
+    message = fix44.MarketDataRequestReject()
+    message.setField(MD_REQ_ID, req_id)
+    message.setField(MD_REQ_REJ_REASON, "0")  # unknown symbol
+    message.setField(TEXT, text)
+    return message
+
+
+def _entry(group: fix.Group, entry_type: str, price: int, qty: int, instrument: Instrument,
+           stamp: tuple[str, str]) -> None:
+    group.setField(MD_ENTRY_TYPE, entry_type)
+    group.setField(MD_ENTRY_PX, str(instrument.to_price(price)))
+    group.setField(MD_ENTRY_SIZE, str(qty))
+    group.setField(MD_ENTRY_DATE, stamp[0])
+    group.setField(MD_ENTRY_TIME, stamp[1])
+
+
+def build_snapshot(req_id: str, symbol: str, bids: list[tuple[int, int]],
+                   asks: list[tuple[int, int]], instrument: Instrument, now_ns: int) \
+        -> fix.Message:
+    message = fix44.MarketDataSnapshotFullRefresh()
+    message.setField(MD_REQ_ID, req_id)
+    message.setField(SYMBOL, symbol)
+    stamp = format_entry_time(now_ns)
+    for entry_type, levels in ((BID, bids), (OFFER, asks)):
+        for price, qty in levels:
+            group = fix44.MarketDataSnapshotFullRefresh.NoMDEntries()
+            _entry(group, entry_type, price, qty, instrument, stamp)
+            message.addGroup(group)
+    return message
+
+
+def build_incremental(req_id: str, symbol: str, changes: list[tuple[Side, int, int]],
+                      fills: list[Fill], instrument: Instrument, now_ns: int) -> fix.Message:
+    """Level changes (new total size; 0 deletes) and trades of one venue event."""
+    message = fix44.MarketDataIncrementalRefresh()
+    message.setField(MD_REQ_ID, req_id)
+    stamp = format_entry_time(now_ns)
+    for side, price, qty in changes:
+        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
+        group.setField(MD_UPDATE_ACTION, ACTION_DELETE if qty == 0 else ACTION_CHANGE)
+        group.setField(SYMBOL, symbol)
+        _entry(group, BID if side is Side.BUY else OFFER, price, qty, instrument, stamp)
+        message.addGroup(group)
+    for fill in fills:
+        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
+        group.setField(MD_UPDATE_ACTION, ACTION_NEW)
+        group.setField(SYMBOL, symbol)
+        _entry(group, TRADE, fill.price, fill.qty, instrument, stamp)
+        message.addGroup(group)
+    return message

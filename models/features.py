@@ -1,0 +1,168 @@
+"""The policy's observation: the one definition the training environment and the live engine share.
+
+Why one module: a policy trained on one set of features and fed another in production fails
+silently. Both sides call :func:`observe`, and a model file carries the :data:`FEATURE_SPEC_ID` and
+:data:`FEATURE_SPEC_HASH` it was trained with; the runtime refuses a model whose hash differs
+from the running code's (see :mod:`models.policy`). The hash covers the feature table and the
+source of the functions below, so any edit here changes it: retrain, or bump nothing and keep the
+code as it was.
+
+Every feature is normalised to roughly [-1, 1] (clipped), computed in event time, and written
+into a caller-owned float32 buffer so the per-tick path allocates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from service.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
+from sim.depth_book import DepthBook
+
+FEATURE_SPEC_ID = "execagent-obs-v1"
+
+# (name, meaning). Order is the vector's order.
+FEATURES: tuple[tuple[str, str], ...] = (
+    ("time_remaining", "fraction of the horizon left, 1 at start, 0 at the end"),
+    ("inventory_remaining", "fraction of the parent quantity still to trade"),
+    ("schedule_deviation", "inventory_remaining - time_remaining: > 0 behind the linear schedule"),
+    ("spread", "bid-ask spread in ticks / 10, clipped to 1"),
+    ("imbalance_touch", "(bid qty - ask qty) / (bid qty + ask qty) at the touch, signed for "
+                        "the parent's side"),
+    ("imbalance_5", "the same over the top 5 levels"),
+    ("mid_return", "EWMA(10 s) of mid log-returns in bps / 10, signed for the parent's "
+                   "side"),
+    ("volatility", "EWMA(60 s) realised volatility of mid in bps per sqrt(second) / 10"),
+    ("trade_flow", "EWMA(10 s) signed traded quantity / slice quantity, signed for the "
+                   "parent's side"),
+    ("working_distance", "resting child's distance from the near touch in ticks / 10 (0 if none)"),
+    ("working_qty", "resting child's open quantity / slice quantity, clipped to 4 then / 4"),
+    ("queue_ahead", "displayed quantity at the resting child's price, excluding it, / slice "
+                    "quantity / 4"),
+)
+N_FEATURES = len(FEATURES)
+
+_RETURN_TAU_S = 10.0
+_VOL_TAU_S = 60.0
+_FLOW_TAU_S = 10.0
+
+
+def _clip(value: float, bound: float = 1.0) -> float:
+    return -bound if value < -bound else bound if value > bound else value
+
+
+class MarketTracker:
+    """Short-horizon statistics of one symbol's market, updated once per feed message."""
+
+    __slots__ = ("_last_ts_ns", "_last_mid_x2", "mid_return_bps", "variance_bps2_per_s",
+                 "signed_flow")
+
+    def __init__(self) -> None:
+        self._last_ts_ns = 0
+        self._last_mid_x2: int | None = None
+        self.mid_return_bps = 0.0
+        self.variance_bps2_per_s = 0.0
+        self.signed_flow = 0.0
+
+    def update(self, book: DepthBook, message: MarketData) -> None:
+        """Fold in ``message``; ``book`` must already have it applied."""
+        dt_s = max((message.ts_ns - self._last_ts_ns) / 1e9, 0.0) if self._last_ts_ns else 0.0
+        self._last_ts_ns = max(self._last_ts_ns, message.ts_ns)
+        decay_ret = math.exp(-dt_s / _RETURN_TAU_S)
+        decay_vol = math.exp(-dt_s / _VOL_TAU_S)
+        decay_flow = math.exp(-dt_s / _FLOW_TAU_S)
+        self.signed_flow *= decay_flow
+        for trade in message.trades:
+            aggressor = trade.aggressor
+            if aggressor is None and self._last_mid_x2 is not None:
+                # Feeds that do not say who initiated (FIX 4.4 market data): the quote rule
+                # against the mid before this message.
+                aggressor = Side.BUY if 2 * trade.price >= self._last_mid_x2 else Side.SELL
+            if aggressor is not None:
+                self.signed_flow += int(aggressor) * trade.qty
+        mid_x2 = book.mid_x2()
+        if mid_x2 is None:
+            return
+        previous = self._last_mid_x2
+        self._last_mid_x2 = mid_x2
+        if previous is None or previous <= 0:
+            return
+        ret_bps = math.log(mid_x2 / previous) * 1e4
+        self.mid_return_bps = decay_ret * self.mid_return_bps + (1 - decay_ret) * ret_bps
+        # Variance per second: squared return spread over the elapsed time (floor 1 ms).
+        inst_var = ret_bps * ret_bps / max(dt_s, 1e-3)
+        self.variance_bps2_per_s = decay_vol * self.variance_bps2_per_s + (1 - decay_vol) * inst_var
+
+
+def observe(
+    out: np.ndarray,
+    book: DepthBook,
+    parent: ParentOrder,
+    working: Sequence[ChildOrder],
+    tracker: MarketTracker,
+    now_ns: int,
+    slice_qty: int,
+) -> np.ndarray:
+    """Write the observation of ``parent`` at ``now_ns`` into ``out`` (float32, N_FEATURES)."""
+    sign = 1.0 if parent.side is Side.BUY else -1.0
+    horizon = parent.end_ns - parent.start_ns
+    time_remaining = _clip((parent.end_ns - now_ns) / horizon, 1.0)
+    time_remaining = time_remaining if time_remaining > 0.0 else 0.0
+    inventory_remaining = parent.remaining / parent.qty
+    slice_qty = max(slice_qty, 1)
+
+    bid, ask = book.best_bid(), book.best_ask()
+    spread = 0.0 if bid is None or ask is None else _clip((ask - bid) / 10.0)
+    bid_q = book.qty_at(Side.BUY, bid) if bid is not None else 0
+    ask_q = book.qty_at(Side.SELL, ask) if ask is not None else 0
+    imbalance_touch = (bid_q - ask_q) / (bid_q + ask_q) if bid_q + ask_q else 0.0
+    bid5, ask5 = book.total_qty(Side.BUY, 5), book.total_qty(Side.SELL, 5)
+    imbalance_5 = (bid5 - ask5) / (bid5 + ask5) if bid5 + ask5 else 0.0
+
+    distance = working_qty = queue_ahead = 0.0
+    near = bid if parent.side is Side.BUY else ask
+    for order in working:
+        if order.tif is TimeInForce.IOC or order.status.is_terminal or order.price is None:
+            continue
+        if near is not None:
+            distance = _clip(sign * (near - order.price) / 10.0)
+        leaves = order.leaves_qty
+        working_qty = min(leaves / slice_qty, 4.0) / 4.0
+        ahead = max(book.qty_at(parent.side, order.price) - leaves, 0)
+        queue_ahead = min(ahead / slice_qty, 4.0) / 4.0
+        break
+
+    out[0] = time_remaining
+    out[1] = inventory_remaining
+    out[2] = inventory_remaining - time_remaining
+    out[3] = spread
+    out[4] = sign * imbalance_touch
+    out[5] = sign * imbalance_5
+    out[6] = _clip(sign * tracker.mid_return_bps / 10.0)
+    out[7] = _clip(math.sqrt(tracker.variance_bps2_per_s) / 10.0)
+    out[8] = _clip(sign * tracker.signed_flow / slice_qty)
+    out[9] = distance
+    out[10] = working_qty
+    out[11] = queue_ahead
+    return out
+
+
+def new_observation_buffer() -> np.ndarray:
+    return np.zeros(N_FEATURES, dtype=np.float32)
+
+
+def _spec_hash() -> str:
+    definition = {
+        "id": FEATURE_SPEC_ID,
+        "features": FEATURES,
+        "source": [inspect.getsource(fn) for fn in (_clip, MarketTracker, observe)],
+    }
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+
+
+FEATURE_SPEC_HASH = _spec_hash()

@@ -1,0 +1,119 @@
+"""The execution-policy interface and the ONNX Runtime policy.
+
+Why an interface: the RL policy and the baselines (TWAP, ...) must run through the same engine,
+risk overlay and OMS, so that a comparison between them measures the policies and nothing else.
+Each gets a :class:`DecisionContext` per tick and answers an :class:`~models.actions.Action`.
+
+ONNX model contract (what ``execagent export`` writes and :class:`OnnxPolicy` checks):
+- one input ``obs``: float32 ``[batch, N_FEATURES]``; one output ``logits``: float32
+  ``[batch, n_actions]``; the deterministic action is the argmax;
+- metadata ``execagent.feature_spec_id`` and ``execagent.feature_spec_hash`` equal to the running
+  code's :mod:`models.features` values, and ``execagent.action_table``: a JSON list of
+  ``[action kind name, multiple of the slice quantity]``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from models.actions import Action, ActionKind
+from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from service.domain import ParentOrder
+from sim.depth_book import DepthBook
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used: missing, corrupt, or built for other features."""
+
+
+@dataclass(slots=True)
+class DecisionContext:
+    """What a policy sees on one tick. ``obs`` is the shared feature vector."""
+
+    obs: np.ndarray
+    parent: ParentOrder
+    book: DepthBook
+    now_ns: int
+    slice_qty: int
+    n_slices: int
+    resting_qty: int  # open quantity of the parent's resting child order
+    ioc_in_flight: int  # open quantity of its IOC child orders not yet answered
+
+
+class ExecutionPolicy(Protocol):
+    name: str
+
+    def act(self, ctx: DecisionContext) -> Action: ...
+
+
+class OnnxPolicy:
+    """A policy exported to ONNX, run with ONNX Runtime on one intra-op thread.
+
+    One thread because the service decides on one tick at a time and the batch is a single
+    observation: more threads only add synchronisation cost (measured in bench/).
+    """
+
+    def __init__(self, path: str | Path, name: str = "rl") -> None:
+        import onnxruntime as ort
+
+        self.name = name
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"model file {self.path} does not exist: train and export one, "
+                             "or point policy.model_path at models/artifacts/policy.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(str(self.path), options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+            raise ModelError(f"model file {self.path} is not a valid ONNX model: {exc}") from exc
+        self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.action_table = self._check_contract()
+        self._input = np.zeros((1, N_FEATURES), dtype=np.float32)
+
+    def _check_contract(self) -> list[tuple[ActionKind, float]]:
+        meta = self.metadata
+        spec_id = meta.get("execagent.feature_spec_id")
+        spec_hash = meta.get("execagent.feature_spec_hash")
+        if spec_id != FEATURE_SPEC_ID or spec_hash != FEATURE_SPEC_HASH:
+            raise ModelError(
+                f"model {self.path} was built for feature spec {spec_id!r} (hash {spec_hash!r}) "
+                f"but this code computes {FEATURE_SPEC_ID!r} (hash {FEATURE_SPEC_HASH!r}): "
+                "retrain and export the model with this version of models/features.py"
+            )
+        inputs = self._session.get_inputs()
+        outputs = [o.name for o in self._session.get_outputs()]
+        if len(inputs) != 1 or inputs[0].name != "obs" or inputs[0].shape[-1] != N_FEATURES:
+            raise ModelError(f"model {self.path} must take one input 'obs' of width {N_FEATURES}")
+        if "logits" not in outputs:
+            raise ModelError(f"model {self.path} has no output named 'logits' (has {outputs})")
+        try:
+            table = [(ActionKind[kind], float(mult))
+                     for kind, mult in json.loads(meta["execagent.action_table"])]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelError(f"model {self.path} has no valid execagent.action_table metadata: "
+                             f"{exc}") from exc
+        if not table:
+            raise ModelError(f"model {self.path} has an empty action table")
+        return table
+
+    def action_index(self, obs: np.ndarray) -> int:
+        self._input[0] = obs
+        (logits,) = self._session.run(["logits"], {"obs": self._input})
+        index = int(np.argmax(logits[0]))
+        if index >= len(self.action_table):
+            raise ModelError(f"model {self.path} chose action {index} outside its table")
+        return index
+
+    def act(self, ctx: DecisionContext) -> Action:
+        kind, multiple = self.action_table[self.action_index(ctx.obs)]
+        return Action(kind, max(int(round(multiple * ctx.slice_qty)), 1)
+                      if kind is not ActionKind.WAIT else 0)

@@ -1,0 +1,55 @@
+"""The HTTP surface: liveness and Prometheus metrics (the operator API grows here).
+
+Bound to 127.0.0.1 by default: an execution service's controls are not for the open network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.metrics import Metrics
+
+HealthCheck = Callable[[], dict[str, object]]
+
+
+def build_app(metrics: Metrics, health: HealthCheck | None = None) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        body: dict[str, object] = {"status": "ok"}
+        if health is not None:
+            body.update(health())
+        return web.json_response(body)
+
+    async def metrics_handler(_: web.Request) -> web.Response:
+        response = web.Response(body=metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    app = web.Application(client_max_size=64 * 1024)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler)
+    return app
+
+
+class ApiServer:
+    """An aiohttp site on ``host:port`` (port 0 picks a free one; :attr:`port` tells which)."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self._runner = web.AppRunner(app, access_log=None)
+        self.host = host
+        self.port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

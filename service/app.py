@@ -1,0 +1,144 @@
+"""The composition root: configuration in, a running service out.
+
+Builds the parts in the order their dependencies need (metrics, risk overlay, store, engine,
+FIX gateway, HTTP API), starts them, and stops them in reverse. Start-up problems a user can
+cause (a bad limits file, a port in use, a venue that refuses the logon) surface as
+:class:`StartupError` with one clear line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from pathlib import Path
+
+from gateways.fix.gateway import FixOrderGateway
+from gateways.fix.settings import SessionSpec
+from models.policy import ExecutionPolicy
+from models.registry import make_policy
+from risk.limits import load_limits
+from risk.overlay import RiskOverlay
+from service.api import ApiServer, build_app
+from service.config import Mode, ServiceConfig
+from service.domain import ParentOrder, Side
+from service.engine import Engine
+from service.metrics import Metrics
+from service.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message says why and what to do."""
+
+
+class Service:
+    def __init__(self, config: ServiceConfig, metrics: Metrics | None = None,
+                 serve_api: bool = True) -> None:
+        if config.mode is Mode.LIVE:
+            raise StartupError("live mode needs the Redis store, which this build does not have "
+                               "yet; run in paper mode against a simulator")
+        self.config = config
+        self.instruments = config.instrument_map()
+        self.metrics = metrics or Metrics()
+        try:
+            limits = load_limits(config.risk.limits_path)
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"risk limits: {exc}") from exc
+        self.risk = RiskOverlay(limits, self.instruments,
+                                on_denial=lambda r: self.metrics.risk_denials.labels(r.value).inc())
+        self.store = MemoryStore()
+        self.gateway: FixOrderGateway | None = None
+        self.engine: Engine | None = None
+        self.api: ApiServer | None = None
+        self._serve_api = serve_api
+        self._engine_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        fix_cfg = self.config.fix
+        spec = SessionSpec("initiator", fix_cfg.begin_string, fix_cfg.sender_comp_id,
+                           fix_cfg.target_comp_id, fix_cfg.host, fix_cfg.port,
+                           Path(fix_cfg.state_dir) / f"{fix_cfg.sender_comp_id}-"
+                                                     f"{fix_cfg.target_comp_id}",
+                           fix_cfg.heartbeat_seconds, fix_cfg.reconnect_seconds)
+        symbols = list(self.instruments) if fix_cfg.market_data else []
+        self.gateway = FixOrderGateway(
+            spec, self.instruments, loop, lambda event, ts: self._deliver(event, ts), symbols,
+            on_malformed=lambda source: self.metrics.malformed_messages.labels(source).inc())
+        policy_cfg = self.config.policy
+        self.engine = Engine(self.instruments, self.risk, self.gateway, self.store, self.metrics,
+                             slice_seconds=policy_cfg.slice_seconds,
+                             horizon_grace_seconds=policy_cfg.horizon_grace_seconds,
+                             max_child_qty=policy_cfg.max_child_qty)
+        self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
+        if self._serve_api:
+            self.api = ApiServer(build_app(self.metrics, self._health), self.config.api.host,
+                                 self.config.api.port)
+            try:
+                await self.api.start()
+            except OSError as exc:
+                await self.stop()
+                raise StartupError(f"cannot serve the API on {self.config.api.host}:"
+                                   f"{self.config.api.port}: {exc.strerror or exc}; choose "
+                                   "another api.port") from exc
+        try:
+            self.gateway.start()
+        except Exception as exc:  # quickfix raises ConfigError/RuntimeError without a common base
+            await self.stop()
+            raise StartupError(f"cannot start the FIX session: {exc}") from exc
+
+    def _deliver(self, event: object, received_ns: int) -> None:
+        if self.engine is not None:
+            self.engine.deliver(event, received_ns)
+
+    def _health(self) -> dict[str, object]:
+        return {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
+                "trading_state": self.risk.state.value}
+
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Logged on, and a two-sided book for every subscribed symbol."""
+        assert self.gateway is not None and self.engine is not None
+        timeout = timeout_s if timeout_s is not None else self.config.fix.logon_timeout_seconds
+        fix_cfg = self.config.fix
+        if not await self.gateway.wait_logged_on(timeout):
+            reason = self.gateway.last_logout_text
+            raise StartupError(
+                f"no FIX logon to {fix_cfg.host}:{fix_cfg.port} as {fix_cfg.sender_comp_id}->"
+                f"{fix_cfg.target_comp_id} within {timeout:.0f} s"
+                + (f": the venue said {reason!r}" if reason else
+                   ": is the venue running, and are the CompIDs and password right?"))
+        if not fix_cfg.market_data:
+            return
+        deadline = time.monotonic() + timeout
+        while any(book.mid_x2() is None for book in self.engine.books.values()):
+            if time.monotonic() > deadline:
+                raise StartupError("logged on, but the venue sent no two-sided market data "
+                                   f"within {timeout:.0f} s")
+            await asyncio.sleep(0.02)
+
+    def submit(self, side: Side, qty: int, symbol: str, duration_s: float,
+               policy: ExecutionPolicy | None = None, limit_price: int | None = None) \
+            -> tuple[ParentOrder, asyncio.Event]:
+        """Work a parent order from now (event time) for ``duration_s`` of market time."""
+        assert self.engine is not None
+        chosen = policy or make_policy(self.config.policy.name, self.config.policy.model_path)
+        start = self.engine.clock.now_ns()
+        parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
+                             start + int(duration_s * 1e9), chosen.name, limit_price)
+        return parent, self.engine.submit(parent, chosen)
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self._engine_task is not None:
+            self._engine_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._engine_task
+            self._engine_task = None
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None

@@ -1,0 +1,8 @@
+"""CLI subcommands, one module each. A module exposes ``register(subparsers)``, which adds its
+subcommand with ``set_defaults(func=run)``; ``run(args) -> int`` returns the exit code."""
+
+COMMAND_MODULES = (
+    "service.commands.demo",
+    "service.commands.run",
+    "service.commands.venue",
+)

@@ -1,0 +1,45 @@
+"""``execagent venue``: run the simulated FIX venue on its own (stochastic order flow)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from gateways.venue.config import load_venue_config
+from gateways.venue.venue import SimulatedVenue
+from service.commands.output import output_console, print_error
+from service.config import ConfigError
+from service.demo import stochastic_flow
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("venue", help="run the simulated FIX venue")
+    p.add_argument("--config", type=Path, help="venue YAML (defaults: GOOG on 127.0.0.1:9878)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = output_console()
+    try:
+        config = load_venue_config(args.config)
+    except ConfigError as exc:
+        print_error(f"execagent venue: {exc}")
+        return 2
+    venue = SimulatedVenue(config, {s.symbol: stochastic_flow(s) for s in config.symbols})
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        venue.start()
+    except Exception as exc:  # quickfix reports a busy port as a RuntimeError/ConfigError
+        print_error(f"execagent venue: cannot listen on {config.host}:"
+                                   f"{config.port}: {exc}")
+        return 1
+    console.print(f"simulated venue {config.comp_id} listening on {config.host}:{config.port} "
+                  f"({config.begin_string}, {config.speed:g}x), symbols "
+                  f"{', '.join(s.symbol for s in config.symbols)}; Ctrl-C stops")
+    stop.wait()
+    venue.stop()
+    return 0

@@ -1,0 +1,177 @@
+"""Service configuration: a YAML file plus ``EXECAGENT_*`` environment variables.
+
+Precedence, highest first: environment variables (nested fields with ``__``, e.g.
+``EXECAGENT_FIX__PORT=9878``), then the YAML file named by ``--config`` or
+``EXECAGENT_CONFIG``, then the defaults below. Every field is validated; an invalid value is
+reported by :func:`describe_validation_error` naming the field and what is allowed, and the CLI
+exits with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from service.domain import Instrument
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message says which field and why."""
+
+
+class Mode(StrEnum):
+    LIVE = "live"  # real orders: requires a durable store
+    PAPER = "paper"  # a simulated or test venue
+    DEMO = "demo"
+
+
+class StoreKind(StrEnum):
+    MEMORY = "memory"
+    REDIS = "redis"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstrumentConfig(_Section):
+    symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._/-]+$")
+    tick_size: Decimal = Field(gt=0)
+
+    def to_domain(self) -> Instrument:
+        return Instrument(self.symbol, self.tick_size)
+
+
+class FixConfig(_Section):
+    """The FIX session to the venue (the service is the initiator)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9878, ge=1, le=65535)
+    sender_comp_id: str = Field(default="EXECAGENT", min_length=1)
+    target_comp_id: str = Field(default="SIMVENUE", min_length=1)
+    begin_string: str = Field(default="FIX.4.4", pattern=r"^FIX\.4\.[24]$")
+    heartbeat_seconds: int = Field(default=5, ge=1, le=300)
+    reconnect_seconds: int = Field(default=2, ge=1, le=300)
+    logon_timeout_seconds: float = Field(default=10.0, gt=0)
+    state_dir: Path = Path("var/fix")
+    market_data: bool = True  # subscribe to the venue's FIX market data
+
+
+class PolicyConfig(_Section):
+    name: str = Field(default="twap", pattern=r"^(twap|twap_passive|onnx)$")
+    model_path: Path = Path("models/artifacts/policy.onnx")
+    slice_seconds: float = Field(default=30.0, gt=0)
+    horizon_grace_seconds: float = Field(default=60.0, ge=0)
+    # The largest child order the engine sends: a bigger action (a policy's catch-up, the
+    # remainder crossed at the horizon) is worked over several ticks. Keep it at or below the
+    # risk limits' max_order_qty, or the overlay denies the excess every tick.
+    max_child_qty: int = Field(default=2_000, gt=0)
+
+
+class RiskConfig(_Section):
+    limits_path: Path = Path("deploy/risk/limits.demo.yaml")
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+
+
+class StoreConfig(_Section):
+    kind: StoreKind = StoreKind.MEMORY
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
+class ServiceConfig(BaseSettings):
+    """Everything the daemon needs to start."""
+
+    model_config = SettingsConfigDict(env_prefix="EXECAGENT_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    mode: Mode = Mode.PAPER
+    instruments: list[InstrumentConfig] = Field(
+        default_factory=lambda: [InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
+        min_length=1,
+    )
+    fix: FixConfig = Field(default_factory=FixConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceConfig:
+        if self.mode is Mode.LIVE and self.store.kind is StoreKind.MEMORY:
+            raise ValueError("mode 'live' needs store.kind 'redis': durability is not optional "
+                             "when real orders are at stake")
+        symbols = [i.symbol for i in self.instruments]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError(f"instruments lists a symbol twice: {symbols}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get("EXECAGENT_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    def instrument_map(self) -> dict[str, Instrument]:
+        return {i.symbol: i.to_domain() for i in self.instruments}
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: the field's dotted path, what was wrong, and the value given."""
+    lines = []
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        given = problem.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"{location}: {problem['msg']}{shown}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConfig:
+    """Load and validate; raises :class:`ConfigError` with a readable message."""
+    previous = os.environ.get("EXECAGENT_CONFIG")
+    try:
+        if path is not None:
+            config_path = Path(path)
+            if not config_path.is_file():
+                raise ConfigError(f"configuration file {config_path} does not exist")
+            try:
+                yaml.safe_load(config_path.read_text())
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"configuration file {config_path} is not valid YAML: {exc}") \
+                    from exc
+            os.environ["EXECAGENT_CONFIG"] = str(config_path)
+        try:
+            return ServiceConfig(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from exc
+    finally:
+        if path is not None:
+            if previous is None:
+                os.environ.pop("EXECAGENT_CONFIG", None)
+            else:
+                os.environ["EXECAGENT_CONFIG"] = previous

@@ -1,0 +1,331 @@
+"""Value types shared by every part of execagent.
+
+Why this module exists: the engine, the OMS, the risk overlay, the gateways and the simulator
+all speak about the same things (a side, a price, an order, an execution report). Defining them
+once, dependency-free, keeps the import graph pointing one way (everyone imports this module,
+it imports nothing of ours) and keeps the per-tick path free of validation overhead: these are
+plain slotted dataclasses, and pydantic lives only at the edges (configuration and the API).
+
+Conventions:
+- Prices are integer ticks of the instrument's tick size; :class:`Instrument` converts to and
+  from exact decimals at the edges (FIX, files, reports). No binary float ever holds a price in
+  state or on the wire.
+- Quantities are integer shares (or lots).
+- Times are integer nanoseconds since the Unix epoch in *event time* (the feed's clock).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+
+class Side(enum.IntEnum):
+    """Order side; the integer value is the sign of the position change a fill causes."""
+
+    BUY = 1
+    SELL = -1
+
+    @property
+    def fix(self) -> str:
+        """FIX tag 54 value."""
+        return "1" if self is Side.BUY else "2"
+
+    @classmethod
+    def from_fix(cls, value: str) -> Side:
+        if value == "1":
+            return cls.BUY
+        if value == "2":
+            return cls.SELL
+        raise ValueError(f"unsupported FIX Side(54)={value!r}: expected 1 (buy) or 2 (sell)")
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrdType(enum.Enum):
+    """FIX OrdType(40) values execagent uses."""
+
+    MARKET = "1"
+    LIMIT = "2"
+
+
+class TimeInForce(enum.Enum):
+    """FIX TimeInForce(59) values execagent uses."""
+
+    DAY = "0"
+    IOC = "3"
+
+
+class OrdStatus(enum.Enum):
+    """FIX 4.4 OrdStatus(39). The OMS state machine is defined over these."""
+
+    NEW = "0"
+    PARTIALLY_FILLED = "1"
+    FILLED = "2"
+    DONE_FOR_DAY = "3"
+    CANCELED = "4"
+    REPLACED = "5"
+    PENDING_CANCEL = "6"
+    STOPPED = "7"
+    REJECTED = "8"
+    SUSPENDED = "9"
+    PENDING_NEW = "A"
+    CALCULATED = "B"
+    EXPIRED = "C"
+    ACCEPTED_FOR_BIDDING = "D"
+    PENDING_REPLACE = "E"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the order can no longer trade."""
+        return self in _TERMINAL_STATUSES
+
+
+_TERMINAL_STATUSES = frozenset(
+    {OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED,
+     OrdStatus.DONE_FOR_DAY, OrdStatus.REPLACED}
+)
+
+
+class ExecType(enum.Enum):
+    """FIX 4.4 ExecType(150)."""
+
+    NEW = "0"
+    DONE_FOR_DAY = "3"
+    CANCELED = "4"
+    REPLACED = "5"
+    PENDING_CANCEL = "6"
+    STOPPED = "7"
+    REJECTED = "8"
+    SUSPENDED = "9"
+    PENDING_NEW = "A"
+    CALCULATED = "B"
+    EXPIRED = "C"
+    RESTATED = "D"
+    PENDING_REPLACE = "E"
+    TRADE = "F"
+    TRADE_CORRECT = "G"
+    TRADE_CANCEL = "H"
+    ORDER_STATUS = "I"
+    # FIX 4.2 only; a 4.2 counterparty reports fills with these.
+    PARTIAL_FILL_42 = "1"
+    FILL_42 = "2"
+
+    @property
+    def is_fill(self) -> bool:
+        return self in (ExecType.TRADE, ExecType.PARTIAL_FILL_42, ExecType.FILL_42)
+
+
+@dataclass(slots=True, frozen=True)
+class Instrument:
+    """A tradable symbol and its price grid."""
+
+    symbol: str
+    tick_size: Decimal
+
+    def __post_init__(self) -> None:
+        if not self.symbol:
+            raise ValueError("instrument symbol must not be empty")
+        if self.tick_size <= 0:
+            raise ValueError(f"tick size of {self.symbol} must be positive, got {self.tick_size}")
+
+    def to_ticks(self, price: Decimal | str) -> int:
+        """Exact conversion of a decimal price to ticks; raises ValueError off the grid."""
+        try:
+            value = Decimal(price)
+        except InvalidOperation as exc:
+            raise ValueError(f"price {price!r} of {self.symbol} is not a decimal number") from exc
+        if not value.is_finite():
+            raise ValueError(f"price {price!r} of {self.symbol} is not a finite number")
+        ticks, remainder = divmod(value, self.tick_size)
+        if remainder != 0:
+            raise ValueError(
+                f"price {price} of {self.symbol} is not on the {self.tick_size} tick grid"
+            )
+        return int(ticks)
+
+    def to_price(self, ticks: int) -> Decimal:
+        """Exact decimal price of a tick count."""
+        return self.tick_size * ticks
+
+
+@dataclass(slots=True, frozen=True)
+class BookUpdate:
+    """One price level's new total displayed quantity (L2). ``qty == 0`` removes the level."""
+
+    symbol: str
+    side: Side
+    price: int
+    qty: int
+    ts_ns: int
+
+
+@dataclass(slots=True, frozen=True)
+class Trade:
+    """A print on the market (anyone's), used for trade-flow features and participation."""
+
+    symbol: str
+    price: int
+    qty: int
+    aggressor: Side | None
+    ts_ns: int
+
+
+@dataclass(slots=True, frozen=True)
+class MarketData:
+    """One feed message: level updates and trades that belong together, applied atomically.
+
+    A tick of the engine is one of these: the book is consistent only after all its updates,
+    so the policy is evaluated once per message, never in between. ``snapshot`` means the
+    updates replace the whole book.
+    """
+
+    symbol: str
+    ts_ns: int
+    updates: tuple[BookUpdate, ...] = ()
+    trades: tuple[Trade, ...] = ()
+    snapshot: bool = False
+
+
+@dataclass(slots=True)
+class ParentOrder:
+    """A client's instruction: trade ``qty`` of ``symbol`` between ``start_ns`` and ``end_ns``.
+
+    ``filled``/``notional_ticks`` accumulate from execution reports (the OMS owns them), so
+    the average price and the shortfall can always be derived, never stored twice.
+    """
+
+    parent_id: str
+    symbol: str
+    side: Side
+    qty: int
+    start_ns: int
+    end_ns: int
+    policy: str
+    limit_price: int | None = None
+    arrival_price_x2: int | None = None  # twice the arrival mid, in ticks: exact for half ticks
+    filled: int = 0
+    notional_ticks: int = 0
+    child_orders_sent: int = 0
+    risk_denials: int = 0
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        if self.qty <= 0:
+            raise ValueError(f"parent order quantity must be positive, got {self.qty}")
+        if self.end_ns <= self.start_ns:
+            raise ValueError("parent order must end after it starts")
+
+    @property
+    def remaining(self) -> int:
+        return self.qty - self.filled
+
+
+@dataclass(slots=True, frozen=True)
+class NewOrder:
+    """Intent to send a NewOrderSingle."""
+
+    cl_ord_id: str
+    parent_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: int | None
+    ord_type: OrdType = OrdType.LIMIT
+    tif: TimeInForce = TimeInForce.DAY
+
+
+@dataclass(slots=True, frozen=True)
+class CancelOrder:
+    """Intent to send an OrderCancelRequest for the order currently known as ``orig_cl_ord_id``."""
+
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    parent_id: str
+    symbol: str
+    side: Side
+    qty: int
+
+
+@dataclass(slots=True, frozen=True)
+class ReplaceOrder:
+    """Intent to send an OrderCancelReplaceRequest: new total ``qty`` and ``price``."""
+
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    parent_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: int
+
+
+OrderIntent = NewOrder | CancelOrder | ReplaceOrder
+
+
+@dataclass(slots=True)
+class ChildOrder:
+    """The OMS's record of one order at the venue, across its replaces."""
+
+    cl_ord_id: str
+    parent_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: int | None
+    ord_type: OrdType
+    tif: TimeInForce
+    status: OrdStatus = OrdStatus.PENDING_NEW
+    cum_qty: int = 0
+    order_id: str | None = None
+    pending_cl_ord_id: str | None = None  # cancel or replace request in flight
+    pending_qty: int | None = None
+    pending_price: int | None = None
+    previous_cl_ord_ids: list[str] = field(default_factory=list)
+
+    @property
+    def leaves_qty(self) -> int:
+        return 0 if self.status.is_terminal else max(self.qty - self.cum_qty, 0)
+
+
+@dataclass(slots=True, frozen=True)
+class ExecutionReport:
+    """A parsed FIX ExecutionReport (35=8), in ticks."""
+
+    cl_ord_id: str
+    exec_id: str
+    exec_type: ExecType
+    ord_status: OrdStatus
+    symbol: str
+    side: Side
+    cum_qty: int
+    leaves_qty: int
+    last_qty: int = 0
+    last_px: int | None = None
+    order_id: str | None = None
+    orig_cl_ord_id: str | None = None
+    text: str = ""
+    ts_ns: int = 0
+    poss_dup: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class CancelReject:
+    """A parsed OrderCancelReject (35=9)."""
+
+    cl_ord_id: str
+    orig_cl_ord_id: str
+    ord_status: OrdStatus | None
+    reason: str
+    text: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class SessionStatus:
+    """The order session to the venue went up or down (from the gateway's callbacks)."""
+
+    logged_on: bool
+    text: str = ""

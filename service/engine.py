@@ -1,0 +1,283 @@
+"""The engine: the walk of one tick (DESIGN.md), and execution reports back into state.
+
+One asyncio task consumes one queue of inbound events (market data, execution reports, cancel
+rejects, session status) in arrival order, so the book, the OMS and the risk overlay are only
+ever touched from the event loop: no locks on the hot path. Decisions use event time (the
+feed's timestamps, through an :class:`~service.clock.EventClock`); the tick-to-order latency is
+measured from the message's arrival (``time.perf_counter_ns`` taken in the feed callback).
+
+An exception while handling one event is counted and logged and the loop goes on: a bad message
+never stops the daemon, and nothing already accepted is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from models.actions import Action, ActionKind, horizon_action, translate
+from models.features import MarketTracker, new_observation_buffer, observe
+from models.policy import DecisionContext, ExecutionPolicy
+from risk.overlay import RiskOverlay
+from service.clock import EventClock
+from service.domain import (
+    CancelOrder,
+    CancelReject,
+    ChildOrder,
+    ExecutionReport,
+    Instrument,
+    MarketData,
+    NewOrder,
+    OrderIntent,
+    ParentOrder,
+    SessionStatus,
+    TimeInForce,
+)
+from service.metrics import Metrics
+from service.oms import OrderManager
+from service.store import StateStore
+from sim.depth_book import DepthBook
+
+log = logging.getLogger(__name__)
+
+
+class OrderSender(Protocol):
+    def send(self, intent: OrderIntent, now_ns: int) -> bool: ...
+
+
+@dataclass(slots=True)
+class _Working:
+    """Per-parent engine state: its policy and a preallocated observation buffer."""
+
+    parent: ParentOrder
+    policy: ExecutionPolicy
+    n_slices: int
+    horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
+    obs: np.ndarray = field(default_factory=new_observation_buffer)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _intent_type(intent: OrderIntent) -> str:
+    if isinstance(intent, NewOrder):
+        return "new"
+    return "cancel" if isinstance(intent, CancelOrder) else "replace"
+
+
+class Engine:
+    def __init__(
+        self,
+        instruments: dict[str, Instrument],
+        risk: RiskOverlay,
+        sender: OrderSender,
+        store: StateStore,
+        metrics: Metrics,
+        clock: EventClock | None = None,
+        slice_seconds: float = 30.0,
+        horizon_grace_seconds: float = 60.0,
+        max_child_qty: int = 2_000,
+        cl_ord_id_prefix: str | None = None,
+    ) -> None:
+        self.instruments = instruments
+        self.risk = risk
+        self.sender = sender
+        self.store = store
+        self.metrics = metrics
+        self.clock = clock or EventClock()
+        self.oms = OrderManager(
+            on_rejected_transition=lambda s: metrics.rejected_transitions.labels(s).inc())
+        self.books = {symbol: DepthBook(symbol) for symbol in instruments}
+        self.trackers = {symbol: MarketTracker() for symbol in instruments}
+        self._active: dict[str, list[_Working]] = {symbol: [] for symbol in instruments}
+        self._by_parent: dict[str, _Working] = {}
+        self.slice_ns = int(slice_seconds * 1e9)
+        self.grace_ns = int(horizon_grace_seconds * 1e9)
+        self.max_child_qty = max_child_qty
+        # ClOrdIDs unique across restarts: a prefix from the start time, then a counter.
+        prefix = cl_ord_id_prefix or f"EA{time.time_ns() // 1_000_000:x}"
+        self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
+        self.queue: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
+        self.errors = 0
+        self.session_up = False
+
+    # --- inbound ----------------------------------------------------------------------------
+    def deliver(self, event: object, received_ns: int) -> None:
+        """Thread-safe entry point's target (called on the loop by call_soon_threadsafe)."""
+        self.queue.put_nowait((event, received_ns))
+
+    async def run(self) -> None:
+        while True:
+            event, received_ns = await self.queue.get()
+            self.handle(event, received_ns)
+
+    def handle(self, event: object, received_ns: int) -> None:
+        try:
+            if isinstance(event, MarketData):
+                self.on_market_data(event, received_ns)
+            elif isinstance(event, ExecutionReport):
+                self.on_execution_report(event)
+            elif isinstance(event, CancelReject):
+                self.on_cancel_reject(event)
+            elif isinstance(event, SessionStatus):
+                self.on_session_status(event)
+            else:
+                log.warning("engine ignored an event of type %s", type(event).__name__)
+        except Exception:  # noqa: BLE001 - one bad event must not stop the daemon
+            self.errors += 1
+            log.exception("engine failed to handle %s", type(event).__name__)
+
+    # --- parent orders ----------------------------------------------------------------------
+    def submit(self, parent: ParentOrder, policy: ExecutionPolicy) -> asyncio.Event:
+        """Start working ``parent``; the returned event is set when it is finished."""
+        if parent.symbol not in self.books:
+            raise ValueError(f"symbol {parent.symbol!r} is not configured; configured: "
+                             f"{sorted(self.books)}")
+        self.oms.add_parent(parent)
+        n_slices = max(1, round((parent.end_ns - parent.start_ns) / self.slice_ns))
+        working = _Working(parent, policy, n_slices)
+        self._active[parent.symbol].append(working)
+        self._by_parent[parent.parent_id] = working
+        self.store.save_parent(parent)
+        self.metrics.parent_orders_active.set(len(self._by_parent))
+        return working.finished
+
+    def parent(self, parent_id: str) -> ParentOrder:
+        return self.oms.parents[parent_id]
+
+    # --- the walk of one tick ---------------------------------------------------------------
+    def on_market_data(self, message: MarketData, received_ns: int) -> None:
+        symbol = message.symbol
+        book = self.books.get(symbol)
+        if book is None:
+            return
+        book.apply_market_data(message)
+        self.trackers[symbol].update(book, message)
+        self.clock.advance_to(message.ts_ns)
+        now = self.clock.now_ns()
+        traded = sum(trade.qty for trade in message.trades)
+        self.risk.on_market_data(symbol, book.best_bid(), book.best_ask(), now, traded)
+        self.metrics.ticks.labels(symbol).inc()
+        for working in tuple(self._active[symbol]):
+            self._decide(working, book, now, received_ns)
+
+    def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int) -> None:
+        parent = working.parent
+        if now < parent.start_ns:
+            return
+        if parent.arrival_price_x2 is None:
+            parent.arrival_price_x2 = book.mid_x2()
+            if parent.arrival_price_x2 is None:
+                return  # no two-sided market yet: no benchmark, no trading
+            self.store.save_parent(parent)
+        children = self.oms.working(parent.parent_id)
+        if parent.remaining <= 0 and not children:
+            self._finish(working, "filled")
+            return
+        if now >= parent.end_ns:
+            working.horizon_ticks += 1
+        if now > parent.end_ns + self.grace_ns and working.horizon_ticks > 1:
+            # At least one chance to cross the remainder first: event time can jump past the
+            # whole grace between two ticks when the feed stalls.
+            self._expire(working, children, now)
+            return
+        action = horizon_action(parent, now)
+        if action is None:
+            resting = sum(o.leaves_qty for o in children if o.tif is not TimeInForce.IOC)
+            ioc = sum(o.leaves_qty for o in children if o.tif is TimeInForce.IOC)
+            observe(working.obs, book, parent, children, self.trackers[parent.symbol], now,
+                    parent.qty // working.n_slices)
+            ctx = DecisionContext(working.obs, parent, book, now, parent.qty // working.n_slices,
+                                  working.n_slices, resting, ioc)
+            started = time.perf_counter_ns()
+            action = working.policy.act(ctx)
+            self.metrics.policy_inference.labels(working.policy.name).observe(
+                (time.perf_counter_ns() - started) / 1e9)
+        if action.kind is ActionKind.WAIT and not children:
+            return
+        if action.qty > self.max_child_qty:
+            action = Action(action.kind, self.max_child_qty)
+        for intent in translate(action, parent, book, children, self._next_id):
+            self._route(intent, parent, now, received_ns)
+
+    def _route(self, intent: OrderIntent, parent: ParentOrder, now: int,
+               received_ns: int) -> None:
+        started = time.perf_counter_ns()
+        verdict = self.risk.check(intent, now)
+        self.metrics.risk_check.observe((time.perf_counter_ns() - started) / 1e9)
+        if not verdict.allowed:
+            parent.risk_denials += 1
+            return  # counted by the overlay's on_denial hook
+        self.oms.on_sent(intent)
+        kind = _intent_type(intent)
+        if not self.sender.send(intent, now):
+            self.oms.on_send_failed(intent)
+            self.metrics.send_failures.labels(kind).inc()
+            return
+        order = self.oms.get(intent.cl_ord_id)
+        if order is not None:
+            self.store.save_child(order)
+        self.metrics.orders_sent.labels(kind).inc()
+        self.metrics.tick_to_order.observe((time.perf_counter_ns() - received_ns) / 1e9)
+
+    def _next_id(self) -> str:
+        return next(self._ids)
+
+    def _expire(self, working: _Working, children: list[ChildOrder], now: int) -> None:
+        """Past the horizon and its grace: stop, cancelling what still rests."""
+        for order in children:
+            if order.pending_cl_ord_id is None:
+                cancel = CancelOrder(self._next_id(), order.cl_ord_id, order.parent_id,
+                                     order.symbol, order.side, order.qty)
+                self._route(cancel, working.parent, now, time.perf_counter_ns())
+        if not children:
+            self._finish(working, "expired")
+
+    def _finish(self, working: _Working, outcome: str) -> None:
+        parent = working.parent
+        parent.done = True
+        self._active[parent.symbol].remove(working)
+        del self._by_parent[parent.parent_id]
+        self.store.save_parent(parent)
+        self.metrics.parent_orders_active.set(len(self._by_parent))
+        self.metrics.parent_orders_completed.labels(outcome).inc()
+        working.finished.set()
+
+    # --- execution reports --------------------------------------------------------------------
+    def on_execution_report(self, report: ExecutionReport) -> None:
+        self.metrics.execution_reports.labels(report.exec_type.name.lower()).inc()
+        fill = self.oms.on_execution_report(report)
+        self.risk.on_execution_report(report, self.clock.now_ns())
+        order = self.oms.get(report.cl_ord_id)
+        if order is not None:
+            self.store.save_child(order)
+        if fill is None:
+            return
+        self.store.record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
+        self.metrics.filled_shares.labels(report.symbol, report.side.name.lower()).inc(fill.qty)
+        working = self._by_parent.get(fill.parent_id)
+        if working is not None:
+            self.store.save_parent(working.parent)
+            if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id):
+                self._finish(working, "filled")
+
+    def on_cancel_reject(self, reject: CancelReject) -> None:
+        order = self.oms.on_cancel_reject(reject)
+        self.risk.on_cancel_reject(reject, self.clock.now_ns())
+        if order is not None:
+            self.store.save_child(order)
+
+    def on_session_status(self, status: SessionStatus) -> None:
+        self.session_up = status.logged_on
+        self.metrics.fix_session_up.set(1 if status.logged_on else 0)
+        now = self.clock.now_ns()
+        if status.logged_on:
+            self.risk.on_session_restored(now)
+        else:
+            log.warning("FIX session lost: %s", status.text or "no reason given")
+            self.risk.on_session_lost(now)
+

@@ -1,0 +1,208 @@
+"""Order management: the child orders' lifecycle, as the venue reports it.
+
+Why a strict state machine: an execution report that would move an order somewhere FIX 4.4 does
+not allow (a fill on a rejected order, a filled order becoming new again) means the counterparty
+and we disagree about the world. Such a report is refused, counted and logged; the order keeps
+the state it had. One exception, named: a *fill* is a fact, not a claim, so a fill with an
+ExecID not seen before always counts toward the parent's filled quantity, even when the status it
+claims is refused (the position must follow the money).
+
+Idempotency: fills are keyed by ExecID; a duplicate ExecID (a PossDup resend, a replayed
+message) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from service.domain import (
+    CancelOrder,
+    CancelReject,
+    ChildOrder,
+    ExecType,
+    ExecutionReport,
+    NewOrder,
+    OrderIntent,
+    OrdStatus,
+    ParentOrder,
+    ReplaceOrder,
+)
+
+log = logging.getLogger(__name__)
+
+S = OrdStatus
+# Allowed OrdStatus transitions (FIX 4.4 order state change matrices). A report that restates
+# the current status (an order-status answer, a duplicate) is always accepted.
+TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
+    S.PENDING_NEW: frozenset({S.NEW, S.REJECTED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED,
+                              S.EXPIRED, S.PENDING_CANCEL, S.PENDING_REPLACE}),
+    S.NEW: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE,
+                      S.CANCELED, S.EXPIRED, S.DONE_FOR_DAY, S.SUSPENDED, S.STOPPED}),
+    S.PARTIALLY_FILLED: frozenset({S.FILLED, S.PENDING_CANCEL, S.PENDING_REPLACE, S.CANCELED,
+                                   S.EXPIRED, S.DONE_FOR_DAY, S.SUSPENDED, S.STOPPED}),
+    S.PENDING_CANCEL: frozenset({S.CANCELED, S.NEW, S.PARTIALLY_FILLED, S.FILLED}),
+    S.PENDING_REPLACE: frozenset({S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED,
+                                  S.PENDING_CANCEL}),
+    S.SUSPENDED: frozenset({S.NEW, S.PARTIALLY_FILLED, S.CANCELED, S.PENDING_CANCEL,
+                            S.EXPIRED}),
+    S.STOPPED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED}),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.DONE_FOR_DAY: frozenset(),
+}
+
+
+def transition_allowed(current: OrdStatus, new: OrdStatus) -> bool:
+    return new is current or new in TRANSITIONS.get(current, frozenset())
+
+
+@dataclass(slots=True, frozen=True)
+class FillEvent:
+    """A fill the OMS accepted: what the engine, the risk overlay and the store act upon."""
+
+    parent_id: str
+    cl_ord_id: str
+    exec_id: str
+    qty: int
+    price: int
+
+
+class OrderManager:
+    """Child orders by ClOrdID, their parents, and the fills already counted."""
+
+    def __init__(self, on_rejected_transition: Callable[[str], None] | None = None) -> None:
+        self.parents: dict[str, ParentOrder] = {}
+        self._orders: dict[str, ChildOrder] = {}  # every ClOrdID an order was ever known by
+        self._by_parent: dict[str, list[ChildOrder]] = {}
+        self._exec_ids: set[str] = set()
+        self._on_rejected_transition = on_rejected_transition
+        self.rejected_transitions = 0
+        self.unknown_reports = 0
+
+    def add_parent(self, parent: ParentOrder) -> None:
+        if parent.parent_id in self.parents:
+            raise ValueError(f"parent order {parent.parent_id} already exists")
+        self.parents[parent.parent_id] = parent
+        self._by_parent[parent.parent_id] = []
+
+    def get(self, cl_ord_id: str) -> ChildOrder | None:
+        return self._orders.get(cl_ord_id)
+
+    def children(self, parent_id: str) -> list[ChildOrder]:
+        return self._by_parent.get(parent_id, [])
+
+    def working(self, parent_id: str) -> list[ChildOrder]:
+        return [o for o in self._by_parent.get(parent_id, ()) if not o.status.is_terminal]
+
+    def all_orders(self) -> Iterable[ChildOrder]:
+        return {id(o): o for o in self._orders.values()}.values()
+
+    def on_sent(self, intent: OrderIntent) -> ChildOrder | None:
+        """Record an intent that passed risk and is about to be sent."""
+        if isinstance(intent, NewOrder):
+            order = ChildOrder(intent.cl_ord_id, intent.parent_id, intent.symbol, intent.side,
+                               intent.qty, intent.price, intent.ord_type, intent.tif)
+            self._orders[intent.cl_ord_id] = order
+            self._by_parent.setdefault(intent.parent_id, []).append(order)
+            parent = self.parents.get(intent.parent_id)
+            if parent is not None:
+                parent.child_orders_sent += 1
+            return order
+        target = self._orders.get(intent.orig_cl_ord_id)
+        if target is None:
+            return None
+        target.pending_cl_ord_id = intent.cl_ord_id
+        self._orders[intent.cl_ord_id] = target
+        if isinstance(intent, ReplaceOrder):
+            target.pending_qty, target.pending_price = intent.qty, intent.price
+        else:
+            assert isinstance(intent, CancelOrder)
+            target.pending_qty = target.pending_price = None
+        return target
+
+    def on_execution_report(self, report: ExecutionReport) -> FillEvent | None:
+        """Apply a report; returns the fill it carries when that fill is new."""
+        order = self._orders.get(report.cl_ord_id)
+        if order is None and report.orig_cl_ord_id:
+            order = self._orders.get(report.orig_cl_ord_id)
+        if order is None:
+            self.unknown_reports += 1
+            log.warning("execution report for unknown ClOrdID %s ignored", report.cl_ord_id)
+            return None
+        if report.order_id:
+            order.order_id = report.order_id
+
+        fill: FillEvent | None = None
+        is_new_exec = report.exec_id not in self._exec_ids
+        if is_new_exec:
+            self._exec_ids.add(report.exec_id)
+        if report.exec_type.is_fill and report.last_qty > 0 and report.last_px is not None:
+            if not is_new_exec:
+                return None
+            order.cum_qty += report.last_qty
+            fill = FillEvent(order.parent_id, order.cl_ord_id, report.exec_id, report.last_qty,
+                             report.last_px)
+            parent = self.parents.get(order.parent_id)
+            if parent is not None:
+                parent.filled += report.last_qty
+                parent.notional_ticks += report.last_qty * report.last_px
+        elif not is_new_exec:
+            return None
+
+        self._apply_status(order, report)
+        return fill
+
+    def _apply_status(self, order: ChildOrder, report: ExecutionReport) -> None:
+        new_status = report.ord_status
+        if report.exec_type is ExecType.REPLACED:
+            self._complete_replace(order, report)
+            if new_status is OrdStatus.REPLACED:  # FIX 4.2 reports the replaced order so
+                new_status = OrdStatus.PARTIALLY_FILLED if order.cum_qty else OrdStatus.NEW
+        elif report.exec_type is ExecType.CANCELED or new_status.is_terminal:
+            order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
+        if not transition_allowed(order.status, new_status):
+            self.rejected_transitions += 1
+            log.warning("order %s: refused OrdStatus transition %s -> %s (ExecType %s)",
+                        order.cl_ord_id, order.status.name, new_status.name,
+                        report.exec_type.name)
+            if self._on_rejected_transition is not None:
+                self._on_rejected_transition(order.status.name.lower())
+            return
+        order.status = new_status
+
+    def _complete_replace(self, order: ChildOrder, report: ExecutionReport) -> None:
+        if order.pending_cl_ord_id is not None:
+            order.previous_cl_ord_ids.append(order.cl_ord_id)
+            order.cl_ord_id = report.cl_ord_id
+        if order.pending_qty is not None:
+            order.qty = order.pending_qty
+        if order.pending_price is not None:
+            order.price = order.pending_price
+        order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
+        self._orders[report.cl_ord_id] = order
+
+    def on_cancel_reject(self, reject: CancelReject) -> ChildOrder | None:
+        """The venue refused a cancel or replace: the order stays as it was."""
+        order = self._orders.get(reject.orig_cl_ord_id) or self._orders.get(reject.cl_ord_id)
+        if order is None:
+            self.unknown_reports += 1
+            return None
+        order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
+        if reject.ord_status is not None and transition_allowed(order.status, reject.ord_status):
+            order.status = reject.ord_status
+        return order
+
+    def on_send_failed(self, intent: OrderIntent) -> None:
+        """The gateway could not send ``intent`` (no session): undo what :meth:`on_sent` did."""
+        order = self._orders.get(intent.cl_ord_id)
+        if order is None:
+            return
+        if isinstance(intent, NewOrder):
+            order.status = OrdStatus.REJECTED
+        else:
+            order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
+            del self._orders[intent.cl_ord_id]

@@ -1,0 +1,57 @@
+"""Where the service's state lives between ticks and across restarts.
+
+The interface is what the engine needs to persist; ``memory`` keeps it in this process (the
+demo and backtests), a Redis implementation (production) follows the same contract. Writes are
+synchronous calls so the engine's order of operations is the order of persistence; a durable
+implementation batches them off the tick's critical path behind the same calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+
+from service.domain import ChildOrder, ParentOrder
+
+
+class StateStore(Protocol):
+    def save_parent(self, parent: ParentOrder) -> None: ...
+
+    def save_child(self, order: ChildOrder) -> None: ...
+
+    def record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> bool:
+        """Store a fill once; False when ``exec_id`` was already recorded."""
+        ...
+
+    def parents(self) -> list[ParentOrder]: ...
+
+    def children(self) -> list[ChildOrder]: ...
+
+
+class MemoryStore:
+    """Embedded store: state lives and dies with the process. Refused in live mode."""
+
+    def __init__(self) -> None:
+        self._parents: dict[str, ParentOrder] = {}
+        self._children: dict[str, ChildOrder] = {}
+        self._fills: dict[str, tuple[str, int, int]] = {}
+
+    def save_parent(self, parent: ParentOrder) -> None:
+        self._parents[parent.parent_id] = replace(parent)
+
+    def save_child(self, order: ChildOrder) -> None:
+        self._children[order.cl_ord_id] = replace(order,
+                                                  previous_cl_ord_ids=list(order.previous_cl_ord_ids))
+
+    def record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> bool:
+        if exec_id in self._fills:
+            return False
+        self._fills[exec_id] = (cl_ord_id, qty, price)
+        return True
+
+    def parents(self) -> list[ParentOrder]:
+        return [replace(p) for p in self._parents.values()]
+
+    def children(self) -> list[ChildOrder]:
+        return [replace(c, previous_cl_ord_ids=list(c.previous_cl_ord_ids))
+                for c in self._children.values()]

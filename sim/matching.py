@@ -1,0 +1,197 @@
+"""An order-level (L3) limit order book with price-time priority, in integer ticks.
+
+Why this shape: millions of events go through it during training, so the hot operations are
+cheap in pure Python. Each side keeps a dict price -> level (a deque of resting orders in time
+priority plus the level's total) and a sorted list of its active prices, so the best price is an
+index lookup and a new level is one ``bisect.insort``. Orders are found by id in one dict, so
+cancels are O(level length) only when they remove from the middle of a queue.
+
+Every operation leaves the book uncrossed: an incoming order first matches against the opposite
+side at the resting orders' prices, and only its remainder rests. Level changes are recorded so
+a venue can publish them (:meth:`OrderBook.take_level_changes`).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
+from dataclasses import dataclass
+
+from service.domain import Side
+
+OrderId = int | str
+
+
+@dataclass(slots=True, frozen=True)
+class Fill:
+    price: int
+    qty: int
+    maker_id: OrderId
+    taker_id: OrderId
+    maker_side: Side
+    maker_owner: str | None
+    taker_owner: str | None
+    maker_remaining: int
+    ts_ns: int
+
+
+@dataclass(slots=True)
+class RestingOrder:
+    order_id: OrderId
+    side: Side
+    price: int
+    qty: int
+    owner: str | None
+    ts_ns: int
+
+
+class _Level:
+    __slots__ = ("orders", "total")
+
+    def __init__(self) -> None:
+        self.orders: deque[RestingOrder] = deque()
+        self.total = 0
+
+
+class OrderBook:
+    """One symbol's book. Not thread-safe: its owner serialises access."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self._levels: dict[Side, dict[int, _Level]] = {Side.BUY: {}, Side.SELL: {}}
+        self._prices: dict[Side, list[int]] = {Side.BUY: [], Side.SELL: []}  # ascending
+        self._orders: dict[OrderId, RestingOrder] = {}
+        self._changed: dict[tuple[Side, int], None] = {}  # insertion-ordered set
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    # --- reads --------------------------------------------------------------------------------
+    def best_bid(self) -> int | None:
+        prices = self._prices[Side.BUY]
+        return prices[-1] if prices else None
+
+    def best_ask(self) -> int | None:
+        prices = self._prices[Side.SELL]
+        return prices[0] if prices else None
+
+    def get(self, order_id: OrderId) -> RestingOrder | None:
+        return self._orders.get(order_id)
+
+    def level_qty(self, side: Side, price: int) -> int:
+        level = self._levels[side].get(price)
+        return level.total if level else 0
+
+    def depth(self, side: Side, levels: int) -> list[tuple[int, int]]:
+        prices = self._prices[side]
+        chosen = prices[-levels:][::-1] if side is Side.BUY else prices[:levels]
+        book = self._levels[side]
+        return [(price, book[price].total) for price in chosen]
+
+    def take_level_changes(self) -> list[tuple[Side, int, int]]:
+        """(side, price, new total) of every level changed since the last call."""
+        changes = [(side, price, self.level_qty(side, price)) for side, price in self._changed]
+        self._changed.clear()
+        return changes
+
+    # --- writes -------------------------------------------------------------------------------
+    def add_limit(self, order_id: OrderId, side: Side, price: int, qty: int, ts_ns: int,
+                  owner: str | None = None, ioc: bool = False) -> list[Fill]:
+        self._validate_new(order_id, qty)
+        if price <= 0:
+            raise ValueError(f"order {order_id}: price must be positive, got {price}")
+        fills: list[Fill] = []
+        remaining = self._match(order_id, side, qty, price, ts_ns, owner, fills)
+        if remaining > 0 and not ioc:
+            self._rest(RestingOrder(order_id, side, price, remaining, owner, ts_ns))
+        return fills
+
+    def add_market(self, order_id: OrderId, side: Side, qty: int, ts_ns: int,
+                   owner: str | None = None) -> list[Fill]:
+        self._validate_new(order_id, qty)
+        fills: list[Fill] = []
+        self._match(order_id, side, qty, None, ts_ns, owner, fills)
+        return fills
+
+    def cancel(self, order_id: OrderId, qty: int | None = None) -> int:
+        """Remove ``qty`` (all when None) from a resting order, keeping its priority."""
+        order = self._orders.get(order_id)
+        if order is None:
+            return 0
+        if qty is not None and qty <= 0:
+            raise ValueError(f"order {order_id}: cancel quantity must be positive, got {qty}")
+        removed = order.qty if qty is None else min(qty, order.qty)
+        level = self._levels[order.side][order.price]
+        order.qty -= removed
+        level.total -= removed
+        if order.qty == 0:
+            level.orders.remove(order)
+            del self._orders[order_id]
+            if not level.orders:
+                self._drop_level(order.side, order.price)
+        self._changed[(order.side, order.price)] = None
+        return removed
+
+    def replace(self, order_id: OrderId, new_qty: int, new_price: int, ts_ns: int) -> list[Fill]:
+        """Change a resting order: a decrease at the same price keeps priority, else it requeues."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise KeyError(f"order {order_id} is not resting")
+        if new_qty <= 0 or new_price <= 0:
+            raise ValueError(f"order {order_id}: replace needs positive quantity and price")
+        if new_price == order.price and new_qty <= order.qty:
+            if new_qty < order.qty:
+                self.cancel(order_id, order.qty - new_qty)
+            return []
+        side, owner = order.side, order.owner
+        self.cancel(order_id)
+        return self.add_limit(order_id, side, new_price, new_qty, ts_ns, owner)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _validate_new(self, order_id: OrderId, qty: int) -> None:
+        if qty <= 0:
+            raise ValueError(f"order {order_id}: quantity must be positive, got {qty}")
+        if order_id in self._orders:
+            raise ValueError(f"order id {order_id} is already resting")
+
+    def _match(self, taker_id: OrderId, side: Side, qty: int, limit: int | None, ts_ns: int,
+               owner: str | None, fills: list[Fill]) -> int:
+        maker_side = side.opposite
+        prices = self._prices[maker_side]
+        levels = self._levels[maker_side]
+        while qty > 0 and prices:
+            best = prices[-1] if maker_side is Side.BUY else prices[0]
+            if limit is not None and (best > limit if side is Side.BUY else best < limit):
+                break
+            level = levels[best]
+            while qty > 0 and level.orders:
+                maker = level.orders[0]
+                traded = min(qty, maker.qty)
+                maker.qty -= traded
+                level.total -= traded
+                qty -= traded
+                fills.append(Fill(best, traded, maker.order_id, taker_id, maker_side,
+                                  maker.owner, owner, maker.qty, ts_ns))
+                if maker.qty == 0:
+                    level.orders.popleft()
+                    del self._orders[maker.order_id]
+            self._changed[(maker_side, best)] = None
+            if not level.orders:
+                self._drop_level(maker_side, best)
+        return qty
+
+    def _rest(self, order: RestingOrder) -> None:
+        levels = self._levels[order.side]
+        level = levels.get(order.price)
+        if level is None:
+            level = levels[order.price] = _Level()
+            insort(self._prices[order.side], order.price)
+        level.orders.append(order)
+        level.total += order.qty
+        self._orders[order.order_id] = order
+        self._changed[(order.side, order.price)] = None
+
+    def _drop_level(self, side: Side, price: int) -> None:
+        del self._levels[side][price]
+        prices = self._prices[side]
+        del prices[bisect_left(prices, price)]

@@ -1,0 +1,31 @@
+"""/healthz and /metrics over real HTTP."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from service.api import ApiServer, build_app
+from service.metrics import Metrics
+
+pytestmark = pytest.mark.integration
+
+
+async def test_health_and_prometheus_exposition() -> None:
+    metrics = Metrics()
+    metrics.orders_sent.labels("new").inc(3)
+    server = ApiServer(build_app(metrics, lambda: {"fix_logged_on": False}), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/healthz") as response:
+                assert response.status == 200
+                assert await response.json() == {"status": "ok", "fix_logged_on": False}
+            async with http.get(f"{server.url}/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain")
+                text = await response.text()
+        assert 'execagent_orders_sent_total{type="new"} 3.0' in text
+        assert "execagent_tick_to_order_seconds_bucket" in text
+    finally:
+        await server.stop()

@@ -1,0 +1,162 @@
+"""FIX codec: exact prices on the wire; inbound messages either parse or raise FixParseError."""
+
+import contextlib
+from decimal import Decimal
+
+import pytest
+import quickfix as fix
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateways.fix.codec import (
+    FixParseError,
+    decode_cancel_reject,
+    decode_execution_report,
+    encode_intent,
+    format_utc,
+    parse_utc,
+)
+from gateways.marketdata.fix_md import build_md_request, decode_market_data
+from service.domain import (
+    CancelOrder,
+    ExecType,
+    Instrument,
+    NewOrder,
+    OrdStatus,
+    OrdType,
+    ReplaceOrder,
+    Side,
+    TimeInForce,
+)
+
+GOOG = Instrument("GOOG", Decimal("0.01"))
+INSTRUMENTS = {"GOOG": GOOG}
+NOW = 1_750_000_000_123_456_000
+
+
+def _message(msg_type: str, fields: dict[int, str]) -> fix.Message:
+    message = fix.Message()
+    message.getHeader().setField(35, msg_type)
+    for tag, value in fields.items():
+        message.setField(tag, value)
+    return message
+
+
+FILL = {37: "O1", 11: "C1", 17: "E1", 150: "F", 39: "1", 55: "GOOG", 54: "2", 14: "40",
+        151: "60", 32: "40", 31: "580.01", 60: "20250615-12:00:00.000001"}
+
+
+def test_new_order_carries_an_exact_decimal_price() -> None:
+    message = encode_intent(NewOrder("C1", "P", "GOOG", Side.SELL, 100, 58001, OrdType.LIMIT,
+                                     TimeInForce.IOC), GOOG, NOW)
+    assert message.getHeader().getField(35) == "D"
+    assert (message.getField(44), message.getField(38), message.getField(54),
+            message.getField(59)) == ("580.01", "100", "2", "3")
+
+
+def test_cancel_and_replace_reference_the_original() -> None:
+    cancel = encode_intent(CancelOrder("C2", "C1", "P", "GOOG", Side.SELL, 100), GOOG, NOW)
+    replace = encode_intent(ReplaceOrder("C3", "C1", "P", "GOOG", Side.SELL, 80, 58002), GOOG,
+                            NOW)
+    assert cancel.getHeader().getField(35) == "F" and cancel.getField(41) == "C1"
+    assert replace.getHeader().getField(35) == "G" and replace.getField(44) == "580.02"
+
+
+def test_fill_report_parses_to_ticks() -> None:
+    report = decode_execution_report(_message("8", FILL), INSTRUMENTS)
+    assert report.exec_type is ExecType.TRADE and report.ord_status is OrdStatus.PARTIALLY_FILLED
+    assert (report.last_qty, report.last_px, report.cum_qty) == (40, 58001, 40)
+    assert report.ts_ns == parse_utc("20250615-12:00:00.000001")
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({31: "580.005"}, "tick grid"),
+    ({32: "-4"}, "non-negative"),
+    ({150: "Z"}, "ExecType"),
+    ({39: "?"}, "OrdStatus"),
+    ({55: "MSFT"}, "unconfigured symbol"),
+    ({54: "7"}, "Side"),
+    ({14: "lots"}, "not a number"),
+])
+def test_malformed_reports_raise_a_parse_error_naming_the_problem(change: dict[int, str],
+                                                                  problem: str) -> None:
+    with pytest.raises(FixParseError, match=problem):
+        decode_execution_report(_message("8", {**FILL, **change}), INSTRUMENTS)
+
+
+def test_fill_without_price_is_refused() -> None:
+    fields = {k: v for k, v in FILL.items() if k != 31}
+    with pytest.raises(FixParseError, match="LastPx"):
+        decode_execution_report(_message("8", fields), INSTRUMENTS)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(sorted(FILL)),
+                       st.one_of(st.none(), st.text(alphabet=st.characters(
+                           blacklist_characters="\x01", blacklist_categories=("Cs",)),
+                           max_size=12)),
+                       max_size=len(FILL)))
+def test_random_and_missing_fields_never_escape_as_anything_but_parse_errors(
+        changes: dict[int, str | None]) -> None:
+    fields = dict(FILL)
+    for tag, value in changes.items():
+        if value is None:
+            fields.pop(tag, None)
+        else:
+            fields[tag] = value
+    with contextlib.suppress(FixParseError):
+        decode_execution_report(_message("8", fields), INSTRUMENTS)
+
+
+def test_cancel_reject_parses() -> None:
+    reject = decode_cancel_reject(_message("9", {11: "C2", 41: "C1", 39: "0", 102: "1",
+                                                 58: "unknown order"}))
+    assert (reject.orig_cl_ord_id, reject.ord_status, reject.reason) == ("C1", OrdStatus.NEW, "1")
+
+
+def test_utc_timestamps_round_trip_to_the_microsecond() -> None:
+    assert parse_utc(format_utc(NOW)) == NOW
+    with pytest.raises(FixParseError):
+        parse_utc("yesterday")
+
+
+def test_market_data_request_asks_for_bids_offers_trades() -> None:
+    request = build_md_request("r1", ["GOOG"], depth=5)
+    assert request.getField(263) == "1" and request.getField(264) == "5"
+    assert request.getField(267) == "3" and request.getField(146) == "1"
+
+
+def _incremental(entries: list[dict[int, str]]) -> fix.Message:
+    import quickfix44 as fix44
+
+    message = fix44.MarketDataIncrementalRefresh()
+    for entry in entries:
+        group = fix44.MarketDataIncrementalRefresh.NoMDEntries()
+        for tag, value in entry.items():
+            group.setField(tag, value)
+        message.addGroup(group)
+    return message
+
+
+ENTRY = {279: "1", 269: "0", 55: "GOOG", 270: "580.00", 271: "300", 272: "20250615",
+         273: "12:00:00.500000"}
+
+
+def test_incremental_refresh_parses_levels_deletes_and_trades() -> None:
+    message = _incremental([ENTRY, {**ENTRY, 279: "2", 269: "1", 270: "580.02"},
+                            {**ENTRY, 279: "0", 269: "2", 270: "580.01", 271: "25"}])
+    data = decode_market_data(message, "X", INSTRUMENTS)
+    assert data.symbol == "GOOG" and not data.snapshot
+    assert [(u.side, u.price, u.qty) for u in data.updates] == [(Side.BUY, 58000, 300),
+                                                               (Side.SELL, 58002, 0)]
+    assert [(t.price, t.qty, t.aggressor) for t in data.trades] == [(58001, 25, None)]
+    assert data.ts_ns == parse_utc("20250615-12:00:00.500000")
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({270: "580.001"}, "tick grid"), ({271: "-3"}, "negative"), ({269: "9"}, "MDEntryType"),
+    ({279: "7"}, "MDUpdateAction"), ({55: "MSFT"}, "unconfigured"), ({273: "noon"}, "MDEntry"),
+])
+def test_malformed_market_data_is_refused(change: dict[int, str], problem: str) -> None:
+    with pytest.raises(FixParseError, match=problem):
+        decode_market_data(_incremental([{**ENTRY, **change}]), "X", INSTRUMENTS)

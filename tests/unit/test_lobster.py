@@ -1,0 +1,117 @@
+"""The LOBSTER loader: real sample file, hand-made files, and arbitrary malformed rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.domain import Side
+from sim.lobster import EventType, HaltPhase, LobsterFormatError, open_sample
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+GOOG = SHARED / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+NAME = "AAA_2012-06-21_34200000_57600000_{kind}_2.csv"
+
+
+def _write_sample(folder: Path, messages: list[str], books: list[str]) -> Path:
+    (folder / NAME.format(kind="message")).write_text("\n".join(messages) + "\n")
+    (folder / NAME.format(kind="orderbook")).write_text("\n".join(books) + "\n")
+    return folder
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason=f"shared market data not found at {GOOG}")
+def test_reads_the_goog_sample_zip() -> None:
+    sample = open_sample(GOOG)
+    assert (sample.ticker, sample.date, sample.levels) == ("GOOG", dt.date(2012, 6, 21), 10)
+    first = list(itertools.islice(sample.messages(), 1000))
+    rows = list(itertools.islice(sample.book_rows(), 1000))
+    assert len(first) == len(rows) == 1000
+    # 09:30 New York on the sample day is 13:30 UTC.
+    open_ns = int(dt.datetime(2012, 6, 21, 13, 30, tzinfo=dt.UTC).timestamp()) * 10**9
+    assert open_ns <= first[0].ts_ns < open_ns + 60 * 10**9
+    assert all(a.ts_ns <= b.ts_ns for a, b in itertools.pairwise(first))
+    assert {m.event for m in first} <= set(EventType)
+    for row in rows:
+        assert row.asks[0][0] > row.bids[0][0]  # never crossed
+        assert len(row.asks) == len(row.bids) == 10
+    assert sum(1 for _ in sample.messages()) == 147_916
+
+
+def test_hand_made_folder_converts_units(tmp_path: Path) -> None:
+    sample = open_sample(_write_sample(
+        tmp_path,
+        ["34200.000000001,1,11,100,5851200,1", "34200.5,4,11,40,5851200,1",
+         "34201,7,0,0,-1,-1", "34202,7,0,0,1,-1"],
+        ["5851300,10,5851200,100,5851400,5,-9999999999,0"] * 4))
+    messages = list(sample.messages(utc_offset_hours=0))
+    midnight = int(dt.datetime(2012, 6, 21, tzinfo=dt.UTC).timestamp()) * 10**9
+    assert messages[0].ts_ns == midnight + 34_200 * 10**9 + 1
+    assert (messages[0].event, messages[0].price, messages[0].qty, messages[0].side) == \
+        (EventType.SUBMIT, 58_512, 100, Side.BUY)
+    assert messages[1].event is EventType.EXECUTE_VISIBLE
+    assert messages[2].halt_phase is HaltPhase.HALTED
+    assert messages[3].halt_phase is HaltPhase.TRADING
+    assert messages[0].halt_phase is None
+    row = next(sample.book_rows())
+    assert row.asks == ((58_513, 10), (58_514, 5))
+    assert row.bids == ((58_512, 100),)
+
+
+@pytest.mark.parametrize("bad_row, complaint", [
+    ("34200,1,11,100,5851250,1", "not a whole number of ticks"),
+    ("34200,9,11,100,5851200,1", "EventType"),
+    ("34200,1,11,100,5851200,0", "direction"),
+    ("34200,1,11,-5,5851200,1", "negative size"),
+    ("99999,1,11,5,5851200,1", "outside the day"),
+    ("34200,1,11", "expected 6 fields"),
+    ("noon,1,11,5,5851200,1", "line 2"),
+    ("34200,7,0,0,5,-1", "HaltPhase"),
+])
+def test_malformed_message_rows_name_the_line(tmp_path: Path, bad_row: str,
+                                              complaint: str) -> None:
+    sample = open_sample(_write_sample(tmp_path, ["34200,1,10,5,5851200,1", bad_row],
+                                       ["5851300,10,5851200,100"] * 2))
+    with pytest.raises(LobsterFormatError, match="line 2") as caught:
+        list(sample.messages())
+    assert complaint in str(caught.value)
+
+
+def test_a_folder_without_the_pair_is_refused(tmp_path: Path) -> None:
+    (tmp_path / NAME.format(kind="message")).write_text("")
+    with pytest.raises(LobsterFormatError, match="orderbook"):
+        open_sample(tmp_path)
+    with pytest.raises(LobsterFormatError, match="neither a folder nor a zip"):
+        open_sample(tmp_path / NAME.format(kind="message"))
+
+
+def test_tick_size_must_be_representable(tmp_path: Path) -> None:
+    sample = open_sample(_write_sample(tmp_path, ["34200,1,10,5,5851200,1"],
+                                       ["5851300,10,5851200,100,9999999999,0,-9999999999,0"]))
+    with pytest.raises(LobsterFormatError, match="tick size"):
+        next(sample.messages(Decimal("0.00001")))
+
+
+@given(st.lists(st.text(alphabet="0123456789-.,e ", max_size=12), min_size=0, max_size=8))
+def test_any_row_parses_or_fails_clearly(tmp_path_factory: pytest.TempPathFactory,
+                                         fields: list[str]) -> None:
+    folder = _write_sample(tmp_path_factory.mktemp("lobster"), [",".join(fields) or "x"],
+                           ["5851300,10,5851200,100"])
+    try:
+        for message in open_sample(folder).messages():
+            assert message.qty >= 0 and message.side in (Side.BUY, Side.SELL)
+    except LobsterFormatError as exc:
+        assert "line 1" in str(exc)
+
+
+def test_hidden_executions_may_print_between_ticks(tmp_path: Path) -> None:
+    sample = open_sample(_write_sample(tmp_path, ["34200,5,0,40,5777750,1"],
+                                       ["5851300,10,5851200,100,9999999999,0,-9999999999,0"]))
+    (hidden,) = sample.messages()
+    assert (hidden.event, hidden.price, hidden.price_e4) == (EventType.EXECUTE_HIDDEN, 57_777,
+                                                             5_777_750)
