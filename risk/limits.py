@@ -1,30 +1,87 @@
-"""Risk limits: a YAML file validated by pydantic. No limit is silently unlimited: every field is
-required, and a missing one is a configuration error naming it."""
+"""Risk limits: a YAML file validated by pydantic.
+
+No limit is silently unlimited. Every field is required: a missing one is a configuration error
+that names it. The one optional control, max participation, must still be written down, as
+``max_participation: null`` when it is deliberately off. Amounts of money are in the
+instruments' quote currency; times are seconds. docs/risk.md describes each key.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class RiskConfigError(ValueError):
     """A limits file that cannot be used; the message names the field and what is allowed."""
 
 
-class SymbolLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class ParticipationLimit(_Strict):
+    """Our volume (filled in the window plus working) at most ``rate`` of the market's."""
+
+    rate: float = Field(gt=0, le=1)
+    window_seconds: float = Field(gt=0)
+
+
+class SymbolLimits(_Strict):
     max_order_qty: int = Field(gt=0)
+    max_order_notional: Decimal = Field(gt=0)
+    price_collar_bps: float = Field(gt=0)
     max_long_position: int = Field(ge=0)
     max_short_position: int = Field(ge=0)
+    max_open_orders: int = Field(gt=0)
+    max_participation: ParticipationLimit | None
 
 
-class RiskLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ThrottleLimit(_Strict):
+    """Token bucket over new, replace and cancel messages (cancels use tokens, never wait)."""
 
+    messages_per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class RejectStormLimit(_Strict):
+    """The kill switch fires after ``max_rejects`` venue rejects within ``window_seconds``."""
+
+    max_rejects: int = Field(ge=1)
+    window_seconds: float = Field(gt=0)
+
+
+class GlobalLimits(_Strict):
+    max_open_orders: int = Field(gt=0)
+    max_daily_loss: Decimal = Field(gt=0)
+    throttle: ThrottleLimit
+    reject_storm: RejectStormLimit
+    max_reference_age_seconds: float = Field(gt=0)
+    stale_feed_seconds: float = Field(gt=0)
+    restricted_symbols: list[str]
+
+
+class RiskLimits(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    global_: GlobalLimits = Field(alias="global")
     symbols: dict[str, SymbolLimits] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RiskLimits:
+        g = self.global_
+        if g.stale_feed_seconds < g.max_reference_age_seconds:
+            raise ValueError("global.stale_feed_seconds must be at least "
+                             "global.max_reference_age_seconds: orders are denied on a stale "
+                             "reference before the feed is declared dead")
+        for symbol, limits in self.symbols.items():
+            if limits.max_open_orders > g.max_open_orders:
+                raise ValueError(f"symbols.{symbol}.max_open_orders exceeds "
+                                 "global.max_open_orders")
+        return self
 
 
 def load_limits(path: str | Path) -> RiskLimits:
@@ -35,9 +92,14 @@ def load_limits(path: str | Path) -> RiskLimits:
         raw = yaml.safe_load(limits_path.read_text())
     except yaml.YAMLError as exc:
         raise RiskConfigError(f"risk limits file {limits_path} is not valid YAML: {exc}") from exc
+    return parse_limits(raw, str(limits_path))
+
+
+def parse_limits(raw: object, source: str = "risk limits") -> RiskLimits:
     try:
         return RiskLimits.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise RiskConfigError(f"risk limits file {limits_path}: {problems}") from exc
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors())
+        raise RiskConfigError(f"{source}: {problems}") from exc

@@ -1,4 +1,4 @@
-"""Trading states of the overlay."""
+"""Trading states of the overlay, and why the kill switch can fire."""
 
 from __future__ import annotations
 
@@ -9,3 +9,13 @@ class TradingState(enum.StrEnum):
     ACTIVE = "active"
     REDUCING = "reducing"  # only orders that reduce the position
     HALTED = "halted"  # nothing but cancels
+
+
+class KillTrigger(enum.StrEnum):
+    """What engaged the kill switch; the ``trigger`` label of ``execagent_kill_switch_total``."""
+
+    OPERATOR = "operator"
+    DAILY_LOSS = "daily_loss"
+    REJECT_STORM = "reject_storm"
+    STALE_FEED = "stale_feed"
+    SESSION_LOST = "session_lost"

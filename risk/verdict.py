@@ -1,24 +1,37 @@
-"""The overlay's answer to one intent, and the closed set of reasons it can deny for."""
+"""The overlay's answer to one intent, and the closed set of reasons it can deny for.
+
+Each reason's value is the ``reason`` label of ``execagent_risk_denials_total``; docs/risk.md
+lists them with the control and limit key behind each.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class DenyReason(enum.StrEnum):
-    """Why an intent was denied. The value is the ``reason`` label of
-    ``execagent_risk_denials_total``."""
-
     HALTED = "halted"  # trading state HALTED: nothing but cancels
     REDUCING_ONLY = "reducing_only"  # trading state REDUCING: only position-reducing orders
+    INVALID_ORDER = "invalid_order"  # non-positive quantity or price
+    DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
+    UNKNOWN_ORDER = "unknown_order"  # a replace of an order the overlay does not hold open
+    RESTRICTED_SYMBOL = "restricted_symbol"
     UNKNOWN_SYMBOL = "unknown_symbol"  # no limits configured for the symbol
     MAX_ORDER_QTY = "max_order_qty"
+    NO_REFERENCE_PRICE = "no_reference_price"  # no two-sided quote, or one too old
+    PRICE_COLLAR = "price_collar"
+    MAX_ORDER_NOTIONAL = "max_order_notional"
     MAX_POSITION = "max_position"  # long or short, counting orders in flight
+    MAX_OPEN_ORDERS = "max_open_orders"  # per symbol or global
+    MAX_PARTICIPATION = "max_participation"
+    THROTTLED = "throttled"  # message rate token bucket empty
 
 
-@dataclass(slots=True, frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """A tuple, not a frozen dataclass: building one is on the check's hot path, and a frozen
+    dataclass costs twice as much to construct."""
+
     allowed: bool
     reason: DenyReason | None = None
     detail: str = ""

@@ -21,6 +21,7 @@ from models.policy import ExecutionPolicy
 from models.registry import make_policy
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
+from risk.state import TradingState
 from service.api import ApiServer, build_app
 from service.config import Mode, ServiceConfig
 from service.domain import ParentOrder, Side
@@ -48,14 +49,24 @@ class Service:
             limits = load_limits(config.risk.limits_path)
         except (OSError, ValueError) as exc:
             raise StartupError(f"risk limits: {exc}") from exc
-        self.risk = RiskOverlay(limits, self.instruments,
-                                on_denial=lambda r: self.metrics.risk_denials.labels(r.value).inc())
+        try:
+            self.risk = RiskOverlay(
+                limits, self.instruments,
+                on_denial=lambda r: self.metrics.risk_denials.labels(r.value).inc(),
+                on_state_change=lambda state, _reason: self._show_state(state))
+        except ValueError as exc:
+            raise StartupError(f"risk limits: {exc}") from exc
+        self._show_state(self.risk.state)
         self.store = MemoryStore()
         self.gateway: FixOrderGateway | None = None
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self._serve_api = serve_api
         self._engine_task: asyncio.Task[None] | None = None
+
+    def _show_state(self, current: TradingState) -> None:
+        for state in TradingState:
+            self.metrics.trading_state.labels(state.value).set(1 if state is current else 0)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

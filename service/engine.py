@@ -25,6 +25,7 @@ from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker, new_observation_buffer, observe
 from models.policy import DecisionContext, ExecutionPolicy
 from risk.overlay import RiskOverlay
+from risk.state import KillTrigger
 from service.clock import EventClock
 from service.domain import (
     CancelOrder,
@@ -45,6 +46,7 @@ from service.store import StateStore
 from sim.depth_book import DepthBook
 
 log = logging.getLogger(__name__)
+WATCH_INTERVAL_S = 0.5  # how often the risk overlay's periodic duties run
 
 
 class OrderSender(Protocol):
@@ -104,6 +106,8 @@ class Engine:
         self.queue: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
         self.errors = 0
         self.session_up = False
+        self._last_tick_mono_ns = time.monotonic_ns()
+        risk.on_kill = self._send_kill_cancels
 
     # --- inbound ----------------------------------------------------------------------------
     def deliver(self, event: object, received_ns: int) -> None:
@@ -111,9 +115,25 @@ class Engine:
         self.queue.put_nowait((event, received_ns))
 
     async def run(self) -> None:
+        watchdog = asyncio.create_task(self._watch_loop(), name="risk-watch")
+        try:
+            while True:
+                event, received_ns = await self.queue.get()
+                self.handle(event, received_ns)
+        finally:
+            watchdog.cancel()
+
+    async def _watch_loop(self) -> None:
+        """The overlay's periodic duties (the stale-feed kill). When the feed is silent, event
+        time stands still, so "now" is the last event time plus the wall time since it came."""
         while True:
-            event, received_ns = await self.queue.get()
-            self.handle(event, received_ns)
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            try:
+                silent_ns = time.monotonic_ns() - self._last_tick_mono_ns
+                self.risk.watch(self.clock.now_ns() + silent_ns)
+            except Exception:  # noqa: BLE001 - the watchdog must outlive a bad check
+                self.errors += 1
+                log.exception("risk watch failed")
 
     def handle(self, event: object, received_ns: int) -> None:
         try:
@@ -158,6 +178,7 @@ class Engine:
         book.apply_market_data(message)
         self.trackers[symbol].update(book, message)
         self.clock.advance_to(message.ts_ns)
+        self._last_tick_mono_ns = time.monotonic_ns()
         now = self.clock.now_ns()
         traded = sum(trade.qty for trade in message.trades)
         self.risk.on_market_data(symbol, book.best_bid(), book.best_ask(), now, traded)
@@ -223,6 +244,19 @@ class Engine:
             self.store.save_child(order)
         self.metrics.orders_sent.labels(kind).inc()
         self.metrics.tick_to_order.observe((time.perf_counter_ns() - received_ns) / 1e9)
+
+    def _send_kill_cancels(self, cancels: list[CancelOrder], trigger: KillTrigger,
+                           reason: str) -> None:
+        """The kill switch's cancels bypass the policies; the overlay already allowed them."""
+        self.metrics.kill_switch.labels(trigger.value).inc()
+        now = self.clock.now_ns()
+        for cancel in cancels:
+            self.oms.on_sent(cancel)
+            if self.sender.send(cancel, now):
+                self.metrics.orders_sent.labels("cancel").inc()
+            else:
+                self.oms.on_send_failed(cancel)
+                self.metrics.send_failures.labels("cancel").inc()
 
     def _next_id(self) -> str:
         return next(self._ids)

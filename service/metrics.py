@@ -43,6 +43,12 @@ class Metrics:
         self.risk_denials = Counter("execagent_risk_denials_total",
                                     "Child orders the risk overlay denied, by reason", ["reason"],
                                     registry=r)
+        self.kill_switch = Counter("execagent_kill_switch_total",
+                                   "Times the kill switch engaged, by what triggered it",
+                                   ["trigger"], registry=r)
+        self.trading_state = Gauge("execagent_trading_state",
+                                   "1 for the risk overlay's current trading state",
+                                   ["state"], registry=r)
         self.rejected_transitions = Counter(
             "execagent_oms_rejected_transitions_total",
             "Execution reports refused by the OMS state machine, by the order's status",

@@ -55,8 +55,7 @@ async def test_a_large_action_is_worked_in_child_orders_the_risk_limits_allow(
     # IOCs of at most 2,000 at the best bid instead. Each takes the 500 shares of one level of
     # the ladder (580.00 down to 579.91), so ten IOCs fill it at an average of 579.955.
     limits = tmp_path / "limits.yaml"
-    limits.write_text("symbols:\n  GOOG:\n    max_order_qty: 2000\n    max_long_position: 0\n"
-                      "    max_short_position: 5000\n")
+    limits.write_text(LIMITS.read_text().replace("max_order_qty: 5000", "max_order_qty: 2000"))
     options = DemoOptions(
         qty=5_000, side=Side.SELL, minutes=1.0, speed=30.0, policies=["twap"],
         slice_seconds=60.0, limits_path=limits, start_price=Decimal("580.01"),

@@ -1,0 +1,194 @@
+"""The overlay's own book of record: open orders, positions and P&L, from execution reports.
+
+Independent of the OMS on purpose: a bug in the strategy's bookkeeping must not loosen a limit.
+An order counts from the moment the overlay allows it (in flight), not from its acknowledgement,
+and a replace in flight counts as the larger of the old and the new open quantity until the
+venue answers. Aggregates (open quantity per side, open-order counts) are kept incrementally so
+that a check costs the same with one order open or a thousand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from service.domain import (
+    CancelReject,
+    ExecType,
+    ExecutionReport,
+    NewOrder,
+    OrdStatus,
+    ReplaceOrder,
+    Side,
+)
+
+
+@dataclass(slots=True)
+class TrackedOrder:
+    symbol: str
+    side: Side
+    qty: int  # FIX OrderQty: the order's total, filled included
+    price: int | None
+    leaves: int
+    cum: int = 0
+    ids: list[str] = field(default_factory=list)  # every ClOrdID it is known by
+    pending_id: str | None = None  # a replace in flight
+    pending_qty: int = 0
+    pending_price: int | None = None
+    pending_leaves: int = 0
+    unknown: bool = False  # the session was lost: the venue's view is unknown until reported
+
+    @property
+    def current_id(self) -> str:
+        """The last ClOrdID the venue accepted (not a replace still in flight)."""
+        return next(i for i in reversed(self.ids) if i != self.pending_id)
+
+    @property
+    def counted(self) -> int:
+        """Open quantity as the limits see it: the worst of before and after a replace."""
+        return max(self.leaves, self.pending_leaves) if self.pending_id else self.leaves
+
+
+@dataclass(slots=True)
+class Exposure:
+    """One symbol's position, open quantity and cash flow (quote currency)."""
+
+    tick: float
+    position: int = 0
+    working_buy: int = 0
+    working_sell: int = 0
+    open_orders: int = 0
+    cash: float = 0.0
+    mark: float | None = None  # ticks, possibly fractional (a mid)
+
+    def working(self, side: Side) -> int:
+        return self.working_buy if side is Side.BUY else self.working_sell
+
+    def pnl(self) -> float:
+        """Realised plus unrealised: cash flow plus the position at the mark."""
+        if self.position == 0 or self.mark is None:
+            return self.cash
+        return self.cash + self.position * self.mark * self.tick
+
+
+@dataclass(slots=True, frozen=True)
+class ReportEffect:
+    filled: int = 0
+    rejected: bool = False
+
+
+_NOTHING = ReportEffect()
+_BUY = Side.BUY  # bound once: enum member lookups are slow on the check's hot path
+
+
+class Ledger:
+    def __init__(self, tick_sizes: dict[str, float]) -> None:
+        self.exposure = {symbol: Exposure(tick) for symbol, tick in tick_sizes.items()}
+        self.orders: dict[str, TrackedOrder] = {}  # by every ClOrdID an open order is known by
+        self.open_orders = 0
+        self.seen_cl_ord_ids: set[str] = set()
+        self._seen_exec_ids: set[str] = set()
+
+    # --- reads ------------------------------------------------------------------------------
+    def pnl(self) -> float:
+        return sum(e.pnl() for e in self.exposure.values())
+
+    def open_order_list(self) -> list[TrackedOrder]:
+        return list({id(o): o for o in self.orders.values()}.values())
+
+    # --- what the overlay allowed -------------------------------------------------------------
+    def add_new(self, intent: NewOrder) -> None:
+        qty = intent.qty
+        order = TrackedOrder(intent.symbol, intent.side, qty, intent.price, qty, 0,
+                             [intent.cl_ord_id])
+        self.orders[intent.cl_ord_id] = order
+        self.seen_cl_ord_ids.add(intent.cl_ord_id)
+        exposure = self.exposure[intent.symbol]
+        exposure.open_orders += 1
+        self.open_orders += 1
+        if intent.side is _BUY:
+            exposure.working_buy += qty
+        else:
+            exposure.working_sell += qty
+
+    def add_replace(self, intent: ReplaceOrder, order: TrackedOrder) -> None:
+        before = order.counted
+        order.pending_id = intent.cl_ord_id
+        order.pending_qty = intent.qty
+        order.pending_price = intent.price
+        order.pending_leaves = max(intent.qty - order.cum, 0)
+        order.ids.append(intent.cl_ord_id)
+        self.orders[intent.cl_ord_id] = order
+        self.seen_cl_ord_ids.add(intent.cl_ord_id)
+        self._shift(order, before)
+
+    def note_cancel(self, cl_ord_id: str) -> None:
+        self.seen_cl_ord_ids.add(cl_ord_id)
+
+    # --- what the venue said -----------------------------------------------------------------
+    def on_execution_report(self, report: ExecutionReport) -> ReportEffect:
+        if report.exec_id in self._seen_exec_ids:
+            return _NOTHING  # a resend (PossDup) or a replay after reconnect
+        self._seen_exec_ids.add(report.exec_id)
+        exposure = self.exposure.get(report.symbol)
+        filled = 0
+        if report.exec_type.is_fill and report.last_qty > 0 and exposure is not None:
+            filled = report.last_qty
+            exposure.position += int(report.side) * filled
+            if report.last_px is not None:
+                exposure.cash -= int(report.side) * filled * report.last_px * exposure.tick
+                if exposure.mark is None:
+                    exposure.mark = float(report.last_px)
+        order = self.orders.get(report.cl_ord_id) or \
+            self.orders.get(report.orig_cl_ord_id or "")
+        if order is None:
+            return ReportEffect(filled, report.exec_type is ExecType.REJECTED)
+        before = order.counted
+        order.unknown = False
+        order.cum += filled
+        rejected = report.exec_type is ExecType.REJECTED
+        if report.exec_type is ExecType.REPLACED and order.pending_id is not None:
+            order.qty, order.price = order.pending_qty, order.pending_price
+            order.pending_id = None
+        order.leaves = 0 if rejected else report.leaves_qty
+        done = rejected or (report.ord_status.is_terminal and
+                            report.ord_status is not OrdStatus.REPLACED)
+        if done or (order.leaves == 0 and order.pending_id is None):
+            self._close(order, before)
+        else:
+            self._shift(order, before)
+        return ReportEffect(filled, rejected)
+
+    def on_cancel_reject(self, reject: CancelReject) -> None:
+        """A rejected replace leaves the order as it was; a rejected cancel changes nothing."""
+        order = self.orders.get(reject.cl_ord_id)
+        if order is None or order.pending_id != reject.cl_ord_id:
+            return
+        before = order.counted
+        order.pending_id = None
+        del self.orders[reject.cl_ord_id]
+        order.ids.remove(reject.cl_ord_id)
+        self._shift(order, before)
+
+    def mark_all_unknown(self) -> int:
+        orders = self.open_order_list()
+        for order in orders:
+            order.unknown = True
+        return len(orders)
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _shift(self, order: TrackedOrder, before: int) -> None:
+        delta = order.counted - before
+        exposure = self.exposure[order.symbol]
+        if order.side is Side.BUY:
+            exposure.working_buy += delta
+        else:
+            exposure.working_sell += delta
+
+    def _close(self, order: TrackedOrder, before: int) -> None:
+        order.leaves = 0
+        order.pending_id = None
+        self._shift(order, before)
+        for cl_ord_id in order.ids:
+            self.orders.pop(cl_ord_id, None)
+        self.exposure[order.symbol].open_orders -= 1
+        self.open_orders -= 1

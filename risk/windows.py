@@ -1,0 +1,61 @@
+"""Time-based counters the controls need: a token bucket and a sliding-window sum.
+
+Times are integer nanoseconds from the caller's clock (event time in the engine), so the same
+sequence of calls always gives the same answers: the property tests replay them exactly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; starts full."""
+
+    __slots__ = ("rate_per_ns", "burst", "tokens", "last_ns")
+
+    def __init__(self, rate_per_second: float, burst: int) -> None:
+        self.rate_per_ns = rate_per_second / 1e9
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.last_ns: int | None = None
+
+    def refill(self, now_ns: int) -> float:
+        """Add what accrued since the last call; return the tokens now available."""
+        last = self.last_ns
+        if last is None or now_ns > last:
+            if last is not None:
+                self.tokens = min(self.burst, self.tokens + (now_ns - last) * self.rate_per_ns)
+            self.last_ns = now_ns
+        return self.tokens
+
+    def take(self, now_ns: int) -> bool:
+        """Use one token if there is one; False (nothing taken) when empty."""
+        if self.refill(now_ns) < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+class SlidingSum:
+    """Sum of amounts recorded within the last ``window_ns``."""
+
+    __slots__ = ("window_ns", "_items", "total")
+
+    def __init__(self, window_seconds: float) -> None:
+        self.window_ns = int(window_seconds * 1e9)
+        self._items: deque[tuple[int, int]] = deque()
+        self.total = 0
+
+    def add(self, ts_ns: int, amount: int) -> None:
+        self._items.append((ts_ns, amount))
+        self.total += amount
+        self.expire(ts_ns)
+
+    def expire(self, now_ns: int) -> int:
+        """Drop what fell out of the window; return the sum of what remains."""
+        cutoff = now_ns - self.window_ns
+        items = self._items
+        while items and items[0][0] <= cutoff:
+            self.total -= items.popleft()[1]
+        return self.total
