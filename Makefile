@@ -31,8 +31,11 @@ test: $(VENV)/.installed-dev
 	scripts/ensure-redis.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Runs every benchmark, then fails if any missed its goal.
 bench: $(VENV)/.installed-dev
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@failed=""; for script in bench/bench_*.py; do echo "== $$script"; \
+		$(BIN)/python $$script || failed="$$failed $$script"; done; \
+		if [ -n "$$failed" ]; then echo "missed goals:$$failed"; exit 1; fi
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check service gateways models risk sim tests bench
