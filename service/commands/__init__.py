@@ -2,6 +2,7 @@
 subcommand with ``set_defaults(func=run)``; ``run(args) -> int`` returns the exit code."""
 
 COMMAND_MODULES = (
+    "service.commands.book_check",
     "service.commands.demo",
     "service.commands.run",
     "service.commands.venue",
