@@ -173,8 +173,7 @@ def _ticks_per_lobster_price(tick_size: Decimal) -> int:
     return int(scaled)
 
 
-def _to_ticks(raw: str, ticks_per_price: int) -> int:
-    value = int(raw)
+def _to_ticks(value: int, ticks_per_price: int) -> int:
     ticks, remainder = divmod(value, ticks_per_price)
     if remainder:
         raise ValueError(f"price {value} is not a whole number of ticks")
@@ -201,7 +200,7 @@ def _parse_message(row: list[str], midnight_ns: int, ticks_per_price: int) -> Lo
     elif event in _OFF_BOOK:
         price = price_e4 // ticks_per_price
     else:
-        price = _to_ticks(row[4], ticks_per_price)
+        price = _to_ticks(price_e4, ticks_per_price)
     return LobsterMessage(midnight_ns + int(seconds * 1_000_000_000), event, int(row[2]), qty,
                           price, Side.BUY if direction == 1 else Side.SELL, price_e4)
 
@@ -214,7 +213,14 @@ def _parse_book_row(row: list[str], levels: int, ticks_per_price: int) -> BookRo
     for level in range(levels):
         ask_price, ask_qty, bid_price, bid_qty = values[4 * level: 4 * level + 4]
         if ask_price != EMPTY_ASK:
-            asks.append((_to_ticks(str(ask_price), ticks_per_price), ask_qty))
+            asks.append((_to_ticks(ask_price, ticks_per_price), ask_qty))
         if bid_price != EMPTY_BID:
-            bids.append((_to_ticks(str(bid_price), ticks_per_price), bid_qty))
+            bids.append((_to_ticks(bid_price, ticks_per_price), bid_qty))
+    if asks and bids and asks[0][0] <= bids[0][0]:
+        raise ValueError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]} (ticks)")
+    if any(a[0] >= b[0] for a, b in zip(asks, asks[1:], strict=False)) or \
+            any(a[0] <= b[0] for a, b in zip(bids, bids[1:], strict=False)):
+        raise ValueError("levels out of order: asks must rise and bids fall from the touch")
+    if any(qty <= 0 for _, qty in asks + bids):
+        raise ValueError("a visible level with no positive size")
     return BookRow(tuple(asks), tuple(bids))

@@ -115,3 +115,20 @@ def test_hidden_executions_may_print_between_ticks(tmp_path: Path) -> None:
     (hidden,) = sample.messages()
     assert (hidden.event, hidden.price, hidden.price_e4) == (EventType.EXECUTE_HIDDEN, 57_777,
                                                              5_777_750)
+
+
+@pytest.mark.parametrize("bad_book, complaint", [
+    ("5851200,10,5851300,100,5851400,5,-9999999999,0", "crossed book"),
+    ("5851300,10,5851200,100,5851300,5,-9999999999,0", "out of order"),
+    ("5851300,10,5851200,100,5851400,5,5851300,5", "out of order"),
+    ("5851300,0,5851200,100,9999999999,0,-9999999999,0", "no positive size"),
+    ("5851300,10,5851200", "expected 8 fields"),
+    ("5851300,10,5851200,x,9999999999,0,-9999999999,0", "invalid literal"),
+])
+def test_bad_book_rows_name_the_line(tmp_path: Path, bad_book: str, complaint: str) -> None:
+    sample = open_sample(_write_sample(
+        tmp_path, ["34200,1,10,5,5851200,1"] * 2,
+        ["5851300,10,5851200,100,9999999999,0,-9999999999,0", bad_book]))
+    with pytest.raises(LobsterFormatError, match="line 2") as caught:
+        list(sample.book_rows())
+    assert complaint in str(caught.value)
