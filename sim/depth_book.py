@@ -16,6 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 
 from service.domain import BookUpdate, MarketData, Side
+from sim import l2
 
 
 class DepthBook:
@@ -90,6 +91,14 @@ class DepthBook:
     def is_crossed(self) -> bool:
         spread = self.spread()
         return spread is not None and spread <= 0
+
+    def imbalance(self, levels: int = 1) -> float | None:
+        """Depth imbalance over the top ``levels`` (see :func:`sim.l2.imbalance`)."""
+        return l2.imbalance(self.depth(Side.BUY, levels), self.depth(Side.SELL, levels))
+
+    def microprice(self) -> float | None:
+        """Size-weighted touch price in ticks (see :func:`sim.l2.microprice`)."""
+        return l2.microprice(self.depth(Side.BUY, 1), self.depth(Side.SELL, 1))
 
     def depth(self, side: Side, levels: int) -> list[tuple[int, int]]:
         """Top ``levels`` (price, quantity) on ``side``, best first."""

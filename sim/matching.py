@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from service.domain import Side
+from sim import l2
 
 OrderId = int | str
 
@@ -81,6 +82,14 @@ class OrderBook:
     def level_qty(self, side: Side, price: int) -> int:
         level = self._levels[side].get(price)
         return level.total if level else 0
+
+    def imbalance(self, levels: int = 1) -> float | None:
+        """Depth imbalance over the top ``levels`` (see :func:`sim.l2.imbalance`)."""
+        return l2.imbalance(self.depth(Side.BUY, levels), self.depth(Side.SELL, levels))
+
+    def microprice(self) -> float | None:
+        """Size-weighted touch price in ticks (see :func:`sim.l2.microprice`)."""
+        return l2.microprice(self.depth(Side.BUY, 1), self.depth(Side.SELL, 1))
 
     def depth(self, side: Side, levels: int) -> list[tuple[int, int]]:
         prices = self._prices[side]
