@@ -3,6 +3,7 @@ subcommand with ``set_defaults(func=run)``; ``run(args) -> int`` returns the exi
 
 COMMAND_MODULES = (
     "service.commands.book_check",
+    "service.commands.calibrate",
     "service.commands.demo",
     "service.commands.run",
     "service.commands.venue",
