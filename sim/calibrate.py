@@ -5,9 +5,9 @@ Estimators, each the simplest that matches how :class:`sim.flow.StochasticFlow` 
 - ``market_rate`` and ``mean_market_size``: visible executions (type 4) grouped by timestamp
   and side into one market order each (a sweep prints one execution per resting order it hits);
 - ``mean_limit_size``: the mean submitted size;
+- ``improve_probability``: the share of submissions that land strictly inside the spread;
 - ``placement_decay``: the maximum-likelihood geometric parameter ``1 / (1 + mean distance)`` of
-  the submissions' distance in ticks behind their own side's best price (inside-the-spread
-  submissions count as distance 0);
+  the other submissions' distance in ticks behind their own side's best price;
 - ``cancel_rate``: full deletions (type 3) per second, divided by the mean number of resting
   orders, itself estimated as the mean displayed depth over the sample's levels divided by the
   mean submitted size (LOBSTER shows levels, not orders);
@@ -37,7 +37,7 @@ NOT_CALIBRATED = ("thin_queue", "refill_boost", "initial_levels", "initial_order
 
 def calibrate(sample: LobsterSample) -> dict[str, Any]:
     """The parameters and where they came from, as the JSON document ``calibrate`` writes."""
-    submits = deletes = 0
+    submits = deletes = inside = 0
     submit_qty = distance_sum = 0
     market_groups: dict[tuple[int, Side], int] = {}
     lean_num = lean_den = 0.0
@@ -54,10 +54,12 @@ def calibrate(sample: LobsterSample) -> dict[str, Any]:
             if message.event is EventType.SUBMIT:
                 submits += 1
                 submit_qty += message.qty
-                best = previous.bids[0][0] if message.side is Side.BUY else previous.asks[0][0]
-                behind = best - message.price if message.side is Side.BUY \
-                    else message.price - best
-                distance_sum += max(behind, 0)
+                bid, ask = previous.bids[0][0], previous.asks[0][0]
+                if bid < message.price < ask:
+                    inside += 1
+                else:
+                    distance_sum += bid - message.price if message.side is Side.BUY \
+                        else message.price - ask
             elif message.event is EventType.DELETE:
                 deletes += 1
             elif message.event is EventType.EXECUTE_VISIBLE:
@@ -87,7 +89,8 @@ def calibrate(sample: LobsterSample) -> dict[str, Any]:
         limit_rate=submits / seconds,
         market_rate=len(market_groups) / seconds,
         cancel_rate=deletes / seconds / mean_resting_orders,
-        placement_decay=1.0 / (1.0 + distance_sum / submits),
+        improve_probability=inside / submits,
+        placement_decay=1.0 / (1.0 + distance_sum / max(submits - inside, 1)),
         # The flow draws sizes in round lots of 10 and needs a mean above one lot.
         mean_limit_size=max(mean_limit_size, MIN_MEAN_SIZE),
         mean_market_size=max(sum(market_groups.values()) / len(market_groups), MIN_MEAN_SIZE),

@@ -47,6 +47,7 @@ class FlowParams:
     market_rate: float = 1.5  # market orders per second
     cancel_rate: float = 0.1  # per resting crowd order per second
     placement_decay: float = 0.3  # P(distance = k) ~ (1 - decay)^k * decay
+    improve_probability: float = 0.5  # a limit order steps one tick inside a spread > 1 tick
     max_distance: int = 15
     thin_queue: int = 150  # shares at the touch below which the touch is refilled faster
     refill_boost: float = 3.0
@@ -141,7 +142,7 @@ class StochasticFlow:
         bid, ask = book.best_bid(), book.best_ask()
         if bid is not None and ask is not None:
             self._last_mid = (bid + ask) // 2
-            if ask - bid > 1 and self._rng.random() < 0.5:
+            if ask - bid > 1 and self._rng.random() < p.improve_probability:
                 return bid + 1 if side is Side.BUY else ask - 1  # improve a wide spread
         near = bid if side is Side.BUY else ask
         if near is None:  # that side is empty: quote around the other side or the last mid

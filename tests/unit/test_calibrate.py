@@ -41,6 +41,7 @@ def test_estimates_on_a_hand_made_day(tmp_path: Path) -> None:
     assert p["limit_rate"] == pytest.approx(2 / 10)
     assert p["mean_limit_size"] == pytest.approx(200)
     assert p["placement_decay"] == pytest.approx(1 / (1 + 10.5))
+    assert p["improve_probability"] == 0.0
     assert p["market_rate"] == pytest.approx(2 / 10)
     assert p["mean_market_size"] == pytest.approx(50)
     # One delete in 10 s over 200 displayed shares / 200 per order = 1 resting order.
