@@ -75,7 +75,7 @@ class FixOrderGateway(fix.Application):
     def start(self) -> None:
         settings = self.spec.settings()
         # quickfix keeps only references to the settings and factories: they must outlive the
-        # initiator, or stopping it reads freed memory.
+        # initiator (the SWIG objects would otherwise be freed while it still uses them).
         self._quickfix_parts = (settings, fix.FileStoreFactory(settings),
                                 fix.FileLogFactory(settings))
         self._initiator = fix.SocketInitiator(self, self._quickfix_parts[1], settings,

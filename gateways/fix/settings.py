@@ -17,9 +17,9 @@ import quickfix as fix
 
 def owned_session_id(session_id: fix.SessionID) -> fix.SessionID:
     """A SessionID the caller owns. The one a quickfix callback receives wraps a C++ reference
-    valid only during the callback; keeping it and using it later from another thread can crash
-    the process (seen with the simulated venue). The SWIG binding has no copy constructor, so the
-    copy is rebuilt from its parts."""
+    valid only during the callback; keeping it to use later from another thread risks reading
+    freed memory. The SWIG binding has no copy constructor, so the copy is rebuilt from its
+    parts."""
     return fix.SessionID(session_id.getBeginString().getValue(),
                          session_id.getSenderCompID().getValue(),
                          session_id.getTargetCompID().getValue(),
