@@ -1,4 +1,4 @@
-"""The HTTP surface: liveness and Prometheus metrics (the operator API grows here).
+"""The HTTP surface: liveness, Prometheus metrics and the operator routes.
 
 Bound to 127.0.0.1 by default: an execution service's controls are not for the open network.
 """
@@ -11,11 +11,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.metrics import Metrics
+from service.risk_api import RiskRoutes
 
 HealthCheck = Callable[[], dict[str, object]]
 
 
-def build_app(metrics: Metrics, health: HealthCheck | None = None) -> web.Application:
+def build_app(metrics: Metrics, health: HealthCheck | None = None,
+              risk_routes: RiskRoutes | None = None) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         body: dict[str, object] = {"status": "ok"}
         if health is not None:
@@ -30,6 +32,8 @@ def build_app(metrics: Metrics, health: HealthCheck | None = None) -> web.Applic
     app = web.Application(client_max_size=64 * 1024)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_handler)
+    if risk_routes is not None:
+        risk_routes.install(app)
     return app
 
 

@@ -24,10 +24,12 @@ from risk.limits import load_limits
 from risk.overlay import RiskOverlay
 from risk.state import TradingState
 from service.api import ApiServer, build_app
+from service.auth import TokenConfigError, Tokens
 from service.config import Mode, ServiceConfig
 from service.domain import ParentOrder, Side
 from service.engine import Engine
 from service.metrics import Metrics
+from service.risk_api import RiskRoutes
 from service.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ class Service:
         except ValueError as exc:
             raise StartupError(f"risk limits: {exc}") from exc
         self._show_state(self.risk.state)
+        api_cfg = config.api
+        try:
+            self._tokens = Tokens.load(api_cfg.tokens.get_secret_value(), api_cfg.tokens_file)
+        except TokenConfigError as exc:
+            raise StartupError(str(exc)) from exc
         self.store = MemoryStore()
         self.gateway: FixOrderGateway | None = None
         self.engine: Engine | None = None
@@ -88,8 +95,9 @@ class Service:
                              max_child_qty=policy_cfg.max_child_qty)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
         if self._serve_api:
-            self.api = ApiServer(build_app(self.metrics, self._health), self.config.api.host,
-                                 self.config.api.port)
+            routes = RiskRoutes(self.risk, self._tokens, self.metrics, self.engine.clock.now_ns)
+            self.api = ApiServer(build_app(self.metrics, self._health, routes),
+                                 self.config.api.host, self.config.api.port)
             try:
                 await self.api.start()
             except OSError as exc:

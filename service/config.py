@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,6 +87,10 @@ class RiskConfig(_Section):
 class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+    # Bearer tokens, "name=role:secret" comma-separated (see service.auth); keep them in the
+    # environment (EXECAGENT_API__TOKENS) or a file, never in the YAML under version control.
+    tokens: SecretStr = SecretStr("")
+    tokens_file: Path | None = None
 
 
 class StoreConfig(_Section):

@@ -49,6 +49,12 @@ class Metrics:
         self.trading_state = Gauge("execagent_trading_state",
                                    "1 for the risk overlay's current trading state",
                                    ["state"], registry=r)
+        self.api_mutations = Counter("execagent_api_mutations_total",
+                                     "Operator API mutations carried out, by action", ["action"],
+                                     registry=r)
+        self.api_rejected = Counter("execagent_api_rejected_requests_total",
+                                    "Operator API requests refused, by reason", ["reason"],
+                                    registry=r)
         self.rejected_transitions = Counter(
             "execagent_oms_rejected_transitions_total",
             "Execution reports refused by the OMS state machine, by the order's status",

@@ -34,6 +34,16 @@ def test_invalid_configuration_exits_2_naming_the_field(tmp_path: Path,
     assert "Traceback" not in err
 
 
+def test_bad_api_token_exits_2_without_showing_it(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EXECAGENT_API__TOKENS", "alice=root:correct-horse-battery")
+    code = main(["run", "--config", str(_config(tmp_path, ""))])
+    err = capsys.readouterr().err
+    assert code == 2 and "read, trade or admin" in err and "correct-horse" not in err
+    assert "Traceback" not in err
+
+
 def test_missing_model_file_is_one_clear_line(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["demo", "--policies", "onnx", "--model", str(tmp_path / "none.onnx")])

@@ -1,0 +1,128 @@
+"""The operator's risk routes over real HTTP: roles, journal, validation, and no 5xx ever."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from risk.state import TradingState
+from service.api import ApiServer, build_app
+from service.auth import Tokens
+from service.domain import Side
+from service.metrics import Metrics
+from service.risk_api import RiskRoutes
+from tests.support.risk import make_overlay, new
+
+pytestmark = pytest.mark.integration
+
+READ, TRADE, ADMIN = "r" * 16, "t" * 16, "a" * 16
+TOKENS = Tokens.parse(f"grafana=read:{READ}, alice=trade:{TRADE}\nbob=admin:{ADMIN}")
+
+
+class Api:
+    def __init__(self, tokens: Tokens = TOKENS) -> None:
+        self.metrics = Metrics()
+        self.risk = make_overlay()
+        self.risk.check(new(Side.BUY, 10), 0)
+        self.server = ApiServer(build_app(self.metrics, None, RiskRoutes(
+            self.risk, tokens, self.metrics, lambda: 0)), "127.0.0.1", 0)
+
+    async def call(self, method: str, path: str, token: str | None = None,
+                   body: object = None, raw: bytes | None = None) -> tuple[int, dict[str, object]]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        async with aiohttp.ClientSession() as http, http.request(
+                method, f"{self.server.url}{path}", headers=headers, data=data) as response:
+            return response.status, json.loads(await response.text() or "{}")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    running = Api()
+    await running.server.start()
+    yield running
+    await running.server.stop()
+
+
+async def test_kill_and_resume_follow_the_roles_and_are_journaled(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="execagent.journal")
+    reason = {"reason": "venue acting up"}
+    assert (await api.call("POST", "/api/v1/risk/kill", READ, reason))[0] == 403
+    status, body = await api.call("POST", "/api/v1/risk/kill", TRADE, reason)
+    assert (status, body) == (200, {"trading_state": "halted", "cancels_sent": 1})
+    assert api.risk.state is TradingState.HALTED
+    status, body = await api.call("POST", "/api/v1/risk/resume", TRADE, {"reason": "fixed"})
+    assert status == 403 and "needs admin" in str(body["error"])
+    status, body = await api.call("POST", "/api/v1/risk/resume", ADMIN, {"reason": "fixed"})
+    assert (status, body) == (200, {"trading_state": "active"})
+    entries = [r.getMessage() for r in caplog.records if r.name == "execagent.journal"]
+    assert [entry.split(" by ")[0] for entry in entries] == ["kill", "resume"]
+    assert entries[0].startswith("kill by alice (trade): venue acting up")
+    text = api.metrics.render().decode()
+    assert 'execagent_api_mutations_total{action="kill"} 1.0' in text
+    assert 'execagent_api_rejected_requests_total{reason="forbidden"} 2.0' in text
+
+
+async def test_state_needs_a_read_token_and_shows_the_overlay(api: Api) -> None:
+    assert (await api.call("GET", "/api/v1/risk"))[0] == 401
+    assert (await api.call("GET", "/api/v1/risk", "wrong-token-1234567"))[0] == 401
+    status, body = await api.call("GET", "/api/v1/risk", READ)
+    assert status == 200 and body["trading_state"] == "active"
+    assert body["open_orders"] == [{"cl_ord_id": api.risk.ledger.open_order_list()[0].ids[0],
+                                    "symbol": "GOOG", "side": "buy", "open_qty": 10}]
+
+
+async def test_reducing_from_halted_is_a_conflict(api: Api) -> None:
+    await api.call("POST", "/api/v1/risk/kill", TRADE, {"reason": "test"})
+    status, body = await api.call("POST", "/api/v1/risk/reducing", TRADE, {"reason": "test"})
+    assert status == 409 and "halted" in str(body["error"])
+
+
+@pytest.mark.parametrize("body, raw, message", [
+    (None, b"{not json", "not JSON"),
+    ({}, None, "reason: Field required"),
+    ({"reason": "ok"}, None, "at least 3 characters"),
+    ({"reason": "fine", "extra": 1}, None, "extra: Extra inputs are not permitted"),
+    ([1, 2], None, "body"),
+])
+async def test_bad_bodies_are_400_with_the_problem_named(api: Api, body: object,
+                                                         raw: bytes | None, message: str) -> None:
+    status, answer = await api.call("POST", "/api/v1/risk/kill", TRADE, body, raw)
+    assert status == 400 and message in str(answer["error"])
+    assert api.risk.state is TradingState.ACTIVE
+
+
+async def test_without_tokens_reads_are_open_and_mutations_refused() -> None:
+    open_api = Api(Tokens.parse(""))
+    await open_api.server.start()
+    try:
+        assert (await open_api.call("GET", "/api/v1/risk"))[0] == 200
+        status, body = await open_api.call("POST", "/api/v1/risk/kill", None, {"reason": "x y"})
+        assert status == 403 and "no API tokens" in str(body["error"])
+    finally:
+        await open_api.server.stop()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=st.sampled_from(["/api/v1/risk/kill", "/api/v1/risk/resume",
+                             "/api/v1/risk/reducing"]),
+       token=st.sampled_from([None, READ, TRADE, ADMIN, "x" * 20]),
+       raw=st.binary(max_size=200) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
+           st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
+                                                               max_size=3), max_leaves=8)))
+async def test_no_request_causes_a_server_error(path: str, token: str | None, raw: bytes) -> None:
+    fuzzed = Api()
+    await fuzzed.server.start()
+    try:
+        status, _ = await fuzzed.call("POST", path, token, raw=raw)
+        assert status in (200, 400, 401, 403, 409)
+    finally:
+        await fuzzed.server.stop()
