@@ -5,6 +5,7 @@ COMMAND_MODULES = (
     "service.commands.book_check",
     "service.commands.calibrate",
     "service.commands.demo",
+    "service.commands.operator",
     "service.commands.run",
     "service.commands.venue",
 )
