@@ -14,15 +14,24 @@ from service.metrics import Metrics
 from service.risk_api import RiskRoutes
 
 HealthCheck = Callable[[], dict[str, object]]
+ReadinessCheck = Callable[[], dict[str, bool]]
 
 
 def build_app(metrics: Metrics, health: HealthCheck | None = None,
-              risk_routes: RiskRoutes | None = None) -> web.Application:
+              risk_routes: RiskRoutes | None = None,
+              readiness: ReadinessCheck | None = None) -> web.Application:
+    """``/healthz`` says the process is alive; ``/readyz`` whether it can trade: 200 when every
+    readiness check passes, 503 with the failing ones named otherwise."""
     async def healthz(_: web.Request) -> web.Response:
         body: dict[str, object] = {"status": "ok"}
         if health is not None:
             body.update(health())
         return web.json_response(body)
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = readiness() if readiness is not None else {}
+        ready = all(checks.values())
+        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     async def metrics_handler(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.render())
@@ -31,6 +40,7 @@ def build_app(metrics: Metrics, health: HealthCheck | None = None,
 
     app = web.Application(client_max_size=64 * 1024)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
     if risk_routes is not None:
         risk_routes.install(app)

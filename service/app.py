@@ -96,7 +96,7 @@ class Service:
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
         if self._serve_api:
             routes = RiskRoutes(self.risk, self._tokens, self.metrics, self.engine.clock.now_ns)
-            self.api = ApiServer(build_app(self.metrics, self._health, routes),
+            self.api = ApiServer(build_app(self.metrics, self._health, routes, self._readiness),
                                  self.config.api.host, self.config.api.port)
             try:
                 await self.api.start()
@@ -122,6 +122,16 @@ class Service:
     def _health(self) -> dict[str, object]:
         return {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
                 "trading_state": self.risk.state.value}
+
+    def _readiness(self) -> dict[str, bool]:
+        """Can it trade now? The FIX session is up, and market data arrived within the risk
+        limits' stale-feed time on the wall clock (``/readyz``)."""
+        engine = self.engine
+        stale_ns = int(self.risk.limits.global_.stale_feed_seconds * 1e9)
+        fresh = engine is not None and engine.wall_ns_since_last_tick() <= stale_ns
+        return {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
+                "market_data_fresh": bool(fresh and self.config.fix.market_data),
+                "trading_not_halted": self.risk.state is not TradingState.HALTED}
 
     async def wait_ready(self, timeout_s: float | None = None) -> None:
         """Logged on, and a two-sided book for every subscribed symbol."""

@@ -123,14 +123,17 @@ class Engine:
         finally:
             watchdog.cancel()
 
+    def wall_ns_since_last_tick(self) -> int:
+        """Monotonic wall time since the last market-data message (since start before any)."""
+        return time.monotonic_ns() - self._last_tick_mono_ns
+
     async def _watch_loop(self) -> None:
         """The overlay's periodic duties (the stale-feed kill). When the feed is silent, event
         time stands still, so "now" is the last event time plus the wall time since it came."""
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
             try:
-                silent_ns = time.monotonic_ns() - self._last_tick_mono_ns
-                self.risk.watch(self.clock.now_ns() + silent_ns)
+                self.risk.watch(self.clock.now_ns() + self.wall_ns_since_last_tick())
             except Exception:  # noqa: BLE001 - the watchdog must outlive a bad check
                 self.errors += 1
                 log.exception("risk watch failed")

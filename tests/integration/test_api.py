@@ -29,3 +29,20 @@ async def test_health_and_prometheus_exposition() -> None:
         assert "execagent_tick_to_order_seconds_bucket" in text
     finally:
         await server.stop()
+
+
+async def test_readyz_names_what_is_not_ready() -> None:
+    checks = {"fix_logged_on": True, "market_data_fresh": False}
+    server = ApiServer(build_app(Metrics(), None, None, lambda: dict(checks)), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/readyz") as response:
+                assert response.status == 503
+                assert await response.json() == {"ready": False, "checks": checks}
+            checks["market_data_fresh"] = True
+            async with http.get(f"{server.url}/readyz") as response:
+                assert response.status == 200
+                assert (await response.json())["ready"] is True
+    finally:
+        await server.stop()
