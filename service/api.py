@@ -5,20 +5,20 @@ Bound to 127.0.0.1 by default: an execution service's controls are not for the o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.metrics import Metrics
-from service.risk_api import RiskRoutes
+from service.routes import OperatorRoutes
 
 HealthCheck = Callable[[], dict[str, object]]
 ReadinessCheck = Callable[[], dict[str, bool]]
 
 
 def build_app(metrics: Metrics, health: HealthCheck | None = None,
-              risk_routes: RiskRoutes | None = None,
+              routes: OperatorRoutes | Sequence[OperatorRoutes] = (),
               readiness: ReadinessCheck | None = None) -> web.Application:
     """``/healthz`` says the process is alive; ``/readyz`` whether it can trade: 200 when every
     readiness check passes, 503 with the failing ones named otherwise."""
@@ -42,8 +42,8 @@ def build_app(metrics: Metrics, health: HealthCheck | None = None,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
-    if risk_routes is not None:
-        risk_routes.install(app)
+    for group in [routes] if isinstance(routes, OperatorRoutes) else routes:
+        group.install(app)
     return app
 
 

@@ -29,6 +29,7 @@ from service.config import Mode, ServiceConfig
 from service.domain import ParentOrder, Side
 from service.engine import Engine
 from service.metrics import Metrics
+from service.orders_api import OrderRoutes
 from service.risk_api import RiskRoutes
 from service.store import MemoryStore
 
@@ -95,7 +96,9 @@ class Service:
                              max_child_qty=policy_cfg.max_child_qty)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
         if self._serve_api:
-            routes = RiskRoutes(self.risk, self._tokens, self.metrics, self.engine.clock.now_ns)
+            routes = [RiskRoutes(self.risk, self._tokens, self.metrics, self.engine.clock.now_ns),
+                      OrderRoutes(self.engine, self.instruments, self._submit_from_api,
+                                  self._tokens, self.metrics)]
             self.api = ApiServer(build_app(self.metrics, self._health, routes, self._readiness),
                                  self.config.api.host, self.config.api.port)
             try:
@@ -164,6 +167,14 @@ class Service:
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
                              start + int(duration_s * 1e9), chosen.name, limit_price)
         return parent, self.engine.submit(parent, chosen)
+
+    def _submit_from_api(self, side: Side, qty: int, symbol: str, duration_s: float,
+                         policy_name: str | None, limit_price: int | None) -> ParentOrder:
+        """The operator API's submit: the named policy (the configured one by default). A policy
+        that cannot be built (a missing model file) raises ModelError, a ValueError."""
+        policy = make_policy(policy_name or self.config.policy.name, self.config.policy.model_path)
+        parent, _finished = self.submit(side, qty, symbol, duration_s, policy, limit_price)
+        return parent
 
     async def stop(self) -> None:
         if self.gateway is not None:

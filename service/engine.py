@@ -61,6 +61,7 @@ class _Working:
     policy: ExecutionPolicy
     n_slices: int
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
+    cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
     obs: np.ndarray = field(default_factory=new_observation_buffer)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -172,6 +173,19 @@ class Engine:
     def parent(self, parent_id: str) -> ParentOrder:
         return self.oms.parents[parent_id]
 
+    def is_active(self, parent_id: str) -> bool:
+        return parent_id in self._by_parent
+
+    def cancel_parent(self, parent_id: str) -> bool:
+        """Stop working a parent: cancel its children now; it finishes as "cancelled" once the
+        venue has answered them. False when it is not being worked."""
+        working = self._by_parent.get(parent_id)
+        if working is None:
+            return False
+        working.cancelled = True
+        self._wind_down(working, self.oms.working(parent_id), self.clock.now_ns(), "cancelled")
+        return True
+
     # --- the walk of one tick ---------------------------------------------------------------
     def on_market_data(self, message: MarketData, received_ns: int) -> None:
         symbol = message.symbol
@@ -202,12 +216,15 @@ class Engine:
         if parent.remaining <= 0 and not children:
             self._finish(working, "filled")
             return
+        if working.cancelled:
+            self._wind_down(working, children, now, "cancelled")
+            return
         if now >= parent.end_ns:
             working.horizon_ticks += 1
         if now > parent.end_ns + self.grace_ns and working.horizon_ticks > 1:
             # At least one chance to cross the remainder first: event time can jump past the
             # whole grace between two ticks when the feed stalls.
-            self._expire(working, children, now)
+            self._wind_down(working, children, now, "expired")
             return
         action = horizon_action(parent, now)
         if action is None:
@@ -264,15 +281,17 @@ class Engine:
     def _next_id(self) -> str:
         return next(self._ids)
 
-    def _expire(self, working: _Working, children: list[ChildOrder], now: int) -> None:
-        """Past the horizon and its grace: stop, cancelling what still rests."""
+    def _wind_down(self, working: _Working, children: list[ChildOrder], now: int,
+                   outcome: str) -> None:
+        """Stop (past the horizon and its grace, or cancelled): cancel what still rests, and
+        finish once nothing is working."""
         for order in children:
             if order.pending_cl_ord_id is None:
                 cancel = CancelOrder(self._next_id(), order.cl_ord_id, order.parent_id,
                                      order.symbol, order.side, order.qty)
                 self._route(cancel, working.parent, now, time.perf_counter_ns())
         if not children:
-            self._finish(working, "expired")
+            self._finish(working, outcome)
 
     def _finish(self, working: _Working, outcome: str) -> None:
         parent = working.parent

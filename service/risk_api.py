@@ -10,20 +10,15 @@ unvalidated.
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from risk.overlay import RiskOverlay
-from service.auth import ANONYMOUS_READER, Principal, Role, Tokens
+from service.auth import Principal, Role, Tokens
 from service.metrics import Metrics
-
-journal = logging.getLogger("execagent.journal")
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+from service.routes import OperatorRoutes
 
 
 class ReasonBody(BaseModel):
@@ -34,19 +29,18 @@ class ReasonBody(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class RiskRoutes:
+class RiskRoutes(OperatorRoutes):
     def __init__(self, risk: RiskOverlay, tokens: Tokens, metrics: Metrics,
                  now_ns: Callable[[], int]) -> None:
+        super().__init__(tokens, metrics)
         self.risk = risk
-        self.tokens = tokens
-        self.metrics = metrics
         self.now_ns = now_ns
 
     def install(self, app: web.Application) -> None:
-        app.router.add_get("/api/v1/risk", self._guard(Role.READ, self.state))
-        app.router.add_post("/api/v1/risk/kill", self._guard(Role.TRADE, self.kill))
-        app.router.add_post("/api/v1/risk/reducing", self._guard(Role.TRADE, self.reducing))
-        app.router.add_post("/api/v1/risk/resume", self._guard(Role.ADMIN, self.resume))
+        app.router.add_get("/api/v1/risk", self.guard(Role.READ, self.state))
+        app.router.add_post("/api/v1/risk/kill", self.guard(Role.TRADE, self.kill))
+        app.router.add_post("/api/v1/risk/reducing", self.guard(Role.TRADE, self.reducing))
+        app.router.add_post("/api/v1/risk/resume", self.guard(Role.ADMIN, self.resume))
 
     # --- routes ---------------------------------------------------------------------------------
     async def state(self, _request: web.Request, _who: Principal) -> web.Response:
@@ -64,73 +58,28 @@ class RiskRoutes:
         })
 
     async def kill(self, request: web.Request, who: Principal) -> web.Response:
-        body = await self._body(request)
+        body = await self.body(request, ReasonBody)
         cancels = self.risk.engage_kill_switch(f"{body.reason} (by {who.name})", self.now_ns())
         self._journal(who, "kill", body.reason, cancels=len(cancels))
         return web.json_response({"trading_state": self.risk.state.value,
                                   "cancels_sent": len(cancels)})
 
     async def reducing(self, request: web.Request, who: Principal) -> web.Response:
-        body = await self._body(request)
+        body = await self.body(request, ReasonBody)
         try:
             self.risk.set_reducing(f"{body.reason} (by {who.name})", self.now_ns())
         except ValueError as exc:
-            raise self._reject(409, "conflict", str(exc)) from exc
+            raise self.reject(409, "conflict", str(exc)) from exc
         self._journal(who, "reducing", body.reason)
         return web.json_response({"trading_state": self.risk.state.value})
 
     async def resume(self, request: web.Request, who: Principal) -> web.Response:
-        body = await self._body(request)
+        body = await self.body(request, ReasonBody)
         self.risk.resume(body.reason, who.name, self.now_ns())
         self._journal(who, "resume", body.reason)
         # A daily loss past its limit halts again at once: the answer shows the real state.
         return web.json_response({"trading_state": self.risk.state.value})
 
-    # --- plumbing -------------------------------------------------------------------------------
-    def _guard(self, needed: Role, route: Callable[[web.Request, Principal],
-                                                   Awaitable[web.Response]]) -> Handler:
-        async def handler(request: web.Request) -> web.Response:
-            who = self.tokens.identify(request.headers.get("Authorization"))
-            if who is None:
-                if self.tokens.configured or needed > Role.READ:
-                    if not self.tokens.configured:
-                        raise self._reject(403, "no_tokens",
-                                           "mutations are disabled: no API tokens are "
-                                           "configured (api.tokens or api.tokens_file)")
-                    raise self._reject(401, "unauthenticated",
-                                       "send Authorization: Bearer <token>")
-                who = ANONYMOUS_READER
-            if who.role < needed:
-                raise self._reject(403, "forbidden", f"{who.name} has the {who.role.name.lower()} "
-                                   f"role; this needs {needed.name.lower()}")
-            return await route(request, who)
-        return handler
-
-    async def _body(self, request: web.Request) -> ReasonBody:
-        try:
-            raw: Any = json.loads(await request.read() or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise self._reject(400, "malformed_json", f"the body is not JSON: {exc}") from exc
-        try:
-            return ReasonBody.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                                 for e in exc.errors())
-            raise self._reject(400, "invalid_body", problems) from exc
-
-    def _reject(self, status: int, reason: str, message: str) -> web.HTTPException:
-        self.metrics.api_rejected.labels(reason).inc()
-        return _http_error(status, message)
-
     def _journal(self, who: Principal, action: str, reason: str, **details: object) -> None:
-        self.metrics.api_mutations.labels(action).inc()
-        extra = "".join(f" {key}={value}" for key, value in details.items())
-        journal.warning("%s by %s (%s): %s; trading state now %s%s", action, who.name,
-                        who.role.name.lower(), reason, self.risk.state.value, extra)
-
-
-def _http_error(status: int, message: str) -> web.HTTPException:
-    classes: dict[int, type[web.HTTPException]] = {
-        400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-        409: web.HTTPConflict}
-    return classes[status](text=json.dumps({"error": message}), content_type="application/json")
+        self.journal(who, action, f"{reason}; trading state now {self.risk.state.value}",
+                     **details)

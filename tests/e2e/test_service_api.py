@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "k" * 20
+READER = "r" * 20
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ async def service(tmp_path: Path) -> AsyncIterator[tuple[Service, SimulatedVenue
         fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
         policy=PolicyConfig(name="twap_passive", slice_seconds=30.0),
         risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
-        api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN}")))
+        api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN},viewer=read:{READER}")))
     venue.start()
     running = Service(config)
     try:
@@ -83,3 +84,62 @@ async def test_ready_then_kill_through_the_api_cancels_at_the_venue(
         async with http.get(f"{url}/readyz") as response:
             assert response.status == 503
             assert (await response.json())["checks"]["trading_not_halted"] is False
+
+
+async def _call(http: aiohttp.ClientSession, method: str, url: str, token: str = TOKEN,
+                body: object = None) -> tuple[int, dict[str, object]]:
+    async with http.request(method, url, json=body,
+                            headers={"Authorization": f"Bearer {token}"}) as response:
+        return response.status, await response.json()
+
+
+async def test_parent_orders_through_the_api(service: tuple[Service, SimulatedVenue]) -> None:
+    running, venue = service
+    assert running.api is not None
+    orders = f"{running.api.url}/api/v1/orders"
+    order = {"symbol": "GOOG", "side": "sell", "quantity": 500, "duration_seconds": 600,
+             "policy": "twap_passive", "limit_price": "579.00"}
+    async with aiohttp.ClientSession() as http:
+        assert (await _call(http, "POST", orders, READER, order))[0] == 403
+        status, created = await _call(http, "POST", orders, body=order)
+        assert status == 201 and created["active"] is True and created["remaining"] == 500
+        parent_id = created["parent_id"]
+        status, listed = await _call(http, "GET", orders, READER)
+        assert status == 200 and [o["parent_id"] for o in listed["orders"]] == [parent_id]
+        for _ in range(200):
+            if venue.working_orders():
+                break
+            await asyncio.sleep(0.05)
+        status, cancelled = await _call(http, "POST", f"{orders}/{parent_id}/cancel")
+        assert status == 200
+        for _ in range(200):
+            status, progress = await _call(http, "GET", f"{orders}/{parent_id}", READER)
+            if not progress["active"]:
+                break
+            await asyncio.sleep(0.05)
+        assert progress["active"] is False and venue.working_orders() == []
+        assert (await _call(http, "POST", f"{orders}/{parent_id}/cancel"))[0] == 409
+        assert (await _call(http, "GET", f"{orders}/P404", READER))[0] == 404
+    text = running.metrics.render().decode()
+    assert 'execagent_parent_orders_completed_total{outcome="cancelled"} 1.0' in text
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"symbol": "AAPL"}, "not configured"),
+    ({"quantity": 0}, "quantity: Input should be greater than 0"),
+    ({"side": "short"}, "side: Input should be 'buy' or 'sell'"),
+    ({"limit_price": "579.005"}, "limit_price"),
+    ({"duration_seconds": 10**7}, "duration_seconds"),
+    ({"policy": "onnx"}, "model"),
+    ({"urgency": 3}, "Extra inputs are not permitted"),
+])
+async def test_bad_submissions_are_400_naming_the_problem(
+        service: tuple[Service, SimulatedVenue], change: dict[str, object],
+        message: str) -> None:
+    running, _venue = service
+    assert running.api is not None
+    order = {"symbol": "GOOG", "side": "buy", "quantity": 100, "duration_seconds": 60, **change}
+    async with aiohttp.ClientSession() as http:
+        status, answer = await _call(http, "POST", f"{running.api.url}/api/v1/orders", body=order)
+    assert status == 400 and message in str(answer["error"]), answer
+    assert running.engine is not None and not running.engine.oms.parents
