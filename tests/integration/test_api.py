@@ -33,7 +33,7 @@ async def test_health_and_prometheus_exposition() -> None:
 
 async def test_readyz_names_what_is_not_ready() -> None:
     checks = {"fix_logged_on": True, "market_data_fresh": False}
-    server = ApiServer(build_app(Metrics(), None, None, lambda: dict(checks)), "127.0.0.1", 0)
+    server = ApiServer(build_app(Metrics(), readiness=lambda: dict(checks)), "127.0.0.1", 0)
     await server.start()
     try:
         async with aiohttp.ClientSession() as http:
