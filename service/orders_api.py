@@ -29,7 +29,7 @@ Submitter = Callable[[Side, int, str, float, str | None, int | None], ParentOrde
 
 
 class SubmitBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     symbol: str = Field(min_length=1, max_length=32)
     side: Literal["buy", "sell"]

@@ -24,9 +24,9 @@ from service.routes import OperatorRoutes
 class ReasonBody(BaseModel):
     """The body of every risk mutation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    reason: str = Field(min_length=3, max_length=500)
+    reason: str = Field(min_length=3, max_length=500)  # blank after stripping: refused
 
 
 class RiskRoutes(OperatorRoutes):

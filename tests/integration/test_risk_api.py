@@ -89,6 +89,7 @@ async def test_reducing_from_halted_is_a_conflict(api: Api) -> None:
     (None, b"{not json", "not JSON"),
     ({}, None, "reason: Field required"),
     ({"reason": "ok"}, None, "at least 3 characters"),
+    ({"reason": "      "}, None, "at least 3 characters"),
     ({"reason": "fine", "extra": 1}, None, "extra: Extra inputs are not permitted"),
     ([1, 2], None, "body"),
 ])
@@ -110,14 +111,19 @@ async def test_without_tokens_reads_are_open_and_mutations_refused() -> None:
         await open_api.server.stop()
 
 
+_JSON_BODIES = st.builds(lambda v: json.dumps(v).encode(), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=8)
+    # well-formed shapes with odd reasons (blank, huge, control characters)
+    | st.fixed_dictionaries({"reason": st.text(max_size=600)}))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(path=st.sampled_from(["/api/v1/risk/kill", "/api/v1/risk/resume",
                              "/api/v1/risk/reducing"]),
        token=st.sampled_from([None, READ, TRADE, ADMIN, "x" * 20]),
-       raw=st.binary(max_size=200) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
-           st.none() | st.booleans() | st.integers() | st.text(max_size=30),
-           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
-                                                               max_size=3), max_leaves=8)))
+       raw=st.binary(max_size=200) | _JSON_BODIES)
 async def test_no_request_causes_a_server_error(path: str, token: str | None, raw: bytes) -> None:
     fuzzed = Api()
     await fuzzed.server.start()
