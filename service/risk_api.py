@@ -38,6 +38,7 @@ class RiskRoutes(OperatorRoutes):
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/api/v1/risk", self.guard(Role.READ, self.state))
+        app.router.add_get("/api/v1/risk/limits", self.guard(Role.READ, self.limits))
         app.router.add_post("/api/v1/risk/kill", self.guard(Role.TRADE, self.kill))
         app.router.add_post("/api/v1/risk/reducing", self.guard(Role.TRADE, self.reducing))
         app.router.add_post("/api/v1/risk/resume", self.guard(Role.ADMIN, self.resume))
@@ -56,6 +57,11 @@ class RiskRoutes(OperatorRoutes):
             "denials": {reason.value: n for reason, n in risk.denials.items()},
             "kills": {trigger.value: n for trigger, n in risk.kills.items()},
         })
+
+    async def limits(self, _request: web.Request, _who: Principal) -> web.Response:
+        """The limits in force, as the YAML file spells them (changing them is not offered yet:
+        it needs the admin role and a restart today)."""
+        return web.json_response(self.risk.limits.model_dump(by_alias=True, mode="json"))
 
     async def kill(self, request: web.Request, who: Principal) -> web.Response:
         body = await self.body(request, ReasonBody)

@@ -1,18 +1,21 @@
-"""What every operator route shares: bearer-token roles, validated JSON bodies, refusals that
-name the problem (counted in ``execagent_api_rejected_requests_total{reason}``), and the journal
-of mutations (the ``execagent.journal`` logger and ``execagent_api_mutations_total{action}``).
+"""What every operator route shares: bearer-token roles, a rate limit on mutations per
+principal, validated JSON bodies, refusals that name the problem (counted in
+``execagent_api_rejected_requests_total{reason}``), and the journal of mutations (the
+``execagent.journal`` logger and ``execagent_api_mutations_total{action}``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from risk.windows import TokenBucket
 from service.auth import ANONYMOUS_READER, Principal, Role, Tokens
 from service.metrics import Metrics
 
@@ -23,13 +26,18 @@ Body = TypeVar("Body", bound=BaseModel)
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-    404: web.HTTPNotFound, 409: web.HTTPConflict}
+    404: web.HTTPNotFound, 409: web.HTTPConflict, 429: web.HTTPTooManyRequests}
+# Mutations per principal: a burst of 10, then one every 6 s (10 a minute). An operator never
+# needs more; a runaway script gets 429 instead of flooding the journal and the venue.
+MUTATION_BURST = 10
+MUTATIONS_PER_SECOND = 10 / 60
 
 
 class OperatorRoutes:
     def __init__(self, tokens: Tokens, metrics: Metrics) -> None:
         self.tokens = tokens
         self.metrics = metrics
+        self._buckets: dict[str, TokenBucket] = {}
 
     def install(self, app: web.Application) -> None:
         """Add this group's routes to ``app``."""
@@ -50,8 +58,18 @@ class OperatorRoutes:
             if who.role < needed:
                 raise self.reject(403, "forbidden", f"{who.name} has the {who.role.name.lower()} "
                                   f"role; this needs {needed.name.lower()}")
+            if request.method != "GET" and not self._bucket(who).take(time.monotonic_ns()):
+                raise self.reject(429, "rate_limited", f"{who.name}: more than "
+                                  f"{MUTATION_BURST} changes in a row; one every "
+                                  f"{1 / MUTATIONS_PER_SECOND:g} s after that")
             return await route(request, who)
         return handler
+
+    def _bucket(self, who: Principal) -> TokenBucket:
+        bucket = self._buckets.get(who.name)
+        if bucket is None:
+            bucket = self._buckets[who.name] = TokenBucket(MUTATIONS_PER_SECOND, MUTATION_BURST)
+        return bucket
 
     async def body(self, request: web.Request, model: type[Body]) -> Body:
         try:

@@ -132,3 +132,20 @@ async def test_no_request_causes_a_server_error(path: str, token: str | None, ra
         assert status in (200, 400, 401, 403, 409)
     finally:
         await fuzzed.server.stop()
+
+
+async def test_mutations_are_rate_limited_per_principal(api: Api) -> None:
+    for _ in range(10):
+        assert (await api.call("POST", "/api/v1/risk/kill", TRADE, {"reason": "again"}))[0] == 200
+    status, body = await api.call("POST", "/api/v1/risk/kill", TRADE, {"reason": "again"})
+    assert status == 429 and "alice" in str(body["error"])
+    assert (await api.call("GET", "/api/v1/risk", TRADE))[0] == 200  # reads are not limited
+    assert (await api.call("POST", "/api/v1/risk/resume", ADMIN, {"reason": "done"}))[0] == 200
+
+
+async def test_limits_are_readable_as_configured(api: Api) -> None:
+    status, body = await api.call("GET", "/api/v1/risk/limits", READ)
+    assert status == 200
+    assert body["global"]["throttle"] == {"messages_per_second": 10.0, "burst": 20}
+    assert body["symbols"]["GOOG"]["max_order_qty"] == 1_000
+    assert body["symbols"]["GOOG"]["max_participation"] is None
