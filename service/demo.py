@@ -1,8 +1,10 @@
 """The main job, ``execagent demo``: the whole service against a simulated venue, end to end.
 
 For each policy it starts a fresh simulated FIX venue on a free loopback port (same seed, so
-every policy meets the same market), connects a service to it over FIX, submits the parent order,
-shows its progress, and collects the execution report. One metrics endpoint serves all runs.
+every policy meets the same crowd flow; the venue runs it in accelerated wall-clock time, so
+where the service's orders land in it varies a little from run to run), connects a service to
+it over FIX, submits the parent order, shows its progress, and collects the execution report.
+One metrics endpoint serves all runs.
 """
 
 from __future__ import annotations
