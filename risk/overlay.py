@@ -49,7 +49,6 @@ class _Symbol:
     """Everything one symbol's check reads, behind one dict lookup: its limits as plain
     numbers, its market reference and recent volume, and its exposure in the ledger."""
 
-    limits: SymbolLimits
     exposure: Exposure
     max_order_qty: int
     max_long: int
@@ -101,7 +100,7 @@ class RiskOverlay:
     @staticmethod
     def _new_symbol(limits: SymbolLimits, exposure: Exposure) -> _Symbol:
         p = limits.max_participation
-        entry = _Symbol(limits, exposure, limits.max_order_qty, limits.max_long_position,
+        entry = _Symbol(exposure, limits.max_order_qty, limits.max_long_position,
                         limits.max_short_position, limits.max_open_orders,
                         limits.price_collar_bps / 1e4, float(limits.max_order_notional),
                         p.rate if p else None)

@@ -253,17 +253,22 @@ class Engine:
         if not verdict.allowed:
             parent.risk_denials += 1
             return  # counted by the overlay's on_denial hook
+        if self._transmit(intent, now):
+            self.metrics.tick_to_order.observe((time.perf_counter_ns() - received_ns) / 1e9)
+
+    def _transmit(self, intent: OrderIntent, now: int) -> bool:
+        """Hand an allowed intent to the OMS and the gateway; False when it could not go."""
         self.oms.on_sent(intent)
         kind = _intent_type(intent)
         if not self.sender.send(intent, now):
             self.oms.on_send_failed(intent)
             self.metrics.send_failures.labels(kind).inc()
-            return
+            return False
         order = self.oms.get(intent.cl_ord_id)
         if order is not None:
             self.store.save_child(order)
         self.metrics.orders_sent.labels(kind).inc()
-        self.metrics.tick_to_order.observe((time.perf_counter_ns() - received_ns) / 1e9)
+        return True
 
     def _send_kill_cancels(self, cancels: list[CancelOrder], trigger: KillTrigger,
                            reason: str) -> None:
@@ -271,12 +276,7 @@ class Engine:
         self.metrics.kill_switch.labels(trigger.value).inc()
         now = self.clock.now_ns()
         for cancel in cancels:
-            self.oms.on_sent(cancel)
-            if self.sender.send(cancel, now):
-                self.metrics.orders_sent.labels("cancel").inc()
-            else:
-                self.oms.on_send_failed(cancel)
-                self.metrics.send_failures.labels("cancel").inc()
+            self._transmit(cancel, now)
 
     def _next_id(self) -> str:
         return next(self._ids)
