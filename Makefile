@@ -18,8 +18,10 @@ $(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The tests train and export a small policy, so they need the training extra too (torch is the
+# CPU build on this machine's disk; see pyproject.toml).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,train]'
 	touch $@ $(VENV)/.installed-runtime
 
 venv: $(VENV)/.installed-dev

@@ -43,6 +43,9 @@ class DecisionContext:
     n_slices: int
     resting_qty: int  # open quantity of the parent's resting child order
     ioc_in_flight: int  # open quantity of its IOC child orders not yet answered
+    # Shares printed on the market since the parent started (POV's yardstick). Defaults to 0
+    # for callers that do not track it, so the positional constructors elsewhere keep working.
+    market_volume: int = 0
 
 
 class ExecutionPolicy(Protocol):

@@ -70,7 +70,8 @@ class FixConfig(_Section):
 
 
 class PolicyConfig(_Section):
-    name: str = Field(default="twap", pattern=r"^(twap|twap_passive|onnx)$")
+    name: str = Field(default="twap",
+                      pattern=r"^(twap|twap_passive|vwap|almgren_chriss|pov|onnx)$")
     model_path: Path = Path("models/artifacts/policy.onnx")
     slice_seconds: float = Field(default=30.0, gt=0)
     horizon_grace_seconds: float = Field(default=60.0, ge=0)

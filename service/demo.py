@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+import sim
 from gateways.venue.config import VenueConfig, VenueSymbol
 from gateways.venue.venue import SimulatedVenue
 from models.registry import make_policy
@@ -38,17 +40,37 @@ from service.domain import Side
 from service.metrics import Metrics
 from service.net import free_port
 from service.report import ExecutionSummary, summarise
-from sim.flow import OrderFlow
+from sim.calibrate import load_flow_params
+from sim.flow import FlowParams, OrderFlow, StochasticFlow
 
 FlowFactory = Callable[[VenueSymbol], OrderFlow]
+DEMO_POLICIES = ("rl", "twap", "twap_passive", "vwap", "almgren_chriss", "pov")
+
+
+CALIBRATED_PARAMS = Path(sim.__file__).parent / "params" / "GOOG_2012-06-21.json"
 
 
 def stochastic_flow(symbol: VenueSymbol) -> OrderFlow:
-    """The default market: the seeded stochastic order flow around the symbol's start price."""
-    from sim.flow import FlowParams, StochasticFlow
-
+    """The venue's generic market: the seeded stochastic order flow with its default rates
+    around the symbol's start price."""
     start_ticks = int(symbol.start_price / symbol.tick_size)
     return StochasticFlow(FlowParams(start_price=start_ticks), seed=symbol.seed)
+
+
+def calibrated_flow(symbol: VenueSymbol) -> OrderFlow:
+    """The demo's market: the flow calibrated to LOBSTER GOOG 2012-06-21, the market the
+    shipped policy was trained in, around the symbol's start price."""
+    params = dataclasses.replace(load_flow_params(CALIBRATED_PARAMS),
+                                 start_price=int(symbol.start_price / symbol.tick_size))
+    return StochasticFlow(params, seed=symbol.seed)
+
+
+def participation_rate(qty: int, minutes: float) -> float:
+    """POV's rate in the demo: what completes ``qty`` over the horizon at the calibrated
+    market's average volume (at most 1)."""
+    params = load_flow_params(CALIBRATED_PARAMS)
+    expected = params.market_rate * params.mean_market_size * minutes * 60
+    return min(1.0, qty / expected)
 
 
 @dataclass(slots=True)
@@ -57,16 +79,16 @@ class DemoOptions:
     tick_size: Decimal = Decimal("0.01")
     start_price: Decimal = Decimal("580.00")
     side: Side = Side.SELL
-    qty: int = 20_000
+    qty: int = 2_000
     minutes: float = 10.0
     speed: float = 60.0
     seed: int = 7
-    policies: list[str] = field(default_factory=lambda: ["twap", "twap_passive"])
+    policies: list[str] = field(default_factory=lambda: list(DEMO_POLICIES))
     model_path: Path = Path("models/artifacts/policy.onnx")
     limits_path: Path = Path("deploy/risk/limits.demo.yaml")
     slice_seconds: float = 30.0
     metrics_port: int = 0
-    flow_factory: FlowFactory = stochastic_flow
+    flow_factory: FlowFactory = calibrated_flow
     order_latency_ms: float = 0.0
 
 
@@ -88,7 +110,8 @@ async def run_policy(options: DemoOptions, policy_name: str, metrics: Metrics, w
                             model_path=options.model_path, slice_seconds=options.slice_seconds),
         risk=RiskConfig(limits_path=options.limits_path),
         api=ApiConfig(port=0))
-    policy = make_policy(config.policy.name, options.model_path)
+    policy = make_policy(config.policy.name, options.model_path,
+                         pov_rate=participation_rate(options.qty, options.minutes))
     venue.start()
     service = Service(config, metrics=metrics, serve_api=False)
     try:

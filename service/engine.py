@@ -61,6 +61,7 @@ class _Working:
     policy: ExecutionPolicy
     n_slices: int
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
+    market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
     obs: np.ndarray = field(default_factory=new_observation_buffer)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -201,6 +202,8 @@ class Engine:
         self.risk.on_market_data(symbol, book.best_bid(), book.best_ask(), now, traded)
         self.metrics.ticks.labels(symbol).inc()
         for working in tuple(self._active[symbol]):
+            if now >= working.parent.start_ns:
+                working.market_volume += traded
             self._decide(working, book, now, received_ns)
 
     def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int) -> None:
@@ -233,7 +236,7 @@ class Engine:
             observe(working.obs, book, parent, children, self.trackers[parent.symbol], now,
                     parent.qty // working.n_slices)
             ctx = DecisionContext(working.obs, parent, book, now, parent.qty // working.n_slices,
-                                  working.n_slices, resting, ioc)
+                                  working.n_slices, resting, ioc, working.market_volume)
             started = time.perf_counter_ns()
             action = working.policy.act(ctx)
             self.metrics.policy_inference.labels(working.policy.name).observe(

@@ -17,9 +17,18 @@ docs/simulator.md:
   does not. A visible execution (type 4) at the agent's price takes the queue from the front:
   what exceeds the volume still ahead fills the agent's order (it would have been hit first).
   Hidden executions (type 5) never touch it.
+- Several agent orders at one price queue in the order they arrived (a requeued one goes to the
+  back), and an execution's shares go to them in that order: what one agent order took is not
+  there for the next, so one recorded execution never fills more than its own size.
 - If the recorded market moves through a resting order's price (its limit now crosses the
   displayed opposite touch), it fills against the displayed liquidity as a taker would.
-- One agent, no latency: an order acts at the event time it is submitted.
+- A replace that lowers the open quantity at the same price keeps the queue place (as at the FIX
+  venue); any other replace leaves the queue and enters again as a new order would.
+- One agent, no latency: an order acts at the event time it is submitted
+  (:class:`sim.replay_exchange.ReplayExchange` adds latency on top).
+- Starting at ``start_ns`` skips the earlier rows without replaying them (the skipped order-book
+  rows are not even parsed): nothing the agent does can depend on them, and every order that was
+  submitted before the start counts as queued ahead of the agent's, as at the file's beginning.
 """
 
 from __future__ import annotations
@@ -27,9 +36,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 from service.domain import Side
-from sim.lobster import BookRow, EventType, LobsterMessage, LobsterSample
+from sim import lobster
+from sim.lobster import BookRow, EventType, LobsterFormatError, LobsterMessage, LobsterSample
 
 _TAKES_FROM_QUEUE = frozenset({EventType.PARTIAL_CANCEL, EventType.DELETE})
 
@@ -53,15 +64,53 @@ class AgentOrder:
     arrival_seq: int  # messages seen when it arrived: later LOBSTER orders queue behind it
 
 
+def _book_rows_from(sample: LobsterSample, skip: int) -> Iterator[BookRow]:
+    """The sample's book rows after the first ``skip``, which are read but not parsed.
+
+    Why not ``islice(sample.book_rows(), skip, None)``: parsing a 10-level row costs about four
+    times reading it, and a replay that starts mid-day would spend most of its time parsing rows
+    it throws away. (This belongs in :meth:`LobsterSample.book_rows` as a ``start`` argument; it
+    uses that module's row reader and parser so the format is still defined in one place.)
+    """
+    ticks_per_price = lobster._ticks_per_lobster_price(Decimal("0.01"))
+    with sample._rows(sample.orderbook_name) as rows:
+        for line_no, row in enumerate(rows, start=1):
+            if line_no <= skip:
+                continue
+            try:
+                yield lobster._parse_book_row(row, sample.levels, ticks_per_price)
+            except ValueError as exc:
+                raise LobsterFormatError(
+                    f"{sample.orderbook_name} line {line_no}: {exc}") from exc
+
+
 class ReplayMarket:
-    def __init__(self, sample: LobsterSample) -> None:
+    """The recorded book, row by row, and the agent's orders against it.
+
+    ``start_ns``: begin with the book as it was just before that event time (the first message
+    at or after it is the first :meth:`step`); without it, the file's first row is the opening
+    book and its second message the first step.
+    """
+
+    def __init__(self, sample: LobsterSample, start_ns: int | None = None) -> None:
+        self._sample = sample
         self._messages = sample.messages()
-        self._rows = sample.book_rows()
-        first = next(self._rows, None)
-        if first is None or next(self._messages, None) is None:
+        last = next(self._messages, None)
+        if last is None:
             raise ValueError(f"{sample.source}: the sample holds no events")
-        self.book: BookRow = first
-        self.now_ns = 0
+        applied = 1  # the first row is the opening book: its message counts as applied
+        upcoming = next(self._messages, None)
+        while start_ns is not None and upcoming is not None and upcoming.ts_ns < start_ns:
+            last, upcoming = upcoming, next(self._messages, None)
+            applied += 1
+        self._next: LobsterMessage | None = upcoming
+        self._rows = _book_rows_from(sample, applied - 1)
+        row = next(self._rows, None)
+        if row is None:
+            raise LobsterFormatError(f"{sample.orderbook_name}: fewer rows than the message "
+                                     f"file has messages ({applied - 1} read)")
+        self.book: BookRow = row
+        self.now_ns = last.ts_ns
         self._seq = 0  # messages applied
         self._born: dict[int, int] = {}  # LOBSTER order id -> seq of its submission
         self._consumed: dict[tuple[Side, int], int] = {}  # displayed shares the agent took
@@ -76,28 +125,73 @@ class ReplayMarket:
         if qty <= 0 or (price is not None and price <= 0):
             raise ValueError("an agent order needs a positive quantity and price")
         order_id = next(self._ids)
-        fills = self._take(order_id, side, qty, price)
-        left = qty - sum(f.qty for f in fills)
-        if left > 0 and price is not None and not ioc:
-            ahead = self._displayed(side, price)
-            self._orders[order_id] = AgentOrder(order_id, side, price, left, ahead, self._seq)
-        return order_id, fills
+        return order_id, self._enter(order_id, side, qty, price, ioc)
 
     def cancel(self, order_id: int) -> int:
         """Remove a resting agent order; returns what it still had open (0 if none)."""
         order = self._orders.pop(order_id, None)
         return order.leaves if order else 0
 
+    def replace(self, order_id: int, qty: int, price: int) -> list[AgentFill]:
+        """Change a resting order to ``qty`` open at ``price``; returns the fills a requeued
+        order took at once. Less or the same at the same price keeps its place in the queue,
+        anything else requeues it (it may then take liquidity, and rests at the back)."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise KeyError(f"agent order {order_id} is not resting")
+        if qty <= 0 or price <= 0:
+            raise ValueError("an agent order needs a positive quantity and price")
+        if price == order.price and qty <= order.leaves:
+            order.leaves = qty
+            return []
+        del self._orders[order_id]
+        return self._enter(order_id, order.side, qty, price, ioc=False)
+
+    def order(self, order_id: int) -> AgentOrder | None:
+        """The resting agent order with this id, None once it is filled or gone."""
+        return self._orders.get(order_id)
+
     def working(self) -> list[AgentOrder]:
         return list(self._orders.values())
+
+    @property
+    def next_ts_ns(self) -> int | None:
+        """Event time of the next recorded message, None at the end of the data."""
+        return None if self._next is None else self._next.ts_ns
+
+    def levels(self, side: Side) -> tuple[tuple[int, int], ...]:
+        """The recorded displayed levels of ``side`` now, best first."""
+        return self.book.bids if side is Side.BUY else self.book.asks
+
+    def interacting(self) -> bool:
+        """True while the agent changes what it sees: shares consumed, or orders resting."""
+        return bool(self._consumed or self._orders)
+
+    def view(self, side: Side) -> dict[int, int]:
+        """Price -> quantity as the agent's market data shows ``side``: the recorded levels
+        minus what the agent consumed (emptied levels left out), plus its own resting orders
+        (which an exchange would display too, and which the policy's queue features expect)."""
+        shown: dict[int, int] = {}
+        for price, qty in self.levels(side):
+            left = qty - self._consumed.get((side, price), 0)
+            if left > 0:
+                shown[price] = left
+        for order in self._orders.values():
+            if order.side is side:
+                shown[order.price] = shown.get(order.price, 0) + order.leaves
+        return shown
 
     # --- the replay -------------------------------------------------------------------------------
     def step(self) -> tuple[LobsterMessage, list[AgentFill]] | None:
         """Apply the next recorded event; None at the end of the data."""
-        message = next(self._messages, None)
-        row = next(self._rows, None)
-        if message is None or row is None:
+        message = self._next
+        if message is None:
             return None
+        row = next(self._rows, None)
+        if row is None:  # drifting on silently would replay a book that is not the recorded one
+            raise LobsterFormatError(f"{self._sample.orderbook_name}: fewer rows than the "
+                                     f"message file has messages ({self._seq + 1} read)")
+        self._next = next(self._messages, None)
         self._seq += 1
         self.now_ns = message.ts_ns
         self.book = row
@@ -115,12 +209,20 @@ class ReplayMarket:
         return levels[0][0] if levels else None
 
     # --- internals --------------------------------------------------------------------------------
-    def _levels(self, side: Side) -> tuple[tuple[int, int], ...]:
-        return self.book.bids if side is Side.BUY else self.book.asks
+    def _enter(self, order_id: int, side: Side, qty: int, price: int | None,
+               ioc: bool) -> list[AgentFill]:
+        """Take what is marketable, then rest the remainder (a limit order that is not IOC) at
+        the back of its level's queue."""
+        fills = self._take(order_id, side, qty, price)
+        left = qty - sum(f.qty for f in fills)
+        if left > 0 and price is not None and not ioc:
+            ahead = self._displayed(side, price)
+            self._orders[order_id] = AgentOrder(order_id, side, price, left, ahead, self._seq)
+        return fills
 
     def _displayed(self, side: Side, price: int) -> int:
         """What the agent can see at a level: recorded size minus what it already took."""
-        for level_price, qty in self._levels(side):
+        for level_price, qty in self.levels(side):
             if level_price == price:
                 return max(qty - self._consumed.get((side, price), 0), 0)
         return 0
@@ -128,7 +230,7 @@ class ReplayMarket:
     def _take(self, order_id: int, side: Side, qty: int, limit: int | None) -> list[AgentFill]:
         fills = []
         maker = side.opposite
-        for price, _ in self._levels(maker):
+        for price, _ in self.levels(maker):
             if qty == 0 or (limit is not None and (price > limit if side is Side.BUY
                                                    else price < limit)):
                 break
@@ -149,7 +251,8 @@ class ReplayMarket:
         if event not in _TAKES_FROM_QUEUE and event is not EventType.EXECUTE_VISIBLE:
             return []
         fills = []
-        for order in list(self._orders.values()):
+        unfilled = message.qty  # the execution's shares no agent order has taken yet
+        for order in list(self._orders.values()):  # in arrival order
             if order.side is not message.side or order.price != message.price:
                 continue
             born = self._born.get(message.order_id, -1)  # -1: there before the file began
@@ -157,10 +260,12 @@ class ReplayMarket:
                 if born < order.arrival_seq:
                     order.ahead = max(order.ahead - message.qty, 0)
                 continue
-            overflow = message.qty - order.ahead
+            overflow = unfilled - order.ahead
             order.ahead = max(order.ahead - message.qty, 0)
             if overflow > 0:
-                fills.append(self._fill_resting(order, min(overflow, order.leaves)))
+                fill = self._fill_resting(order, min(overflow, order.leaves))
+                unfilled -= fill.qty
+                fills.append(fill)
         return fills
 
     def _crossed_resting(self) -> list[AgentFill]:
@@ -187,7 +292,7 @@ class ReplayMarket:
         """Consumption is remembered only while the recorded level still shows that much."""
         for key in list(self._consumed):
             side, price = key
-            recorded = next((q for p, q in self._levels(side) if p == price), 0)
+            recorded = next((q for p, q in self.levels(side) if p == price), 0)
             if recorded <= 0:
                 del self._consumed[key]
             elif self._consumed[key] > recorded:

@@ -5,7 +5,10 @@ COMMAND_MODULES = (
     "service.commands.book_check",
     "service.commands.calibrate",
     "service.commands.demo",
+    "service.commands.evaluate",
+    "service.commands.export",
     "service.commands.operator",
     "service.commands.run",
+    "service.commands.train",
     "service.commands.venue",
 )

@@ -13,7 +13,7 @@ from models.registry import POLICY_NAMES
 from service.app import StartupError
 from service.commands.output import output_console, print_error
 from service.config import ConfigError
-from service.demo import DemoOptions, run_demo
+from service.demo import DEMO_POLICIES, DemoOptions, run_demo
 from service.domain import Side
 from service.report import report_table
 
@@ -21,13 +21,14 @@ from service.report import report_table
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("demo", help="run the service against a simulated FIX venue")
     p.add_argument("--side", choices=["buy", "sell"], default="sell")
-    p.add_argument("--qty", type=int, default=20_000, help="parent quantity (default 20,000)")
+    p.add_argument("--qty", type=int, default=2_000, help="parent quantity (default 2,000)")
     p.add_argument("--minutes", type=float, default=10.0, help="horizon in market minutes")
     p.add_argument("--speed", type=float, default=60.0,
                    help="market seconds per wall second (default 60)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--policies", default="twap,twap_passive",
-                   help=f"comma-separated, from {', '.join(POLICY_NAMES)}")
+    p.add_argument("--policies", default=",".join(DEMO_POLICIES),
+                   help=f"comma-separated, from rl, {', '.join(POLICY_NAMES)} (rl is the "
+                        "shipped ONNX policy)")
     p.add_argument("--model", type=Path, default=Path("models/artifacts/policy.onnx"))
     p.add_argument("--limits", type=Path, default=Path("deploy/risk/limits.demo.yaml"))
     p.add_argument("--metrics-port", type=int, default=0, help="0 picks a free port")
@@ -38,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     console = output_console()
     policies = [name.strip() for name in args.policies.split(",") if name.strip()]
-    unknown = [name for name in policies if name not in POLICY_NAMES]
+    unknown = [name for name in policies if name not in ("rl", *POLICY_NAMES)]
     if unknown or not policies:
-        print_error(f"--policies: unknown {unknown}; choose from {', '.join(POLICY_NAMES)}")
+        print_error(f"--policies: unknown {unknown}; choose from rl, {', '.join(POLICY_NAMES)}")
         return 2
     if args.qty <= 0 or args.minutes <= 0 or args.speed <= 0:
         print_error("--qty, --minutes and --speed must be positive")
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         print_error(f"execagent demo: {exc}")
         return 1
     console.print(report_table(summaries, "Execution report (simulated market: stochastic "
-                                          f"order flow, seed {args.seed})"))
+                                          "order flow calibrated to LOBSTER GOOG 2012-06-21, "
+                                          f"seed {args.seed})"))
     if args.json:
         args.json.write_text(json.dumps([s.as_dict() for s in summaries], indent=2))
     incomplete = [s.policy for s in summaries if s.filled != s.quantity]

@@ -1,0 +1,112 @@
+"""``execagent export``: a trained SB3 model to the ONNX file the live engine runs.
+
+What is exported is the deterministic decision only: observation in, one score per action out
+(``logits``: PPO's action logits, DQN's Q-values), the action being the argmax; no sampling, no
+value head. The file carries, as ONNX metadata, everything :class:`models.policy.OnnxPolicy`
+checks and a reader of the model card wants: the feature-spec id and hash, the action table, the
+algorithm, the training data, seed and configuration, the git commit, and the date.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from models.actions import DEFAULT_ACTION_TABLE, ActionKind
+from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.policy import ModelError
+
+OPSET = 17
+
+
+def action_table_json(table: tuple[tuple[ActionKind, float], ...]) -> str:
+    return json.dumps([[kind.name, multiple] for kind, multiple in table])
+
+
+def load_sb3(model_path: Path) -> Any:
+    """The SB3 model in ``model_path`` (PPO or DQN, told apart by trying PPO first)."""
+    from stable_baselines3 import DQN, PPO
+
+    if not model_path.is_file():
+        raise ModelError(f"no trained model at {model_path}: run `execagent train` first")
+    errors = []
+    for algorithm in (PPO, DQN):
+        try:
+            return algorithm.load(model_path, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - SB3 raises assorted errors for other formats
+            errors.append(f"{algorithm.__name__}: {exc}")
+    raise ModelError(f"{model_path} is not a Stable-Baselines3 PPO or DQN model "
+                     f"({'; '.join(errors)})")
+
+
+def decision_module(model: Any) -> Any:
+    """A torch module mapping observations to the scores whose argmax is the action."""
+    import torch
+
+    policy = model.policy
+
+    class Scores(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = policy
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            if hasattr(self.policy, "q_net"):  # DQN
+                return self.policy.q_net(obs)
+            features = self.policy.extract_features(obs, self.policy.pi_features_extractor)
+            latent = self.policy.mlp_extractor.forward_actor(features)
+            return self.policy.action_net(latent)
+
+    module = Scores()
+    module.eval()
+    return module
+
+
+def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = None) -> Path:
+    """Write ``out`` from the SB3 model at ``model_path``; ``run_info`` is the run's run.json."""
+    import onnx
+    import torch
+
+    model = load_sb3(model_path)
+    if model.observation_space.shape != (N_FEATURES,):
+        raise ModelError(f"{model_path} observes {model.observation_space.shape} but the feature "
+                         f"spec {FEATURE_SPEC_ID} has {N_FEATURES} features: retrain")
+    if model.action_space.n != len(DEFAULT_ACTION_TABLE):
+        raise ModelError(f"{model_path} has {model.action_space.n} actions but the action table "
+                         f"has {len(DEFAULT_ACTION_TABLE)}: retrain")
+    module = decision_module(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros((1, N_FEATURES), dtype=torch.float32)
+    # The TorchScript exporter on purpose: the newer torch.export one needs onnxscript, and a
+    # plain MLP gains nothing from it. Its deprecation notice is not for our users.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (dummy,), str(out), input_names=["obs"],
+                          output_names=["logits"],
+                          dynamic_axes={"obs": {0: "batch"}, "logits": {0: "batch"}},
+                          opset_version=OPSET, dynamo=False)
+    proto = onnx.load(str(out))
+    info = run_info or {}
+    metadata = {
+        "execagent.feature_spec_id": FEATURE_SPEC_ID,
+        "execagent.feature_spec_hash": FEATURE_SPEC_HASH,
+        "execagent.action_table": action_table_json(DEFAULT_ACTION_TABLE),
+        "execagent.algorithm": type(model).__name__,
+        "execagent.training_data": str(info.get("data", "unknown")),
+        "execagent.seed": str(info.get("seed", "unknown")),
+        "execagent.total_timesteps": str(info.get("total_timesteps", "unknown")),
+        "execagent.git_commit": str(info.get("git_commit", "unknown")),
+        "execagent.trained_at": str(info.get("date", "unknown")),
+        "execagent.exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "execagent.training_config": json.dumps(info.get("config", {}), sort_keys=True),
+    }
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(out))
+    return out

@@ -1,0 +1,108 @@
+"""``execagent train``: Stable-Baselines3 PPO (or DQN) on the execution environment.
+
+Reproducible by construction: the configuration's seed fixes SB3's and torch's generators and
+the environments' episode seeds, and torch runs on one thread per process (on a 2-core machine
+more threads only fight the environments for the CPU). What a run writes, under
+``out_dir/<algorithm>-seed<seed>/``:
+- ``model.zip``: the SB3 model, which ``execagent export`` turns into ONNX;
+- ``run.json``: the configuration, the data it trained on, the git commit, the date, the
+  wall time, and the mean episode return and shortfall over the last episodes seen.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from models.env import ExecutionEnv, simulated_market
+from models.training_config import TrainConfig
+from sim.calibrate import load_flow_params
+
+
+def make_env(config: TrainConfig) -> ExecutionEnv:
+    """The environment one training worker runs (the same for every worker; seeds differ)."""
+    episode = config.episode
+    return ExecutionEnv(
+        simulated_market(load_flow_params(config.market_params), latency_ms=episode.latency_ms),
+        side=episode.side_sign, qty=episode.qty, horizon_s=episode.horizon_seconds,
+        slice_s=episode.slice_seconds, warmup_s=episode.warmup_seconds,
+        horizon_grace_s=episode.horizon_grace_seconds, max_child_qty=episode.max_child_qty,
+        reward=config.reward, message_cost_bps=config.message_cost_bps)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def run_dir(config: TrainConfig) -> Path:
+    return config.out_dir / f"{config.algorithm}-seed{config.seed}"
+
+
+def train(config: TrainConfig, progress_bar: bool = True) -> Path:
+    """Train as ``config`` says; returns the run directory."""
+    import torch
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    torch.set_num_threads(1)
+    out = run_dir(config)
+    out.mkdir(parents=True, exist_ok=True)
+    vec_env = DummyVecEnv([lambda: Monitor(make_env(config),
+                                           info_keywords=("shortfall_bps", "steps", "messages"))
+                           for _ in range(config.n_envs)])
+    vec_env.seed(config.seed)
+    policy_kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
+    tensorboard = str(config.tensorboard_log) if config.tensorboard_log else None
+    model: PPO | DQN
+    if config.algorithm == "ppo":
+        p = config.ppo
+        model = PPO("MlpPolicy", vec_env, learning_rate=p.learning_rate, n_steps=p.n_steps,
+                    batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma,
+                    gae_lambda=p.gae_lambda, ent_coef=p.ent_coef, clip_range=p.clip_range,
+                    policy_kwargs=policy_kwargs, seed=config.seed, device="cpu",
+                    tensorboard_log=tensorboard, verbose=0)
+    else:
+        d = config.dqn
+        model = DQN("MlpPolicy", vec_env, learning_rate=d.learning_rate,
+                    buffer_size=d.buffer_size, batch_size=d.batch_size, gamma=d.gamma,
+                    exploration_fraction=d.exploration_fraction,
+                    target_update_interval=d.target_update_interval,
+                    policy_kwargs=policy_kwargs, seed=config.seed, device="cpu",
+                    tensorboard_log=tensorboard, verbose=0)
+    started = time.monotonic()
+    model.learn(total_timesteps=config.total_timesteps, progress_bar=progress_bar)
+    wall_s = time.monotonic() - started
+    model.save(out / "model.zip")
+    episodes = list(model.ep_info_buffer or [])
+    summary = {
+        "algorithm": config.algorithm,
+        "seed": config.seed,
+        "total_timesteps": config.total_timesteps,
+        "wall_seconds": round(wall_s, 1),
+        "data": f"stochastic flow, parameters {config.market_params}",
+        "git_commit": git_commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "last_episodes": len(episodes),
+        "mean_return_bps": _mean([e["r"] for e in episodes]),
+        "mean_shortfall_bps": _mean([e["shortfall_bps"] for e in episodes]),
+        "mean_messages": _mean([e["messages"] for e in episodes]),
+        "config": json.loads(config.model_dump_json()),
+    }
+    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    vec_env.close()
+    return out
+
+
+def _mean(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None]  # None: an episode with no fill
+    return round(sum(finite) / len(finite), 4) if finite else None

@@ -1,0 +1,129 @@
+"""What ``execagent train`` reads: one YAML file, validated before any work starts.
+
+Why pydantic with ``extra="forbid"``: a misspelt key (``learning_rte``) silently falling back to a
+default would train a different policy than the file says. Every mistake is reported with the
+key's path and what was expected, and the run does not start.
+
+The market an episode trades in is the stochastic flow with parameters from a calibration file
+(``sim/params/*.json``, written by ``execagent calibrate``). Episodes are drawn from seeds
+``seed * 1_000_003 + k``; evaluation uses seeds from a disjoint range, so no evaluated episode
+was seen in training (see :mod:`service.evaluation`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+REWARD_MODES = ("mark_to_market", "shortfall")
+EVALUATION_SEED_BASE = 2**31
+"""Training draws episode seeds below this, evaluation at or above it: never the same market."""
+
+
+class TrainConfigError(ValueError):
+    """The training configuration cannot be used; the message says which key and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EpisodeConfig(_Strict):
+    """One parent order per episode, the same for training and evaluation."""
+
+    side: Literal["buy", "sell"] = "sell"
+    qty: int = Field(default=2_000, gt=0)
+    horizon_seconds: float = Field(default=600.0, gt=0)
+    slice_seconds: float = Field(default=30.0, gt=0)
+    warmup_seconds: float = Field(default=60.0, ge=0)
+    horizon_grace_seconds: float = Field(default=30.0, ge=0)
+    latency_ms: float = Field(default=0.0, ge=0)
+    max_child_qty: int = Field(default=2_000, gt=0)
+
+    @model_validator(mode="after")
+    def _slice_within_horizon(self) -> EpisodeConfig:
+        if self.slice_seconds > self.horizon_seconds:
+            raise ValueError(f"slice_seconds ({self.slice_seconds}) must not exceed "
+                             f"horizon_seconds ({self.horizon_seconds})")
+        return self
+
+    @property
+    def side_sign(self) -> int:
+        return 1 if self.side == "buy" else -1
+
+
+class PpoConfig(_Strict):
+    learning_rate: float = Field(default=3e-4, gt=0)
+    n_steps: int = Field(default=2048, gt=1)
+    batch_size: int = Field(default=256, gt=1)
+    n_epochs: int = Field(default=5, gt=0)
+    gamma: float = Field(default=0.999, gt=0, le=1)
+    gae_lambda: float = Field(default=0.95, gt=0, le=1)
+    ent_coef: float = Field(default=0.01, ge=0)
+    clip_range: float = Field(default=0.2, gt=0)
+
+
+class DqnConfig(_Strict):
+    learning_rate: float = Field(default=1e-4, gt=0)
+    buffer_size: int = Field(default=200_000, gt=0)
+    batch_size: int = Field(default=256, gt=1)
+    gamma: float = Field(default=0.999, gt=0, le=1)
+    exploration_fraction: float = Field(default=0.2, gt=0, le=1)
+    target_update_interval: int = Field(default=5_000, gt=0)
+
+
+class TrainConfig(_Strict):
+    algorithm: Literal["ppo", "dqn"] = "ppo"
+    seed: int = 7
+    total_timesteps: int = Field(default=500_000, gt=0)
+    n_envs: int = Field(default=2, gt=0, le=64)
+    market_params: Path = Path("sim/params/GOOG_2012-06-21.json")
+    episode: EpisodeConfig = Field(default_factory=lambda: EpisodeConfig())
+    reward: str = "mark_to_market"
+    message_cost_bps: float = Field(default=0.0, ge=0)
+    net_arch: list[int] = Field(default_factory=lambda: [64, 64])
+    ppo: PpoConfig = Field(default_factory=lambda: PpoConfig())
+    dqn: DqnConfig = Field(default_factory=lambda: DqnConfig())
+    out_dir: Path = Path("var/train")
+    tensorboard_log: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.reward not in REWARD_MODES:
+            raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {self.reward!r}")
+        if not self.net_arch or any(width <= 0 for width in self.net_arch):
+            raise ValueError("net_arch must list one or more positive layer widths")
+        if self.algorithm == "ppo" and (self.ppo.n_steps * self.n_envs) % self.ppo.batch_size:
+            raise ValueError(f"ppo.batch_size ({self.ppo.batch_size}) must divide "
+                             f"ppo.n_steps * n_envs ({self.ppo.n_steps * self.n_envs})")
+        return self
+
+
+def load_train_config(path: Path | str) -> TrainConfig:
+    """Read and validate ``path``; every problem becomes a :class:`TrainConfigError`."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TrainConfigError(f"cannot read training config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise TrainConfigError(f"training config {path} is not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise TrainConfigError(f"training config {path} must be a mapping of keys to values")
+    try:
+        config = TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
+            for error in exc.errors())
+        raise TrainConfigError(f"training config {path} is invalid: {problems}") from exc
+    if not config.market_params.is_file():
+        raise TrainConfigError(f"training config {path}: market_params file "
+                               f"{config.market_params} does not exist (write one with "
+                               "`execagent calibrate`)")
+    return config

@@ -1,0 +1,127 @@
+"""``execagent evaluate``: every policy through the live engine on the same held-out episodes.
+
+Why it lives in ``service/`` and not ``models/`` (where DESIGN.md lists it): backtest equals live,
+so it runs :func:`service.backtest.run_episode`, which composes the service's own engine, and
+imports point from ``service`` to ``models``, never back.
+
+Paired by construction: episode ``k`` has one seed (simulation) or one window of the day
+(replay), and every policy trades that same market, so policy differences are measured episode
+by episode. Simulated episodes use seeds from :data:`~models.training_config.EVALUATION_SEED_BASE`
+upwards, a range training never draws from. Statistics (in bps of arrival notional, a cost is
+positive):
+- per policy: shortfall mean, median and standard deviation (the standard deviation *is* the
+  timing risk: how much the outcome varies with the market the order met), market impact,
+  fill rate;
+- per baseline: the paired difference ``rl - baseline`` with a percentile bootstrap 95%
+  confidence interval (10,000 resamples of the episodes, seeded).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.policy import ExecutionPolicy
+from risk.limits import RiskLimits
+from service.backtest import EpisodeResult, EpisodeSpec, run_episode, unperturbed_mid_path
+from service.domain import Instrument
+from service.metrics import Metrics
+from sim.exchange import Exchange
+
+BOOTSTRAP_RESAMPLES = 10_000
+ExchangeForEpisode = Callable[[int], Exchange]
+"""Builds episode ``k``'s market; called once per policy and once more for the unperturbed
+path, and must give the same market every time for the same ``k``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStats:
+    name: str
+    episodes: int
+    is_bps_mean: float
+    is_bps_median: float
+    is_bps_std: float
+    impact_bps_mean: float
+    fill_rate: float
+    child_orders_mean: float
+    risk_denials: int
+
+    def as_json(self) -> dict[str, float]:
+        return {"is_bps_mean": self.is_bps_mean, "is_bps_median": self.is_bps_median,
+                "is_bps_std": self.is_bps_std, "impact_bps_mean": self.impact_bps_mean,
+                "fill_rate": self.fill_rate, "child_orders_mean": self.child_orders_mean,
+                "risk_denials": self.risk_denials}
+
+
+@dataclass(frozen=True, slots=True)
+class PairedDifference:
+    """``policy - baseline`` shortfall, episode by episode."""
+
+    policy: str
+    baseline: str
+    mean_bps: float
+    ci_low_bps: float
+    ci_high_bps: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.ci_high_bps < 0 or self.ci_low_bps > 0
+
+
+def run_evaluation(
+    policies: Sequence[ExecutionPolicy],
+    exchange_for: ExchangeForEpisode,
+    episodes: Sequence[int],
+    spec: EpisodeSpec,
+    instrument: Instrument,
+    limits: RiskLimits,
+    on_episode: Callable[[str, EpisodeResult], None] | None = None,
+) -> dict[str, list[EpisodeResult]]:
+    """Each policy on each episode; results in episode order, per policy name."""
+    metrics = Metrics()
+    results: dict[str, list[EpisodeResult]] = {policy.name: [] for policy in policies}
+    horizon_end_pad_s = spec.warmup_s + spec.horizon_s + spec.horizon_grace_s + 60
+    for episode in episodes:
+        reference = exchange_for(episode)
+        unperturbed = unperturbed_mid_path(
+            reference, reference.now_ns + int(horizon_end_pad_s * 1e9))
+        for policy in policies:
+            result = run_episode(policy, exchange_for(episode), spec, instrument, limits,
+                                 metrics, episode, unperturbed)
+            results[policy.name].append(result)
+            if on_episode is not None:
+                on_episode(policy.name, result)
+    return results
+
+
+def policy_stats(name: str, results: Sequence[EpisodeResult]) -> PolicyStats:
+    if not results:
+        raise ValueError(f"no episodes for policy {name}")
+    shortfalls = [r.shortfall_bps for r in results]
+    return PolicyStats(
+        name=name, episodes=len(results),
+        is_bps_mean=statistics.fmean(shortfalls),
+        is_bps_median=statistics.median(shortfalls),
+        is_bps_std=statistics.stdev(shortfalls) if len(shortfalls) > 1 else 0.0,
+        impact_bps_mean=statistics.fmean(r.impact_bps for r in results),
+        fill_rate=sum(r.filled for r in results) / sum(r.qty for r in results),
+        child_orders_mean=statistics.fmean(r.child_orders for r in results),
+        risk_denials=sum(r.risk_denials for r in results))
+
+
+def paired_difference(policy: Sequence[EpisodeResult], baseline: Sequence[EpisodeResult],
+                      seed: int = 0) -> PairedDifference:
+    """Mean of ``policy - baseline`` over the same episodes, with a bootstrap 95% interval."""
+    if [r.seed for r in policy] != [r.seed for r in baseline]:
+        raise ValueError("paired differences need the same episodes in the same order")
+    diffs = np.array([p.shortfall_bps - b.shortfall_bps for p, b in zip(policy, baseline,
+                                                                           strict=True)])
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(diffs), size=(BOOTSTRAP_RESAMPLES, len(diffs)))
+    means = diffs[picks].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return PairedDifference(policy[0].policy, baseline[0].policy, float(diffs.mean()),
+                            float(low), float(high))

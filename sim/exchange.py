@@ -1,0 +1,281 @@
+"""An in-process simulated exchange in event time: the venue backtests and training trade with.
+
+Why besides the FIX venue (:mod:`gateways.venue`): that one runs in accelerated *wall-clock*
+time behind a real FIX session, so where the service's orders land in the crowd's flow varies
+from run to run. Evaluating policies needs paired, reproducible episodes, thousands of them, as
+fast as the CPU allows. This exchange runs the same matching book and the same order flow in
+*event time*: given a seed and the same orders, every run is identical.
+
+It speaks the shared domain types: it takes :class:`~service.domain.NewOrder`,
+:class:`~service.domain.CancelOrder` and :class:`~service.domain.ReplaceOrder` intents (it is an
+``OrderSender`` for the engine) and answers with :class:`~service.domain.ExecutionReport` and
+:class:`~service.domain.CancelReject`, exactly as the FIX gateway hands them to the engine, and
+it publishes every book change and print as :class:`~service.domain.MarketData`.
+
+Assumptions, named:
+- One agent (every order sent here belongs to it); crowd orders come from the ``OrderFlow``.
+- An order reaches the book ``latency_ns`` of event time after it was sent, and reports come
+  back at once; an order due at the same time as a flow event goes first.
+- A replace follows the FIX venue's rules: the new quantity is the total (filled included), a
+  decrease at the same price keeps queue priority, anything else requeues.
+- The public tape shows every trade, the agent's included, with the taker as aggressor.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from service.domain import (
+    BookUpdate,
+    CancelOrder,
+    CancelReject,
+    ExecType,
+    ExecutionReport,
+    MarketData,
+    NewOrder,
+    OrderIntent,
+    OrdStatus,
+    OrdType,
+    ReplaceOrder,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from sim.flow import OrderFlow
+from sim.matching import Fill, OrderBook
+
+AGENT = "agent"
+SNAPSHOT_LEVELS = 50
+
+ExchangeEvent = MarketData | ExecutionReport | CancelReject
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFill:
+    """One of the agent's fills, as the exchange saw it (for transaction-cost analysis)."""
+
+    ts_ns: int
+    price: int
+    qty: int
+    passive: bool
+
+
+class Exchange(Protocol):
+    """What backtests and the training environment drive: a market in event time that the
+    agent's orders interact with. :class:`SimExchange` (stochastic crowd flow) and the LOBSTER
+    replay exchange both provide it."""
+
+    symbol: str
+    now_ns: int
+    fills: list[AgentFill]
+
+    def snapshot(self) -> MarketData:
+        """The visible book now, as one snapshot message."""
+        ...
+
+    def next_event_ns(self) -> int | None:
+        """Event time of the next event, or None when the market has no more (a replay's end)."""
+        ...
+
+    def step(self) -> list[ExchangeEvent]:
+        """Apply the next event; the agent's reports first, then the market-data message."""
+        ...
+
+    def send(self, intent: OrderIntent, now_ns: int) -> bool:
+        """Queue an agent order message (the engine's ``OrderSender``)."""
+        ...
+
+
+@dataclass(slots=True)
+class _AgentOrder:
+    order_id: str
+    cl_ord_id: str
+    side: Side
+    qty: int  # total, filled included (FIX OrderQty)
+    price: int | None
+    tif: TimeInForce
+    status: OrdStatus = OrdStatus.NEW
+    cum_qty: int = 0
+
+    @property
+    def leaves(self) -> int:
+        return 0 if self.status.is_terminal else self.qty - self.cum_qty
+
+
+@dataclass(slots=True)
+class SimExchange:
+    """One symbol's book, its crowd flow, and the agent's orders, stepped one event at a time."""
+
+    symbol: str
+    flow: OrderFlow
+    start_ns: int
+    latency_ns: int = 0
+    book: OrderBook = field(init=False)
+    now_ns: int = field(init=False)
+    fills: list[AgentFill] = field(default_factory=list, init=False)
+    _pending: list[tuple[int, int, OrderIntent]] = field(default_factory=list, init=False)
+    _orders: dict[str, _AgentOrder] = field(default_factory=dict, init=False)  # by ClOrdID
+    _by_venue_id: dict[str, _AgentOrder] = field(default_factory=dict, init=False)
+    _seq: itertools.count[int] = field(default_factory=itertools.count, init=False)
+    _exec_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1),
+                                            init=False)
+    _order_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1),
+                                             init=False)
+
+    def __post_init__(self) -> None:
+        self.book = OrderBook(self.symbol)
+        self.now_ns = self.start_ns
+        self.flow.seed_book(self.book, self.start_ns)
+        self.book.take_level_changes()
+
+    # --- the market ---------------------------------------------------------------------------
+    def snapshot(self) -> MarketData:
+        """The whole visible book (top :data:`SNAPSHOT_LEVELS` per side) as one message."""
+        updates = tuple(
+            BookUpdate(self.symbol, side, price, qty, self.now_ns)
+            for side in (Side.BUY, Side.SELL)
+            for price, qty in self.book.depth(side, SNAPSHOT_LEVELS)
+        )
+        return MarketData(self.symbol, self.now_ns, updates, (), snapshot=True)
+
+    def next_event_ns(self) -> int:
+        flow_ns = self.flow.next_time_ns()
+        return min(flow_ns, self._pending[0][0]) if self._pending else flow_ns
+
+    def step(self) -> list[ExchangeEvent]:
+        """Apply the next event (an agent order falling due, else the crowd's next one) and
+        return what it caused: execution reports first, then the market-data message."""
+        if self._pending and self._pending[0][0] <= self.flow.next_time_ns():
+            due, _, intent = heapq.heappop(self._pending)
+            self.now_ns = max(self.now_ns, due)
+            events = self._handle(intent)
+        else:
+            self.now_ns = max(self.now_ns, self.flow.next_time_ns())
+            fills = self.flow.apply_next(self.book)
+            events = self._own_fills(fills)
+            market = self._market_data(fills)
+            if market is not None:
+                events.append(market)
+        return events
+
+    def _market_data(self, fills: list[Fill]) -> MarketData | None:
+        changes = self.book.take_level_changes()
+        if not changes and not fills:
+            return None
+        now = self.now_ns
+        updates = tuple(BookUpdate(self.symbol, side, price, qty, now)
+                        for side, price, qty in changes)
+        trades = tuple(Trade(self.symbol, f.price, f.qty, f.maker_side.opposite, now)
+                       for f in fills)
+        return MarketData(self.symbol, now, updates, trades)
+
+    # --- the agent (OrderSender) ----------------------------------------------------------------
+    def send(self, intent: OrderIntent, now_ns: int) -> bool:
+        """Queue an order message; it reaches the book ``latency_ns`` after ``now_ns``."""
+        heapq.heappush(self._pending, (max(now_ns, self.now_ns) + self.latency_ns,
+                                       next(self._seq), intent))
+        return True
+
+    def working_qty(self) -> int:
+        """The agent's open quantity in the book."""
+        return sum(order.leaves for order in self._by_venue_id.values())
+
+    def _handle(self, intent: OrderIntent) -> list[ExchangeEvent]:
+        fills: list[Fill] = []
+        if isinstance(intent, NewOrder):
+            events = self._new(intent, fills)
+        elif isinstance(intent, CancelOrder):
+            events = self._cancel(intent)
+        else:
+            events = self._replace(intent, fills)
+        market = self._market_data(fills)
+        if market is not None:
+            events.append(market)
+        return events
+
+    def _report(self, order: _AgentOrder, exec_type: ExecType, last_qty: int = 0,
+                last_px: int | None = None, orig: str | None = None,
+                text: str = "") -> ExecutionReport:
+        return ExecutionReport(
+            order.cl_ord_id, f"X{next(self._exec_ids)}", exec_type, order.status, self.symbol,
+            order.side, order.cum_qty, order.leaves, last_qty, last_px, order.order_id, orig,
+            text, self.now_ns)
+
+    def _new(self, intent: NewOrder, fills: list[Fill]) -> list[ExchangeEvent]:
+        order = _AgentOrder(f"S{next(self._order_ids)}", intent.cl_ord_id, intent.side,
+                            intent.qty, intent.price, intent.tif)
+        problem = ""
+        if intent.cl_ord_id in self._orders:
+            problem = f"duplicate ClOrdID {intent.cl_ord_id}"
+        elif intent.qty <= 0:
+            problem = "quantity must be positive"
+        elif intent.ord_type is OrdType.LIMIT and (intent.price is None or intent.price <= 0):
+            problem = "limit order needs a positive price"
+        if problem:
+            order.status = OrdStatus.REJECTED
+            return [self._report(order, ExecType.REJECTED, text=problem)]
+        self._orders[intent.cl_ord_id] = order
+        self._by_venue_id[order.order_id] = order
+        events: list[ExchangeEvent] = [self._report(order, ExecType.NEW)]
+        if intent.ord_type is OrdType.MARKET or intent.price is None:
+            fills += self.book.add_market(order.order_id, intent.side, intent.qty, self.now_ns,
+                                          owner=AGENT)
+        else:
+            fills += self.book.add_limit(order.order_id, intent.side, intent.price, intent.qty,
+                                         self.now_ns, owner=AGENT,
+                                         ioc=intent.tif is TimeInForce.IOC)
+        events.extend(self._own_fills(fills))
+        if not order.status.is_terminal and self.book.get(order.order_id) is None:
+            order.status = OrdStatus.CANCELED  # the IOC or market remainder
+            events.append(self._report(order, ExecType.CANCELED))
+        return events
+
+    def _lookup(self, orig_cl_ord_id: str) -> _AgentOrder | None:
+        order = self._orders.get(orig_cl_ord_id)
+        return None if order is None or order.status.is_terminal else order
+
+    def _cancel(self, intent: CancelOrder) -> list[ExchangeEvent]:
+        order = self._lookup(intent.orig_cl_ord_id)
+        if order is None:
+            return [CancelReject(intent.cl_ord_id, intent.orig_cl_ord_id, None, "1",
+                                 "unknown order")]
+        self.book.cancel(order.order_id)
+        order.status = OrdStatus.CANCELED
+        orig, order.cl_ord_id = order.cl_ord_id, intent.cl_ord_id
+        self._orders[intent.cl_ord_id] = order
+        return [self._report(order, ExecType.CANCELED, orig=orig)]
+
+    def _replace(self, intent: ReplaceOrder, fills: list[Fill]) -> list[ExchangeEvent]:
+        order = self._lookup(intent.orig_cl_ord_id)
+        if order is None:
+            return [CancelReject(intent.cl_ord_id, intent.orig_cl_ord_id, None, "1",
+                                 "unknown order")]
+        if intent.qty <= order.cum_qty or intent.price <= 0:
+            return [CancelReject(intent.cl_ord_id, order.cl_ord_id, order.status, "99",
+                                 "new quantity must exceed the filled quantity")]
+        orig, order.cl_ord_id = order.cl_ord_id, intent.cl_ord_id
+        self._orders[intent.cl_ord_id] = order
+        order.qty, order.price = intent.qty, intent.price
+        fills += self.book.replace(order.order_id, intent.qty - order.cum_qty, intent.price,
+                                   self.now_ns)
+        events: list[ExchangeEvent] = [self._report(order, ExecType.REPLACED, orig=orig)]
+        events.extend(self._own_fills(fills))
+        return events
+
+    def _own_fills(self, fills: list[Fill]) -> list[ExchangeEvent]:
+        reports: list[ExchangeEvent] = []
+        for fill in fills:
+            passive = fill.maker_owner == AGENT
+            if not passive and fill.taker_owner != AGENT:
+                continue
+            order_id = fill.maker_id if passive else fill.taker_id
+            order = self._by_venue_id[str(order_id)]
+            order.cum_qty += fill.qty
+            order.status = (OrdStatus.FILLED if order.cum_qty >= order.qty
+                            else OrdStatus.PARTIALLY_FILLED)
+            self.fills.append(AgentFill(self.now_ns, fill.price, fill.qty, passive))
+            reports.append(self._report(order, ExecType.TRADE, fill.qty, fill.price))
+        return reports

@@ -1,0 +1,121 @@
+"""``execagent evaluate``: every policy through the live engine on the same episodes."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.backtest import EpisodeResult
+from service.cli import main
+from service.evaluation import paired_difference
+from service.tca_report import upsert_section
+from tests.support.onnx_models import constant_action_policy, linear_policy
+
+GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \
+    "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+SHORT_EPISODE = {
+    "episode": {"qty": 400, "horizon_seconds": 60, "slice_seconds": 10, "warmup_seconds": 5,
+                "horizon_grace_seconds": 10},
+}
+REST_NEAR_1 = 1  # the action table's "rest one slice at the near touch"
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "train.yaml"
+    path.write_text(json.dumps(SHORT_EPISODE))
+    return path
+
+
+def _result(policy: str, seed: int, shortfall: float) -> EpisodeResult:
+    return EpisodeResult(policy, seed, 100, 100, 10_000.0, shortfall, 0.0, 1, 0)
+
+
+def test_paired_difference_interval_follows_the_data() -> None:
+    base = [_result("twap", k, float(k % 5)) for k in range(40)]
+    better = [_result("rl", k, float(k % 5) - 0.5) for k in range(40)]
+    diff = paired_difference(better, base)
+    assert diff.mean_bps == pytest.approx(-0.5)
+    assert diff.ci_low_bps == pytest.approx(-0.5) and diff.excludes_zero
+    noisy = [_result("rl", k, float(k % 5) + (1 if k % 2 else -1)) for k in range(40)]
+    assert not paired_difference(noisy, base).excludes_zero
+    with pytest.raises(ValueError, match="same episodes"):
+        paired_difference(better[1:], base[:-1] + [base[0]])
+
+
+def test_simulated_evaluation_writes_json_and_results_page(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    page = tmp_path / "docs" / "results.md"
+    page.parent.mkdir()
+    page.write_text("# Results\n\nProse the command must keep.\n")
+    args = ["evaluate", "--policy", str(model), "--sim", "sim/params/GOOG_2012-06-21.json",
+            "--episodes", "3", "--config", str(_config(tmp_path)),
+            "--policies", "rl,twap,twap_passive,vwap,almgren_chriss,pov",
+            "--json", str(tmp_path / "r.json"), "--results", str(page)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "r.json").read_text())
+    assert summary["episodes"] == 3 and "seeds" in summary["data"]
+    assert set(summary["policies"]) == {"rl", "twap", "twap_passive", "vwap", "almgren_chriss",
+                                        "pov"}
+    for stats in summary["policies"].values():
+        assert set(stats) >= {"is_bps_mean", "is_bps_std", "impact_bps_mean", "fill_rate"}
+        assert stats["fill_rate"] == 1.0
+    # A flat profile makes VWAP passive TWAP: the same orders, the same market, the same cost.
+    assert summary["policies"]["vwap"] == summary["policies"]["twap_passive"]
+    assert {d["baseline"] for d in summary["paired_differences"]} == \
+        set(summary["policies"]) - {"rl"}
+    text = page.read_text()
+    assert "Prose the command must keep." in text and "| almgren_chriss | 3 |" in text
+    assert (tmp_path / "docs" / "results" / "sim-shortfall.png").stat().st_size > 0
+    assert (tmp_path / "docs" / "results" / "sim-inventory.png").stat().st_size > 0
+    assert main(args) == 0  # a second run replaces its section instead of adding one
+    assert page.read_text().count("evaluate:sim:begin") == 1
+    assert "rl - twap:" in capsys.readouterr().out
+
+
+def test_upsert_keeps_other_sections(tmp_path: Path) -> None:
+    page = tmp_path / "results.md"
+    upsert_section(page, "sim", "sim v1\n")
+    upsert_section(page, "replay", "replay v1\n")
+    upsert_section(page, "sim", "sim v2\n")
+    text = page.read_text()
+    assert "sim v2" in text and "sim v1" not in text and "replay v1" in text
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--episodes", "0"], "--episodes must be positive"),
+    (["--policies", "rl,twapp"], "unknown policies ['twapp']"),
+    (["--window", "10:00-11:00"], "--window applies to --data"),
+    (["--config", "nowhere.yaml"], "nowhere.yaml"),
+])
+def test_bad_arguments_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          extra: list[str], message: str) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    base = ["evaluate", "--policy", str(model), "--sim", "sim/params/GOOG_2012-06-21.json",
+            "--config", str(_config(tmp_path))]
+    assert main(base + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_model_for_other_features_is_refused_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    model = linear_policy(tmp_path / "old.onnx", np.zeros((12, 7)), np.zeros(7),
+                          metadata={"execagent.feature_spec_hash": "deadbeefdeadbeef"})
+    assert main(["evaluate", "--policy", str(model), "--sim", "sim/params/GOOG_2012-06-21.json",
+                 "--config", str(_config(tmp_path))]) == 2
+    assert "deadbeefdeadbeef" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+def test_replay_window_without_data_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    base = ["evaluate", "--policy", str(model), "--data", str(GOOG), "--config",
+            str(_config(tmp_path))]
+    assert main(base + ["--window", "03:00-04:00"]) == 2
+    assert "holds no data (the data covers 09:30-15:59)" in capsys.readouterr().err
+    assert main(base + ["--window", "10:00-10:01"]) == 2
+    assert "no episode fits" in capsys.readouterr().err

@@ -1,0 +1,108 @@
+"""Training to ONNX: small PPO and DQN runs, exported, act the same in ONNX as in torch."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from models.actions import DEFAULT_ACTION_TABLE
+from models.export import decision_module, export_onnx, load_sb3
+from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.policy import ModelError, OnnxPolicy
+from models.train import train
+from models.training_config import TrainConfig, TrainConfigError, load_train_config
+from service.cli import main
+
+TINY = {
+    "total_timesteps": 256,
+    "n_envs": 2,
+    "episode": {"qty": 300, "horizon_seconds": 30, "slice_seconds": 10, "warmup_seconds": 5},
+    "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
+    "dqn": {"buffer_size": 1_000, "batch_size": 32},
+    "net_arch": [16, 16],
+}
+
+
+def _train(tmp_path: Path, algorithm: str) -> Path:
+    config = TrainConfig.model_validate({**TINY, "algorithm": algorithm, "out_dir": tmp_path})
+    return train(config, progress_bar=False)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
+def test_onnx_and_torch_choose_the_same_action_on_10000_observations(
+        tmp_path: Path, algorithm: str) -> None:
+    run = _train(tmp_path, algorithm)
+    info = json.loads((run / "run.json").read_text())
+    assert info["algorithm"] == algorithm and info["seed"] == 7
+    out = export_onnx(run / "model.zip", tmp_path / "policy.onnx", info)
+
+    obs = np.random.default_rng(1).uniform(-1, 1, (10_000, N_FEATURES)).astype(np.float32)
+    with torch.no_grad():
+        torch_scores = decision_module(load_sb3(run / "model.zip"))(torch.from_numpy(obs)).numpy()
+    policy = OnnxPolicy(out)
+    onnx_scores = policy._session.run(["logits"], {"obs": obs})[0]
+    np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-5, rtol=0)
+    assert (onnx_scores.argmax(axis=1) == torch_scores.argmax(axis=1)).all()
+
+    meta = policy.metadata
+    assert meta["execagent.feature_spec_id"] == FEATURE_SPEC_ID
+    assert meta["execagent.feature_spec_hash"] == FEATURE_SPEC_HASH
+    assert len(json.loads(meta["execagent.action_table"])) == len(DEFAULT_ACTION_TABLE)
+    assert meta["execagent.seed"] == "7"
+    assert "GOOG_2012-06-21" in meta["execagent.training_data"]
+    assert meta["execagent.git_commit"] == info["git_commit"]
+
+
+def test_exported_model_for_other_features_is_refused(tmp_path: Path) -> None:
+    run = _train(tmp_path, "ppo")
+    out = export_onnx(run / "model.zip", tmp_path / "policy.onnx")
+    proto = onnx.load(str(out))
+    for entry in proto.metadata_props:
+        if entry.key == "execagent.feature_spec_hash":
+            entry.value = "0" * 16
+    onnx.save(proto, str(out))
+    with pytest.raises(ModelError, match="feature spec"):
+        OnnxPolicy(out)
+
+
+def test_cli_trains_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text(json.dumps({**TINY, "out_dir": str(tmp_path / "runs")}))
+    assert main(["train", "--config", str(config), "--no-progress"]) == 0
+    run = tmp_path / "runs" / "ppo-seed7"
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "p.onnx")]) == 0
+    assert "feature spec execagent-obs-v1" in capsys.readouterr().out
+    assert OnnxPolicy(tmp_path / "p.onnx").action_table
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ({"algorithm": "a2c"}, "algorithm"),
+    ({"learning_rte": 1}, "learning_rte"),
+    ({"episode": {"qty": -5}}, "episode.qty"),
+    ({"episode": {"slice_seconds": 900, "horizon_seconds": 60}}, "slice_seconds"),
+    ({"reward": "pnl"}, "reward"),
+    ({"n_envs": 3, "ppo": {"n_steps": 100, "batch_size": 64}}, "batch_size"),
+    ({"market_params": "nowhere.json"}, "nowhere.json"),
+])
+def test_invalid_training_config_is_one_clear_message(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], document: dict,
+        message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(document))
+    with pytest.raises(TrainConfigError, match=message):
+        load_train_config(path)
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_export_without_a_trained_model_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "p.onnx")]) == 2
+    assert "execagent train" in capsys.readouterr().err
+    (tmp_path / "model.zip").write_bytes(b"not a model")
+    assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "p.onnx")]) == 2
+    assert "not a Stable-Baselines3" in capsys.readouterr().err
