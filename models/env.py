@@ -1,13 +1,14 @@
 """The Gymnasium environment the RL execution policy learns in.
 
-One episode works one parent order through a simulated market (:mod:`sim.exchange`: the matching
-book and an order flow, seeded) or a replay of real data. Like the live engine, it decides on
-every market-data message: each ``step`` takes the action for the observation it returned last,
-turns it into orders through the same :func:`models.actions.translate` the engine uses, hands
-them to the exchange, and runs the market until the next market-data message. The observation
-is :func:`models.features.observe`, the one definition shared with the engine; child orders are
-tracked by the service's own :class:`~service.oms.OrderManager` from the exchange's execution
-reports (so their states follow the same FIX rules as live).
+One episode works one parent order through a simulated market (:func:`simulated_market`: the
+matching book and an order flow, seeded) or a replay of a LOBSTER day (:func:`replay_market`: a
+seeded random window of the recorded market, which the agent's orders interact with). Like the live
+engine, it decides on every market-data message: each ``step`` takes the action for the observation
+it returned last, turns it into orders through the same :func:`models.actions.translate` the engine
+uses, hands them to the exchange, and runs the market until the next market-data message. The
+observation is :func:`models.features.observe`, the one definition shared with the engine; child
+orders are tracked by the service's own :class:`~service.oms.OrderManager` from the exchange's
+execution reports (so their states follow the same FIX rules as live).
 
 Reward, in basis points of the parent's arrival notional (a cost is negative):
 - ``shortfall`` (as specified): each fill's shortfall against the arrival mid, when it fills;
@@ -36,7 +37,9 @@ truncated when a replay runs out of data.
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -59,6 +62,8 @@ from service.oms import OrderManager
 from sim.depth_book import DepthBook
 from sim.exchange import Exchange, SimExchange
 from sim.flow import FlowParams, StochasticFlow
+from sim.lobster import open_sample
+from sim.replay_exchange import ReplayExchange
 
 ExchangeFactory = Callable[[int], Exchange]
 """Builds the market of one episode from a seed."""
@@ -259,5 +264,27 @@ def simulated_market(params: FlowParams, symbol: str = "SIM", latency_ms: float 
 
     def make(seed: int) -> Exchange:
         return SimExchange(symbol, StochasticFlow(params, seed=seed), start_ns, latency_ns)
+
+    return make
+
+
+def replay_market(path: Path | str, symbol: str, episode_s: float,
+                  latency_ms: float = 0.0) -> ExchangeFactory:
+    """Episodes on a LOBSTER day: each seed picks an episode start uniformly in the day (one
+    that leaves ``episode_s`` of data), and the recorded market replays from there."""
+    sample = open_sample(path)
+    first = last = None
+    for message in sample.messages():
+        first = message.ts_ns if first is None else first
+        last = message.ts_ns
+    if first is None or last is None or last - first <= int(episode_s * 1e9):
+        raise ValueError(f"{path} holds less than one {episode_s:g} s episode of data")
+    latest_start = last - int(episode_s * 1e9)
+    latency_ns = int(latency_ms * 1e6)
+
+    def make(seed: int) -> Exchange:
+        start = first + random.Random(seed).randrange(latest_start - first)
+        return ReplayExchange(open_sample(path), symbol, latency_ns=latency_ns, start_ns=start,
+                              end_ns=start + int(episode_s * 1e9))
 
     return make

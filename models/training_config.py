@@ -12,6 +12,7 @@ was seen in training (see :mod:`service.evaluation`).
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Literal
 
@@ -122,6 +123,10 @@ def load_train_config(path: Path | str) -> TrainConfig:
             f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
             for error in exc.errors())
         raise TrainConfigError(f"training config {path} is invalid: {problems}") from exc
+    if config.tensorboard_log is not None and importlib.util.find_spec("tensorboard") is None:
+        raise TrainConfigError(f"training config {path}: tensorboard_log is set but tensorboard "
+                               "is not installed (.venv/bin/pip install tensorboard), or set "
+                               "tensorboard_log: null")
     if not config.market_params.is_file():
         raise TrainConfigError(f"training config {path}: market_params file "
                                f"{config.market_params} does not exist (write one with "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -108,12 +107,28 @@ def run(args: argparse.Namespace) -> int:
     if args.results is not None:
         key = "replay" if args.data is not None else "sim"
         plots = write_plots(results, args.results.parent / "results", key)
-        command = "execagent " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
-            if len(sys.argv) > 2 else "execagent evaluate"
+        command = _command(args)
         upsert_section(args.results, key,
                        results_markdown(stats, diffs, data, command, plots, args.results))
         console.print(f"results written to {args.results}")
     return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run, for the results page."""
+    parts = ["execagent", "evaluate", "--policy", str(args.policy)]
+    parts += ["--sim", str(args.sim)] if args.sim is not None else ["--data", str(args.data)]
+    parts += ["--episodes", str(args.episodes), "--config", str(args.config), "--limits",
+              str(args.limits)]
+    if args.sim is not None:
+        parts += ["--symbol", args.symbol]
+    if args.window is not None:
+        parts += ["--window", args.window]
+    parts += ["--policies", args.policies]
+    if args.json is not None:
+        parts += ["--json", str(args.json)]
+    parts += ["--results", str(args.results)]
+    return " ".join(shlex.quote(part) for part in parts)
 
 
 Plan = tuple[list[ExecutionPolicy], ExchangeForEpisode, list[int], EpisodeSpec, Instrument,

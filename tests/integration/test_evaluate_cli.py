@@ -66,6 +66,7 @@ def test_simulated_evaluation_writes_json_and_results_page(
         set(summary["policies"]) - {"rl"}
     text = page.read_text()
     assert "Prose the command must keep." in text and "| almgren_chriss | 3 |" in text
+    assert f"Produced by `execagent evaluate --policy {model} --sim " in text
     assert (tmp_path / "docs" / "results" / "sim-shortfall.png").stat().st_size > 0
     assert (tmp_path / "docs" / "results" / "sim-inventory.png").stat().st_size > 0
     assert main(args) == 0  # a second run replaces its section instead of adding one

@@ -1,11 +1,13 @@
 """The training environment: Gymnasium's own checks, and rewards that add up to the shortfall."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
 from models.actions import DEFAULT_ACTION_TABLE, ActionKind
-from models.env import ExecutionEnv, simulated_market
+from models.env import ExecutionEnv, replay_market, simulated_market
 from sim.flow import FlowParams
 
 PARAMS = FlowParams(start_price=10_000, limit_rate=4.0, market_rate=0.6, mean_market_size=80,
@@ -79,3 +81,26 @@ def test_invalid_settings_are_refused() -> None:
         _env(reward="pnl")
     with pytest.raises(ValueError, match="slice_s"):
         ExecutionEnv(simulated_market(PARAMS), side=-1, qty=10, horizon_s=10, slice_s=20)
+
+
+GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \
+    "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+def test_replay_mode_trades_in_the_recorded_market() -> None:
+    env = ExecutionEnv(replay_market(GOOG, "GOOG", episode_s=120), side=-1, qty=300,
+                       horizon_s=60, slice_s=10, warmup_s=5, horizon_grace_s=10)
+    total, info, seen = _episode(env, lambda obs: REST, 3)
+    assert info["remaining"] == 0
+    assert total == pytest.approx(-info["shortfall_bps"], abs=1e-9)
+    assert max(obs[3] for obs in seen) > 0.1  # GOOG's real spread: over a tick, unlike the sim
+    env.reset(seed=3)
+    same_start = env.parent.start_ns
+    env.reset(seed=4)
+    assert env.parent.start_ns != same_start  # another seed, another window of the day
+
+
+def test_replay_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="neither a folder nor a zip"):
+        replay_market(tmp_path / "missing.zip", "GOOG", episode_s=60)

@@ -106,3 +106,14 @@ def test_export_without_a_trained_model_is_a_clear_error(
     (tmp_path / "model.zip").write_bytes(b"not a model")
     assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "p.onnx")]) == 2
     assert "not a Stable-Baselines3" in capsys.readouterr().err
+
+
+def test_tensorboard_logs_without_tensorboard_are_refused_up_front(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed here")
+    path = tmp_path / "tb.yaml"
+    path.write_text(json.dumps({"tensorboard_log": str(tmp_path / "tb")}))
+    with pytest.raises(TrainConfigError, match="tensorboard is not installed"):
+        load_train_config(path)
