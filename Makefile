@@ -31,6 +31,7 @@ demo: $(VENV)/.installed-runtime
 
 test: $(VENV)/.installed-dev
 	scripts/ensure-redis.sh
+	scripts/ensure-promtool.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Runs every benchmark, then fails if any missed its goal.

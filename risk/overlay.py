@@ -44,6 +44,14 @@ _BUY, _SELL = Side.BUY, Side.SELL
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 
 
+def _ns(seconds: float, key: str) -> int:
+    """``seconds`` in nanoseconds; a ValueError naming ``key`` when no int can hold it."""
+    try:
+        return int(seconds * 1e9)
+    except OverflowError:
+        raise ValueError(f"{key}: {seconds:g} s is too long") from None
+
+
 @dataclass(slots=True)
 class _Symbol:
     """Everything one symbol's check reads, behind one dict lookup: its limits as plain
@@ -107,6 +115,57 @@ class RiskOverlay:
         if p is not None:
             entry.volume, entry.ours = SlidingSum(p.window_seconds), SlidingSum(p.window_seconds)
         return entry
+
+    def replace_limits(self, limits: RiskLimits, now_ns: int) -> None:
+        """Put ``limits`` in force at once, all or nothing: a ValueError names the problem and
+        leaves the old limits in force. What the overlay has seen carries over (positions, open
+        orders, quotes, the message bucket's level capped at the new burst, recent rejects and
+        traded volume), so a change never forgets exposure. A symbol may leave the limits only
+        with no position and no open order, or its exposure would stop being checked and
+        marked. Participation switched on starts with no market volume seen: it denies until
+        volume trades. A daily loss already past a lowered limit halts at once."""
+        missing = sorted(set(limits.symbols) - set(self.instruments))
+        if missing:
+            raise ValueError(f"risk limits name symbols with no instrument: {missing}")
+        held = sorted(s for s in set(self._symbols) - set(limits.symbols)
+                      if self.ledger.exposure[s].position or self.ledger.exposure[s].open_orders)
+        if held:
+            raise ValueError(f"symbols {held} have a position or open orders: keep their "
+                             "limits (global.restricted_symbols stops new orders in them)")
+        g = limits.global_
+        reference_age_ns = _ns(g.max_reference_age_seconds, "global.max_reference_age_seconds")
+        stale_feed_ns = _ns(g.stale_feed_seconds, "global.stale_feed_seconds")
+        reject_window_ns = _ns(g.reject_storm.window_seconds, "global.reject_storm.window_seconds")
+        for symbol, lim in limits.symbols.items():
+            if lim.max_participation is not None:
+                _ns(lim.max_participation.window_seconds,
+                    f"symbols.{symbol}.max_participation.window_seconds")
+        exposures = {s: self.ledger.exposure.get(s)
+                     or Exposure(float(self.instruments[s].tick_size)) for s in limits.symbols}
+        symbols = {s: self._new_symbol(lim, exposures[s]) for s, lim in limits.symbols.items()}
+        for symbol, entry in symbols.items():
+            old = self._symbols.get(symbol)
+            if old is None:
+                continue
+            entry.bid, entry.ask, entry.updated_ns = old.bid, old.ask, old.updated_ns
+            if entry.volume is not None and old.volume is not None and old.ours is not None:
+                old.volume.window_ns = old.ours.window_ns = entry.volume.window_ns
+                entry.volume, entry.ours = old.volume, old.ours
+        # Nothing below can fail: the change is whole or not at all.
+        self._throttle.refill(now_ns)  # tokens accrued so far, at the old rate
+        self._throttle.rate_per_ns = g.throttle.messages_per_second / 1e9
+        self._throttle.burst = float(g.throttle.burst)
+        self._throttle.tokens = min(self._throttle.tokens, self._throttle.burst)
+        self._rejects.window_ns = reject_window_ns
+        self._restricted = frozenset(g.restricted_symbols)
+        self._max_daily_loss = float(g.max_daily_loss)
+        self._max_reference_age_ns = reference_age_ns
+        self._stale_feed_ns = stale_feed_ns
+        self._max_open_orders = g.max_open_orders
+        self.ledger.exposure.update(exposures)
+        self._symbols = symbols
+        self.limits = limits
+        self._check_loss(now_ns)
 
     # --- state ---------------------------------------------------------------------------------
     @property

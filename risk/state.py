@@ -19,3 +19,4 @@ class KillTrigger(enum.StrEnum):
     REJECT_STORM = "reject_storm"
     STALE_FEED = "stale_feed"
     SESSION_LOST = "session_lost"
+    STORE_LOST = "store_lost"  # the durable store stopped taking writes (the service reports it)

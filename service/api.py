@@ -1,20 +1,47 @@
-"""The HTTP surface: liveness, Prometheus metrics and the operator routes.
+"""The HTTP surface: liveness, Prometheus metrics, the OpenAPI document and the operator routes.
 
 Bound to 127.0.0.1 by default: an execution service's controls are not for the open network.
+Every route comes from the table in :mod:`service.openapi`; ``/openapi.json`` and ``/docs``
+describe the routes this app actually serves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.api_models import Health, Readiness
 from service.metrics import Metrics
-from service.routes import OperatorRoutes
+from service.openapi import docs_page, openapi_document, operations
+from service.routes import MAX_BODY_BYTES, Handler, OperatorRoutes, add_route, reply
 
+log = logging.getLogger(__name__)
 HealthCheck = Callable[[], dict[str, object]]
 ReadinessCheck = Callable[[], dict[str, bool]]
+
+
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) \
+        -> web.StreamResponse:
+    """Every error answer is JSON ``{"error": ...}``: the refusals the routes raise already are;
+    aiohttp's own (404 for an unknown path, 405, 413) get the same shape, and a fault of the
+    service a 500 that names no internals (the traceback goes to the log, not the client)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        exc.text = json.dumps({"error": exc.text or exc.reason})
+        exc.content_type = "application/json"
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error (logged by the service)"}, status=500)
 
 
 def build_app(metrics: Metrics, health: HealthCheck | None = None,
@@ -22,27 +49,37 @@ def build_app(metrics: Metrics, health: HealthCheck | None = None,
               readiness: ReadinessCheck | None = None) -> web.Application:
     """``/healthz`` says the process is alive; ``/readyz`` whether it can trade: 200 when every
     readiness check passes, 503 with the failing ones named otherwise."""
+    groups = [routes] if isinstance(routes, OperatorRoutes) else list(routes)
+    served = operations("service") + [op for group in groups for op in operations(group.GROUP)]
+    document = openapi_document(served)
+    page = docs_page(document)
+
     async def healthz(_: web.Request) -> web.Response:
-        body: dict[str, object] = {"status": "ok"}
-        if health is not None:
-            body.update(health())
-        return web.json_response(body)
+        return reply(Health.model_validate(health() if health is not None else {}),
+                     exclude_none=True)
 
     async def readyz(_: web.Request) -> web.Response:
         checks = readiness() if readiness is not None else {}
         ready = all(checks.values())
-        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        return reply(Readiness(ready=ready, checks=checks), status=200 if ready else 503)
 
     async def metrics_handler(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    app = web.Application(client_max_size=64 * 1024)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler)
-    for group in [routes] if isinstance(routes, OperatorRoutes) else routes:
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async def docs(_: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    handlers: dict[str, Handler] = {"healthz": healthz, "readyz": readyz,
+                                    "metrics": metrics_handler, "openapi": openapi, "docs": docs}
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
+    for op in operations("service"):
+        add_route(app, op, handlers[op.handler])
+    for group in groups:
         group.install(app)
     return app
 
@@ -51,6 +88,7 @@ class ApiServer:
     """An aiohttp site on ``host:port`` (port 0 picks a free one; :attr:`port` tells which)."""
 
     def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
         self._runner = web.AppRunner(app, access_log=None)
         self.host = host
         self.port = port

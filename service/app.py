@@ -29,6 +29,7 @@ from service.config import Mode, ServiceConfig
 from service.domain import ParentOrder, Side
 from service.engine import Engine
 from service.metrics import Metrics
+from service.model_api import ModelRoutes
 from service.orders_api import OrderRoutes
 from service.risk_api import RiskRoutes
 from service.store import MemoryStore
@@ -61,17 +62,23 @@ class Service:
         except ValueError as exc:
             raise StartupError(f"risk limits: {exc}") from exc
         self._show_state(self.risk.state)
+        self.metrics.watch_exposure(
+            self.instruments, self.risk.position,
+            lambda symbol: self.risk.ledger.exposure[symbol].pnl()
+            if symbol in self.risk.ledger.exposure else 0.0)
         api_cfg = config.api
         try:
             self._tokens = Tokens.load(api_cfg.tokens.get_secret_value(), api_cfg.tokens_file)
         except TokenConfigError as exc:
             raise StartupError(str(exc)) from exc
         self.store = MemoryStore()
+        self.metrics.watch_store("memory")  # execagent_redis_up stays 0 until a Redis store
         self.gateway: FixOrderGateway | None = None
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self._serve_api = serve_api
         self._engine_task: asyncio.Task[None] | None = None
+        self._loop_lag_task: asyncio.Task[None] | None = None
 
     def _show_state(self, current: TradingState) -> None:
         for state in TradingState:
@@ -88,17 +95,22 @@ class Service:
         symbols = list(self.instruments) if fix_cfg.market_data else []
         self.gateway = FixOrderGateway(
             spec, self.instruments, loop, lambda event, ts: self._deliver(event, ts), symbols,
-            on_malformed=lambda source: self.metrics.malformed_messages.labels(source).inc())
+            on_malformed=lambda source: self.metrics.malformed_messages.labels(source).inc(),
+            on_message=self.metrics.count_fix_message)
         policy_cfg = self.config.policy
         self.engine = Engine(self.instruments, self.risk, self.gateway, self.store, self.metrics,
                              slice_seconds=policy_cfg.slice_seconds,
                              horizon_grace_seconds=policy_cfg.horizon_grace_seconds,
                              max_child_qty=policy_cfg.max_child_qty)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
+        self._loop_lag_task = asyncio.create_task(self.metrics.watch_event_loop(),
+                                                  name="event-loop-lag")
         if self._serve_api:
             routes = [RiskRoutes(self.risk, self._tokens, self.metrics, self.engine.clock.now_ns),
                       OrderRoutes(self.engine, self.instruments, self._submit_from_api,
-                                  self._tokens, self.metrics)]
+                                  self._tokens, self.metrics),
+                      ModelRoutes(policy_cfg.name, policy_cfg.model_path, self._tokens,
+                                  self.metrics)]
             self.api = ApiServer(build_app(self.metrics, self._health, routes, self._readiness),
                                  self.config.api.host, self.config.api.port)
             try:
@@ -184,6 +196,11 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._engine_task
             self._engine_task = None
+        if self._loop_lag_task is not None:
+            self._loop_lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_lag_task
+            self._loop_lag_task = None
         if self.api is not None:
             await self.api.stop()
             self.api = None

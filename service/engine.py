@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from prometheus_client import Gauge, Histogram
 
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker, new_observation_buffer, observe
@@ -31,17 +33,20 @@ from service.domain import (
     CancelOrder,
     CancelReject,
     ChildOrder,
+    ExecType,
     ExecutionReport,
     Instrument,
     MarketData,
     NewOrder,
     OrderIntent,
+    OrdStatus,
     ParentOrder,
     SessionStatus,
     TimeInForce,
 )
 from service.metrics import Metrics
 from service.oms import OrderManager
+from service.report import shortfall_bps
 from service.store import StateStore
 from sim.depth_book import DepthBook
 
@@ -60,11 +65,17 @@ class _Working:
     parent: ParentOrder
     policy: ExecutionPolicy
     n_slices: int
+    inference: Histogram  # the policy's bound metric children: no label lookup per tick
+    shortfall: Gauge
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
     obs: np.ndarray = field(default_factory=new_observation_buffer)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# CxlRejReason(102) -> the reason label of execagent_orders_rejected_total.
+_CANCEL_REJECT_REASONS = {"0": "cancel_too_late", "1": "cancel_unknown_order"}
 
 
 def _intent_type(intent: OrderIntent) -> str:
@@ -110,6 +121,21 @@ class Engine:
         self.session_up = False
         self._last_tick_mono_ns = time.monotonic_ns()
         risk.on_kill = self._send_kill_cancels
+        # Metric children bound once: the tick's path does no label lookups.
+        self._tick_counters = {symbol: metrics.ticks.labels(symbol) for symbol in instruments}
+        self._last_tick_by_symbol = dict.fromkeys(instruments, self._last_tick_mono_ns)
+        self._sent = {kind: metrics.orders_sent.labels(kind) for kind in
+                      ("new", "cancel", "replace")}
+        self._store_parent = metrics.store_write.labels("save_parent")
+        self._store_child = metrics.store_write.labels("save_child")
+        self._store_fill = metrics.store_write.labels("record_fill")
+        metrics.watch_parents(
+            filled=lambda: sum(w.parent.filled for w in self._by_parent.values()),
+            remaining=lambda: sum(w.parent.remaining for w in self._by_parent.values()),
+            scheduled=self._scheduled_shares)
+        metrics.watch_market_data_age(
+            instruments,
+            lambda symbol: (time.monotonic_ns() - self._last_tick_by_symbol[symbol]) / 1e9)
 
     # --- inbound ----------------------------------------------------------------------------
     def deliver(self, event: object, received_ns: int) -> None:
@@ -164,10 +190,17 @@ class Engine:
                              f"{sorted(self.books)}")
         self.oms.add_parent(parent)
         n_slices = max(1, round((parent.end_ns - parent.start_ns) / self.slice_ns))
-        working = _Working(parent, policy, n_slices)
+        working = _Working(parent, policy, n_slices,
+                           self.metrics.policy_inference.labels(policy.name),
+                           self.metrics.parent_shortfall.labels(policy.name))
+        # No shortfall before its first fill (NaN: not a 0 bps cost, and no alert on a previous
+        # parent's value); the final-shortfall series exists from now, so its first
+        # observation is an increase Prometheus can see.
+        working.shortfall.set(math.nan)
+        self.metrics.parent_final_shortfall.labels(policy.name)
         self._active[parent.symbol].append(working)
         self._by_parent[parent.parent_id] = working
-        self.store.save_parent(parent)
+        self._save_parent(parent)
         self.metrics.parent_orders_active.set(len(self._by_parent))
         return working.finished
 
@@ -196,11 +229,11 @@ class Engine:
         book.apply_market_data(message)
         self.trackers[symbol].update(book, message)
         self.clock.advance_to(message.ts_ns)
-        self._last_tick_mono_ns = time.monotonic_ns()
+        self._last_tick_mono_ns = self._last_tick_by_symbol[symbol] = time.monotonic_ns()
         now = self.clock.now_ns()
         traded = sum(trade.qty for trade in message.trades)
         self.risk.on_market_data(symbol, book.best_bid(), book.best_ask(), now, traded)
-        self.metrics.ticks.labels(symbol).inc()
+        self._tick_counters[symbol].inc()
         for working in tuple(self._active[symbol]):
             if now >= working.parent.start_ns:
                 working.market_volume += traded
@@ -214,7 +247,7 @@ class Engine:
             parent.arrival_price_x2 = book.mid_x2()
             if parent.arrival_price_x2 is None:
                 return  # no two-sided market yet: no benchmark, no trading
-            self.store.save_parent(parent)
+            self._save_parent(parent)
         children = self.oms.working(parent.parent_id)
         if parent.remaining <= 0 and not children:
             self._finish(working, "filled")
@@ -239,8 +272,7 @@ class Engine:
                                   working.n_slices, resting, ioc, working.market_volume)
             started = time.perf_counter_ns()
             action = working.policy.act(ctx)
-            self.metrics.policy_inference.labels(working.policy.name).observe(
-                (time.perf_counter_ns() - started) / 1e9)
+            working.inference.observe((time.perf_counter_ns() - started) / 1e9)
         if action.kind is ActionKind.WAIT and not children:
             return
         if action.qty > self.max_child_qty:
@@ -269,8 +301,8 @@ class Engine:
             return False
         order = self.oms.get(intent.cl_ord_id)
         if order is not None:
-            self.store.save_child(order)
-        self.metrics.orders_sent.labels(kind).inc()
+            self._save_child(order)
+        self._sent[kind].inc()
         return True
 
     def _send_kill_cancels(self, cancels: list[CancelOrder], trigger: KillTrigger,
@@ -301,34 +333,97 @@ class Engine:
         parent.done = True
         self._active[parent.symbol].remove(working)
         del self._by_parent[parent.parent_id]
-        self.store.save_parent(parent)
+        self._save_parent(parent)
         self.metrics.parent_orders_active.set(len(self._by_parent))
         self.metrics.parent_orders_completed.labels(outcome).inc()
+        shortfall = self._show_shortfall(working)
+        if shortfall is not None:
+            self.metrics.parent_final_shortfall.labels(working.policy.name).observe(shortfall)
         working.finished.set()
+
+    def _show_shortfall(self, working: _Working) -> float | None:
+        """The parent's shortfall so far into its policy's gauge (after a fill, at the end)."""
+        exact = shortfall_bps(working.parent)
+        if exact is None:
+            return None
+        value = float(exact)
+        working.shortfall.set(value)
+        return value
+
+    def _scheduled_shares(self) -> float:
+        """What a straight line from each active parent's start to its end would have filled
+        by now (event time): the "schedule" the dashboard sets the filled shares against."""
+        now = self.clock.now_ns()
+        total = 0.0
+        for working in self._by_parent.values():
+            parent = working.parent
+            elapsed = (now - parent.start_ns) / (parent.end_ns - parent.start_ns)
+            total += parent.qty * min(1.0, max(0.0, elapsed))
+        return total
+
+    # --- store writes, timed --------------------------------------------------------------
+    def _save_parent(self, parent: ParentOrder) -> None:
+        started = time.perf_counter_ns()
+        self.store.save_parent(parent)
+        self._store_parent.observe((time.perf_counter_ns() - started) / 1e9)
+
+    def _save_child(self, order: ChildOrder) -> None:
+        started = time.perf_counter_ns()
+        self.store.save_child(order)
+        self._store_child.observe((time.perf_counter_ns() - started) / 1e9)
+
+    def _record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> None:
+        started = time.perf_counter_ns()
+        self.store.record_fill(exec_id, cl_ord_id, qty, price)
+        self._store_fill.observe((time.perf_counter_ns() - started) / 1e9)
 
     # --- execution reports --------------------------------------------------------------------
     def on_execution_report(self, report: ExecutionReport) -> None:
         self.metrics.execution_reports.labels(report.exec_type.name.lower()).inc()
+        before = self.oms.get(report.cl_ord_id)
+        was_open = before is not None and not before.status.is_terminal
+        cancel_requested = before is not None and before.pending_cl_ord_id is not None
         fill = self.oms.on_execution_report(report)
         self.risk.on_execution_report(report, self.clock.now_ns())
         order = self.oms.get(report.cl_ord_id)
         if order is not None:
-            self.store.save_child(order)
+            self._save_child(order)
+            if was_open and order.status.is_terminal:
+                self._count_order_end(order, report.exec_type, cancel_requested)
         if fill is None:
             return
-        self.store.record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
+        self._record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
         self.metrics.filled_shares.labels(report.symbol, report.side.name.lower()).inc(fill.qty)
         working = self._by_parent.get(fill.parent_id)
         if working is not None:
-            self.store.save_parent(working.parent)
+            self._save_parent(working.parent)
+            self._show_shortfall(working)
             if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id):
                 self._finish(working, "filled")
 
+    def _count_order_end(self, order: ChildOrder, exec_type: ExecType,
+                         cancel_requested: bool) -> None:
+        """A child order just reached a terminal status: count how it ended, once."""
+        m = self.metrics
+        status = order.status
+        if status is OrdStatus.FILLED:
+            m.orders_filled.inc()
+        elif status is OrdStatus.REJECTED:
+            m.orders_rejected.labels("venue_reject").inc()
+        elif status is OrdStatus.EXPIRED or exec_type is ExecType.EXPIRED:
+            m.orders_cancelled.labels("expired").inc()
+        elif status is OrdStatus.CANCELED:
+            reason = ("requested" if cancel_requested else
+                      "ioc_remainder" if order.tif is TimeInForce.IOC else "venue")
+            m.orders_cancelled.labels(reason).inc()
+
     def on_cancel_reject(self, reject: CancelReject) -> None:
+        self.metrics.orders_rejected.labels(
+            _CANCEL_REJECT_REASONS.get(reject.reason, "cancel_other")).inc()
         order = self.oms.on_cancel_reject(reject)
         self.risk.on_cancel_reject(reject, self.clock.now_ns())
         if order is not None:
-            self.store.save_child(order)
+            self._save_child(order)
 
     def on_session_status(self, status: SessionStatus) -> None:
         self.session_up = status.logged_on

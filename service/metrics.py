@@ -4,20 +4,81 @@ Why a class with its own registry: tests and the demo run several services in on
 module-level default registry would make their counters collide. Names follow the conventions in
 DESIGN.md: ``execagent_`` prefix, base units, counters ending in ``_total``, and label values
 from closed sets only (never a ClOrdID or a parent id).
+
+Why every closed label set is initialised here: a labelled metric exports nothing until its
+first child exists, so a dashboard panel or an alert on, say, denials by reason would show "no
+data" instead of 0 on a quiet day, and ``rate()`` would miss the first increment. Initialising
+the known values makes absent data mean "not scraped", never "nothing happened".
+
+Why some gauges are functions evaluated at scrape time (parent progress, positions, P&L, the
+age of the market data): they change on every tick or with the clock, and computing them only
+when Prometheus asks keeps the tick's path free of metric work. Scrapes run on the event loop
+(the HTTP handler), the only thread that touches the engine's and the overlay's state.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import asyncio
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    generate_latest,
+)
+
+from risk.state import KillTrigger, TradingState
+from risk.verdict import DenyReason
 
 # 10 microseconds to 100 milliseconds, roughly x2.5 per bucket.
 LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
                    5e-2, 1e-1)
+# Store writes: the in-memory store takes about a microsecond, a Redis round trip a millisecond
+# or more; a write slower than a second is an outage, not a latency.
+STORE_BUCKETS = (1e-6, 2.5e-6, 5e-6, *LATENCY_BUCKETS, 0.25, 0.5, 1.0)
+# How late a periodic sleep wakes: a healthy loop is well under a millisecond late.
+LOOP_LAG_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25,
+                    0.5, 1.0, 2.5, 5.0)
+# Implementation shortfall of a finished parent, basis points of the arrival price (a cost is
+# positive; negative is a gain).
+SHORTFALL_BUCKETS = (-50.0, -25.0, -10.0, -5.0, -2.0, -1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 25.0,
+                     50.0, 100.0, 250.0)
+LOOP_LAG_INTERVAL_S = 0.25  # how often the event-loop lag is sampled
+
+# FIX MsgType(35) -> label. Anything else is "other", so a misbehaving counterparty cannot grow
+# the label set.
+FIX_MSG_TYPES = {
+    "0": "heartbeat", "1": "test_request", "2": "resend_request", "3": "reject",
+    "4": "sequence_reset", "5": "logout", "A": "logon", "D": "new_order_single",
+    "F": "order_cancel_request", "G": "order_cancel_replace_request", "H": "order_status_request",
+    "8": "execution_report", "9": "order_cancel_reject", "V": "market_data_request",
+    "W": "market_data_snapshot", "X": "market_data_incremental", "Y": "market_data_request_reject",
+    "j": "business_message_reject",
+}
+FIX_DIRECTIONS = ("in", "out")
+RESEND_REQUEST = "2"
+INTENT_TYPES = ("new", "cancel", "replace")
+PARENT_OUTCOMES = ("filled", "cancelled", "expired")
+# Why a child order ended cancelled: we asked; the venue cancelled an IOC's unfilled rest; its
+# time in force expired; or the venue cancelled it unasked (e.g. on a disconnect).
+CANCEL_REASONS = ("requested", "ioc_remainder", "expired", "venue")
+# What the venue refused: a new order or replace (ExecType Rejected), or a cancel/replace
+# request (OrderCancelReject, by CxlRejReason: 0 too late, 1 unknown order, anything else).
+REJECT_REASONS = ("venue_reject", "cancel_too_late", "cancel_unknown_order", "cancel_other")
+STORE_OPERATIONS = ("save_parent", "save_child", "record_fill")
 
 
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds... (Linux /proc):
+        # the default registry has it, a private one must add it.
+        ProcessCollector(registry=r)
         self.ticks = Counter("execagent_ticks_total",
                              "Market-data messages processed by the engine", ["symbol"],
                              registry=r)
@@ -35,6 +96,16 @@ class Metrics:
         self.send_failures = Counter("execagent_order_send_failures_total",
                                      "Order messages the gateway could not send", ["type"],
                                      registry=r)
+        self.orders_filled = Counter("execagent_orders_filled_total",
+                                     "Child orders completely filled", registry=r)
+        self.orders_cancelled = Counter(
+            "execagent_orders_cancelled_total",
+            "Child orders that ended cancelled or expired, by why (requested, ioc_remainder, "
+            "expired, venue)", ["reason"], registry=r)
+        self.orders_rejected = Counter(
+            "execagent_orders_rejected_total",
+            "Order messages the venue refused, by reason (venue_reject, cancel_too_late, "
+            "cancel_unknown_order, cancel_other)", ["reason"], registry=r)
         self.execution_reports = Counter("execagent_execution_reports_total",
                                          "Execution reports received, by ExecType", ["exec_type"],
                                          registry=r)
@@ -64,10 +135,147 @@ class Metrics:
                                           ["source"], registry=r)
         self.fix_session_up = Gauge("execagent_fix_session_up",
                                     "1 while the FIX session is logged on", registry=r)
+        self.fix_messages = Counter(
+            "execagent_fix_messages_total",
+            "FIX messages by direction (in, out) and MsgType (known types, else other)",
+            ["direction", "msg_type"], registry=r)
+        self.fix_resend_requests = Counter(
+            "execagent_fix_resend_requests_total",
+            "FIX ResendRequests: in = the venue asked us to resend, out = we detected a gap",
+            ["direction"], registry=r)
+        self.market_data_age = Gauge(
+            "execagent_market_data_age_seconds",
+            "Wall-clock seconds since the symbol's last market-data message (since start "
+            "before the first)", ["symbol"], registry=r)
         self.parent_orders_active = Gauge("execagent_parent_orders_active",
                                           "Parent orders being worked", registry=r)
         self.parent_orders_completed = Counter("execagent_parent_orders_completed_total",
                                                "Parent orders finished", ["outcome"], registry=r)
+        # Parent progress, aggregated over the parents being worked. Why not one gauge per
+        # parent: parent ids are unbounded label values (every order would leave a series
+        # behind forever). The operator API has each parent's own progress.
+        self.parent_filled = Gauge("execagent_parent_filled_shares",
+                                   "Shares filled so far, summed over the parents being worked",
+                                   registry=r)
+        self.parent_remaining = Gauge("execagent_parent_remaining_shares",
+                                      "Shares still to fill, summed over the parents being "
+                                      "worked", registry=r)
+        self.parent_scheduled = Gauge(
+            "execagent_parent_scheduled_shares",
+            "Shares a straight-line schedule from each parent's start to its end would have "
+            "filled by now (event time), summed over the parents being worked", registry=r)
+        # Why labelled by policy only: the policy names are a closed set (models.registry), so
+        # this stays bounded, and "how is the policy doing right now" is the question an
+        # operator asks of the live shortfall. It holds the most recent finished or running
+        # parent's value per policy; the distribution over finished parents is the histogram.
+        self.parent_shortfall = Gauge(
+            "execagent_parent_shortfall_bps",
+            "Implementation shortfall so far of the most recent finished or running parent of "
+            "each policy, bps of the arrival mid (a cost is positive)", ["policy"], registry=r)
+        self.parent_final_shortfall = Histogram(
+            "execagent_parent_final_shortfall_bps",
+            "Implementation shortfall of finished parents with fills, bps of the arrival mid",
+            ["policy"], buckets=SHORTFALL_BUCKETS, registry=r)
+        self.position = Gauge("execagent_position_shares",
+                              "The risk overlay's position (from execution reports), by symbol",
+                              ["symbol"], registry=r)
+        self.pnl = Gauge("execagent_pnl_quote_currency",
+                         "Realised plus unrealised P&L at the mid, in the symbol's quote "
+                         "currency, by symbol", ["symbol"], registry=r)
+        self.event_loop_lag = Histogram(
+            "execagent_event_loop_lag_seconds",
+            f"How late a {LOOP_LAG_INTERVAL_S:g} s sleep on the event loop wakes up",
+            buckets=LOOP_LAG_BUCKETS, registry=r)
+        self.store_write = Histogram("execagent_store_write_seconds",
+                                     "State store write time, by operation", ["operation"],
+                                     buckets=STORE_BUCKETS, registry=r)
+        self.store_info = Info("execagent_store", "The state store in use", registry=r)
+        self.redis_up = Gauge(
+            "execagent_redis_up",
+            "1 while a Redis state store reports healthy; 0 otherwise, including when the "
+            "store is not Redis (see execagent_store_info)", registry=r)
+        self._initialise_label_sets()
+
+    def _initialise_label_sets(self) -> None:
+        for deny in DenyReason:
+            self.risk_denials.labels(deny.value)
+        for trigger in KillTrigger:
+            self.kill_switch.labels(trigger.value)
+        for state in TradingState:
+            self.trading_state.labels(state.value)
+        for kind in INTENT_TYPES:
+            self.orders_sent.labels(kind)
+            self.send_failures.labels(kind)
+        for outcome in PARENT_OUTCOMES:
+            self.parent_orders_completed.labels(outcome)
+        for reason in CANCEL_REASONS:
+            self.orders_cancelled.labels(reason)
+        for reason in REJECT_REASONS:
+            self.orders_rejected.labels(reason)
+        for operation in STORE_OPERATIONS:
+            self.store_write.labels(operation)
+        self.malformed_messages.labels("fix")
+        # Bound once: the quickfix callbacks count every message with one dict lookup.
+        self._fix_counters = {
+            (direction, code): self.fix_messages.labels(direction, name)
+            for direction in FIX_DIRECTIONS for code, name in FIX_MSG_TYPES.items()}
+        self._fix_other = {direction: self.fix_messages.labels(direction, "other")
+                           for direction in FIX_DIRECTIONS}
+        self._resends = {direction: self.fix_resend_requests.labels(direction)
+                         for direction in FIX_DIRECTIONS}
+        self.store_info.info({"kind": "none"})
+
+    # --- wiring -----------------------------------------------------------------------------
+    def count_fix_message(self, direction: str, msg_type: str) -> None:
+        """One FIX message in or out. Safe on quickfix's threads: a child's ``inc`` takes its
+        own lock, and the lookup tables are never written after construction."""
+        counter = self._fix_counters.get((direction, msg_type))
+        if counter is None:
+            counter = self._fix_other[direction]
+        counter.inc()
+        if msg_type == RESEND_REQUEST:
+            self._resends[direction].inc()
+
+    def watch_parents(self, filled: Callable[[], float], remaining: Callable[[], float],
+                      scheduled: Callable[[], float]) -> None:
+        """Parent progress, read at scrape time from the engine (the last engine wins)."""
+        self.parent_filled.set_function(filled)
+        self.parent_remaining.set_function(remaining)
+        self.parent_scheduled.set_function(scheduled)
+
+    def watch_market_data_age(self, symbols: Iterable[str],
+                              age_seconds: Callable[[str], float]) -> None:
+        for symbol in symbols:
+            self.market_data_age.labels(symbol).set_function(partial(age_seconds, symbol))
+
+    def watch_exposure(self, symbols: Iterable[str], position: Callable[[str], float],
+                       pnl: Callable[[str], float]) -> None:
+        """Position and P&L per configured symbol (a bounded set), from the risk overlay."""
+        for symbol in symbols:
+            self.position.labels(symbol).set_function(partial(position, symbol))
+            self.pnl.labels(symbol).set_function(partial(pnl, symbol))
+
+    def watch_store(self, kind: str, healthy: Callable[[], bool] | None = None) -> None:
+        """``execagent_store_info{kind}`` and ``execagent_redis_up``: 1 only when the store is
+        Redis and its ``healthy`` says so. ``healthy`` runs at every scrape on the event loop,
+        so a Redis store must answer from its last known connection state, not a round trip.
+        No Redis store exists yet: the in-memory store reports ``kind="memory"`` and 0."""
+        self.store_info.info({"kind": kind})
+        if kind == "redis" and healthy is not None:
+            self.redis_up.set_function(lambda: 1.0 if healthy() else 0.0)
+        else:
+            self.redis_up.set_function(lambda: 0.0)
+
+    async def watch_event_loop(self, interval_s: float = LOOP_LAG_INTERVAL_S) -> None:
+        """Sample the event loop's lag until cancelled: how much later than asked a sleep
+        wakes. A busy tick, a blocking call or a long garbage collection on the loop shows up
+        here before it shows up as late orders."""
+        loop = asyncio.get_running_loop()
+        lag = self.event_loop_lag
+        while True:
+            due = loop.time() + interval_s
+            await asyncio.sleep(interval_s)
+            lag.observe(max(0.0, loop.time() - due))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

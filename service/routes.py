@@ -6,11 +6,13 @@ principal, validated JSON bodies, refusals that name the problem (counted in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -18,30 +20,69 @@ from pydantic import BaseModel, ValidationError
 from risk.windows import TokenBucket
 from service.auth import ANONYMOUS_READER, Principal, Role, Tokens
 from service.metrics import Metrics
+from service.openapi import Group, Operation, operations
 
 journal = logging.getLogger("execagent.journal")
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 Route = Callable[[web.Request, Principal], Awaitable[web.Response]]
 Body = TypeVar("Body", bound=BaseModel)
 
-_ERRORS: dict[int, type[web.HTTPException]] = {
-    400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-    404: web.HTTPNotFound, 409: web.HTTPConflict, 429: web.HTTPTooManyRequests}
 # Mutations per principal: a burst of 10, then one every 6 s (10 a minute). An operator never
 # needs more; a runaway script gets 429 instead of flooding the journal and the venue.
 MUTATION_BURST = 10
 MUTATIONS_PER_SECOND = 10 / 60
+MAX_BODY_BYTES = 64 * 1024  # 413 beyond: a limits file with a few hundred symbols fits
+_ERRORS: dict[int, Callable[..., web.HTTPException]] = {
+    400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
+    404: web.HTTPNotFound, 409: web.HTTPConflict,
+    413: functools.partial(web.HTTPRequestEntityTooLarge, MAX_BODY_BYTES),
+    429: web.HTTPTooManyRequests}
+
+
+def reply(answer: BaseModel, status: int = 200, exclude_none: bool = False) -> web.Response:
+    """``answer`` as JSON, as its model (and so the OpenAPI document) spells it."""
+    return web.json_response(answer.model_dump(mode="json", by_alias=True,
+                                               exclude_none=exclude_none), status=status)
+
+
+def add_route(app: web.Application, op: Operation, handler: Handler) -> None:
+    """``op`` served by ``handler``; a GET answers HEAD too, as aiohttp's ``add_get`` does."""
+    if op.method == "GET":
+        app.router.add_get(op.path, handler)
+    else:
+        app.router.add_route(op.method, op.path, handler)
+
+
+def _finite(text: str) -> float:
+    """JSON numbers as floats, refusing what no limit or price can be: ``1e400`` (which Python
+    reads as infinity), ``NaN`` and ``Infinity``."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
 
 
 class OperatorRoutes:
+    """A group of routes; subclasses name their group in the route table
+    (:data:`service.openapi.OPERATIONS`) and implement the handlers it names."""
+
+    GROUP: ClassVar[Group]
+
     def __init__(self, tokens: Tokens, metrics: Metrics) -> None:
         self.tokens = tokens
         self.metrics = metrics
         self._buckets: dict[str, TokenBucket] = {}
 
     def install(self, app: web.Application) -> None:
-        """Add this group's routes to ``app``."""
-        raise NotImplementedError
+        """Add this group's routes to ``app``, each behind the role the table gives it."""
+        for op in operations(self.GROUP):
+            if op.role is None:
+                raise TypeError(f"{op.method} {op.path}: operator routes need a role")
+            add_route(app, op, self.guard(op.role, getattr(self, op.handler)))
 
     def guard(self, needed: Role, route: Route) -> Handler:
         """The handler for ``route``, refusing callers below ``needed``. With no token
@@ -73,7 +114,13 @@ class OperatorRoutes:
 
     async def body(self, request: web.Request, model: type[Body]) -> Body:
         try:
-            raw: Any = json.loads(await request.read() or b"null")
+            data = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise self.reject(413, "too_large", f"the body is larger than "
+                              f"{MAX_BODY_BYTES} bytes") from exc
+        try:
+            raw: Any = json.loads(data or b"null", parse_float=_finite,
+                                  parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise self.reject(400, "malformed_json", f"the body is not JSON: {exc}") from exc
         try:

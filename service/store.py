@@ -1,7 +1,8 @@
 """Where the service's state lives between ticks and across restarts.
 
 The interface is what the engine needs to persist; ``memory`` keeps it in this process (the
-demo and backtests), a Redis implementation (production) follows the same contract. Writes are
+demo and backtests), :class:`service.redis_store.RedisStore` (production) follows the same
+contract, and one test suite (tests/integration/test_store_contract.py) holds both to it. Writes are
 synchronous calls so the engine's order of operations is the order of persistence; a durable
 implementation batches them off the tick's critical path behind the same calls.
 """
@@ -26,6 +27,10 @@ class StateStore(Protocol):
     def parents(self) -> list[ParentOrder]: ...
 
     def children(self) -> list[ChildOrder]: ...
+
+    def fills(self) -> dict[str, tuple[str, int, int]]:
+        """ExecID -> (ClOrdID, quantity, price in ticks) of every fill recorded."""
+        ...
 
 
 class MemoryStore:
@@ -55,3 +60,6 @@ class MemoryStore:
     def children(self) -> list[ChildOrder]:
         return [replace(c, previous_cl_ord_ids=list(c.previous_cl_ord_ids))
                 for c in self._children.values()]
+
+    def fills(self) -> dict[str, tuple[str, int, int]]:
+        return dict(self._fills)

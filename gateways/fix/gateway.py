@@ -42,6 +42,9 @@ MARKET_DATA_TYPES = (fix.MsgType_MarketDataSnapshotFullRefresh,
 # Handed each parsed inbound event and its arrival time (time.perf_counter_ns), on the loop.
 EventSink = Callable[[object, int], None]
 Counter = Callable[[str], None]
+# Told of every FIX message with its direction ("in" or "out") and raw MsgType(35). Called on
+# quickfix's threads, so it must be thread-safe and quick (a Prometheus counter's inc is both).
+MessageCounter = Callable[[str, str], None]
 
 
 class FixOrderGateway(fix.Application):
@@ -55,6 +58,7 @@ class FixOrderGateway(fix.Application):
         sink: EventSink,
         subscribe_symbols: list[str] | None = None,
         on_malformed: Counter | None = None,
+        on_message: MessageCounter | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -63,6 +67,7 @@ class FixOrderGateway(fix.Application):
         self._sink = sink
         self._subscribe = subscribe_symbols or []
         self._on_malformed = on_malformed
+        self._on_message = on_message
         self.session_id: fix.SessionID | None = None
         self.logged_on = threading.Event()
         self.last_logout_text = ""
@@ -136,7 +141,9 @@ class FixOrderGateway(fix.Application):
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
-            if msg_type(message) == fix.MsgType_Logon:
+            kind = msg_type(message)
+            self._count("out", kind)
+            if kind == fix.MsgType_Logon:
                 username = os.environ.get("EXECAGENT_FIX_USERNAME")
                 password = os.environ.get("EXECAGENT_FIX_PASSWORD")
                 if username:
@@ -149,6 +156,7 @@ class FixOrderGateway(fix.Application):
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
             kind = msg_type(message)
+            self._count("in", kind)
             if kind == fix.MsgType_Logout and message.isSetField(TEXT):
                 self.last_logout_text = message.getField(TEXT)
             elif kind == fix.MsgType_Reject:
@@ -158,12 +166,16 @@ class FixOrderGateway(fix.Application):
             log.exception("fromAdmin handler failed")
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
-        return None
+        try:
+            self._count("out", msg_type(message))
+        except Exception:  # noqa: BLE001
+            log.exception("toApp handler failed")
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         received = time.perf_counter_ns()
         try:
             kind = msg_type(message)
+            self._count("in", kind)
             if kind == fix.MsgType_ExecutionReport:
                 event: object = decode_execution_report(message, self.instruments)
             elif kind in MARKET_DATA_TYPES:
@@ -190,6 +202,10 @@ class FixOrderGateway(fix.Application):
             self._loop.call_soon_threadsafe(self._sink, event, stamp)
         except RuntimeError:
             log.debug("event loop closed; %s dropped", type(event).__name__)
+
+    def _count(self, direction: str, kind: str) -> None:
+        if self._on_message is not None:
+            self._on_message(direction, kind)
 
     def _count_malformed(self, source: str) -> None:
         self.malformed += 1

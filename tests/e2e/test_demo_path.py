@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from service.demo import DemoOptions, run_demo
+from service.demo import DemoOptions, run_demo, stochastic_flow
 from service.domain import Side
 from tests.support.scripted_flow import ScriptedFlow
 
@@ -39,8 +39,10 @@ async def test_shortfall_matches_a_hand_computation_on_a_scripted_market() -> No
 
 
 async def test_stochastic_market_fills_never_exceed_the_parent() -> None:
+    # The venue's generic flow (busier than the demo's calibrated GOOG flow, whose 2 minutes
+    # trade less than 3,000 shares): the point is the fill accounting, not the market.
     options = DemoOptions(qty=3_000, minutes=2.0, speed=120.0, policies=["twap", "twap_passive"],
-                          limits_path=LIMITS, slice_seconds=20.0)
+                          limits_path=LIMITS, slice_seconds=20.0, flow_factory=stochastic_flow)
     summaries = await run_demo(options, Console(quiet=True))
     assert [s.policy for s in summaries] == ["twap", "twap_passive"]
     for summary in summaries:
@@ -65,3 +67,13 @@ async def test_a_large_action_is_worked_in_child_orders_the_risk_limits_allow(
     assert summary.risk_denials == 0
     assert summary.child_orders == 10
     assert summary.average_price == "579.9550"
+
+
+async def test_the_shipped_policy_works_an_order_over_fix() -> None:
+    """models/artifacts/policy.onnx through the live path: FIX venue, engine, overlay, OMS."""
+    options = DemoOptions(qty=400, minutes=1.0, speed=60.0, policies=["rl"], limits_path=LIMITS,
+                          model_path=ROOT / "models" / "artifacts" / "policy.onnx")
+    [summary] = await run_demo(options, Console(quiet=True))
+    assert summary.policy == "rl"
+    assert summary.filled == 400 and summary.risk_denials == 0
+    assert summary.child_orders >= 1

@@ -44,7 +44,9 @@ async def service(tmp_path: Path) -> AsyncIterator[tuple[Service, SimulatedVenue
     config = ServiceConfig(
         instruments=[InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
         fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
-        policy=PolicyConfig(name="twap_passive", slice_seconds=30.0),
+        # no model file: an order naming the onnx policy must be refused, whatever ships
+        policy=PolicyConfig(name="twap_passive", slice_seconds=30.0,
+                            model_path=tmp_path / "no-model.onnx"),
         risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
         api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN},viewer=read:{READER}")))
     venue.start()
@@ -143,3 +145,37 @@ async def test_bad_submissions_are_400_naming_the_problem(
         status, answer = await _call(http, "POST", f"{running.api.url}/api/v1/orders", body=order)
     assert status == 400 and message in str(answer["error"]), answer
     assert running.engine is not None and not running.engine.oms.parents
+
+
+async def test_the_document_describes_exactly_the_routes_served(
+        service: tuple[Service, SimulatedVenue]) -> None:
+    running, _venue = service
+    assert running.api is not None
+    served = {(route.method, route.resource.canonical)
+              for route in running.api.app.router.routes()
+              if route.resource is not None and route.method != "HEAD"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{running.api.url}/openapi.json") as response:  # no token needed
+            assert response.status == 200
+            document = await response.json()
+        async with http.get(f"{running.api.url}/docs") as response:
+            assert response.status == 200 and response.content_type == "text/html"
+            page = await response.text()
+        status, model = await _call(http, "GET", f"{running.api.url}/api/v1/model", READER)
+    documented = {(method.upper(), path) for path, methods in document["paths"].items()
+                  for method in methods}
+    assert served == documented
+    assert ("PUT", "/api/v1/risk/limits") in served and ("GET", "/api/v1/model") in served
+    assert all(f"{method} {path}" in page for method, path in documented)
+    assert (status, model["policy"], model["kind"]) == (200, "twap_passive", "baseline")
+
+
+async def test_unknown_paths_and_methods_answer_json(
+        service: tuple[Service, SimulatedVenue]) -> None:
+    running, _venue = service
+    assert running.api is not None
+    async with aiohttp.ClientSession() as http:
+        status, body = await _call(http, "GET", f"{running.api.url}/api/v1/nothing")
+        assert status == 404 and "error" in body
+        status, body = await _call(http, "DELETE", f"{running.api.url}/api/v1/orders")
+        assert status == 405 and "error" in body

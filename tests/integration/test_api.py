@@ -46,3 +46,23 @@ async def test_readyz_names_what_is_not_ready() -> None:
                 assert (await response.json())["ready"] is True
     finally:
         await server.stop()
+
+
+async def test_a_fault_of_the_service_is_a_json_500_without_internals(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> dict[str, object]:
+        raise RuntimeError("secret internals")
+
+    server = ApiServer(build_app(Metrics(), health=broken), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/healthz") as response:
+                assert response.status == 500
+                body = await response.json()
+            async with http.head(f"{server.url}/metrics") as response:
+                assert response.status == 200  # HEAD still answers where GET does
+    finally:
+        await server.stop()
+    assert body == {"error": "internal error (logged by the service)"}
+    assert "secret internals" in caplog.text  # in the log, not the answer

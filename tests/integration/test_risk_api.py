@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -12,12 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from risk.state import TradingState
+from risk.verdict import DenyReason
 from service.api import ApiServer, build_app
 from service.auth import Tokens
 from service.domain import Side
 from service.metrics import Metrics
 from service.risk_api import RiskRoutes
-from tests.support.risk import make_overlay, new
+from tests.support.risk import BASE_LIMITS, make_overlay, new
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +152,86 @@ async def test_limits_are_readable_as_configured(api: Api) -> None:
     assert body["global"]["throttle"] == {"messages_per_second": 10.0, "burst": 20}
     assert body["symbols"]["GOOG"]["max_order_qty"] == 1_000
     assert body["symbols"]["GOOG"]["max_participation"] is None
+
+
+async def test_limits_change_is_admin_only_applied_at_once_and_journaled(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="execagent.journal")
+    _, limits = await api.call("GET", "/api/v1/risk/limits", READ)
+    tighter = copy.deepcopy(limits)
+    tighter["symbols"]["GOOG"]["max_order_qty"] = 500  # type: ignore[index]
+    tighter["global"]["max_daily_loss"] = "2500.50"  # type: ignore[index]
+    status, body = await api.call("PUT", "/api/v1/risk/limits", TRADE, tighter)
+    assert status == 403 and "needs admin" in str(body["error"])
+    assert api.risk.limits.symbols["GOOG"].max_order_qty == 1_000
+
+    status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, tighter)
+    assert status == 200, body
+    assert body["changed"] == ['global.max_daily_loss: "10000" -> "2500.50"',
+                               "symbols.GOOG.max_order_qty: 1000 -> 500"]
+    assert (await api.call("GET", "/api/v1/risk/limits", READ))[1] == body["limits"] == tighter
+    assert api.risk.check(new(Side.BUY, 501), 0).reason is DenyReason.MAX_ORDER_QTY
+    assert api.risk.check(new(Side.BUY, 500), 0).reason is None
+    assert api.risk.open_orders()  # the order open before the change is still counted
+    entries = [r.getMessage() for r in caplog.records if r.name == "execagent.journal"]
+    assert entries == ['limits by bob (admin): global.max_daily_loss: "10000" -> "2500.50"; '
+                       "symbols.GOOG.max_order_qty: 1000 -> 500 trading_state=active"]
+    assert 'execagent_api_mutations_total{action="limits"} 1.0' in api.metrics.render().decode()
+
+    status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, tighter)
+    assert (status, body["changed"]) == (200, [])  # the same again: nothing changed
+
+
+def _edited(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    limits = copy.deepcopy(BASE_LIMITS)
+    change(limits)
+    return limits
+
+
+@pytest.mark.parametrize("limits, message", [
+    (_edited(lambda d: d["global"]["throttle"].pop("burst")),
+     "global.throttle.burst: Field required"),
+    (_edited(lambda d: d["symbols"]["GOOG"].pop("max_participation")),
+     "symbols.GOOG.max_participation: Field required"),
+    (_edited(lambda d: d["symbols"]["GOOG"].update(max_order_qty=0)),
+     "symbols.GOOG.max_order_qty: Input should be greater than 0"),
+    (_edited(lambda d: d["global"].update(stale_feed_seconds=1)),
+     "global.stale_feed_seconds must be at least global.max_reference_age_seconds"),
+    (_edited(lambda d: d["symbols"].update(AAPL=d["symbols"]["GOOG"])),
+     "symbols with no instrument: ['AAPL']"),
+    (_edited(lambda d: d["symbols"].pop("GOOG")), "['GOOG'] have a position or open orders"),
+    (_edited(lambda d: d["global"].update(stale_feed_seconds=1e300)),
+     "global.stale_feed_seconds: 1e+300 s is too long"),
+    (_edited(lambda d: d.update(risk="off")), "risk: Extra inputs are not permitted"),
+    ([], "Input should be a valid dictionary"),
+])
+async def test_invalid_limits_are_400_naming_the_field_and_change_nothing(
+        api: Api, limits: object, message: str) -> None:
+    before = api.risk.limits
+    status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, limits)
+    assert status == 400 and message in str(body["error"]), body
+    assert api.risk.limits is before
+
+
+async def test_numbers_beyond_floats_are_refused_not_read_as_infinity(api: Api) -> None:
+    raw = json.dumps(BASE_LIMITS).replace('"stale_feed_seconds": 30',
+                                          '"stale_feed_seconds": 1e400').encode()
+    status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, raw=raw)
+    assert status == 400 and "1e400 is out of range" in str(body["error"])
+    status, body = await api.call("POST", "/api/v1/risk/kill", TRADE, raw=b'{"reason": NaN}')
+    assert status == 400 and "NaN is not a JSON number" in str(body["error"])
+
+
+async def test_a_reason_must_be_one_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="execagent.journal")
+    forged = {"reason": "drill\nresume by bob (admin): all clear"}
+    status, body = await api.call("POST", "/api/v1/risk/kill", TRADE, forged)
+    assert status == 400 and "reason: Value error, must be one line" in str(body["error"])
+    assert api.risk.state is TradingState.ACTIVE
+    assert not [r for r in caplog.records if r.name == "execagent.journal"]
+
+
+async def test_a_body_over_64_kib_is_413_in_json(api: Api) -> None:
+    status, body = await api.call("POST", "/api/v1/risk/kill", TRADE,
+                                  raw=b'{"reason": "' + b"x" * 70_000 + b'"}')
+    assert status == 413 and "larger than 65536 bytes" in str(body["error"])

@@ -1,0 +1,163 @@
+"""The operator API's request and response bodies, as pydantic models.
+
+Why models for the answers too: every handler builds its answer through one of these, and
+``/openapi.json`` is generated from the same classes (``model_json_schema``), so the document and
+what the service sends cannot drift apart; the schemathesis fuzz test checks every answer
+against the document. Request bodies forbid unknown keys: a misspelt field is a 400, never
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from risk.limits import RiskLimits
+
+MAX_DURATION_SECONDS = 86_400.0
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: no line breaks, tabs or escapes
+TradingStateName = Literal["active", "reducing", "halted"]
+
+
+class _Body(BaseModel):
+    """A request body: unknown keys refused, surrounding blanks stripped from strings."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests -------------------------------------------------------------------------------------
+class SubmitBody(_Body):
+    """A parent order to work from now."""
+
+    symbol: str = Field(min_length=1, max_length=32)
+    side: Literal["buy", "sell"]
+    quantity: int = Field(gt=0, le=100_000_000)
+    duration_seconds: float = Field(gt=0, le=MAX_DURATION_SECONDS)
+    policy: Literal["twap", "twap_passive", "vwap", "almgren_chriss", "pov", "onnx"] | None = None
+    limit_price: Decimal | None = Field(default=None, gt=0, max_digits=18)
+
+
+class ReasonBody(_Body):
+    """The body of every risk state change: why. It goes into the journal, one line per change,
+    so it must be one line of text: a newline in it could forge a journal entry."""
+
+    reason: str = Field(min_length=3, max_length=500,  # blank after stripping: refused
+                        json_schema_extra={"pattern": ONE_LINE})
+
+    @field_validator("reason")
+    @classmethod
+    def _one_line(cls, reason: str) -> str:
+        if not re.fullmatch(ONE_LINE, reason):
+            raise ValueError("must be one line of text, with no control characters")
+        return reason
+
+
+# --- answers --------------------------------------------------------------------------------------
+class ErrorAnswer(_Answer):
+    """Every refusal (4xx) and the rare server error: what is wrong, in one sentence."""
+
+    error: str
+
+
+class Health(_Answer):
+    status: Literal["ok"] = "ok"
+    fix_logged_on: bool | None = None
+    trading_state: TradingStateName | None = None
+
+
+class Readiness(_Answer):
+    ready: bool
+    checks: dict[str, bool]
+
+
+class OrderProgress(_Answer):
+    """One parent order and how far it got (prices are exact decimals as strings)."""
+
+    parent_id: str
+    policy: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    quantity: int
+    filled: int
+    remaining: int
+    average_price: str | None
+    arrival_price: str | None = Field(description="the mid when the order arrived")
+    shortfall_bps: float | None = Field(
+        description="implementation shortfall of the filled part against the arrival mid, "
+                    "positive = cost")
+    child_orders: int
+    risk_denials: int
+    active: bool = Field(description="still being worked")
+
+
+class OrderList(_Answer):
+    orders: list[OrderProgress]
+
+
+class OpenOrder(_Answer):
+    cl_ord_id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    open_qty: int
+
+
+class RiskState(_Answer):
+    trading_state: TradingStateName
+    positions: dict[str, int]
+    pnl: float
+    open_orders: list[OpenOrder]
+    unknown_orders: int = Field(description="orders whose fate is unknown after a lost session")
+    denials: dict[str, int] = Field(description="risk denials by reason")
+    kills: dict[str, int] = Field(description="kill switch activations by trigger")
+
+
+class TradingStateAnswer(_Answer):
+    trading_state: TradingStateName
+
+
+class KillAnswer(_Answer):
+    trading_state: TradingStateName
+    cancels_sent: int
+
+
+class LimitsChanged(_Answer):
+    """The limits now in force, and each value that changed (``key: old -> new``)."""
+
+    changed: list[str]
+    limits: RiskLimits
+
+
+class ActionEntry(_Answer):
+    """One action the model can choose: its kind and the multiple of the slice quantity."""
+
+    kind: str
+    multiple: float
+
+
+class ModelInfo(_Answer):
+    """The policy new parent orders get by default, and for ONNX the model file behind it."""
+
+    policy: str = Field(description="the configured policy's name")
+    kind: Literal["onnx", "baseline"]
+    path: str | None = None
+    sha256: str | None = Field(default=None, description="of the model file")
+    feature_spec_id: str | None = None
+    feature_spec_hash: str | None = None
+    action_table: list[ActionEntry] | None = None
+    algorithm: str | None = None
+    training_data: str | None = None
+    seed: str | None = None
+    git_commit: str | None = None
+    trained_at: str | None = None
+    metadata: dict[str, str] | None = Field(
+        default=None, description="every metadata entry of the model file, as written")
+    problem: str | None = Field(
+        default=None, description="why the model cannot be used, when it cannot: orders "
+                                  "naming this policy are refused until it is fixed")
