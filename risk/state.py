@@ -20,3 +20,4 @@ class KillTrigger(enum.StrEnum):
     STALE_FEED = "stale_feed"
     SESSION_LOST = "session_lost"
     STORE_LOST = "store_lost"  # the durable store stopped taking writes (the service reports it)
+    RECOVERY = "recovery"  # at start, the store held orders the service could not reconcile

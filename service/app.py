@@ -22,17 +22,20 @@ from models.policy import ExecutionPolicy
 from models.registry import make_policy
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
-from risk.state import TradingState
+from risk.state import KillTrigger, TradingState
 from service.api import ApiServer, build_app
 from service.auth import TokenConfigError, Tokens
-from service.config import Mode, ServiceConfig
+from service.config import Mode, ServiceConfig, StoreKind
 from service.domain import ParentOrder, Side
+from service.durability import StoreGuard
 from service.engine import Engine
+from service.journal import Journal, MemoryJournal, RedisJournal
 from service.metrics import Metrics
 from service.model_api import ModelRoutes
 from service.orders_api import OrderRoutes
+from service.redis_store import RedisStore
 from service.risk_api import RiskRoutes
-from service.store import MemoryStore
+from service.store import MemoryStore, StateStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,8 @@ class Service:
     def __init__(self, config: ServiceConfig, metrics: Metrics | None = None,
                  serve_api: bool = True) -> None:
         if config.mode is Mode.LIVE:
-            raise StartupError("live mode needs the Redis store, which this build does not have "
-                               "yet; run in paper mode against a simulator")
+            raise StartupError("live mode needs crash recovery from the Redis store, which this "
+                               "build does not have yet; run in paper mode against a simulator")
         self.config = config
         self.instruments = config.instrument_map()
         self.metrics = metrics or Metrics()
@@ -71,14 +74,48 @@ class Service:
             self._tokens = Tokens.load(api_cfg.tokens.get_secret_value(), api_cfg.tokens_file)
         except TokenConfigError as exc:
             raise StartupError(str(exc)) from exc
-        self.store = MemoryStore()
-        self.metrics.watch_store("memory")  # execagent_redis_up stays 0 until a Redis store
+        self.store, self.journal, self.guard = self._open_store()
         self.gateway: FixOrderGateway | None = None
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self._serve_api = serve_api
         self._engine_task: asyncio.Task[None] | None = None
         self._loop_lag_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
+
+    def _open_store(self) -> tuple[StateStore, Journal, StoreGuard | None]:
+        """The configured store and journal. Redis must answer at start; a store that already
+        holds unfinished orders starts the service HALTED, since this build cannot yet
+        reconcile them with the venue (it says what it found)."""
+        cfg = self.config.store
+        if cfg.kind is StoreKind.MEMORY:
+            self.metrics.watch_store("memory")
+            return MemoryStore(), MemoryJournal(), None
+        url = cfg.redis_url.get_secret_value()
+        try:
+            store = RedisStore(url, namespace=cfg.namespace)
+        except StoreUnavailable as exc:
+            raise StartupError(str(exc)) from exc
+        if not store.ping():
+            raise StartupError(f"store.redis_url {store.url} does not answer: start Redis, or "
+                               "use store.kind memory outside live mode")
+        try:
+            unfinished = [p.parent_id for p in store.parents() if not p.done]
+            working = [c.cl_ord_id for c in store.children() if not c.status.is_terminal]
+        except (StoreUnavailable, ValueError) as exc:
+            raise StartupError(f"the store at {store.url} cannot be read: {exc}") from exc
+        if unfinished or working:
+            self.risk.engage_kill_switch(
+                f"the store (namespace {cfg.namespace}) holds {len(unfinished)} unfinished "
+                f"parent orders and {len(working)} working child orders from an earlier run "
+                f"(e.g. {(unfinished + working)[:3]}); reconciliation is not implemented yet: "
+                "check them at the venue, then start with a fresh namespace", time.time_ns(),
+                KillTrigger.RECOVERY)
+        self.metrics.watch_store("redis", lambda: store.available)
+        journal = RedisJournal(url, namespace=cfg.namespace,
+                               retention_days=cfg.journal_retention_days)
+        guard = StoreGuard(store, self.risk, time.time_ns)
+        return store, journal, guard
 
     def _show_state(self, current: TradingState) -> None:
         for state in TradingState:
@@ -101,16 +138,27 @@ class Service:
         self.engine = Engine(self.instruments, self.risk, self.gateway, self.store, self.metrics,
                              slice_seconds=policy_cfg.slice_seconds,
                              horizon_grace_seconds=policy_cfg.horizon_grace_seconds,
-                             max_child_qty=policy_cfg.max_child_qty)
+                             max_child_qty=policy_cfg.max_child_qty, journal=self.journal)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
+        if self.guard is not None:
+            self.engine.on_store_error = self.guard.on_store_error
+            self._background.append(asyncio.create_task(self.guard.run(), name="store-guard"))
+        if isinstance(self.journal, RedisJournal):
+            self._background.append(asyncio.create_task(self.journal.run(), name="journal"))
         self._loop_lag_task = asyncio.create_task(self.metrics.watch_event_loop(),
                                                   name="event-loop-lag")
         if self._serve_api:
-            routes = [RiskRoutes(self.risk, self._tokens, self.metrics, self.engine.clock.now_ns),
+            risk_routes = RiskRoutes(self.risk, self._tokens, self.metrics,
+                                     self.engine.clock.now_ns)
+            if self.guard is not None:
+                risk_routes.resume_blocker = self.guard.resume_blocker
+            routes = [risk_routes,
                       OrderRoutes(self.engine, self.instruments, self._submit_from_api,
                                   self._tokens, self.metrics),
                       ModelRoutes(policy_cfg.name, policy_cfg.model_path, self._tokens,
                                   self.metrics)]
+            for group in routes:
+                group.audit = self.journal
             self.api = ApiServer(build_app(self.metrics, self._health, routes, self._readiness),
                                  self.config.api.host, self.config.api.port)
             try:
@@ -204,3 +252,8 @@ class Service:
         if self.api is not None:
             await self.api.stop()
             self.api = None
+        for task in self._background:  # the journal's last flush happens as it is cancelled
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background = []

@@ -96,7 +96,12 @@ class ApiConfig(_Section):
 
 class StoreConfig(_Section):
     kind: StoreKind = StoreKind.MEMORY
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # A secret: it may carry the password (redis://:pw@host or rediss:// for TLS); shown
+    # redacted everywhere.
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    namespace: str = Field(default="execagent", min_length=1, max_length=64,
+                           pattern=r"^[A-Za-z0-9._-]+$")
+    journal_retention_days: int = Field(default=90, gt=0, le=3_650)
 
 
 class ServiceConfig(BaseSettings):

@@ -17,6 +17,7 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +29,7 @@ from models.features import MarketTracker, new_observation_buffer, observe
 from models.policy import DecisionContext, ExecutionPolicy
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger
+from risk.verdict import Verdict
 from service.clock import EventClock
 from service.domain import (
     CancelOrder,
@@ -44,10 +46,11 @@ from service.domain import (
     SessionStatus,
     TimeInForce,
 )
+from service.journal import Journal
 from service.metrics import Metrics
 from service.oms import OrderManager
 from service.report import shortfall_bps
-from service.store import StateStore
+from service.store import StateStore, StoreUnavailable
 from sim.depth_book import DepthBook
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,7 @@ class Engine:
         horizon_grace_seconds: float = 60.0,
         max_child_qty: int = 2_000,
         cl_ord_id_prefix: str | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.instruments = instruments
         self.risk = risk
@@ -118,6 +122,9 @@ class Engine:
         self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
         self.queue: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
         self.errors = 0
+        self.journal = journal
+        # Called when the store refuses a write (the service's StoreGuard halts trading).
+        self.on_store_error: Callable[[StoreUnavailable], None] | None = None
         self.session_up = False
         self._last_tick_mono_ns = time.monotonic_ns()
         risk.on_kill = self._send_kill_cancels
@@ -285,23 +292,50 @@ class Engine:
         started = time.perf_counter_ns()
         verdict = self.risk.check(intent, now)
         self.metrics.risk_check.observe((time.perf_counter_ns() - started) / 1e9)
+        if self.journal is not None:
+            self._journal_decision(intent, parent, verdict, now)
         if not verdict.allowed:
             parent.risk_denials += 1
             return  # counted by the overlay's on_denial hook
         if self._transmit(intent, now):
             self.metrics.tick_to_order.observe((time.perf_counter_ns() - received_ns) / 1e9)
 
+    def _journal_decision(self, intent: OrderIntent, parent: ParentOrder, verdict: Verdict,
+                          now: int) -> None:
+        """The audit line of a decision that produced an order: what the policy saw (the
+        feature vector, 4 decimals), what it asked for, and what the overlay said."""
+        assert self.journal is not None
+        working = self._by_parent.get(parent.parent_id)
+        features = ",".join(f"{value:.4f}" for value in working.obs) if working else ""
+        kind = _intent_type(intent)
+        price = getattr(intent, "price", None)
+        self.journal.record("decision", now, {
+            "parent_id": parent.parent_id, "policy": parent.policy, "features": features,
+            "action": f"{kind} {intent.qty}" + (f"@{price}" if price is not None else ""),
+            "intent": kind, "cl_ord_id": intent.cl_ord_id,
+            "verdict": "allowed" if verdict.allowed else "denied",
+            "reason": verdict.reason.value if verdict.reason is not None else ""})
+
     def _transmit(self, intent: OrderIntent, now: int) -> bool:
-        """Hand an allowed intent to the OMS and the gateway; False when it could not go."""
+        """Hand an allowed intent to the OMS, the store and the gateway; False when it could
+        not go. Write-ahead: the order is persisted *before* it reaches the venue, so a crash
+        between the two leaves a record to reconcile, never an order nobody knows. When the
+        store cannot take it, a new order or a replace does not go (the store guard halts
+        trading); a cancel goes anyway: reducing risk never waits for the disk."""
         self.oms.on_sent(intent)
         kind = _intent_type(intent)
-        if not self.sender.send(intent, now):
+        order = self.oms.get(intent.cl_ord_id)
+        durable = order is None or self._save_child(order)
+        if not durable and not isinstance(intent, CancelOrder):
             self.oms.on_send_failed(intent)
             self.metrics.send_failures.labels(kind).inc()
             return False
-        order = self.oms.get(intent.cl_ord_id)
-        if order is not None:
-            self._save_child(order)
+        if not self.sender.send(intent, now):
+            self.oms.on_send_failed(intent)
+            self.metrics.send_failures.labels(kind).inc()
+            if order is not None:
+                self._save_child(order)  # what the store holds must not claim it was sent
+            return False
         self._sent[kind].inc()
         return True
 
@@ -361,25 +395,50 @@ class Engine:
             total += parent.qty * min(1.0, max(0.0, elapsed))
         return total
 
-    # --- store writes, timed --------------------------------------------------------------
-    def _save_parent(self, parent: ParentOrder) -> None:
+    # --- store writes, timed; a failure goes to the store guard, never up the tick ------------
+    def _save_parent(self, parent: ParentOrder) -> bool:
         started = time.perf_counter_ns()
-        self.store.save_parent(parent)
+        try:
+            self.store.save_parent(parent)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            return False
         self._store_parent.observe((time.perf_counter_ns() - started) / 1e9)
+        return True
 
-    def _save_child(self, order: ChildOrder) -> None:
+    def _save_child(self, order: ChildOrder) -> bool:
         started = time.perf_counter_ns()
-        self.store.save_child(order)
+        try:
+            self.store.save_child(order)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            return False
         self._store_child.observe((time.perf_counter_ns() - started) / 1e9)
+        return True
 
     def _record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> None:
         started = time.perf_counter_ns()
-        self.store.record_fill(exec_id, cl_ord_id, qty, price)
+        try:
+            self.store.record_fill(exec_id, cl_ord_id, qty, price)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            return
         self._store_fill.observe((time.perf_counter_ns() - started) / 1e9)
+
+    def _store_failed(self, error: StoreUnavailable) -> None:
+        self.metrics.store_errors.inc()
+        if self.on_store_error is not None:
+            self.on_store_error(error)
 
     # --- execution reports --------------------------------------------------------------------
     def on_execution_report(self, report: ExecutionReport) -> None:
         self.metrics.execution_reports.labels(report.exec_type.name.lower()).inc()
+        if self.journal is not None:
+            self.journal.record("execution_report", self.clock.now_ns(), {
+                "cl_ord_id": report.cl_ord_id, "exec_id": report.exec_id,
+                "exec_type": report.exec_type.name, "ord_status": report.ord_status.name,
+                "last_qty": report.last_qty, "last_px": report.last_px,
+                "cum_qty": report.cum_qty, "leaves_qty": report.leaves_qty})
         before = self.oms.get(report.cl_ord_id)
         was_open = before is not None and not before.status.is_terminal
         cancel_requested = before is not None and before.pending_cl_ord_id is not None

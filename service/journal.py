@@ -144,20 +144,31 @@ class RedisJournal:
     async def run(self) -> None:
         """Flush every ``flush_interval_s`` until cancelled. The Redis round trip runs in a
         worker thread (a 500-entry pipeline takes milliseconds: not on the event loop); the
-        buffer is only ever touched on the loop. A failed flush is logged and retried."""
+        buffer is only ever touched on the loop. A failed flush is logged and retried. When
+        cancelled (the service stopping), a write in flight is waited for and what is left is
+        flushed, so a stopped service's journal is complete."""
         self._flusher = asyncio.current_task()
+        inflight: asyncio.Future[int] | None = None
+        batch: list[tuple[str, dict[str, str]]] = []
         try:
             while True:
                 await asyncio.sleep(self.flush_interval_s)
                 batch, self._buffer = self._buffer, []
+                inflight = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
                 try:
-                    await asyncio.to_thread(self._write, batch)
+                    await asyncio.shield(inflight)
                 except StoreUnavailable as exc:
                     self._restore(batch)
                     log.warning("%s; %d entries kept for the next attempt", exc,
                                 len(self._buffer))
+                inflight = None
         finally:
             self._flusher = None
+            if inflight is not None:
+                try:
+                    await inflight
+                except StoreUnavailable:
+                    self._restore(batch)
             try:
                 self.flush()
             except StoreUnavailable:

@@ -189,6 +189,9 @@ class Metrics:
         self.store_write = Histogram("execagent_store_write_seconds",
                                      "State store write time, by operation", ["operation"],
                                      buckets=STORE_BUCKETS, registry=r)
+        self.store_errors = Counter("execagent_store_write_errors_total",
+                                    "State store writes refused (the store was unavailable)",
+                                    registry=r)
         self.store_info = Info("execagent_store", "The state store in use", registry=r)
         self.redis_up = Gauge(
             "execagent_redis_up",

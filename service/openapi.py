@@ -111,8 +111,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "only position-reducing orders from now on (409 when halted)", TradingStateAnswer,
               request=ReasonBody, errors=(409,)),
     Operation("POST", "/api/v1/risk/resume", "risk", "resume", Role.ADMIN,
-              "back to ACTIVE (halts again at once if the daily loss is past its limit)",
-              TradingStateAnswer, request=ReasonBody),
+              "back to ACTIVE (halts again at once if the daily loss is past its limit; 409 "
+              "while the durable store is unavailable)",
+              TradingStateAnswer, request=ReasonBody, errors=(409,)),
     Operation("GET", "/api/v1/model", "model", "model", Role.READ,
               "the configured policy, and for ONNX the model file, its sha256 and metadata",
               ModelInfo),

@@ -16,10 +16,12 @@ without its credentials. URLs with a password and TLS (``rediss://``) are redis-
 
 Outage: the first failed write marks the store unavailable. From then on writes do not touch the
 network (each attempt against a hung server would stall the event loop for the socket timeout):
-they are kept in memory, latest version per key, and raise :class:`StoreUnavailable` so the
-caller knows they are not durable (the engine halts new orders on that). :meth:`resync`, called
-by the service's watchdog, writes the backlog in one pipeline once Redis answers again and
-makes the store available; reads while unavailable raise.
+they raise :class:`StoreUnavailable` so the caller knows they are not durable (the engine halts
+new orders on that). The store mirrors in memory, encoded, everything written through it
+(latest version of each order, first record of each fill: a few hundred bytes per order), so
+:meth:`resync`, called by the service's watchdog once Redis answers again, rewrites the whole
+state in one transaction, not only what failed: a Redis that came back empty (no persistence,
+a failover to a fresh replica) holds the complete state again. Reads while unavailable raise.
 """
 
 from __future__ import annotations
@@ -33,10 +35,9 @@ import redis
 
 from service.domain import ChildOrder, ParentOrder
 from service.state_codec import decode_child, decode_parent, encode_child, encode_parent
+from service.store import StoreUnavailable
 
-
-class StoreUnavailable(RuntimeError):
-    """The store cannot be reached or refused a write; nothing was persisted by that call."""
+__all__ = ["RedisStore", "StoreUnavailable", "redact_url"]
 
 
 def redact_url(url: str) -> str:
@@ -65,9 +66,11 @@ class RedisStore:
         self._children = f"{namespace}:children"
         self._fills = f"{namespace}:fills"
         self.available = True
-        # The outage backlog: hash key -> field -> value, written by resync().
-        self._backlog: dict[str, dict[str, str]] = {self._parents: {}, self._children: {},
-                                                    self._fills: {}}
+        # Everything written through this store (hash key -> field -> value): what resync()
+        # rewrites after an outage. ``_unsynced`` counts the writes made while unavailable.
+        self._mirror: dict[str, dict[str, str]] = {self._parents: {}, self._children: {},
+                                                   self._fills: {}}
+        self._unsynced = 0
 
     def ping(self) -> bool:
         try:
@@ -92,10 +95,12 @@ class RedisStore:
             self._keep(self._fills, exec_id, record)
             raise StoreUnavailable(self._down_message("record a fill"))
         try:
-            return bool(self._redis.hsetnx(self._fills, exec_id, record))
+            fresh = bool(self._redis.hsetnx(self._fills, exec_id, record))
         except redis.RedisError as exc:
             self._go_down(self._fills, exec_id, record)
             raise StoreUnavailable(self._down_message("record a fill", exc)) from exc
+        self._mirror[self._fills].setdefault(exec_id, record)
+        return fresh
 
     def _write(self, what: str, key: str, field: str, value: str) -> None:
         if not self.available:
@@ -106,17 +111,20 @@ class RedisStore:
         except redis.RedisError as exc:
             self._go_down(key, field, value)
             raise StoreUnavailable(self._down_message(what, exc)) from exc
+        self._mirror[key][field] = value
 
     def _go_down(self, key: str, field: str, value: str) -> None:
         self.available = False
         self._keep(key, field, value)
 
     def _keep(self, key: str, field: str, value: str) -> None:
-        """Backlog a write: the latest version of an order, the first record of a fill."""
+        """Keep a write that could not be made: the latest version of an order, the first
+        record of a fill."""
+        self._unsynced += 1
         if key == self._fills:
-            self._backlog[key].setdefault(field, value)
+            self._mirror[key].setdefault(field, value)
         else:
-            self._backlog[key][field] = value
+            self._mirror[key][field] = value
 
     def _down_message(self, what: str, exc: Exception | None = None) -> str:
         cause = f": {type(exc).__name__}" if exc is not None else " (unavailable; kept in memory)"
@@ -124,25 +132,25 @@ class RedisStore:
 
     @property
     def backlog_size(self) -> int:
-        return sum(len(fields) for fields in self._backlog.values())
+        """Writes made while unavailable, not yet re-synced."""
+        return self._unsynced
 
     def resync(self) -> bool:
-        """Write the outage backlog and become available again; False while Redis still does
-        not answer. Fills go with HSETNX, so one recorded before the outage is not doubled."""
+        """Rewrite the whole mirrored state and become available again; False while Redis
+        still does not answer. Fills go with HSETNX: one already there is not doubled."""
         if self.available:
             return True
         pipe = self._redis.pipeline(transaction=True)
         for key in (self._parents, self._children):
-            if self._backlog[key]:
-                pipe.hset(key, mapping=cast(dict[Any, Any], self._backlog[key]))
-        for exec_id, record in self._backlog[self._fills].items():
+            if self._mirror[key]:
+                pipe.hset(key, mapping=cast(dict[Any, Any], self._mirror[key]))
+        for exec_id, record in self._mirror[self._fills].items():
             pipe.hsetnx(self._fills, exec_id, record)
         try:
             pipe.execute()
         except redis.RedisError:
             return False
-        for fields in self._backlog.values():
-            fields.clear()
+        self._unsynced = 0
         self.available = True
         return True
 
@@ -166,6 +174,8 @@ class RedisStore:
         """Forget everything in this namespace (tests, and a deliberate fresh start)."""
         self._call("clear the store", self._redis.delete, self._parents, self._children,
                    self._fills)
+        for fields in self._mirror.values():
+            fields.clear()
 
     def _call(self, what: str, method: Callable[..., Any], *args: object) -> Any:
         if not self.available:

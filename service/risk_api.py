@@ -42,6 +42,8 @@ class RiskRoutes(OperatorRoutes):
         super().__init__(tokens, metrics)
         self.risk = risk
         self.now_ns = now_ns
+        # Why a resume must wait (the durable store is down), or None: set by the service.
+        self.resume_blocker: Callable[[], str | None] | None = None
 
     # --- routes ---------------------------------------------------------------------------------
     async def state(self, _request: web.Request, _who: Principal) -> web.Response:
@@ -94,6 +96,9 @@ class RiskRoutes(OperatorRoutes):
 
     async def resume(self, request: web.Request, who: Principal) -> web.Response:
         body = await self.body(request, ReasonBody)
+        blocker = self.resume_blocker() if self.resume_blocker is not None else None
+        if blocker is not None:
+            raise self.reject(409, "conflict", blocker)
         self.risk.resume(body.reason, who.name, self.now_ns())
         self._journal(who, "resume", body.reason)
         # A daily loss past its limit halts again at once: the answer shows the real state.

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from risk.windows import TokenBucket
 from service.auth import ANONYMOUS_READER, Principal, Role, Tokens
+from service.journal import Journal
 from service.metrics import Metrics
 from service.openapi import Group, Operation, operations
 
@@ -76,6 +77,7 @@ class OperatorRoutes:
         self.tokens = tokens
         self.metrics = metrics
         self._buckets: dict[str, TokenBucket] = {}
+        self.audit: Journal | None = None  # the service's audit journal, set when it has one
 
     def install(self, app: web.Application) -> None:
         """Add this group's routes to ``app``, each behind the role the table gives it."""
@@ -140,3 +142,7 @@ class OperatorRoutes:
         extra = "".join(f" {key}={value}" for key, value in details.items())
         journal.warning("%s by %s (%s): %s%s", action, who.name, who.role.name.lower(), what,
                         extra)
+        if self.audit is not None:
+            self.audit.record("operator", time.time_ns(), {
+                "who": who.name, "role": who.role.name.lower(), "action": action,
+                "reason": f"{what}{extra}"})

@@ -15,6 +15,10 @@ from typing import Protocol
 from service.domain import ChildOrder, ParentOrder
 
 
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached or refused a write; nothing was persisted by that call."""
+
+
 class StateStore(Protocol):
     def save_parent(self, parent: ParentOrder) -> None: ...
 

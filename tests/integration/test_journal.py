@@ -122,3 +122,16 @@ async def test_the_background_flusher_writes_off_the_loop(journal: RedisJournal)
         await flusher
     assert [e["cl_ord_id"] for e in journal.read(trading_day(DAY1))] == \
         [f"C{n}" for n in range(20)]
+
+
+def test_export_parquet_round_trips(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    memory = MemoryJournal()
+    for n in range(3):
+        memory.record("decision", DAY1 + n, _decision(n))
+    out = tmp_path / "day.parquet"
+    assert export(memory.entries, out) == 3
+    table = pq.read_table(out)
+    assert table.column_names == list(COLUMNS)
+    assert table.column("cl_ord_id").to_pylist() == ["C0", "C1", "C2"]

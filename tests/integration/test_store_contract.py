@@ -11,6 +11,7 @@ from service.domain import ChildOrder, OrdStatus, OrdType, ParentOrder, Side, Ti
 from service.redis_store import RedisStore, StoreUnavailable, redact_url
 from service.state_codec import StateFormatError
 from service.store import MemoryStore, StateStore
+from tests.support.redis_server import RedisServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -122,40 +123,14 @@ def test_a_corrupt_record_is_named_not_resurrected() -> None:
         store.clear()
 
 
-def test_an_outage_keeps_writes_in_memory_and_resync_writes_them_once() -> None:
+def test_an_outage_keeps_writes_in_memory_and_resync_rewrites_the_whole_state() -> None:
     """The real server on its own port, stopped and started by the test."""
-    import shutil
-    import socket
-    import subprocess
-    import time
-
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
-                                    "--save", "", "--appendonly", "no"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=port)
-        for _ in range(200):
-            try:
-                client.ping()
-                return process
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    process = start()
-    store = RedisStore(f"redis://127.0.0.1:{port}/0", timeout_s=0.2)
+    server = RedisServer().start()
+    store = RedisStore(server.url, timeout_s=0.2)
     try:
         store.save_parent(_parent())
         assert store.record_fill("X1", "C1", 50, 57_990)
-        process.terminate()
-        process.wait()
+        server.stop()
         with pytest.raises(StoreUnavailable):
             store.save_child(_child())  # the write that finds Redis gone
         assert not store.available
@@ -169,12 +144,12 @@ def test_an_outage_keeps_writes_in_memory_and_resync_writes_them_once() -> None:
             store.parents()
         assert store.backlog_size == 3
         assert store.resync() is False  # still down
-        process = start()  # back, empty: it kept nothing on disk
+        server.start()  # back, empty: it kept nothing on disk
         assert store.resync() is True and store.available and store.backlog_size == 0
         assert store.parents() == [parent]
         assert store.children() == [_child()]
-        assert store.fills() == {"X2": ("C1", 100, 57_989)}  # X1 went with the old server
+        # The server came back empty: the whole state is rewritten, not only what failed.
+        assert store.fills() == {"X1": ("C1", 50, 57_990), "X2": ("C1", 100, 57_989)}
     finally:
-        process.terminate()
-        process.wait()
+        server.stop()
         store.close()

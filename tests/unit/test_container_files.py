@@ -587,7 +587,7 @@ def test_service_is_wired_to_the_venue_and_redis(
     for instrument in service_config.instruments:
         assert venue_symbols.get(instrument.symbol) == instrument.tick_size, instrument.symbol
     assert service_config.store.kind is StoreKind.REDIS
-    redis_url = urlparse(service_config.store.redis_url)
+    redis_url = urlparse(service_config.store.redis_url.get_secret_value())
     assert redis_url.hostname == "redis" and (redis_url.port or REDIS_PORT) == REDIS_PORT
     assert {VENUE, "redis"} <= depends_on(SERVICES[SERVICE])
 

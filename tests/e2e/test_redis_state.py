@@ -1,0 +1,153 @@
+"""The service on the Redis store: what it persists and journals while it trades over FIX, what
+it does when Redis goes away mid-run and comes back, and what it refuses at start."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
+from gateways.venue.config import VenueConfig, VenueSymbol
+from gateways.venue.venue import SimulatedVenue
+from models.baselines import TwapPolicy
+from risk.state import KillTrigger, TradingState
+from service.app import Service
+from service.config import (
+    ApiConfig,
+    FixConfig,
+    InstrumentConfig,
+    PolicyConfig,
+    RiskConfig,
+    ServiceConfig,
+    StoreConfig,
+    StoreKind,
+)
+from service.domain import ParentOrder, Side
+from service.journal import RedisJournal, trading_day
+from service.net import free_port
+from service.redis_store import RedisStore
+from tests.support.redis_server import RedisServer
+from tests.support.scripted_flow import ScriptedFlow
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = "a" * 20
+
+
+def _config(tmp_path: Path, port: int, redis_url: str, namespace: str) -> ServiceConfig:
+    return ServiceConfig(
+        instruments=[InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
+        fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
+        policy=PolicyConfig(name="twap_passive", slice_seconds=30.0),
+        risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
+        api=ApiConfig(port=0, tokens=SecretStr(f"boss=admin:{ADMIN}")),
+        store=StoreConfig(kind=StoreKind.REDIS, redis_url=SecretStr(redis_url),
+                          namespace=namespace))
+
+
+@pytest.fixture
+async def redis_server() -> AsyncIterator[RedisServer]:
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def session(tmp_path: Path, redis_server: RedisServer) \
+        -> AsyncIterator[tuple[Service, SimulatedVenue]]:
+    port = free_port()
+    symbol = VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"), start_price=Decimal("580.01"))
+    venue = SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=30.0,
+                                       state_dir=tmp_path / "venue"),
+                           flows={"GOOG": ScriptedFlow(bid=58000, ask=58002)})
+    venue.start()
+    running = Service(_config(tmp_path, port, redis_server.url, f"t-{uuid.uuid4().hex}"))
+    try:
+        await running.start()
+        await running.wait_ready()
+        yield running, venue
+    finally:
+        await running.stop()
+        venue.stop()
+
+
+async def _until(condition, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(condition())
+
+
+async def test_a_parent_order_is_persisted_and_journaled(
+        session: tuple[Service, SimulatedVenue]) -> None:
+    running, _venue = session
+    parent, finished = running.submit(Side.SELL, 1_000, "GOOG", 60.0, TwapPolicy())
+    await asyncio.wait_for(finished.wait(), 30)
+    store = running.store
+    assert isinstance(store, RedisStore) and isinstance(running.journal, RedisJournal)
+    (saved,) = store.parents()
+    assert saved.parent_id == parent.parent_id and saved.done and saved.filled == 1_000
+    children = store.children()
+    assert children and all(child.status.is_terminal for child in children)
+    fills = store.fills()
+    assert sum(qty for _cl, qty, _px in fills.values()) == 1_000
+    await running.stop()  # the journal's last flush
+    entries = running.journal.read(trading_day(running.engine.clock.now_ns()))
+    decisions = [e for e in entries if e["kind"] == "decision"]
+    reports = [e for e in entries if e["kind"] == "execution_report"]
+    assert decisions and all(e["verdict"] == "allowed" for e in decisions)
+    assert {e["cl_ord_id"] for e in decisions} == {c.cl_ord_id for c in children}
+    assert len(decisions[0]["features"].split(",")) == 12
+    assert {e["exec_id"] for e in reports if e["exec_type"] == "TRADE"} == set(fills)
+
+
+async def test_redis_lost_halts_and_cancels_then_resync_allows_resume(
+        session: tuple[Service, SimulatedVenue], redis_server: RedisServer) -> None:
+    running, venue = session
+    assert running.api is not None and isinstance(running.store, RedisStore)
+    running.submit(Side.SELL, 500, "GOOG", 600.0)  # passive TWAP: a child rests at the venue
+    assert await _until(lambda: bool(venue.working_orders()))
+    redis_server.stop()
+    # No write is due (the order just rests): the guard's PING finds the outage.
+    assert await _until(lambda: running.risk.state is TradingState.HALTED, 1.5)
+    assert running.risk.kills == {KillTrigger.STORE_LOST: 1}
+    assert await _until(lambda: not venue.working_orders())  # cancels went out all the same
+    resume = f"{running.api.url}/api/v1/risk/resume"
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(resume, json={"reason": "redis back"}, headers=headers) as answer:
+            assert answer.status == 409
+            assert "durable store is unavailable" in (await answer.json())["error"]
+        redis_server.start()  # empty: it kept nothing on disk
+        assert await _until(lambda: running.store.available, 5)
+        assert [p.parent_id for p in running.store.parents()]  # the backlog was written
+        async with http.post(resume, json={"reason": "redis back"}, headers=headers) as answer:
+            assert answer.status == 200
+            assert (await answer.json())["trading_state"] == "active"
+
+
+def test_a_store_holding_unfinished_orders_starts_halted(tmp_path: Path,
+                                                         redis_server: RedisServer) -> None:
+    namespace = f"t-{uuid.uuid4().hex}"
+    earlier = RedisStore(redis_server.url, namespace=namespace)
+    earlier.save_parent(ParentOrder("P-old", "GOOG", Side.SELL, 100, 1, 2, "twap"))
+    service = Service(_config(tmp_path, free_port(), redis_server.url, namespace))
+    assert service.risk.state is TradingState.HALTED
+    assert service.risk.kills == {KillTrigger.RECOVERY: 1}
+
+
+def test_an_unreachable_redis_is_a_clear_startup_error(tmp_path: Path) -> None:
+    from service.app import StartupError
+
+    with pytest.raises(StartupError, match=r"redis://:\*\*\*@127.0.0.1:1/0 does not answer"):
+        Service(_config(tmp_path, free_port(), "redis://:topsecret@127.0.0.1:1/0", "x"))
