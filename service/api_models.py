@@ -13,7 +13,14 @@ import re
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from risk.limits import RiskLimits
 
@@ -34,14 +41,33 @@ class _Answer(BaseModel):
 
 # --- requests -------------------------------------------------------------------------------------
 class SubmitBody(_Body):
-    """A parent order to work from now."""
+    """A parent order: from ``start_time`` (default now) until ``end_time``, or for
+    ``duration_seconds`` (exactly one of the two). Times carry a UTC offset and are read on the
+    market's clock (the feed's event time: wall-clock time against a live venue; against an
+    accelerated simulator, use ``duration_seconds``). ``urgency`` tilts the policies that have a
+    notion of it (Almgren-Chriss: risk aversion x0.1 / x1 / x10; POV: rate x0.5 / x1 / x2); the
+    others ignore it."""
 
     symbol: str = Field(min_length=1, max_length=32)
     side: Literal["buy", "sell"]
     quantity: int = Field(gt=0, le=100_000_000)
-    duration_seconds: float = Field(gt=0, le=MAX_DURATION_SECONDS)
+    duration_seconds: float | None = Field(default=None, gt=0, le=MAX_DURATION_SECONDS)
+    start_time: AwareDatetime | None = None
+    end_time: AwareDatetime | None = None
     policy: Literal["twap", "twap_passive", "vwap", "almgren_chriss", "pov", "onnx"] | None = None
     limit_price: Decimal | None = Field(default=None, gt=0, max_digits=18)
+    urgency: Literal["low", "normal", "high"] = "normal"
+
+    @model_validator(mode="after")
+    def _one_horizon(self) -> SubmitBody:
+        if (self.duration_seconds is None) == (self.end_time is None):
+            raise ValueError("give exactly one of duration_seconds and end_time")
+        if self.end_time is not None and self.start_time is not None:
+            span = (self.end_time - self.start_time).total_seconds()
+            if not 0 < span <= MAX_DURATION_SECONDS:
+                raise ValueError(f"end_time must be after start_time and at most "
+                                 f"{MAX_DURATION_SECONDS:g} s later")
+        return self
 
 
 class ReasonBody(_Body):

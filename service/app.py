@@ -187,13 +187,15 @@ class Service:
                 "trading_state": self.risk.state.value}
 
     def _readiness(self) -> dict[str, bool]:
-        """Can it trade now? The FIX session is up, and market data arrived within the risk
-        limits' stale-feed time on the wall clock (``/readyz``)."""
+        """Can it trade now? The FIX session is up, market data arrived within the risk limits'
+        stale-feed time on the wall clock, the durable store takes writes, and trading is not
+        halted (a restart on unreconciled state is halted) (``/readyz``)."""
         engine = self.engine
         stale_ns = int(self.risk.limits.global_.stale_feed_seconds * 1e9)
         fresh = engine is not None and engine.wall_ns_since_last_tick() <= stale_ns
         return {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
                 "market_data_fresh": bool(fresh and self.config.fix.market_data),
+                "store_available": self.guard is None or self.guard.store.available,
                 "trading_not_halted": self.risk.state is not TradingState.HALTED}
 
     async def wait_ready(self, timeout_s: float | None = None) -> None:
@@ -228,12 +230,18 @@ class Service:
                              start + int(duration_s * 1e9), chosen.name, limit_price)
         return parent, self.engine.submit(parent, chosen)
 
-    def _submit_from_api(self, side: Side, qty: int, symbol: str, duration_s: float,
-                         policy_name: str | None, limit_price: int | None) -> ParentOrder:
-        """The operator API's submit: the named policy (the configured one by default). A policy
-        that cannot be built (a missing model file) raises ModelError, a ValueError."""
-        policy = make_policy(policy_name or self.config.policy.name, self.config.policy.model_path)
-        parent, _finished = self.submit(side, qty, symbol, duration_s, policy, limit_price)
+    def _submit_from_api(self, side: Side, qty: int, symbol: str, start_ns: int, end_ns: int,
+                         policy_name: str | None, limit_price: int | None,
+                         urgency: str) -> ParentOrder:
+        """The operator API's submit: the named policy (the configured one by default), tilted
+        by ``urgency``. A policy that cannot be built (a missing model file) raises ModelError,
+        a ValueError."""
+        assert self.engine is not None
+        policy = make_policy(policy_name or self.config.policy.name, self.config.policy.model_path,
+                             urgency=urgency)
+        parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start_ns, end_ns,
+                             policy.name, limit_price)
+        self.engine.submit(parent, policy)
         return parent
 
     async def stop(self) -> None:

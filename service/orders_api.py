@@ -9,6 +9,7 @@ so far in bps against arrival, child orders, risk denials, and whether it is sti
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from aiohttp import web
 
@@ -21,7 +22,12 @@ from service.report import summarise
 from service.routes import OperatorRoutes, reply
 
 # (side, quantity, symbol, duration seconds, policy name or None, limit price in ticks or None)
-Submitter = Callable[[Side, int, str, float, str | None, int | None], ParentOrder]
+# (side, quantity, symbol, start ns, end ns, policy name or None, limit in ticks or None, urgency)
+Submitter = Callable[[Side, int, str, int, int, str | None, int | None, str], ParentOrder]
+
+
+def _ns(when: datetime) -> int:
+    return int(when.timestamp()) * 10**9 + when.microsecond * 1_000
 
 
 class OrderRoutes(OperatorRoutes):
@@ -49,14 +55,30 @@ class OrderRoutes(OperatorRoutes):
             except ValueError as exc:
                 raise self.reject(400, "invalid_body", f"limit_price: {exc}") from exc
         side = Side.BUY if body.side == "buy" else Side.SELL
+        start_ns, end_ns = self._window(body)
         try:
-            parent = self.submit_parent(side, body.quantity, body.symbol, body.duration_seconds,
-                                        body.policy, limit)
+            parent = self.submit_parent(side, body.quantity, body.symbol, start_ns, end_ns,
+                                        body.policy, limit, body.urgency)
         except ValueError as exc:  # e.g. a policy whose model file is missing
             raise self.reject(400, "invalid_body", str(exc)) from exc
         self.journal(who, "submit", f"{parent.parent_id} {body.side} {body.quantity} "
-                     f"{body.symbol} over {body.duration_seconds:g} s with {parent.policy}")
+                     f"{body.symbol} over {(end_ns - start_ns) / 1e9:g} s with {parent.policy}"
+                     f" ({body.urgency} urgency)")
         return reply(self._progress(parent), status=201)
+
+    def _window(self, body: SubmitBody) -> tuple[int, int]:
+        """Start and end in event time; a start in the past means now."""
+        now = self.engine.clock.now_ns()
+        start = now if body.start_time is None else max(now, _ns(body.start_time))
+        if body.end_time is not None:
+            end = _ns(body.end_time)
+            if end <= start:
+                raise self.reject(400, "invalid_body", f"end_time {body.end_time.isoformat()} "
+                                  "is not in the future on the market's clock")
+        else:
+            assert body.duration_seconds is not None
+            end = start + int(body.duration_seconds * 1e9)
+        return start, end
 
     async def list_orders(self, _request: web.Request, _who: Principal) -> web.Response:
         parents = sorted(self.engine.oms.parents.values(), key=lambda p: p.start_ns)

@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     submit.add_argument("--policy", help="the execution policy (default: the service's)")
     submit.add_argument("--limit-price", type=_decimal, metavar="PX",
                         help="never buy above / sell below this price")
+    submit.add_argument("--urgency", choices=["low", "normal", "high"], default="normal",
+                        help="tilts Almgren-Chriss (risk aversion) and POV (rate); default normal")
     submit.set_defaults(func=run_submit)
 
     listing = actions.add_parser("list", help="every parent order with its progress")
@@ -118,7 +120,7 @@ def run_submit(args: argparse.Namespace) -> int:
             print_error(f"execagent order submit: {exc}")
             return EXIT_USAGE
     body: dict[str, object] = {"symbol": args.symbol, "side": args.side, "quantity": args.qty,
-                               "duration_seconds": round(duration, 3)}
+                               "duration_seconds": round(duration, 3), "urgency": args.urgency}
     if args.policy is not None:
         body["policy"] = args.policy
     if args.limit_price is not None:

@@ -133,7 +133,14 @@ async def test_parent_orders_through_the_api(service: tuple[Service, SimulatedVe
     ({"limit_price": "579.005"}, "limit_price"),
     ({"duration_seconds": 10**7}, "duration_seconds"),
     ({"policy": "onnx"}, "model"),
-    ({"urgency": 3}, "Extra inputs are not permitted"),
+    ({"urgency": "asap"}, "urgency: Input should be 'low', 'normal' or 'high'"),
+    ({"speed": 3}, "Extra inputs are not permitted"),
+    ({"end_time": "2030-01-01T10:00:00+00:00"}, "exactly one of duration_seconds and end_time"),
+    ({"duration_seconds": None}, "exactly one of duration_seconds and end_time"),
+    ({"duration_seconds": None, "end_time": "2030-01-01T10:00:00"}, "timezone"),
+    ({"duration_seconds": None, "end_time": "2001-01-01T10:00:00+00:00"}, "not in the future"),
+    ({"duration_seconds": None, "start_time": "2030-01-01T11:00:00+00:00",
+      "end_time": "2030-01-01T10:00:00+00:00"}, "end_time must be after start_time"),
 ])
 async def test_bad_submissions_are_400_naming_the_problem(
         service: tuple[Service, SimulatedVenue], change: dict[str, object],
@@ -145,6 +152,26 @@ async def test_bad_submissions_are_400_naming_the_problem(
         status, answer = await _call(http, "POST", f"{running.api.url}/api/v1/orders", body=order)
     assert status == 400 and message in str(answer["error"]), answer
     assert running.engine is not None and not running.engine.oms.parents
+
+
+async def test_a_parent_with_a_start_and_end_time(
+        service: tuple[Service, SimulatedVenue]) -> None:
+    running, _venue = service
+    assert running.api is not None and running.engine is not None
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.fromtimestamp(running.engine.clock.now_ns() / 1e9, tz=UTC)
+    order = {"symbol": "GOOG", "side": "sell", "quantity": 300, "policy": "almgren_chriss",
+             "urgency": "high", "start_time": (now + timedelta(seconds=60)).isoformat(),
+             "end_time": (now + timedelta(seconds=660)).isoformat()}
+    async with aiohttp.ClientSession() as http:
+        status, created = await _call(http, "POST", f"{running.api.url}/api/v1/orders",
+                                      body=order)
+    assert status == 201, created
+    parent = running.engine.parent(str(created["parent_id"]))
+    assert parent.end_ns - parent.start_ns == 600 * 10**9
+    assert parent.start_ns >= running.engine.clock.now_ns()  # starts in the future
+    assert parent.filled == 0 and parent.child_orders_sent == 0
 
 
 async def test_the_document_describes_exactly_the_routes_served(

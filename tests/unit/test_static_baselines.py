@@ -363,3 +363,17 @@ def test_registry_builds_every_baseline_by_name() -> None:
     assert isinstance(pov, PovPolicy) and pov.rate == 0.2
     with pytest.raises(ValueError, match="unknown policy"):
         make_policy("vwapp")
+
+
+def test_urgency_tilts_almgren_chriss_and_pov_only() -> None:
+    from models.registry import make_policy
+
+    normal = make_policy("almgren_chriss")
+    urgent = make_policy("almgren_chriss", urgency="high")
+    relaxed = make_policy("almgren_chriss", urgency="low")
+    assert relaxed.kappa < normal.kappa < urgent.kappa  # type: ignore[attr-defined]
+    assert make_policy("pov", pov_rate=0.2, urgency="high").rate == 0.4  # type: ignore[attr-defined]
+    assert make_policy("pov", pov_rate=0.8, urgency="high").rate == 1.0  # type: ignore[attr-defined]
+    assert make_policy("twap", urgency="high").name == "twap"
+    with pytest.raises(ValueError, match="urgency must be one of"):
+        make_policy("twap", urgency="asap")
