@@ -31,7 +31,7 @@ from service.durability import StoreGuard
 from service.engine import Engine
 from service.journal import Journal, MemoryJournal, RedisJournal
 from service.metrics import Metrics
-from service.model_api import ModelRoutes
+from service.model_api import ModelRoutes, model_info
 from service.orders_api import OrderRoutes
 from service.redis_store import RedisStore
 from service.risk_api import RiskRoutes
@@ -111,6 +111,11 @@ class Service:
                 f"(e.g. {(unfinished + working)[:3]}); reconciliation is not implemented yet: "
                 "check them at the venue, then start with a fresh namespace", time.time_ns(),
                 KillTrigger.RECOVERY)
+        try:
+            store.save_model(model_info(self.config.policy.name, self.config.policy.model_path)
+                             .model_dump(mode="json", exclude_none=True))
+        except StoreUnavailable as exc:
+            raise StartupError(str(exc)) from exc
         self.metrics.watch_store("redis", lambda: store.available)
         journal = RedisJournal(url, namespace=cfg.namespace,
                                retention_days=cfg.journal_retention_days)

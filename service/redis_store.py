@@ -4,7 +4,8 @@ Layout, under a namespace (``execagent`` by default, so one Redis can hold sever
 - ``{ns}:parents``: hash, parent id -> parent order (JSON, :mod:`service.state_codec`);
 - ``{ns}:children``: hash, ClOrdID -> child order;
 - ``{ns}:fills``: hash, ExecID -> fill; written with HSETNX, so a duplicate ExecID (a PossDup
-  resend, a replayed report) is refused by Redis itself, atomically.
+  resend, a replayed report) is refused by Redis itself, atomically;
+- ``{ns}:model``: string, the policy in use (JSON), written at start.
 
 Durability point: every call returns once Redis has the write (one round trip on a synchronous
 client; about 50-100 us on loopback, measured in bench/). That is what lets the engine persist a
@@ -65,6 +66,7 @@ class RedisStore:
         self._parents = f"{namespace}:parents"
         self._children = f"{namespace}:children"
         self._fills = f"{namespace}:fills"
+        self._model = f"{namespace}:model"
         self.available = True
         # Everything written through this store (hash key -> field -> value): what resync()
         # rewrites after an outage. ``_unsynced`` counts the writes made while unavailable.
@@ -170,10 +172,18 @@ class RedisStore:
             out[exec_id.decode()] = (record["cl_ord_id"], record["qty"], record["price"])
         return out
 
+    def save_model(self, info: dict[str, object]) -> None:
+        self._call("save the model in use", self._redis.set, self._model,
+                   json.dumps(info, sort_keys=True))
+
+    def model(self) -> dict[str, object] | None:
+        stored = self._call("read the model in use", self._redis.get, self._model)
+        return None if stored is None else dict(json.loads(stored))
+
     def clear(self) -> None:
         """Forget everything in this namespace (tests, and a deliberate fresh start)."""
         self._call("clear the store", self._redis.delete, self._parents, self._children,
-                   self._fills)
+                   self._fills, self._model)
         for fields in self._mirror.values():
             fields.clear()
 

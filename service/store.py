@@ -9,6 +9,7 @@ implementation batches them off the tick's critical path behind the same calls.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Protocol
 
@@ -36,6 +37,12 @@ class StateStore(Protocol):
         """ExecID -> (ClOrdID, quantity, price in ticks) of every fill recorded."""
         ...
 
+    def save_model(self, info: dict[str, object]) -> None:
+        """The policy in use (name, and for ONNX the file's sha256 and metadata), at start."""
+        ...
+
+    def model(self) -> dict[str, object] | None: ...
+
 
 class MemoryStore:
     """Embedded store: state lives and dies with the process. Refused in live mode."""
@@ -44,6 +51,7 @@ class MemoryStore:
         self._parents: dict[str, ParentOrder] = {}
         self._children: dict[str, ChildOrder] = {}
         self._fills: dict[str, tuple[str, int, int]] = {}
+        self._model: dict[str, object] | None = None
 
     def save_parent(self, parent: ParentOrder) -> None:
         self._parents[parent.parent_id] = replace(parent)
@@ -67,3 +75,9 @@ class MemoryStore:
 
     def fills(self) -> dict[str, tuple[str, int, int]]:
         return dict(self._fills)
+
+    def save_model(self, info: dict[str, object]) -> None:
+        self._model = json.loads(json.dumps(info))  # a copy, as JSON would keep it
+
+    def model(self) -> dict[str, object] | None:
+        return None if self._model is None else dict(self._model)

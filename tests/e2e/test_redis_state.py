@@ -95,6 +95,7 @@ async def test_a_parent_order_is_persisted_and_journaled(
     await asyncio.wait_for(finished.wait(), 30)
     store = running.store
     assert isinstance(store, RedisStore) and isinstance(running.journal, RedisJournal)
+    assert store.model() == {"policy": "twap_passive", "kind": "baseline"}
     (saved,) = store.parents()
     assert saved.parent_id == parent.parent_id and saved.done and saved.filled == 1_000
     children = store.children()

@@ -82,6 +82,13 @@ def test_many_parents_and_children(store: StateStore) -> None:
     assert len(store.children()) == 50
 
 
+def test_the_model_in_use_round_trips(store: StateStore) -> None:
+    assert store.model() is None
+    info = {"policy": "onnx", "sha256": "ab" * 32, "metadata": {"execagent.seed": "7"}}
+    store.save_model(info)
+    assert store.model() == info
+
+
 # --- Redis only ----------------------------------------------------------------------------------
 def test_unreachable_redis_is_store_unavailable_without_credentials(
         caplog: pytest.LogCaptureFixture) -> None:
