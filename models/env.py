@@ -69,7 +69,6 @@ ExchangeFactory = Callable[[int], Exchange]
 """Builds the market of one episode from a seed."""
 
 
-
 class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     metadata: dict[str, Any] = {"render_modes": []}
 

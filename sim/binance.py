@@ -36,10 +36,18 @@ from typing import Any
 from service.domain import BookUpdate, MarketData, Side, Trade
 
 MAX_WAITING = 10_000  # depth updates kept while waiting for a snapshot to bridge from
+DECODE_CACHE_SIZE = 50_000  # distinct price (and size) strings remembered by a decoder
 
 
 class BinanceFormatError(ValueError):
     """A capture line that cannot be read; the message names the file and line."""
+
+
+class OffGridError(ValueError):
+    """A well-formed number that cannot be a price or quantity: negative, or off the grid.
+
+    Its own type because a live feed treats it differently from an unreadable message: the
+    message was read, so the book it describes is in doubt and must be resynced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +94,8 @@ class BinanceCapture:
 
     def events(self) -> Iterator[MarketData | BookTicker | SequenceGap]:
         """Normalised market data in capture order, with gaps where the sequence broke."""
-        sequence = _DiffSequence()
+        decoder = BinanceDecoder(self.symbol, self.tick_size, self.lot_size)
+        sequence = DiffSequence()
         waiting: deque[dict[str, Any]] = deque()  # depth seen while the book is unknown
         for path, line_no, received_ns, payload in self._lines():
             try:
@@ -96,11 +105,11 @@ class BinanceCapture:
                 if "lastUpdateId" in data:
                     sequence.reset(int(data["lastUpdateId"]))
                     self.counts.snapshots += 1
-                    yield self._snapshot(data, received_ns)
+                    yield decoder.snapshot(data, received_ns)
                     # The snapshot usually answers after the stream began: updates that came
                     # before it may still be needed to bridge from it.
                     while waiting:
-                        yield from self._sequenced(sequence, waiting.popleft())
+                        yield from self._sequenced(decoder, sequence, waiting.popleft())
                 elif data.get("e") == "depthUpdate":
                     int(data["U"]), int(data["u"])  # validate now, not when replayed
                     if sequence.last_id is None:
@@ -109,84 +118,122 @@ class BinanceCapture:
                             waiting.popleft()
                             self.counts.depth_dropped += 1
                         continue
-                    yield from self._sequenced(sequence, data)
+                    yield from self._sequenced(decoder, sequence, data)
                 elif data.get("e") == "trade":
                     self.counts.trades += 1
-                    yield self._trade(data)
+                    yield decoder.trade(data)
                 elif {"b", "B", "a", "A", "u"} <= data.keys():
                     self.counts.book_tickers += 1
-                    yield self._book_ticker(data, received_ns)
+                    yield decoder.book_ticker(data, received_ns)
                 else:
                     raise ValueError("not a depth update, trade, bookTicker or snapshot")
             except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
                 raise BinanceFormatError(f"{path.name} line {line_no}: {exc}") from exc
         self.counts.depth_dropped += len(waiting)  # never bridged by a snapshot
 
-    def _sequenced(self, sequence: _DiffSequence, data: dict[str, Any]) \
-            -> Iterator[MarketData | SequenceGap]:
+    def _sequenced(self, decoder: BinanceDecoder, sequence: DiffSequence,
+                   data: dict[str, Any]) -> Iterator[MarketData | SequenceGap]:
         verdict = sequence.accept(int(data["U"]), int(data["u"]))
         if verdict == "apply":
             self.counts.depth_applied += 1
-            yield self._depth(data)
+            yield decoder.depth(data)
             return
         self.counts.depth_dropped += 1
         if verdict == "gap":
             self.counts.gaps += 1
             yield SequenceGap(_ms(data["E"]), sequence.gap_expected, int(data["U"]))
 
-    # --- reading --------------------------------------------------------------------------------
     def _lines(self) -> Iterator[tuple[Path, int, int, dict[str, Any]]]:
-        for path in self.paths:
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rt", encoding="utf-8") as handle:
-                for line_no, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    self.counts.lines += 1
-                    stamp, _, raw = line.partition(" ")
-                    try:
-                        payload = json.loads(raw)
-                        if not isinstance(payload, dict):
-                            raise ValueError("a line's JSON must be an object")
-                        yield path, line_no, int(stamp), payload
-                    except ValueError as exc:
-                        raise BinanceFormatError(f"{path.name} line {line_no}: {exc}") from exc
+        for path, line_no, stamp, raw in read_capture_lines(self.paths):
+            self.counts.lines += 1
+            try:
+                payload = json.loads(raw)
+                if not isinstance(payload, dict):
+                    raise ValueError("a line's JSON must be an object")
+                yield path, line_no, stamp, payload
+            except ValueError as exc:
+                raise BinanceFormatError(f"{path.name} line {line_no}: {exc}") from exc
 
-    # --- conversion -------------------------------------------------------------------------------
-    def _ticks(self, raw: str) -> int:
-        return _on_grid(Decimal(raw), self.tick_size, "price")
 
-    def _lots(self, raw: str) -> int:
-        return _on_grid(Decimal(raw), self.lot_size, "quantity")
+def read_capture_lines(paths: Iterable[Path]) -> Iterator[tuple[Path, int, int, str]]:
+    """``(path, line number, local receive ns, raw JSON text)`` of every non-blank capture line.
 
-    def _levels(self, side: Side, levels: Iterable[list[str]], ts_ns: int) -> list[BookUpdate]:
-        return [BookUpdate(self.symbol, side, self._ticks(price), self._lots(qty), ts_ns)
+    Public so that the websocket test exchange can replay the raw text byte for byte (the
+    client under test must parse what Binance sends, not our re-encoding of it)."""
+    for path in paths:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                stamp, _, raw = line.partition(" ")
+                try:
+                    received_ns = int(stamp)
+                except ValueError as exc:
+                    raise BinanceFormatError(f"{path.name} line {line_no}: {exc}") from exc
+                yield path, line_no, received_ns, raw
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceDecoder:
+    """Binance JSON payloads (``data`` of a combined-stream envelope) to domain types.
+
+    Shared by the capture loader and the live websocket feed so that both read the exchange's
+    decimals the same way. Raises KeyError/TypeError/ValueError/InvalidOperation on bad input
+    (a negative value or one off the grid is a ValueError); callers decide what that means."""
+
+    symbol: str = "BTCUSDT"
+    tick_size: Decimal = Decimal("0.01")
+    lot_size: Decimal = Decimal("0.000001")
+
+    # Raw decimal string -> integer. Books repeat the same prices and sizes all the time, and
+    # the exact Decimal conversion is the feed's most expensive step; only successes are kept.
+    _tick_cache: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _lot_cache: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def ticks(self, raw: str) -> int:
+        value = self._tick_cache.get(raw)
+        if value is None:
+            value = _on_grid(Decimal(raw), self.tick_size, "price")
+            _remember(self._tick_cache, raw, value)
+        return value
+
+    def lots(self, raw: str) -> int:
+        value = self._lot_cache.get(raw)
+        if value is None:
+            value = _on_grid(Decimal(raw), self.lot_size, "quantity")
+            _remember(self._lot_cache, raw, value)
+        return value
+
+    def levels(self, side: Side, levels: Iterable[list[str]], ts_ns: int) -> list[BookUpdate]:
+        return [BookUpdate(self.symbol, side, self.ticks(price), self.lots(qty), ts_ns)
                 for price, qty in levels]
 
-    def _snapshot(self, data: dict[str, Any], received_ns: int) -> MarketData:
-        updates = self._levels(Side.BUY, data["bids"], received_ns) + \
-            self._levels(Side.SELL, data["asks"], received_ns)
+    def snapshot(self, data: dict[str, Any], received_ns: int) -> MarketData:
+        """A REST depth snapshot (``lastUpdateId``, ``bids``, ``asks``) replacing the book."""
+        updates = self.levels(Side.BUY, data["bids"], received_ns) + \
+            self.levels(Side.SELL, data["asks"], received_ns)
         return MarketData(self.symbol, received_ns, tuple(updates), (), snapshot=True)
 
-    def _depth(self, data: dict[str, Any]) -> MarketData:
+    def depth(self, data: dict[str, Any]) -> MarketData:
         ts_ns = _ms(data["E"])
-        updates = self._levels(Side.BUY, data["b"], ts_ns) + \
-            self._levels(Side.SELL, data["a"], ts_ns)
+        updates = self.levels(Side.BUY, data["b"], ts_ns) + \
+            self.levels(Side.SELL, data["a"], ts_ns)
         return MarketData(self.symbol, ts_ns, tuple(updates))
 
-    def _trade(self, data: dict[str, Any]) -> MarketData:
+    def trade(self, data: dict[str, Any]) -> MarketData:
         ts_ns = _ms(data["T"])
         # m: the buyer was the maker, so the seller took liquidity.
         aggressor = Side.SELL if data["m"] else Side.BUY
-        trade = Trade(self.symbol, self._ticks(data["p"]), self._lots(data["q"]), aggressor, ts_ns)
+        trade = Trade(self.symbol, self.ticks(data["p"]), self.lots(data["q"]), aggressor, ts_ns)
         return MarketData(self.symbol, ts_ns, (), (trade,))
 
-    def _book_ticker(self, data: dict[str, Any], received_ns: int) -> BookTicker:
-        return BookTicker(received_ns, int(data["u"]), self._ticks(data["b"]),
-                          self._lots(data["B"]), self._ticks(data["a"]), self._lots(data["A"]))
+    def book_ticker(self, data: dict[str, Any], received_ns: int) -> BookTicker:
+        return BookTicker(received_ns, int(data["u"]), self.ticks(data["b"]),
+                          self.lots(data["B"]), self.ticks(data["a"]), self.lots(data["A"]))
 
 
-class _DiffSequence:
+class DiffSequence:
     """Binance's diff-depth rule: after a snapshot, drop what it already holds, bridge to it,
     then every update must start where the previous one ended."""
 
@@ -212,14 +259,25 @@ class _DiffSequence:
         return "apply"
 
 
+def _remember(cache: dict[str, int], raw: str, value: int) -> None:
+    if type(raw) is not str:  # only the exchange's own spelling; never 1, 1.0 or True
+        return
+    if len(cache) >= DECODE_CACHE_SIZE:
+        cache.clear()  # simpler than LRU, and a book's working set refills it quickly
+    cache[raw] = value
+
+
 def _ms(raw: object) -> int:
     return int(raw) * 1_000_000  # type: ignore[call-overload]
 
 
 def _on_grid(value: Decimal, step: Decimal, what: str) -> int:
     if value < 0:
-        raise ValueError(f"negative {what} {value}")
+        raise OffGridError(f"negative {what} {value}")
     units = value / step
     if units != units.to_integral_value():
-        raise ValueError(f"{what} {value} is not a multiple of {step}")
+        raise OffGridError(f"{what} {value} is not a multiple of {step}")
     return int(units)
+
+
+_DiffSequence = DiffSequence  # the name before it became public

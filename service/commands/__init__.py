@@ -7,6 +7,7 @@ COMMAND_MODULES = (
     "service.commands.demo",
     "service.commands.evaluate",
     "service.commands.export",
+    "service.commands.feed_server",
     "service.commands.journal",
     "service.commands.operator",
     "service.commands.orders_cli",

@@ -1,0 +1,64 @@
+"""The one interface every market-data feed adapter offers the engine.
+
+Why an interface at all: the engine must not care whether a book comes from a websocket, FIX,
+Redis Streams or a file, but it must always be able to ask "is this feed telling the truth right
+now?". So a feed is two things: an async iterator of normalised :class:`MarketData` (a
+``snapshot=True`` message replaces the consumer's book; after it, incrementals), and a health
+state plus counters that anyone (watchdog, risk overlay, metrics) can read without awaiting.
+
+Counters are plain attributes on purpose: the metrics exporter reads them on scrape, so the per
+message path pays one integer increment and no metrics library call.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from service.domain import MarketData
+
+
+class FeedHealth(enum.Enum):
+    """Whether a feed's book can be trusted.
+
+    Only LIVE means "the book the consumer built from this feed is the market's". RESYNCING
+    means a gap or an invalid book was seen and a new snapshot is on its way; the consumer's
+    book is stale until that snapshot arrives (which replaces it).
+    """
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RESYNCING = "resyncing"
+    STALE = "stale"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class FeedCounters:
+    """Per-feed counts, monotonically increasing for the feed's lifetime."""
+
+    messages: int = 0  # every message received, valid or not
+    gaps: int = 0  # sequence breaks (missing, out-of-order) that forced a resync
+    resyncs: int = 0  # snapshots fetched to repair the book (not the first of a connection)
+    malformed: int = 0  # invalid JSON, missing fields, wrong types: dropped
+    invalid_book: int = 0  # crossed/locked book, negative size, price off the grid: resynced
+    duplicates: int = 0  # diffs already applied or in the snapshot: dropped, harmless
+    reconnects: int = 0  # connections opened after the first
+
+
+class Feed(ABC):
+    """An async stream of :class:`MarketData` for one symbol, with a health state."""
+
+    symbol: str
+    health: FeedHealth
+    counters: FeedCounters
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[MarketData]:
+        """Normalised events: a snapshot first (and after every resync), then incrementals."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop the feed; iteration ends and health becomes STOPPED."""
