@@ -23,8 +23,6 @@ Assumptions, named:
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,8 +30,6 @@ from service.domain import (
     BookUpdate,
     CancelOrder,
     CancelReject,
-    ExecType,
-    ExecutionReport,
     MarketData,
     NewOrder,
     OrderIntent,
@@ -44,13 +40,13 @@ from service.domain import (
     TimeInForce,
     Trade,
 )
+from sim.agent_orders import AgentOrder, AgentOrders, ExchangeEvent, PendingIntents
 from sim.flow import OrderFlow
 from sim.matching import Fill, OrderBook
 
 AGENT = "agent"
 SNAPSHOT_LEVELS = 50
 
-ExchangeEvent = MarketData | ExecutionReport | CancelReject
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,22 +86,6 @@ class Exchange(Protocol):
 
 
 @dataclass(slots=True)
-class _AgentOrder:
-    order_id: str
-    cl_ord_id: str
-    side: Side
-    qty: int  # total, filled included (FIX OrderQty)
-    price: int | None
-    tif: TimeInForce
-    status: OrdStatus = OrdStatus.NEW
-    cum_qty: int = 0
-
-    @property
-    def leaves(self) -> int:
-        return 0 if self.status.is_terminal else self.qty - self.cum_qty
-
-
-@dataclass(slots=True)
 class SimExchange:
     """One symbol's book, its crowd flow, and the agent's orders, stepped one event at a time."""
 
@@ -116,16 +96,12 @@ class SimExchange:
     book: OrderBook = field(init=False)
     now_ns: int = field(init=False)
     fills: list[AgentFill] = field(default_factory=list, init=False)
-    _pending: list[tuple[int, int, OrderIntent]] = field(default_factory=list, init=False)
-    _orders: dict[str, _AgentOrder] = field(default_factory=dict, init=False)  # by ClOrdID
-    _by_venue_id: dict[str, _AgentOrder] = field(default_factory=dict, init=False)
-    _seq: itertools.count[int] = field(default_factory=itertools.count, init=False)
-    _exec_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1),
-                                            init=False)
-    _order_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1),
-                                             init=False)
+    _pending: PendingIntents = field(default_factory=PendingIntents, init=False)
+    _orders: AgentOrders = field(init=False)
+    _in_book: dict[str, AgentOrder] = field(default_factory=dict, init=False)  # by book id
 
     def __post_init__(self) -> None:
+        self._orders = AgentOrders(self.symbol, "S", lambda: self.now_ns)
         self.book = OrderBook(self.symbol)
         self.now_ns = self.start_ns
         self.flow.seed_book(self.book, self.start_ns)
@@ -143,13 +119,13 @@ class SimExchange:
 
     def next_event_ns(self) -> int:
         flow_ns = self.flow.next_time_ns()
-        return min(flow_ns, self._pending[0][0]) if self._pending else flow_ns
+        return min(flow_ns, self._pending.next_due_ns()) if self._pending else flow_ns
 
     def step(self) -> list[ExchangeEvent]:
         """Apply the next event (an agent order falling due, else the crowd's next one) and
         return what it caused: execution reports first, then the market-data message."""
-        if self._pending and self._pending[0][0] <= self.flow.next_time_ns():
-            due, _, intent = heapq.heappop(self._pending)
+        if self._pending and self._pending.next_due_ns() <= self.flow.next_time_ns():
+            due, intent = self._pending.pop()
             self.now_ns = max(self.now_ns, due)
             events = self._handle(intent)
         else:
@@ -175,13 +151,12 @@ class SimExchange:
     # --- the agent (OrderSender) ----------------------------------------------------------------
     def send(self, intent: OrderIntent, now_ns: int) -> bool:
         """Queue an order message; it reaches the book ``latency_ns`` after ``now_ns``."""
-        heapq.heappush(self._pending, (max(now_ns, self.now_ns) + self.latency_ns,
-                                       next(self._seq), intent))
+        self._pending.push(max(now_ns, self.now_ns) + self.latency_ns, intent)
         return True
 
     def working_qty(self) -> int:
         """The agent's open quantity in the book."""
-        return sum(order.leaves for order in self._by_venue_id.values())
+        return sum(order.leaves for order in self._in_book.values())
 
     def _handle(self, intent: OrderIntent) -> list[ExchangeEvent]:
         fills: list[Fill] = []
@@ -196,30 +171,13 @@ class SimExchange:
             events.append(market)
         return events
 
-    def _report(self, order: _AgentOrder, exec_type: ExecType, last_qty: int = 0,
-                last_px: int | None = None, orig: str | None = None,
-                text: str = "") -> ExecutionReport:
-        return ExecutionReport(
-            order.cl_ord_id, f"X{next(self._exec_ids)}", exec_type, order.status, self.symbol,
-            order.side, order.cum_qty, order.leaves, last_qty, last_px, order.order_id, orig,
-            text, self.now_ns)
-
     def _new(self, intent: NewOrder, fills: list[Fill]) -> list[ExchangeEvent]:
-        order = _AgentOrder(f"S{next(self._order_ids)}", intent.cl_ord_id, intent.side,
-                            intent.qty, intent.price, intent.tif)
-        problem = ""
-        if intent.cl_ord_id in self._orders:
-            problem = f"duplicate ClOrdID {intent.cl_ord_id}"
-        elif intent.qty <= 0:
-            problem = "quantity must be positive"
-        elif intent.ord_type is OrdType.LIMIT and (intent.price is None or intent.price <= 0):
-            problem = "limit order needs a positive price"
-        if problem:
-            order.status = OrdStatus.REJECTED
-            return [self._report(order, ExecType.REJECTED, text=problem)]
-        self._orders[intent.cl_ord_id] = order
-        self._by_venue_id[order.order_id] = order
-        events: list[ExchangeEvent] = [self._report(order, ExecType.NEW)]
+        order, report = self._orders.open(intent)
+        events: list[ExchangeEvent] = [report]
+        if order is None:
+            return events
+        order.book_id = order.order_id
+        self._in_book[order.order_id] = order
         if intent.ord_type is OrdType.MARKET or intent.price is None:
             fills += self.book.add_market(order.order_id, intent.side, intent.qty, self.now_ns,
                                           owner=AGENT)
@@ -229,39 +187,25 @@ class SimExchange:
                                          ioc=intent.tif is TimeInForce.IOC)
         events.extend(self._own_fills(fills))
         if not order.status.is_terminal and self.book.get(order.order_id) is None:
-            order.status = OrdStatus.CANCELED  # the IOC or market remainder
-            events.append(self._report(order, ExecType.CANCELED))
+            del self._in_book[order.order_id]
+            events.append(self._orders.expired_remainder(order))
         return events
 
-    def _lookup(self, orig_cl_ord_id: str) -> _AgentOrder | None:
-        order = self._orders.get(orig_cl_ord_id)
-        return None if order is None or order.status.is_terminal else order
-
     def _cancel(self, intent: CancelOrder) -> list[ExchangeEvent]:
-        order = self._lookup(intent.orig_cl_ord_id)
-        if order is None:
-            return [CancelReject(intent.cl_ord_id, intent.orig_cl_ord_id, None, "1",
-                                 "unknown order")]
+        order = self._orders.target(intent)
+        if isinstance(order, CancelReject):
+            return [order]
         self.book.cancel(order.order_id)
-        order.status = OrdStatus.CANCELED
-        orig, order.cl_ord_id = order.cl_ord_id, intent.cl_ord_id
-        self._orders[intent.cl_ord_id] = order
-        return [self._report(order, ExecType.CANCELED, orig=orig)]
+        del self._in_book[order.order_id]
+        return [self._orders.cancelled(order, intent)]
 
     def _replace(self, intent: ReplaceOrder, fills: list[Fill]) -> list[ExchangeEvent]:
-        order = self._lookup(intent.orig_cl_ord_id)
-        if order is None:
-            return [CancelReject(intent.cl_ord_id, intent.orig_cl_ord_id, None, "1",
-                                 "unknown order")]
-        if intent.qty <= order.cum_qty or intent.price <= 0:
-            return [CancelReject(intent.cl_ord_id, order.cl_ord_id, order.status, "99",
-                                 "new quantity must exceed the filled quantity")]
-        orig, order.cl_ord_id = order.cl_ord_id, intent.cl_ord_id
-        self._orders[intent.cl_ord_id] = order
-        order.qty, order.price = intent.qty, intent.price
+        order = self._orders.target(intent)
+        if isinstance(order, CancelReject):
+            return [order]
+        events: list[ExchangeEvent] = [self._orders.replaced(order, intent)]
         fills += self.book.replace(order.order_id, intent.qty - order.cum_qty, intent.price,
                                    self.now_ns)
-        events: list[ExchangeEvent] = [self._report(order, ExecType.REPLACED, orig=orig)]
         events.extend(self._own_fills(fills))
         return events
 
@@ -271,11 +215,10 @@ class SimExchange:
             passive = fill.maker_owner == AGENT
             if not passive and fill.taker_owner != AGENT:
                 continue
-            order_id = fill.maker_id if passive else fill.taker_id
-            order = self._by_venue_id[str(order_id)]
-            order.cum_qty += fill.qty
-            order.status = (OrdStatus.FILLED if order.cum_qty >= order.qty
-                            else OrdStatus.PARTIALLY_FILLED)
+            order_id = str(fill.maker_id if passive else fill.taker_id)
+            order = self._in_book[order_id]
+            reports.append(self._orders.filled(order, fill.qty, fill.price))
+            if order.status is OrdStatus.FILLED:
+                del self._in_book[order_id]
             self.fills.append(AgentFill(self.now_ns, fill.price, fill.qty, passive))
-            reports.append(self._report(order, ExecType.TRADE, fill.qty, fill.price))
         return reports

@@ -45,16 +45,10 @@ What this adds, named:
 
 from __future__ import annotations
 
-import heapq
-import itertools
-from dataclasses import dataclass
-
 from service.domain import (
     BookUpdate,
     CancelOrder,
     CancelReject,
-    ExecType,
-    ExecutionReport,
     MarketData,
     NewOrder,
     OrderIntent,
@@ -65,29 +59,14 @@ from service.domain import (
     TimeInForce,
     Trade,
 )
-from sim.exchange import AgentFill, ExchangeEvent
+from sim.agent_orders import AgentOrder, AgentOrders, ExchangeEvent, PendingIntents
+from sim.exchange import AgentFill
 from sim.lobster import EventType, LobsterMessage, LobsterSample
 from sim.replay import AgentFill as ReplayFill
 from sim.replay import ReplayMarket
 
 _PRINTS = frozenset({EventType.EXECUTE_VISIBLE, EventType.EXECUTE_HIDDEN, EventType.CROSS_TRADE})
 _SIDES = (Side.BUY, Side.SELL)
-
-
-@dataclass(slots=True)
-class _AgentOrder:
-    order_id: str
-    cl_ord_id: str
-    side: Side
-    qty: int  # total, filled included (FIX OrderQty)
-    price: int | None
-    status: OrdStatus = OrdStatus.NEW
-    cum_qty: int = 0
-    replay_id: int = 0  # its id in the ReplayMarket, 0 until it reached the book
-
-    @property
-    def leaves(self) -> int:
-        return 0 if self.status.is_terminal else self.qty - self.cum_qty
 
 
 class ReplayExchange:
@@ -107,12 +86,9 @@ class ReplayExchange:
         self.now_ns = self.market.now_ns if start_ns is None else \
             max(start_ns, self.market.now_ns)
         self.fills: list[AgentFill] = []
-        self._pending: list[tuple[int, int, OrderIntent]] = []
-        self._seq = itertools.count()
-        self._orders: dict[str, _AgentOrder] = {}  # by ClOrdID, every one it ever had
-        self._by_replay_id: dict[int, _AgentOrder] = {}  # the ones still in the book
-        self._exec_ids = itertools.count(1)
-        self._order_ids = itertools.count(1)
+        self._pending = PendingIntents()
+        self._orders = AgentOrders(symbol, "R", lambda: self.now_ns)
+        self._by_replay_id: dict[int, AgentOrder] = {}  # the ones still in the book
         self._shown: dict[Side, dict[int, int]] = {side: self.market.view(side) for side in _SIDES}
         self._shown_rows = {side: self.market.levels(side) for side in _SIDES}
         self._shown_interacting = False
@@ -131,7 +107,7 @@ class ReplayExchange:
         """Event time of the next recorded message or due intent; None when the window ends."""
         message_ns = self._next_message_ns()
         if self._pending:
-            due = self._pending[0][0]
+            due = self._pending.next_due_ns()
             if message_ns is not None:
                 return min(due, message_ns)
             if self.end_ns is not None and due < self.end_ns:
@@ -146,8 +122,8 @@ class ReplayExchange:
         if next_ns is None:
             return []
         self.now_ns = max(self.now_ns, next_ns)
-        if self._pending and self._pending[0][0] == next_ns:
-            _, _, intent = heapq.heappop(self._pending)
+        if self._pending and self._pending.next_due_ns() == next_ns:
+            _, intent = self._pending.pop()
             events = self._handle(intent)
             market = self._market_data(())
         else:
@@ -214,7 +190,7 @@ class ReplayExchange:
                 return False
         elif self._next_message_ns() is None:
             return False
-        heapq.heappush(self._pending, (due, next(self._seq), intent))
+        self._pending.push(due, intent)
         return True
 
     def working_qty(self) -> int:
@@ -228,71 +204,39 @@ class ReplayExchange:
             return self._cancel(intent)
         return self._replace(intent)
 
-    def _report(self, order: _AgentOrder, exec_type: ExecType, last_qty: int = 0,
-                last_px: int | None = None, orig: str | None = None,
-                text: str = "") -> ExecutionReport:
-        return ExecutionReport(
-            order.cl_ord_id, f"X{next(self._exec_ids)}", exec_type, order.status, self.symbol,
-            order.side, order.cum_qty, order.leaves, last_qty, last_px, order.order_id, orig,
-            text, self.now_ns)
-
     def _new(self, intent: NewOrder) -> list[ExchangeEvent]:
-        order = _AgentOrder(f"R{next(self._order_ids)}", intent.cl_ord_id, intent.side,
-                            intent.qty, intent.price)
-        problem = ""
-        if intent.cl_ord_id in self._orders:
-            problem = f"duplicate ClOrdID {intent.cl_ord_id}"
-        elif intent.qty <= 0:
-            problem = "quantity must be positive"
-        elif intent.ord_type is OrdType.LIMIT and (intent.price is None or intent.price <= 0):
-            problem = "limit order needs a positive price"
-        if problem:
-            order.status = OrdStatus.REJECTED
-            return [self._report(order, ExecType.REJECTED, text=problem)]
-        self._orders[intent.cl_ord_id] = order
-        events: list[ExchangeEvent] = [self._report(order, ExecType.NEW)]
+        order, report = self._orders.open(intent)
+        events: list[ExchangeEvent] = [report]
+        if order is None:
+            return events
         market_order = intent.ord_type is OrdType.MARKET or intent.price is None
         limit = None if market_order else intent.price
-        order.replay_id, replay_fills = self.market.submit(
+        replay_id, replay_fills = self.market.submit(
             intent.side, intent.qty, limit, ioc=intent.tif is TimeInForce.IOC)
-        self._by_replay_id[order.replay_id] = order
+        order.book_id = replay_id
+        self._by_replay_id[replay_id] = order
         events.extend(self._own_fills(replay_fills))
-        if not order.status.is_terminal and self.market.order(order.replay_id) is None:
-            order.status = OrdStatus.CANCELED  # the IOC or market remainder
-            del self._by_replay_id[order.replay_id]
-            events.append(self._report(order, ExecType.CANCELED))
+        if not order.status.is_terminal and self.market.order(replay_id) is None:
+            del self._by_replay_id[replay_id]
+            events.append(self._orders.expired_remainder(order))
         return events
 
-    def _lookup(self, orig_cl_ord_id: str) -> _AgentOrder | None:
-        order = self._orders.get(orig_cl_ord_id)
-        return None if order is None or order.status.is_terminal else order
-
     def _cancel(self, intent: CancelOrder) -> list[ExchangeEvent]:
-        order = self._lookup(intent.orig_cl_ord_id)
-        if order is None:
-            return [CancelReject(intent.cl_ord_id, intent.orig_cl_ord_id, None, "1",
-                                 "unknown order")]
-        self.market.cancel(order.replay_id)
-        del self._by_replay_id[order.replay_id]
-        order.status = OrdStatus.CANCELED
-        orig, order.cl_ord_id = order.cl_ord_id, intent.cl_ord_id
-        self._orders[intent.cl_ord_id] = order
-        return [self._report(order, ExecType.CANCELED, orig=orig)]
+        order = self._orders.target(intent)
+        if isinstance(order, CancelReject):
+            return [order]
+        replay_id = int(order.book_id)
+        self.market.cancel(replay_id)
+        del self._by_replay_id[replay_id]
+        return [self._orders.cancelled(order, intent)]
 
     def _replace(self, intent: ReplaceOrder) -> list[ExchangeEvent]:
-        order = self._lookup(intent.orig_cl_ord_id)
-        if order is None:
-            return [CancelReject(intent.cl_ord_id, intent.orig_cl_ord_id, None, "1",
-                                 "unknown order")]
-        if intent.qty <= order.cum_qty or intent.price <= 0:
-            return [CancelReject(intent.cl_ord_id, order.cl_ord_id, order.status, "99",
-                                 "new quantity must exceed the filled quantity")]
-        orig, order.cl_ord_id = order.cl_ord_id, intent.cl_ord_id
-        self._orders[intent.cl_ord_id] = order
-        order.qty, order.price = intent.qty, intent.price
-        replay_fills = self.market.replace(order.replay_id, intent.qty - order.cum_qty,
+        order = self._orders.target(intent)
+        if isinstance(order, CancelReject):
+            return [order]
+        events: list[ExchangeEvent] = [self._orders.replaced(order, intent)]
+        replay_fills = self.market.replace(int(order.book_id), intent.qty - order.cum_qty,
                                            intent.price)
-        events: list[ExchangeEvent] = [self._report(order, ExecType.REPLACED, orig=orig)]
         events.extend(self._own_fills(replay_fills))
         return events
 
@@ -300,15 +244,11 @@ class ReplayExchange:
         reports: list[ExchangeEvent] = []
         for fill in replay_fills:
             order = self._by_replay_id[fill.order_id]
-            order.cum_qty += fill.qty
-            if order.cum_qty >= order.qty:
-                order.status = OrdStatus.FILLED
+            reports.append(self._orders.filled(order, fill.qty, fill.price))
+            if order.status is OrdStatus.FILLED:
                 del self._by_replay_id[fill.order_id]
-            else:
-                order.status = OrdStatus.PARTIALLY_FILLED
             self.fills.append(AgentFill(self.now_ns, fill.price, fill.qty, fill.passive))
             if not fill.passive:
                 self._prints.append(Trade(self.symbol, fill.price, fill.qty, order.side,
                                           self.now_ns))
-            reports.append(self._report(order, ExecType.TRADE, fill.qty, fill.price))
         return reports
