@@ -23,7 +23,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +30,12 @@ import aiohttp
 import pytest
 import yaml
 
-from gateways.venue.config import VenueConfig, VenueSymbol
-from gateways.venue.venue import SimulatedVenue
 from models.registry import make_policy
 from service.app import Service
-from service.config import (
-    ApiConfig,
-    FixConfig,
-    InstrumentConfig,
-    PolicyConfig,
-    RiskConfig,
-    ServiceConfig,
-)
 from service.domain import Side
 from service.net import free_port
 from tests.support.scripted_flow import ScriptedFlow
+from tests.support.session import scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
@@ -167,17 +157,9 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     """The service against the simulated venue, as tests/e2e/test_service_api.py starts it;
     the venue runs 30x real time so a one-minute parent finishes in seconds."""
     port = free_port()
-    symbol = VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"), start_price=Decimal("580.01"))
-    venue = SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=30.0,
-                                       state_dir=tmp_path / "venue"),
-                           flows={"GOOG": ScriptedFlow(bid=58000, ask=58002,
-                                                       heartbeat_ns=500_000_000)})
-    config = ServiceConfig(
-        instruments=[InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
-        fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
-        policy=PolicyConfig(name="twap_passive", slice_seconds=30.0),
-        risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
-        api=ApiConfig(port=0))
+    venue = scripted_venue(tmp_path, port, speed=30.0, flow=ScriptedFlow(
+        bid=58000, ask=58002, heartbeat_ns=500_000_000))
+    config = service_config(tmp_path, port)
     venue.start()
     running = Service(config)
     try:

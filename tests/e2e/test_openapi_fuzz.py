@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +33,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateways.venue.config import VenueConfig, VenueSymbol
-from gateways.venue.venue import SimulatedVenue
 from service import routes
 from service.app import Service
 from service.config import (
     ApiConfig,
-    FixConfig,
-    InstrumentConfig,
-    PolicyConfig,
-    RiskConfig,
-    ServiceConfig,
 )
 from service.domain import Side
 from service.net import free_port
-from tests.support.scripted_flow import ScriptedFlow
+from tests.support.session import scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 READ, TRADE, ADMIN = "r" * 20, "t" * 20, "a" * 20
 EXAMPLES = 300
 # Not schemathesis's not_a_server_error: it counts the documented 503 of /readyz as a failure.
@@ -63,17 +54,9 @@ CHECKS = [status_code_conformance, content_type_conformance, response_schema_con
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[Service]:
     port = free_port()
-    symbol = VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"), start_price=Decimal("580.01"))
-    venue = SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=1.0,
-                                       state_dir=tmp_path / "venue"),
-                           flows={"GOOG": ScriptedFlow(bid=58000, ask=58002)})
-    config = ServiceConfig(
-        instruments=[InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
-        fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
-        policy=PolicyConfig(name="twap_passive", slice_seconds=30.0),
-        risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
-        api=ApiConfig(port=0, tokens=SecretStr(
-            f"grafana=read:{READ},alice=trade:{TRADE},bob=admin:{ADMIN}")))
+    venue = scripted_venue(tmp_path, port)
+    config = service_config(tmp_path, port, api=ApiConfig(port=0, tokens=SecretStr(
+        f"grafana=read:{READ},alice=trade:{TRADE},bob=admin:{ADMIN}")))
     venue.start()
     running = Service(config)
     try:

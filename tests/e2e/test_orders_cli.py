@@ -10,46 +10,30 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from gateways.venue.config import VenueConfig, VenueSymbol
-from gateways.venue.venue import SimulatedVenue
 from service.app import Service
 from service.cli import main
 from service.config import (
     ApiConfig,
-    FixConfig,
-    InstrumentConfig,
-    PolicyConfig,
-    RiskConfig,
-    ServiceConfig,
 )
 from service.net import free_port
-from tests.support.scripted_flow import ScriptedFlow
+from tests.support.session import scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 TRADE, READ = "t" * 20, "r" * 20
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Service]]:
     port = free_port()
-    symbol = VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"), start_price=Decimal("580.01"))
-    venue = SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=1.0,
-                                       state_dir=tmp_path / "venue"),
-                           flows={"GOOG": ScriptedFlow(bid=58000, ask=58002)})
-    config = ServiceConfig(
-        instruments=[InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
-        fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
-        policy=PolicyConfig(name="twap_passive", slice_seconds=30.0),
-        risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
-        api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TRADE},viewer=read:{READ}")))
+    venue = scripted_venue(tmp_path, port)
+    config = service_config(tmp_path, port, api=ApiConfig(
+        port=0, tokens=SecretStr(f"ops=trade:{TRADE},viewer=read:{READ}")))
     venue.start()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -6,24 +6,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from gateways.venue.config import VenueConfig, VenueSymbol
 from gateways.venue.venue import SimulatedVenue
 from models.baselines import TwapPolicy
 from risk.state import KillTrigger, TradingState
 from service.app import Service
 from service.config import (
     ApiConfig,
-    FixConfig,
-    InstrumentConfig,
-    PolicyConfig,
-    RiskConfig,
     ServiceConfig,
     StoreConfig,
     StoreKind,
@@ -33,21 +27,16 @@ from service.journal import RedisJournal, trading_day
 from service.net import free_port
 from service.redis_store import RedisStore
 from tests.support.redis_server import RedisServer
-from tests.support.scripted_flow import ScriptedFlow
+from tests.support.session import scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "a" * 20
 
 
 def _config(tmp_path: Path, port: int, redis_url: str, namespace: str) -> ServiceConfig:
-    return ServiceConfig(
-        instruments=[InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
-        fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
-        policy=PolicyConfig(name="twap_passive", slice_seconds=30.0),
-        risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
-        api=ApiConfig(port=0, tokens=SecretStr(f"boss=admin:{ADMIN}")),
+    return service_config(
+        tmp_path, port, api=ApiConfig(port=0, tokens=SecretStr(f"boss=admin:{ADMIN}")),
         store=StoreConfig(kind=StoreKind.REDIS, redis_url=SecretStr(redis_url),
                           namespace=namespace))
 
@@ -65,10 +54,7 @@ async def redis_server() -> AsyncIterator[RedisServer]:
 async def session(tmp_path: Path, redis_server: RedisServer) \
         -> AsyncIterator[tuple[Service, SimulatedVenue]]:
     port = free_port()
-    symbol = VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"), start_price=Decimal("580.01"))
-    venue = SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=30.0,
-                                       state_dir=tmp_path / "venue"),
-                           flows={"GOOG": ScriptedFlow(bid=58000, ask=58002)})
+    venue = scripted_venue(tmp_path, port, speed=30.0)
     venue.start()
     running = Service(_config(tmp_path, port, redis_server.url, f"t-{uuid.uuid4().hex}"))
     try:

@@ -5,31 +5,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from gateways.venue.config import VenueConfig, VenueSymbol
 from gateways.venue.venue import SimulatedVenue
 from service.app import Service
 from service.config import (
     ApiConfig,
-    FixConfig,
-    InstrumentConfig,
     PolicyConfig,
-    RiskConfig,
-    ServiceConfig,
 )
 from service.domain import Side
 from service.net import free_port
-from tests.support.scripted_flow import ScriptedFlow
+from tests.support.session import scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "k" * 20
 READER = "r" * 20
 
@@ -37,17 +30,12 @@ READER = "r" * 20
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[tuple[Service, SimulatedVenue]]:
     port = free_port()
-    symbol = VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"), start_price=Decimal("580.01"))
-    venue = SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=1.0,
-                                       state_dir=tmp_path / "venue"),
-                           flows={"GOOG": ScriptedFlow(bid=58000, ask=58002)})
-    config = ServiceConfig(
-        instruments=[InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
-        fix=FixConfig(port=port, state_dir=tmp_path / "fix"),
+    venue = scripted_venue(tmp_path, port)
+    config = service_config(
+        tmp_path, port,
         # no model file: an order naming the onnx policy must be refused, whatever ships
         policy=PolicyConfig(name="twap_passive", slice_seconds=30.0,
                             model_path=tmp_path / "no-model.onnx"),
-        risk=RiskConfig(limits_path=ROOT / "deploy" / "risk" / "limits.demo.yaml"),
         api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN},viewer=read:{READER}")))
     venue.start()
     running = Service(config)
