@@ -35,7 +35,7 @@ from service.app import Service
 from service.domain import Side
 from service.net import free_port
 from tests.support.scripted_flow import ScriptedFlow
-from tests.support.session import scripted_venue, service_config
+from tests.support.session import running_service, scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
@@ -160,15 +160,8 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     venue = scripted_venue(tmp_path, port, speed=30.0, flow=ScriptedFlow(
         bid=58000, ask=58002, heartbeat_ns=500_000_000))
     config = service_config(tmp_path, port)
-    venue.start()
-    running = Service(config)
-    try:
-        await running.start()
-        await running.wait_ready()
+    async with running_service(venue, config) as running:
         yield running
-    finally:
-        await running.stop()
-        venue.stop()
 
 
 async def test_every_dashboard_panel_and_alert_works_against_a_real_prometheus(

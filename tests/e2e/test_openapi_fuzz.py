@@ -40,7 +40,7 @@ from service.config import (
 )
 from service.domain import Side
 from service.net import free_port
-from tests.support.session import scripted_venue, service_config
+from tests.support.session import running_service, scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
@@ -57,15 +57,8 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     venue = scripted_venue(tmp_path, port)
     config = service_config(tmp_path, port, api=ApiConfig(port=0, tokens=SecretStr(
         f"grafana=read:{READ},alice=trade:{TRADE},bob=admin:{ADMIN}")))
-    venue.start()
-    running = Service(config)
-    try:
-        await running.start()
-        await running.wait_ready()
+    async with running_service(venue, config) as running:
         yield running
-    finally:
-        await running.stop()
-        venue.stop()
 
 
 def fuzz(base_url: str, token: str | None) -> Counter[tuple[str, int]]:

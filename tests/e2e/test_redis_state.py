@@ -27,7 +27,7 @@ from service.journal import RedisJournal, trading_day
 from service.net import free_port
 from service.redis_store import RedisStore
 from tests.support.redis_server import RedisServer
-from tests.support.session import scripted_venue, service_config
+from tests.support.session import running_service, scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
@@ -55,15 +55,9 @@ async def session(tmp_path: Path, redis_server: RedisServer) \
         -> AsyncIterator[tuple[Service, SimulatedVenue]]:
     port = free_port()
     venue = scripted_venue(tmp_path, port, speed=30.0)
-    venue.start()
-    running = Service(_config(tmp_path, port, redis_server.url, f"t-{uuid.uuid4().hex}"))
-    try:
-        await running.start()
-        await running.wait_ready()
+    config = _config(tmp_path, port, redis_server.url, f"t-{uuid.uuid4().hex}")
+    async with running_service(venue, config) as running:
         yield running, venue
-    finally:
-        await running.stop()
-        venue.stop()
 
 
 async def _until(condition, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from service.config import (
 )
 from service.domain import Side
 from service.net import free_port
-from tests.support.session import scripted_venue, service_config
+from tests.support.session import running_service, scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
@@ -37,15 +37,8 @@ async def service(tmp_path: Path) -> AsyncIterator[tuple[Service, SimulatedVenue
         policy=PolicyConfig(name="twap_passive", slice_seconds=30.0,
                             model_path=tmp_path / "no-model.onnx"),
         api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN},viewer=read:{READER}")))
-    venue.start()
-    running = Service(config)
-    try:
-        await running.start()
-        await running.wait_ready()
+    async with running_service(venue, config) as running:
         yield running, venue
-    finally:
-        await running.stop()
-        venue.stop()
 
 
 async def test_ready_then_kill_through_the_api_cancels_at_the_venue(

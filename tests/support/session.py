@@ -4,12 +4,15 @@ configuration pointed at it. Tests change only what they are about."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from gateways.venue.config import VenueConfig, VenueSymbol
 from gateways.venue.venue import SimulatedVenue
+from service.app import Service
 from service.config import (
     ApiConfig,
     FixConfig,
@@ -30,6 +33,22 @@ def scripted_venue(tmp_path: Path, port: int, speed: float = 1.0,
     return SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=speed,
                                       state_dir=tmp_path / "venue"),
                           flows={"GOOG": flow or ScriptedFlow(bid=58000, ask=58002)})
+
+
+@contextlib.asynccontextmanager
+async def running_service(venue: SimulatedVenue, config: ServiceConfig) \
+        -> AsyncIterator[Service]:
+    """The venue started, then the service connected and ready; both stopped afterwards,
+    whatever the test did."""
+    venue.start()
+    running = Service(config)
+    try:
+        await running.start()
+        await running.wait_ready()
+        yield running
+    finally:
+        await running.stop()
+        venue.stop()
 
 
 def service_config(tmp_path: Path, port: int, **sections: Any) -> ServiceConfig:
