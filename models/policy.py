@@ -80,7 +80,18 @@ class OnnxPolicy:
             raise ModelError(f"model file {self.path} is not a valid ONNX model: {exc}") from exc
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.action_table = self._check_contract()
+        # IO binding to two preallocated buffers: a decision copies the observation in and
+        # reads the logits out, and onnxruntime allocates nothing (10.6 -> 5.8 µs a call,
+        # bench/bench_tick_to_wire.py). The input binding refers to ``_input``'s memory, so
+        # it must never be reallocated.
         self._input = np.zeros((1, N_FEATURES), dtype=np.float32)
+        width = self._session.get_outputs()[0].shape[-1]
+        self._logits = np.zeros((1, width if isinstance(width, int) else len(self.action_table)),
+                                dtype=np.float32)
+        self._binding = self._session.io_binding()
+        self._binding.bind_cpu_input("obs", self._input)
+        self._binding.bind_output("logits", "cpu", 0, np.float32, list(self._logits.shape),
+                                  self._logits.ctypes.data)
 
     def _check_contract(self) -> list[tuple[ActionKind, float]]:
         meta = self.metadata
@@ -110,8 +121,8 @@ class OnnxPolicy:
 
     def action_index(self, obs: np.ndarray) -> int:
         self._input[0] = obs
-        (logits,) = self._session.run(["logits"], {"obs": self._input})
-        index = int(np.argmax(logits[0]))
+        self._session.run_with_iobinding(self._binding)
+        index = int(self._logits[0].argmax())
         if index >= len(self.action_table):
             raise ModelError(f"model {self.path} chose action {index} outside its table")
         return index

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 
 from service.domain import (
     CancelReject,
+    ChildOrder,
     ExecType,
     ExecutionReport,
     NewOrder,
     OrdStatus,
     ReplaceOrder,
     Side,
+    busted_id,
+    busted_trade,
 )
 
 
@@ -77,6 +80,7 @@ class ReportEffect:
 
 
 _NOTHING = ReportEffect()
+_AMENDMENTS = frozenset({ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT})
 _BUY = Side.BUY  # bound once: enum member lookups are slow on the check's hot path
 
 
@@ -87,6 +91,8 @@ class Ledger:
         self.open_orders = 0
         self.seen_cl_ord_ids: set[str] = set()
         self._seen_exec_ids: set[str] = set()
+        # ExecID -> (symbol, side, qty, price) of every trade counted: what a bust undoes.
+        self._trades: dict[str, tuple[str, Side, int, int]] = {}
 
     # --- reads ------------------------------------------------------------------------------
     def pnl(self) -> float:
@@ -132,13 +138,11 @@ class Ledger:
         self._seen_exec_ids.add(report.exec_id)
         exposure = self.exposure.get(report.symbol)
         filled = 0
-        if report.exec_type.is_fill and report.last_qty > 0 and exposure is not None:
+        if report.exec_type in _AMENDMENTS:
+            filled = self._amend(report)
+        elif report.exec_type.is_fill and report.last_qty > 0 and exposure is not None:
             filled = report.last_qty
-            exposure.position += int(report.side) * filled
-            if report.last_px is not None:
-                exposure.cash -= int(report.side) * filled * report.last_px * exposure.tick
-                if exposure.mark is None:
-                    exposure.mark = float(report.last_px)
+            self._book(report.exec_id, report.symbol, report.side, filled, report.last_px)
         order = self.orders.get(report.cl_ord_id) or \
             self.orders.get(report.orig_cl_ord_id or "")
         if order is None:
@@ -147,9 +151,14 @@ class Ledger:
         order.unknown = False
         order.cum += filled
         rejected = report.exec_type is ExecType.REJECTED
-        if report.exec_type is ExecType.REPLACED and order.pending_id is not None:
-            order.qty, order.price = order.pending_qty, order.pending_price
-            order.pending_id = None
+        if order.pending_id is not None:
+            if report.exec_type is ExecType.REPLACED or (
+                    report.exec_type is ExecType.ORDER_STATUS
+                    and report.cl_ord_id == order.pending_id):
+                order.qty, order.price = order.pending_qty, order.pending_price
+                order.pending_id = None
+            elif report.exec_type is ExecType.ORDER_STATUS:
+                self._drop_pending(order)  # the venue never took the replace (reconciliation)
         order.leaves = 0 if rejected else report.leaves_qty
         done = rejected or (report.ord_status.is_terminal and
                             report.ord_status is not OrdStatus.REPLACED)
@@ -165,10 +174,75 @@ class Ledger:
         if order is None or order.pending_id != reject.cl_ord_id:
             return
         before = order.counted
-        order.pending_id = None
-        del self.orders[reject.cl_ord_id]
-        order.ids.remove(reject.cl_ord_id)
+        self._drop_pending(order)
         self._shift(order, before)
+
+    def _drop_pending(self, order: TrackedOrder) -> None:
+        assert order.pending_id is not None
+        self.orders.pop(order.pending_id, None)
+        order.ids.remove(order.pending_id)
+        order.pending_id = None
+
+    def _book(self, exec_id: str, symbol: str, side: Side, qty: int, price: int | None) -> None:
+        """A trade (negative ``qty``: one undone) into the position and the cash flow."""
+        exposure = self.exposure[symbol]
+        exposure.position += int(side) * qty
+        if price is not None:
+            exposure.cash -= int(side) * qty * price * exposure.tick
+            if exposure.mark is None:
+                exposure.mark = float(price)
+            if qty > 0:
+                self._trades[exec_id] = (symbol, side, qty, price)
+
+    def _amend(self, report: ExecutionReport) -> int:
+        """A bust takes the trade it names (ExecRefID) back out of the position and cash; a
+        correction then books its LastQty at LastPx. Returns the net quantity moved. A trade
+        the ledger never counted changes nothing (the OMS counts and logs it)."""
+        amended = self._trades.pop(report.exec_ref_id or "", None)
+        if amended is None:
+            return 0
+        symbol, side, qty, price = amended
+        self._book(busted_id(report.exec_ref_id or ""), symbol, side, -qty, price)
+        moved = -qty
+        if report.exec_type is ExecType.TRADE_CORRECT and report.last_qty > 0 and \
+                report.last_px is not None:
+            self._book(report.exec_id, symbol, side, report.last_qty, report.last_px)
+            moved += report.last_qty
+        return moved
+
+    # --- recovery after a restart ---------------------------------------------------------------
+    def restore_fill(self, exec_id: str, symbol: str, side: Side, qty: int, price: int) -> None:
+        """A fill recovered from the store (negative: a busted trade's reversal): into the
+        position and the cash flow, once."""
+        if exec_id in self._seen_exec_ids:
+            return
+        self._seen_exec_ids.add(exec_id)
+        self._book(exec_id, symbol, side, qty, price)
+        undone = busted_trade(exec_id)
+        if undone is not None:  # a reversal: the trade it undoes cannot be amended again
+            self._trades.pop(undone, None)
+
+    def restore_order(self, order: ChildOrder) -> None:
+        """An order the store holds as working. It counts against every limit, as unknown,
+        until the venue's answer to an order-status request says what became of it."""
+        ids = [*order.previous_cl_ord_ids, order.cl_ord_id]
+        tracked = TrackedOrder(order.symbol, order.side, order.qty, order.price,
+                               max(order.qty - order.cum_qty, 0), order.cum_qty, ids,
+                               unknown=True)
+        self.seen_cl_ord_ids.update(ids)
+        if order.pending_cl_ord_id is not None:
+            self.seen_cl_ord_ids.add(order.pending_cl_ord_id)
+            if order.pending_qty is not None:  # a replace in flight
+                tracked.pending_id = order.pending_cl_ord_id
+                tracked.pending_qty = order.pending_qty
+                tracked.pending_price = order.pending_price
+                tracked.pending_leaves = max(order.pending_qty - order.cum_qty, 0)
+                tracked.ids.append(order.pending_cl_ord_id)
+        for cl_ord_id in tracked.ids:
+            self.orders[cl_ord_id] = tracked
+        self.exposure[order.symbol].open_orders += 1
+        self.open_orders += 1
+        self._shift(tracked, 0)
 
     def mark_all_unknown(self) -> int:
         orders = self.open_order_list()

@@ -25,6 +25,7 @@ from risk.windows import SlidingSum, TokenBucket
 from service.domain import (
     CancelOrder,
     CancelReject,
+    ChildOrder,
     ExecutionReport,
     Instrument,
     NewOrder,
@@ -98,6 +99,9 @@ class RiskOverlay:
         self._throttle = TokenBucket(g.throttle.messages_per_second, g.throttle.burst)
         self._rejects = SlidingSum(g.reject_storm.window_seconds)
         self._max_open_orders = g.max_open_orders
+        # Symbols whose feed is not to be trusted now (stale, resyncing), with why: new orders
+        # and replaces stop, cancels pass, and it clears by itself (see stop_symbol).
+        self._feed_stops: dict[str, str] = {}
         self.ledger = Ledger({s: float(self.instruments[s].tick_size) for s in limits.symbols})
         self._symbols = {s: self._new_symbol(lim, self.ledger.exposure[s])
                          for s, lim in limits.symbols.items()}
@@ -225,6 +229,22 @@ class RiskOverlay:
             raise ValueError("trading is halted: resume it before switching to reducing")
         self._set_state(TradingState.REDUCING, reason)
 
+    def restore(self, open_orders: list[ChildOrder],
+                fills: list[tuple[str, str, Side, int, int]],
+                state: TradingState, reason: str) -> None:
+        """Take back, after a restart, what the store recorded: fills (ExecID, symbol, side,
+        quantity, price) into positions and the day's P&L, working orders (as unknown until the
+        venue answers for them), and the trading state with its reason (a halt survives a
+        restart; resuming stays an operator's act). The message throttle and the reject-storm
+        window start empty: both span seconds, less than a restart takes."""
+        for exec_id, symbol, side, qty, price in fills:
+            if symbol in self.ledger.exposure:
+                self.ledger.restore_fill(exec_id, symbol, side, qty, price)
+        for order in open_orders:
+            if order.symbol in self.ledger.exposure:
+                self.ledger.restore_order(order)
+        self._set_state(state, reason)
+
     def on_session_lost(self, now_ns: int) -> list[CancelOrder]:
         """The kill switch fires; working orders count as unknown (and keep counting against
         every limit) until execution reports say what became of them."""
@@ -238,14 +258,35 @@ class RiskOverlay:
     def unknown_orders(self) -> int:
         return sum(1 for o in self.ledger.open_order_list() if o.unknown)
 
+    # --- per-symbol feed stops ----------------------------------------------------------------
+    def stop_symbol(self, symbol: str, reason: str) -> None:
+        """No new orders or replaces on ``symbol`` until :meth:`clear_symbol_stop`: its feed
+        says its book is not the market's (stale, resyncing). Unlike the kill switch this
+        cancels nothing and needs no operator: the feed that raised it clears it on recovery.
+        Working orders stay (a cancel always passes); if the silence lasts, the stale-feed kill
+        switch (``global.stale_feed_seconds``) remains the last resort."""
+        if symbol not in self._feed_stops:
+            log.warning("new orders on %s stopped: %s", symbol, reason)
+        self._feed_stops[symbol] = reason
+
+    def clear_symbol_stop(self, symbol: str) -> None:
+        if self._feed_stops.pop(symbol, None) is not None:
+            log.warning("new orders on %s allowed again: its feed is live", symbol)
+
+    def stopped_symbols(self) -> dict[str, str]:
+        """Symbols stopped by their feed, with the reason."""
+        return dict(self._feed_stops)
+
     # --- market data and time --------------------------------------------------------------------
     def on_market_data(self, symbol: str, bid: int | None, ask: int | None, now_ns: int,
                        traded_qty: int = 0) -> None:
         entry = self._symbols.get(symbol)
         if entry is None:
             return
-        entry.bid, entry.ask = bid, ask
+        # The reference is the last two-sided quote: a one-sided or crossed book keeps the
+        # previous one, which ages out after max_reference_age like any other.
         if bid is not None and ask is not None and bid < ask:
+            entry.bid, entry.ask = bid, ask
             entry.updated_ns = now_ns
             entry.exposure.mark = (bid + ask) / 2
         if entry.volume is not None and traded_qty > 0:
@@ -313,6 +354,9 @@ class RiskOverlay:
         symbol = intent.symbol
         if symbol in self._restricted:
             return Verdict(False, DenyReason.RESTRICTED_SYMBOL, f"{symbol} is restricted")
+        if symbol in self._feed_stops:
+            return Verdict(False, DenyReason.FEED_NOT_LIVE,
+                           f"{symbol}'s feed: {self._feed_stops[symbol]}")
         entry = self._symbols.get(symbol)
         if entry is None:
             return Verdict(False, DenyReason.UNKNOWN_SYMBOL, f"no limits for {symbol}")

@@ -17,6 +17,7 @@ class DenyReason(enum.StrEnum):
     DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
     UNKNOWN_ORDER = "unknown_order"  # a replace of an order the overlay does not hold open
     RESTRICTED_SYMBOL = "restricted_symbol"
+    FEED_NOT_LIVE = "feed_not_live"  # the symbol's market-data feed is stale or resyncing
     UNKNOWN_SYMBOL = "unknown_symbol"  # no limits configured for the symbol
     MAX_ORDER_QTY = "max_order_qty"
     NO_REFERENCE_PRICE = "no_reference_price"  # no two-sided quote, or one too old

@@ -25,14 +25,16 @@ from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
 from service.api import ApiServer, build_app
 from service.auth import TokenConfigError, Tokens
-from service.config import Mode, ServiceConfig, StoreKind
+from service.config import ServiceConfig, StoreKind
 from service.domain import ParentOrder, Side
 from service.durability import StoreGuard
 from service.engine import Engine
+from service.feeds import FeedSetupError, ServiceFeeds
 from service.journal import Journal, MemoryJournal, RedisJournal
 from service.metrics import Metrics
 from service.model_api import ModelRoutes, model_info
 from service.orders_api import OrderRoutes
+from service.recovery import RecoveredState, load_state
 from service.redis_store import RedisStore
 from service.risk_api import RiskRoutes
 from service.store import MemoryStore, StateStore, StoreUnavailable
@@ -47,10 +49,11 @@ class StartupError(RuntimeError):
 class Service:
     def __init__(self, config: ServiceConfig, metrics: Metrics | None = None,
                  serve_api: bool = True) -> None:
-        if config.mode is Mode.LIVE:
-            raise StartupError("live mode needs crash recovery from the Redis store, which this "
-                               "build does not have yet; run in paper mode against a simulator")
         self.config = config
+        # Where trading-state changes are kept; set once the store is open (the risk overlay,
+        # built first, reports its initial state before).
+        self._state_sink: StateStore | None = None
+        self.resumed: dict[str, asyncio.Event] = {}  # recovered parents' finished events
         self.instruments = config.instrument_map()
         self.metrics = metrics or Metrics()
         try:
@@ -61,7 +64,7 @@ class Service:
             self.risk = RiskOverlay(
                 limits, self.instruments,
                 on_denial=lambda r: self.metrics.risk_denials.labels(r.value).inc(),
-                on_state_change=lambda state, _reason: self._show_state(state))
+                on_state_change=self._on_trading_state)
         except ValueError as exc:
             raise StartupError(f"risk limits: {exc}") from exc
         self._show_state(self.risk.state)
@@ -75,6 +78,8 @@ class Service:
         except TokenConfigError as exc:
             raise StartupError(str(exc)) from exc
         self.store, self.journal, self.guard = self._open_store()
+        self._state_sink = self.store
+        self.recovered = self._recover()
         self.gateway: FixOrderGateway | None = None
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
@@ -82,11 +87,10 @@ class Service:
         self._engine_task: asyncio.Task[None] | None = None
         self._loop_lag_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
+        self.feeds: ServiceFeeds | None = None  # market data other than FIX (service/feeds.py)
 
     def _open_store(self) -> tuple[StateStore, Journal, StoreGuard | None]:
-        """The configured store and journal. Redis must answer at start; a store that already
-        holds unfinished orders starts the service HALTED, since this build cannot yet
-        reconcile them with the venue (it says what it found)."""
+        """The configured store and journal. Redis must answer at start and be readable."""
         cfg = self.config.store
         if cfg.kind is StoreKind.MEMORY:
             self.metrics.watch_store("memory")
@@ -100,18 +104,6 @@ class Service:
             raise StartupError(f"store.redis_url {store.url} does not answer: start Redis, or "
                                "use store.kind memory outside live mode")
         try:
-            unfinished = [p.parent_id for p in store.parents() if not p.done]
-            working = [c.cl_ord_id for c in store.children() if not c.status.is_terminal]
-        except (StoreUnavailable, ValueError) as exc:
-            raise StartupError(f"the store at {store.url} cannot be read: {exc}") from exc
-        if unfinished or working:
-            self.risk.engage_kill_switch(
-                f"the store (namespace {cfg.namespace}) holds {len(unfinished)} unfinished "
-                f"parent orders and {len(working)} working child orders from an earlier run "
-                f"(e.g. {(unfinished + working)[:3]}); reconciliation is not implemented yet: "
-                "check them at the venue, then start with a fresh namespace", time.time_ns(),
-                KillTrigger.RECOVERY)
-        try:
             store.save_model(model_info(self.config.policy.name, self.config.policy.model_path)
                              .model_dump(mode="json", exclude_none=True))
         except StoreUnavailable as exc:
@@ -122,19 +114,70 @@ class Service:
         guard = StoreGuard(store, self.risk, time.time_ns)
         return store, journal, guard
 
+    def _recover(self) -> RecoveredState:
+        """What an earlier run left in the store, back into the risk overlay (positions, P&L,
+        working orders, the trading state); the engine takes the orders at start and the
+        venue confirms them at logon (service/recovery.py). A store that cannot be read stops
+        the start; one whose records contradict each other starts HALTED, saying how."""
+        try:
+            state = load_state(self.store)
+        except (StoreUnavailable, ValueError) as exc:
+            where = getattr(self.store, "url", "the store")
+            raise StartupError(f"the store at {where} cannot be read: {exc}") from exc
+        if state.empty and state.trading_state is TradingState.ACTIVE:
+            return state
+        self.risk.restore(state.working, state.fills, state.trading_state, state.trading_reason)
+        log.warning("recovered from the store (namespace %s): %d parent orders (%d "
+                    "unfinished), %d child orders (%d working), %d fills; trading state %s",
+                    self.config.store.namespace, len(state.parents), len(state.unfinished),
+                    len(state.children), len(state.working), len(state.fills),
+                    state.trading_state.value)
+        if state.problems:
+            self.risk.engage_kill_switch(
+                "the store's records do not add up: " + "; ".join(state.problems[:5]),
+                time.time_ns(), KillTrigger.RECOVERY)
+        return state
+
+    def _policy_for(self, parent: ParentOrder) -> ExecutionPolicy:
+        """The policy a recovered parent was worked by, or the configured one when that can no
+        longer be built (said in the log)."""
+        policy_cfg = self.config.policy
+        try:
+            return make_policy(parent.policy, policy_cfg.model_path)
+        except ValueError as exc:
+            log.error("parent %s was worked by %r, which cannot be built now (%s); it resumes "
+                      "with the configured policy %r", parent.parent_id, parent.policy, exc,
+                      policy_cfg.name)
+            return make_policy(policy_cfg.name, policy_cfg.model_path)
+
+    def _on_trading_state(self, state: TradingState, reason: str) -> None:
+        """Shown as a metric, and kept in the store so a restart keeps a halt."""
+        self._show_state(state)
+        if self._state_sink is None:
+            return
+        try:
+            self._state_sink.save_trading_state(state.value, reason)
+        except StoreUnavailable as exc:  # the store guard halts on the outage itself
+            log.error("the trading state could not be stored: %s", exc)
+
     def _show_state(self, current: TradingState) -> None:
         for state in TradingState:
             self.metrics.trading_state.labels(state.value).set(1 if state is current else 0)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        try:
+            self.feeds = ServiceFeeds.from_config(self.config.market_data, self.instruments,
+                                                  self.risk, self.metrics)
+        except FeedSetupError as exc:
+            raise StartupError(str(exc)) from exc
         fix_cfg = self.config.fix
         spec = SessionSpec("initiator", fix_cfg.begin_string, fix_cfg.sender_comp_id,
                            fix_cfg.target_comp_id, fix_cfg.host, fix_cfg.port,
                            Path(fix_cfg.state_dir) / f"{fix_cfg.sender_comp_id}-"
                                                      f"{fix_cfg.target_comp_id}",
                            fix_cfg.heartbeat_seconds, fix_cfg.reconnect_seconds)
-        symbols = list(self.instruments) if fix_cfg.market_data else []
+        symbols = self.config.fix_market_data_symbols()
         self.gateway = FixOrderGateway(
             spec, self.instruments, loop, lambda event, ts: self._deliver(event, ts), symbols,
             on_malformed=lambda source: self.metrics.malformed_messages.labels(source).inc(),
@@ -143,10 +186,15 @@ class Service:
         self.engine = Engine(self.instruments, self.risk, self.gateway, self.store, self.metrics,
                              slice_seconds=policy_cfg.slice_seconds,
                              horizon_grace_seconds=policy_cfg.horizon_grace_seconds,
-                             max_child_qty=policy_cfg.max_child_qty, journal=self.journal)
+                             max_child_qty=policy_cfg.max_child_qty, journal=self.journal,
+                             request_status=self.gateway.request_status,
+                             reconcile_timeout_s=self.config.store.reconcile_timeout_seconds)
+        self.resumed = self.engine.restore(self.recovered, self._policy_for)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
+        await self.feeds.start(self.engine.handle)
         if self.guard is not None:
             self.engine.on_store_error = self.guard.on_store_error
+            self.guard.on_resynced = self.engine.reconcile
             self._background.append(asyncio.create_task(self.guard.run(), name="store-guard"))
         if isinstance(self.journal, RedisJournal):
             self._background.append(asyncio.create_task(self.journal.run(), name="journal"))
@@ -155,8 +203,7 @@ class Service:
         if self._serve_api:
             risk_routes = RiskRoutes(self.risk, self._tokens, self.metrics,
                                      self.engine.clock.now_ns)
-            if self.guard is not None:
-                risk_routes.resume_blocker = self.guard.resume_blocker
+            risk_routes.resume_blocker = self._resume_blocker
             routes = [risk_routes,
                       OrderRoutes(self.engine, self.instruments, self._submit_from_api,
                                   self._tokens, self.metrics),
@@ -183,6 +230,16 @@ class Service:
         gc.collect()
         gc.freeze()
 
+    def _resume_blocker(self) -> str | None:
+        """Why an operator's resume must wait: the store is not back and complete, or the venue
+        has not yet answered for every working order."""
+        blocker = self.guard.resume_blocker() if self.guard is not None else None
+        reconciliation = self.engine.reconciliation if self.engine is not None else None
+        if blocker is None and reconciliation is not None:
+            blocker = (f"reconciliation with the venue is in progress "
+                       f"({len(reconciliation.awaiting)} order-status answers awaited)")
+        return blocker
+
     def _deliver(self, event: object, received_ns: int) -> None:
         if self.engine is not None:
             self.engine.deliver(event, received_ns)
@@ -194,14 +251,16 @@ class Service:
     def _readiness(self) -> dict[str, bool]:
         """Can it trade now? The FIX session is up, market data arrived within the risk limits'
         stale-feed time on the wall clock, the durable store takes writes, and trading is not
-        halted (a restart on unreconciled state is halted) (``/readyz``)."""
+        halted, and the venue has answered for every working order after a restart or a reconnect
+        (``/readyz``)."""
         engine = self.engine
         stale_ns = int(self.risk.limits.global_.stale_feed_seconds * 1e9)
         fresh = engine is not None and engine.wall_ns_since_last_tick() <= stale_ns
         return {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
-                "market_data_fresh": bool(fresh and self.config.fix.market_data),
+                "market_data_fresh": bool(fresh and self.config.market_data_symbols()),
                 "store_available": self.guard is None or self.guard.store.available,
-                "trading_not_halted": self.risk.state is not TradingState.HALTED}
+                "trading_not_halted": self.risk.state is not TradingState.HALTED,
+                "orders_reconciled": engine is not None and engine.reconciliation is None}
 
     async def wait_ready(self, timeout_s: float | None = None) -> None:
         """Logged on, and a two-sided book for every subscribed symbol."""
@@ -215,13 +274,14 @@ class Service:
                 f"{fix_cfg.target_comp_id} within {timeout:.0f} s"
                 + (f": the venue said {reason!r}" if reason else
                    ": is the venue running, and are the CompIDs and password right?"))
-        if not fix_cfg.market_data:
-            return
         deadline = time.monotonic() + timeout
-        while any(book.mid_x2() is None for book in self.engine.books.values()):
+        books = [self.engine.books[s] for s in self.config.market_data_symbols()]
+        while any(book.mid_x2() is None for book in books):
             if time.monotonic() > deadline:
-                raise StartupError("logged on, but the venue sent no two-sided market data "
-                                   f"within {timeout:.0f} s")
+                missing = [book.symbol for book in books if book.mid_x2() is None]
+                raise StartupError(f"logged on, but no two-sided market data for {missing} "
+                                   f"within {timeout:.0f} s (market_data.feeds says where "
+                                   "each symbol's comes from; FIX by default)")
             await asyncio.sleep(0.02)
 
     def submit(self, side: Side, qty: int, symbol: str, duration_s: float,
@@ -250,8 +310,13 @@ class Service:
         return parent
 
     async def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.shutting_down = True  # our own logout is not a lost session
         if self.gateway is not None:
             self.gateway.stop()
+        if self.feeds is not None:
+            await self.feeds.stop()
+            self.feeds = None
         if self._engine_task is not None:
             self._engine_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -13,7 +13,7 @@ import os
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -102,6 +102,73 @@ class StoreConfig(_Section):
     namespace: str = Field(default="execagent", min_length=1, max_length=64,
                            pattern=r"^[A-Za-z0-9._-]+$")
     journal_retention_days: int = Field(default=90, gt=0, le=3_650)
+    # After a restart or a reconnect, how long the venue has to answer the order-status
+    # requests for our working orders before trading halts (service/recovery.py).
+    reconcile_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+
+
+class FixFeedConfig(_Section):
+    """The symbol's market data comes from the FIX session (``fix.market_data``): the default
+    for every symbol without an entry."""
+
+    source: Literal["fix"]
+    symbol: str
+
+
+class BinanceWsFeedConfig(_Section):
+    """Binance's spot diff-depth over a websocket (or ``execagent feed-server``)."""
+
+    source: Literal["binance_ws"]
+    symbol: str
+    ws_url: str = Field(pattern=r"^wss?://")  # base, e.g. wss://stream.binance.com:9443
+    rest_url: str = Field(pattern=r"^https?://")  # base of GET /api/v3/depth
+    lot_size: Decimal = Field(default=Decimal("0.000001"), gt=0)  # quantity unit, see feeds.md
+    depth_limit: int = Field(default=1000, ge=5, le=5000)
+
+
+class RedisStreamFeedConfig(_Section):
+    """A Redis stream under the schema of docs/feeds.md, read in a consumer group."""
+
+    source: Literal["redis_stream"]
+    symbol: str
+    # A secret: it may carry a password; shown redacted.
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    prefix: str = Field(default="execagent", min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
+    group: str = Field(default="execagent", min_length=1)
+    consumer: str = Field(default="engine", min_length=1)
+    # Where a consumer group created now starts: "0" the whole stream (a backlog is replayed
+    # into the book, from its first snapshot on), "$" only what is published from now on (the
+    # feed asks the publisher for a snapshot). An existing group keeps its own position.
+    start_id: str = Field(default="0", pattern=r"^(0|\$|\d+-\d+)$")
+
+
+class FileReplayFeedConfig(_Section):
+    """A recorded day replayed through the Feed interface (paper and demo runs)."""
+
+    source: Literal["file_replay"]
+    symbol: str
+    format: Literal["lobster", "binance"]
+    path: Path  # a LOBSTER sample (zip or folder) or a Binance capture file
+    speed: float = Field(default=1.0, ge=0)  # 1 real time, 10 ten times faster, 0 flat out
+    lot_size: Decimal = Field(default=Decimal("0.000001"), gt=0)  # binance only
+
+
+FeedConfig = Annotated[FixFeedConfig | BinanceWsFeedConfig | RedisStreamFeedConfig
+                       | FileReplayFeedConfig, Field(discriminator="source")]
+
+
+class MarketDataConfig(_Section):
+    """Where each symbol's market data comes from, and how the engine is protected from it.
+
+    A symbol without an entry in ``feeds`` takes FIX market data. ``stale_seconds``: a feed
+    silent this long stops new orders on its symbol until it speaks again; keep it below the
+    risk limits' ``global.stale_feed_seconds`` (the kill switch, the last resort).
+    ``queue_max_depth``: how many messages may wait for the engine before new ones are merged
+    into the waiting ones (conflation, docs/feeds.md)."""
+
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    stale_seconds: float = Field(default=2.0, gt=0)
+    queue_max_depth: int = Field(default=64, ge=1, le=100_000)
 
 
 class ServiceConfig(BaseSettings):
@@ -120,6 +187,7 @@ class ServiceConfig(BaseSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    market_data: MarketDataConfig = Field(default_factory=MarketDataConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceConfig:
@@ -129,7 +197,33 @@ class ServiceConfig(BaseSettings):
         symbols = [i.symbol for i in self.instruments]
         if len(set(symbols)) != len(symbols):
             raise ValueError(f"instruments lists a symbol twice: {symbols}")
+        fed = [feed.symbol for feed in self.market_data.feeds]
+        unknown = sorted(set(fed) - set(symbols))
+        if unknown:
+            raise ValueError(f"market_data.feeds names {unknown}, not among the instruments "
+                             f"{symbols}: add it to instruments or remove its feed")
+        twice = sorted({symbol for symbol in fed if fed.count(symbol) > 1})
+        if twice:
+            raise ValueError(f"market_data.feeds gives {twice} more than one feed: one source "
+                             "per symbol")
         return self
+
+    def feed_sources(self) -> dict[str, FeedConfig]:
+        """Each instrument's market-data source (FIX where none is configured)."""
+        chosen: dict[str, FeedConfig] = {feed.symbol: feed for feed in self.market_data.feeds}
+        return {i.symbol: chosen.get(i.symbol) or FixFeedConfig(source="fix", symbol=i.symbol)
+                for i in self.instruments}
+
+    def fix_market_data_symbols(self) -> list[str]:
+        """Symbols to subscribe to over FIX: those sourced from FIX, if FIX market data is on."""
+        if not self.fix.market_data:
+            return []
+        return [s for s, feed in self.feed_sources().items() if feed.source == "fix"]
+
+    def market_data_symbols(self) -> list[str]:
+        """Symbols that receive market data from some source (the others never will)."""
+        return [s for s, feed in self.feed_sources().items()
+                if feed.source != "fix" or self.fix.market_data]
 
     @classmethod
     def settings_customise_sources(

@@ -280,6 +280,7 @@ class ChildOrder:
     tif: TimeInForce
     status: OrdStatus = OrdStatus.PENDING_NEW
     cum_qty: int = 0
+    notional_ticks: int = 0  # sum of fill qty x price: prices a fill only a status answer shows
     order_id: str | None = None
     pending_cl_ord_id: str | None = None  # cancel or replace request in flight
     pending_qty: int | None = None
@@ -289,6 +290,12 @@ class ChildOrder:
     @property
     def leaves_qty(self) -> int:
         return 0 if self.status.is_terminal else max(self.qty - self.cum_qty, 0)
+
+    @property
+    def first_cl_ord_id(self) -> str:
+        """The ClOrdID it was first sent under: its key in the store, stable across replaces
+        (``cl_ord_id`` follows each replace the venue accepts)."""
+        return self.previous_cl_ord_ids[0] if self.previous_cl_ord_ids else self.cl_ord_id
 
 
 @dataclass(slots=True, frozen=True)
@@ -310,6 +317,11 @@ class ExecutionReport:
     text: str = ""
     ts_ns: int = 0
     poss_dup: bool = False
+    # AvgPx(6) in ticks (fractional: an average need not sit on the grid); None when absent.
+    # Used to price fills that only an order-status answer reveals (service/recovery.py).
+    avg_px_ticks: float | None = None
+    # ExecRefID(19): the ExecID a TradeCancel or TradeCorrect amends; None on other reports.
+    exec_ref_id: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -329,3 +341,19 @@ class SessionStatus:
 
     logged_on: bool
     text: str = ""
+
+
+def busted_id(exec_id: str) -> str:
+    """The ExecID under which the undoing of trade ``exec_id`` (busted or corrected by the
+    venue) is recorded as a negative fill: the store, the OMS and the risk overlay agree on
+    it, so that summing the recorded fills gives the amended quantities after a restart."""
+    return f"{exec_id}:{_BUSTED}"
+
+
+def busted_trade(record_id: str) -> str | None:
+    """The trade a :func:`busted_id` record undoes; None for any other ExecID."""
+    trade, _, suffix = record_id.rpartition(":")
+    return trade if suffix == _BUSTED and trade else None
+
+
+_BUSTED = "busted"

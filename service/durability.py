@@ -9,8 +9,10 @@ write itself is the detection, and the watchdog below also pings every
 ``check_interval_s`` so a silent outage with no writes is caught too.
 
 Coming back: the watchdog re-syncs the store (writes the in-memory backlog) as soon as Redis
-answers. Trading stays HALTED until an operator resumes (``execagent resume``), as after any
-kill; :meth:`StoreGuard.resume_blocker` refuses that resume while the backlog is not written.
+answers, then calls ``on_resynced`` (the service starts a reconciliation with the venue: what
+the kill switch's cancels and the venue did meanwhile is confirmed order by order). Trading
+stays HALTED until an operator resumes (``execagent resume``), as after any kill;
+:meth:`StoreGuard.resume_blocker` refuses that resume while the backlog is not written.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class StoreGuard:
         self.check_interval_s = check_interval_s
         self.outages = 0
         self._halted_for_outage = False
+        self.on_resynced: Callable[[], None] | None = None
 
     def on_store_error(self, error: Exception) -> None:
         """A write failed (the engine calls this): halt once per outage."""
@@ -72,6 +75,8 @@ class StoreGuard:
             if self._halted_for_outage:
                 log.warning("durable store back and re-synced; trading stays HALTED until an "
                             "operator resumes")
+                if self.on_resynced is not None:
+                    self.on_resynced()
             self._halted_for_outage = False
 
     def resume_blocker(self) -> str | None:

@@ -48,7 +48,8 @@ from service.domain import (
 )
 from service.journal import Journal
 from service.metrics import Metrics
-from service.oms import OrderManager
+from service.oms import TRADE_AMENDMENTS, OrderManager
+from service.recovery import Reconciliation, RecoveredState, judge_status_answer
 from service.report import shortfall_bps
 from service.store import StateStore, StoreUnavailable
 from sim.depth_book import DepthBook
@@ -59,6 +60,10 @@ WATCH_INTERVAL_S = 0.5  # how often the risk overlay's periodic duties run
 
 class OrderSender(Protocol):
     def send(self, intent: OrderIntent, now_ns: int) -> bool: ...
+
+
+# Sends an OrderStatusRequest for a child order; False when the session cannot take it.
+StatusRequester = Callable[[ChildOrder], bool]
 
 
 @dataclass(slots=True)
@@ -101,6 +106,8 @@ class Engine:
         max_child_qty: int = 2_000,
         cl_ord_id_prefix: str | None = None,
         journal: Journal | None = None,
+        request_status: StatusRequester | None = None,
+        reconcile_timeout_s: float = 10.0,
     ) -> None:
         self.instruments = instruments
         self.risk = risk
@@ -126,6 +133,14 @@ class Engine:
         # Called when the store refuses a write (the service's StoreGuard halts trading).
         self.on_store_error: Callable[[StoreUnavailable], None] | None = None
         self.session_up = False
+        # Set by the service as it stops: the logout that follows is ours, and must not fire
+        # the lost-session kill switch (which the store would keep across the restart).
+        self.shutting_down = False
+        # Reconciliation with the venue: order-status requests awaiting answers after a restart
+        # or a reconnect (service/recovery.py). While one is open, no parent trades.
+        self._request_status = request_status
+        self.reconcile_timeout_ns = int(reconcile_timeout_s * 1e9)
+        self.reconciliation: Reconciliation | None = None
         self._last_tick_mono_ns = time.monotonic_ns()
         risk.on_kill = self._send_kill_cancels
         # Metric children bound once: the tick's path does no label lookups.
@@ -168,6 +183,11 @@ class Engine:
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
             try:
+                if self.reconciliation is not None:
+                    # Restored orders wait for the venue's word, not for a quote: the stale-feed
+                    # kill resumes once they are reconciled; a venue that never answers halts.
+                    self.check_reconciliation_deadline()
+                    continue
                 self.risk.watch(self.clock.now_ns() + self.wall_ns_since_last_tick())
             except Exception:  # noqa: BLE001 - the watchdog must outlive a bad check
                 self.errors += 1
@@ -196,6 +216,11 @@ class Engine:
             raise ValueError(f"symbol {parent.symbol!r} is not configured; configured: "
                              f"{sorted(self.books)}")
         self.oms.add_parent(parent)
+        working = self._work(parent, policy)
+        self._save_parent(parent)
+        return working.finished
+
+    def _work(self, parent: ParentOrder, policy: ExecutionPolicy) -> _Working:
         n_slices = max(1, round((parent.end_ns - parent.start_ns) / self.slice_ns))
         working = _Working(parent, policy, n_slices,
                            self.metrics.policy_inference.labels(policy.name),
@@ -207,9 +232,114 @@ class Engine:
         self.metrics.parent_final_shortfall.labels(policy.name)
         self._active[parent.symbol].append(working)
         self._by_parent[parent.parent_id] = working
-        self._save_parent(parent)
         self.metrics.parent_orders_active.set(len(self._by_parent))
-        return working.finished
+        return working
+
+    # --- recovery -----------------------------------------------------------------------------
+    def restore(self, state: RecoveredState,
+                policy_for: Callable[[ParentOrder], ExecutionPolicy]) -> dict[str, asyncio.Event]:
+        """Take back what the store held after a restart: every parent and child order and the
+        fills already counted; each unfinished parent is worked again, with exactly what
+        remains, once the venue has answered for the working child orders (an order-status
+        request each, sent at logon). Returns each resumed parent's finished event."""
+        self.oms.restore(state.parents, state.children,
+                         ((exec_id, qty, price) for exec_id, _, _, qty, price in state.fills))
+        finished = {}
+        for parent in state.unfinished:
+            if parent.symbol not in self.books:
+                log.error("stored parent %s is for %s, which is no longer configured; left "
+                          "as it is", parent.parent_id, parent.symbol)
+                continue
+            finished[parent.parent_id] = self._work(parent, policy_for(parent)).finished
+        working = [order.cl_ord_id for order in state.working]
+        if working:
+            self.reconciliation = Reconciliation(working)
+        self.metrics.reconciliation_pending.set(len(working))
+        return finished
+
+    def reconcile(self) -> None:
+        """Ask the venue about every order we hold as working: at logon (after a restart these
+        are the restored ones; after a reconnect, whatever was working when the session
+        dropped; answers and resent reports bring what happened meanwhile), and when the
+        durable store is back after an outage. Waits for the logon when the session is down."""
+        if not self.session_up:
+            return
+        if self.reconciliation is None:
+            working = [o.cl_ord_id for o in self.oms.all_orders() if not o.status.is_terminal]
+            if not working:
+                return
+            self.reconciliation = Reconciliation(working)
+        reconciliation = self.reconciliation
+        reconciliation.requested_mono_ns = time.monotonic_ns()
+        if self._request_status is None:
+            reconciliation.problems.append("this venue connection cannot send order-status "
+                                           "requests")
+            self._finish_reconciliation()
+            return
+        for cl_ord_id in sorted(reconciliation.awaiting):
+            order = self.oms.get(cl_ord_id)
+            if order is None or not self._request_status(order):
+                reconciliation.problems.append(f"could not ask the venue about {cl_ord_id}")
+        self.metrics.reconciliation_pending.set(len(reconciliation.awaiting))
+        if reconciliation.problems:
+            self._finish_reconciliation()
+
+    def _on_status_answer(self, report: ExecutionReport) -> None:
+        """An order-status answer: fills it reveals are booked first (as recovered fills),
+        then its status applies as any execution report's would. What cannot be squared with
+        our record (the venue knows less than we booked, or does not know an order it had
+        acknowledged) goes to the reconciliation's problems, which halt trading."""
+        order = self.oms.get(report.cl_ord_id) or self.oms.get(report.orig_cl_ord_id or "")
+        reconciliation = self.reconciliation
+        if order is not None:
+            if reconciliation is not None:
+                reconciliation.answered(order)
+            problem, missed = judge_status_answer(order, report)
+            if problem:
+                log.error("reconciliation: %s", problem)
+                if reconciliation is not None:
+                    reconciliation.problems.append(problem)
+            elif missed is not None:
+                log.warning("order %s: %d filled at the venue that no execution report "
+                            "brought; booked at %s ticks from AvgPx", order.cl_ord_id,
+                            missed.last_qty, missed.last_px)
+                self.metrics.recovered_fills.inc()
+                if reconciliation is not None:
+                    reconciliation.recovered_fills += 1
+                self._apply_report(missed)
+        self._apply_report(report)
+        if reconciliation is not None:
+            self.metrics.reconciliation_pending.set(len(reconciliation.awaiting))
+            if reconciliation.done:
+                self._finish_reconciliation()
+
+    def check_reconciliation_deadline(self) -> None:
+        """The venue's silence past ``reconcile_timeout_s`` halts (from the watch loop)."""
+        reconciliation = self.reconciliation
+        if reconciliation is not None and \
+                reconciliation.overdue(time.monotonic_ns(), self.reconcile_timeout_ns):
+            self._finish_reconciliation()
+
+    def _finish_reconciliation(self) -> None:
+        """Trading resumes where the answers squared with our records; otherwise the kill
+        switch halts it, saying what differs (an operator checks at the venue and resumes)."""
+        reconciliation = self.reconciliation
+        assert reconciliation is not None
+        self.reconciliation = None
+        self.metrics.reconciliation_pending.set(0)
+        if self.journal is not None:
+            self.journal.record("reconciliation", self.clock.now_ns(), {
+                "outcome": "halted" if reconciliation.problems else "squared",
+                "orders": reconciliation.asked, "recovered_fills": reconciliation.recovered_fills,
+                "detail": "; ".join(reconciliation.problems)})
+        if reconciliation.problems:
+            self.metrics.reconciliation_failures.inc()
+            self.risk.engage_kill_switch(
+                "reconciliation with the venue: " + "; ".join(reconciliation.problems[:5]),
+                self.clock.now_ns(), KillTrigger.RECOVERY)
+        else:
+            log.info("reconciled with the venue: %d parent orders resume",
+                     len(self._by_parent))
 
     def parent(self, parent_id: str) -> ParentOrder:
         return self.oms.parents[parent_id]
@@ -248,7 +378,7 @@ class Engine:
 
     def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int) -> None:
         parent = working.parent
-        if now < parent.start_ns:
+        if now < parent.start_ns or self.reconciliation is not None:
             return
         if parent.arrival_price_x2 is None:
             parent.arrival_price_x2 = book.mid_x2()
@@ -432,6 +562,12 @@ class Engine:
 
     # --- execution reports --------------------------------------------------------------------
     def on_execution_report(self, report: ExecutionReport) -> None:
+        if report.exec_type is ExecType.ORDER_STATUS:
+            self._on_status_answer(report)
+        else:
+            self._apply_report(report)
+
+    def _apply_report(self, report: ExecutionReport) -> None:
         self.metrics.execution_reports.labels(report.exec_type.name.lower()).inc()
         if self.journal is not None:
             self.journal.record("execution_report", self.clock.now_ns(), {
@@ -444,14 +580,19 @@ class Engine:
         cancel_requested = before is not None and before.pending_cl_ord_id is not None
         fill = self.oms.on_execution_report(report)
         self.risk.on_execution_report(report, self.clock.now_ns())
+        if fill is not None:
+            # The fill before the order that carries it: recovery recomputes every order's
+            # filled quantity from the fills, so a crash between the two writes loses nothing.
+            self._record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
         order = self.oms.get(report.cl_ord_id)
         if order is not None:
             self._save_child(order)
             if was_open and order.status.is_terminal:
                 self._count_order_end(order, report.exec_type, cancel_requested)
         if fill is None:
+            if order is not None and report.exec_type in TRADE_AMENDMENTS:
+                self._on_trade_amended(order)
             return
-        self._record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
         self.metrics.filled_shares.labels(report.symbol, report.side.name.lower()).inc(fill.qty)
         working = self._by_parent.get(fill.parent_id)
         if working is not None:
@@ -459,6 +600,21 @@ class Engine:
             self._show_shortfall(working)
             if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id):
                 self._finish(working, "filled")
+
+    def _on_trade_amended(self, order: ChildOrder) -> None:
+        """A bust or a correction changed the parent's filled quantity and notional (the OMS
+        did it): persist the signed fill records it produced, then the parent, and show its
+        shortfall again. A parent still worked goes on working what a bust gave back; one
+        already finished stays finished."""
+        adjustments, self.oms.adjustments = self.oms.adjustments, []
+        for fill in adjustments:
+            self._record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
+        parent = self.oms.parents.get(order.parent_id)
+        if parent is not None:
+            self._save_parent(parent)
+        working = self._by_parent.get(order.parent_id)
+        if working is not None:
+            self._show_shortfall(working)
 
     def _count_order_end(self, order: ChildOrder, exec_type: ExecType,
                          cancel_requested: bool) -> None:
@@ -477,6 +633,18 @@ class Engine:
             m.orders_cancelled.labels(reason).inc()
 
     def on_cancel_reject(self, reject: CancelReject) -> None:
+        reconciliation = self.reconciliation
+        if reconciliation is not None and reject.cl_ord_id == reject.orig_cl_ord_id and \
+                reject.cl_ord_id in reconciliation.awaiting:
+            # Some venues answer an order-status request for an order they never received
+            # with an OrderCancelReject instead of a rejected ExecutionReport: the same news.
+            order = self.oms.get(reject.cl_ord_id)
+            if order is not None:
+                self._on_status_answer(ExecutionReport(
+                    order.cl_ord_id, f"{order.cl_ord_id}:unknown-at-venue",
+                    ExecType.ORDER_STATUS, OrdStatus.REJECTED, order.symbol, order.side, 0, 0,
+                    text=reject.text or "unknown order"))
+                return
         self.metrics.orders_rejected.labels(
             _CANCEL_REJECT_REASONS.get(reject.reason, "cancel_other")).inc()
         order = self.oms.on_cancel_reject(reject)
@@ -490,7 +658,8 @@ class Engine:
         now = self.clock.now_ns()
         if status.logged_on:
             self.risk.on_session_restored(now)
-        else:
+            self.reconcile()
+        elif not self.shutting_down:
             log.warning("FIX session lost: %s", status.text or "no reason given")
             self.risk.on_session_lost(now)
 

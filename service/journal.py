@@ -41,6 +41,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "execution_report": ("cl_ord_id", "exec_id", "exec_type", "ord_status", "last_qty",
                          "last_px", "cum_qty", "leaves_qty"),
     "operator": ("who", "role", "action", "reason"),
+    # The end of a reconciliation with the venue (after a restart, a reconnect or a store
+    # outage): "squared" or "halted", and what differed.
+    "reconciliation": ("outcome", "orders", "recovered_fills", "detail"),
 }
 DAY_NS = 86_400 * 10**9
 COLUMNS = ("id", "kind", "event_ns", "wall_ns",

@@ -19,7 +19,9 @@ when Prometheus asks keeps the tick's path free of metric work. Scrapes run on t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import fields
 from functools import partial
 
 from prometheus_client import (
@@ -31,7 +33,14 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
+from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from risk.state import KillTrigger, TradingState
 from risk.verdict import DenyReason
 
@@ -71,6 +80,93 @@ CANCEL_REASONS = ("requested", "ioc_remainder", "expired", "venue")
 # request (OrderCancelReject, by CxlRejReason: 0 too late, 1 unknown order, anything else).
 REJECT_REASONS = ("venue_reject", "cancel_too_late", "cancel_unknown_order", "cancel_other")
 STORE_OPERATIONS = ("save_parent", "save_child", "record_fill")
+# Exchange timestamp to receipt: a co-located feed is well under a millisecond, a cloud client
+# of a crypto exchange tens of milliseconds; beyond 10 s the clocks disagree or the feed lags.
+FEED_LATENCY_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25,
+                        0.5, 1.0, 2.5, 10.0)
+# FeedCounters field -> what the exported counter counts (execagent_feed_<field>_total).
+FEED_COUNTER_HELP = {
+    "messages": "Messages received from the feed, valid or not",
+    "gaps": "Sequence breaks that forced a resync",
+    "resyncs": "Snapshots requested to repair the book",
+    "malformed": "Messages dropped as unreadable (invalid JSON, missing fields, wrong types)",
+    "invalid_book": "Crossed or locked books, negative sizes, prices off the grid (resynced)",
+    "duplicates": "Messages already applied, dropped",
+    "reconnects": "Connections opened after the first",
+}
+
+
+def _as_gauge(predicate: Callable[[str], bool], key: str) -> float:
+    return 1.0 if predicate(key) else 0.0
+
+
+class LatencyBuckets:
+    """A histogram in plain integers, for a path that runs per message: ``observe`` is a bisect
+    and two additions (a prometheus-client Histogram child costs about ten times that: a lock
+    and a bucket search in Python), and the exporter turns it into the Prometheus histogram at
+    scrape time. Event loop only: no lock."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...] = FEED_LATENCY_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, total = [], 0
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+            total += count
+            out.append((bound, float(total)))
+        return out
+
+
+class _FeedCollector:
+    """Per-feed counters and health, read from the feeds at scrape time.
+
+    Why a collector rather than Counter objects: a feed counts in plain integers
+    (:class:`~gateways.marketdata.feed.FeedCounters`) so its per-message path does no metric
+    call; the exporter copies them when Prometheus asks."""
+
+    def __init__(self) -> None:
+        self.feeds: dict[str, Feed] = {}
+        self.latency: dict[str, LatencyBuckets] = {}
+        self.conflated: Callable[[], int] | None = None
+
+    def describe(self) -> list[Metric]:
+        return []  # nothing to register up front; names are fixed in collect()
+
+    def collect(self) -> Iterator[Metric]:
+        for field in fields(FeedCounters):
+            family = CounterMetricFamily(f"execagent_feed_{field.name}",
+                                         FEED_COUNTER_HELP[field.name], labels=["feed"])
+            for name, feed in self.feeds.items():
+                family.add_metric([name], getattr(feed.counters, field.name))
+            yield family
+        health = GaugeMetricFamily("execagent_feed_health",
+                                   "1 for the feed's current health (only live means its book "
+                                   "is the market's)", labels=["feed", "health"])
+        for name, feed in self.feeds.items():
+            for state in FeedHealth:
+                health.add_metric([name, state.value], 1.0 if feed.health is state else 0.0)
+        yield health
+        latency = HistogramMetricFamily(
+            "execagent_feed_latency_seconds",
+            "Exchange event time to receipt, by feed (wall clocks: assumes both are NTP-synced; "
+            "a negative difference counts as 0; websocket and Redis feeds only)",
+            labels=["feed"])
+        for name, buckets in self.latency.items():
+            latency.add_metric([name], buckets.cumulative(), buckets.sum)
+        yield latency
+        if self.conflated is not None:
+            yield CounterMetricFamily(
+                "execagent_feed_conflated_messages",
+                "Market-data messages merged into one still waiting for the engine",
+                value=self.conflated())
 
 
 class Metrics:
@@ -193,10 +289,34 @@ class Metrics:
                                     "State store writes refused (the store was unavailable)",
                                     registry=r)
         self.store_info = Info("execagent_store", "The state store in use", registry=r)
+        self.reconciliation_pending = Gauge(
+            "execagent_reconciliation_pending_orders",
+            "Order-status requests to the venue not yet answered (after a restart or a "
+            "reconnect); no parent order trades while above 0", registry=r)
+        self.reconciliation_failures = Counter(
+            "execagent_reconciliation_failures_total",
+            "Reconciliations that found what they could not square with our records (trading "
+            "halted)", registry=r)
+        self.recovered_fills = Counter(
+            "execagent_recovered_fills_total",
+            "Fills booked from an order-status answer because no execution report brought them",
+            registry=r)
         self.redis_up = Gauge(
             "execagent_redis_up",
             "1 while a Redis state store reports healthy; 0 otherwise, including when the "
             "store is not Redis (see execagent_store_info)", registry=r)
+        self.feed_stale = Gauge("execagent_feed_stale",
+                                "1 while the feed has been silent past market_data.stale_seconds",
+                                ["feed"], registry=r)
+        self.symbol_stopped = Gauge(
+            "execagent_symbol_stopped",
+            "1 while new orders on the symbol are stopped because its feed is not live "
+            "(stale, resyncing, connecting, ended); clears by itself", ["symbol"], registry=r)
+        self.feed_queue_depth = Gauge(
+            "execagent_feed_queue_depth",
+            "Market-data messages waiting for the engine (after conflation)", registry=r)
+        self._feeds = _FeedCollector()
+        r.register(self._feeds)
         self._initialise_label_sets()
 
     def _initialise_label_sets(self) -> None:
@@ -257,6 +377,21 @@ class Metrics:
         for symbol in symbols:
             self.position.labels(symbol).set_function(partial(position, symbol))
             self.pnl.labels(symbol).set_function(partial(pnl, symbol))
+
+    def watch_feeds(self, feeds: dict[str, Feed], latency: dict[str, LatencyBuckets],
+                    stale: Callable[[str], bool], stopped: Callable[[str], bool],
+                    symbols: Iterable[str], queue_depth: Callable[[], int],
+                    conflated: Callable[[], int]) -> None:
+        """The service's feeds by name (a closed set: the configuration's), read at scrape
+        time: counters, health, staleness, latency; which symbols are stopped; the queue."""
+        self._feeds.feeds = dict(feeds)
+        self._feeds.latency = dict(latency)
+        for name in feeds:
+            self.feed_stale.labels(name).set_function(partial(stale, name))
+        for symbol in symbols:
+            self.symbol_stopped.labels(symbol).set_function(partial(_as_gauge, stopped, symbol))
+        self.feed_queue_depth.set_function(queue_depth)
+        self._feeds.conflated = conflated
 
     def watch_store(self, kind: str, healthy: Callable[[], bool] | None = None) -> None:
         """``execagent_store_info{kind}`` and ``execagent_redis_up``: 1 only when the store is

@@ -28,6 +28,8 @@ from service.domain import (
     OrdStatus,
     ParentOrder,
     ReplaceOrder,
+    busted_id,
+    busted_trade,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
 }
 
 
+# Reports that amend an earlier trade rather than report a new one (FIX 4.4 ExecType H and G).
+TRADE_AMENDMENTS = frozenset({ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT})
+
+
 def transition_allowed(current: OrdStatus, new: OrdStatus) -> bool:
     return new is current or new in TRANSITIONS.get(current, frozenset())
 
@@ -79,6 +85,11 @@ class OrderManager:
         self._orders: dict[str, ChildOrder] = {}  # every ClOrdID an order was ever known by
         self._by_parent: dict[str, list[ChildOrder]] = {}
         self._exec_ids: set[str] = set()
+        self._fills: dict[str, tuple[int, int]] = {}  # ExecID -> (qty, price): what a bust undoes
+        # Signed fill records that busts and corrections produced, for the engine to persist
+        # (a bust is stored as the negative of the trade under ``<ExecID>:busted``), so that
+        # recovery, which sums the stored fills, sees the amended quantities.
+        self.adjustments: list[FillEvent] = []
         self._on_rejected_transition = on_rejected_transition
         self.rejected_transitions = 0
         self.unknown_reports = 0
@@ -126,6 +137,9 @@ class OrderManager:
 
     def on_execution_report(self, report: ExecutionReport) -> FillEvent | None:
         """Apply a report; returns the fill it carries when that fill is new."""
+        if report.exec_type in TRADE_AMENDMENTS:
+            self.on_trade_amendment(report)
+            return None
         order = self._orders.get(report.cl_ord_id)
         if order is None and report.orig_cl_ord_id:
             order = self._orders.get(report.orig_cl_ord_id)
@@ -144,6 +158,8 @@ class OrderManager:
             if not is_new_exec:
                 return None
             order.cum_qty += report.last_qty
+            order.notional_ticks += report.last_qty * report.last_px
+            self._fills[report.exec_id] = (report.last_qty, report.last_px)
             fill = FillEvent(order.parent_id, order.cl_ord_id, report.exec_id, report.last_qty,
                              report.last_px)
             parent = self.parents.get(order.parent_id)
@@ -156,8 +172,50 @@ class OrderManager:
         self._apply_status(order, report)
         return fill
 
+    def on_trade_amendment(self, report: ExecutionReport) -> ChildOrder | None:
+        """A TradeCancel (a bust) or TradeCorrect: take the amended trade (ExecRefID) out of
+        the order's and the parent's filled quantity and notional, and put a correction's
+        LastQty at LastPx back in. Returns the order it amended, None when unknown or a
+        duplicate.
+
+        Named assumptions: the venue's OrdStatus after an amendment is taken as it comes (a bust
+        can reopen a filled order; the state machine's matrices do not cover amendments); an
+        amendment of a trade this process never counted (an ExecRefID from before a restart)
+        changes no quantity here, and is counted in ``unknown_reports`` and logged.
+        """
+        order = self._orders.get(report.cl_ord_id) or \
+            self._orders.get(report.orig_cl_ord_id or "")
+        if order is None:
+            self.unknown_reports += 1
+            return None
+        if report.exec_id in self._exec_ids:
+            return None
+        self._exec_ids.add(report.exec_id)
+        parent = self.parents.get(order.parent_id)
+        amended = self._fills.pop(report.exec_ref_id or "", None)
+        if amended is None:
+            self.unknown_reports += 1
+            log.warning("order %s: %s of unknown trade %s; quantities left as they were",
+                        order.cl_ord_id, report.exec_type.name, report.exec_ref_id)
+        else:
+            _add_fill(order, parent, -amended[0], amended[1])
+            self.adjustments.append(FillEvent(order.parent_id, order.cl_ord_id,
+                                              busted_id(report.exec_ref_id or ""), -amended[0],
+                                              amended[1]))
+            if report.exec_type is ExecType.TRADE_CORRECT and report.last_qty > 0 and \
+                    report.last_px is not None:
+                self._fills[report.exec_id] = (report.last_qty, report.last_px)
+                _add_fill(order, parent, report.last_qty, report.last_px)
+                self.adjustments.append(FillEvent(order.parent_id, order.cl_ord_id,
+                                                  report.exec_id, report.last_qty,
+                                                  report.last_px))
+        order.status = report.ord_status
+        return order
+
     def _apply_status(self, order: ChildOrder, report: ExecutionReport) -> None:
         new_status = report.ord_status
+        if report.exec_type is ExecType.ORDER_STATUS and order.pending_cl_ord_id is not None:
+            self._settle_pending_by_status(order, report)
         if report.exec_type is ExecType.REPLACED:
             self._complete_replace(order, report)
             if new_status is OrdStatus.REPLACED:  # FIX 4.2 reports the replaced order so
@@ -174,6 +232,19 @@ class OrderManager:
             return
         order.status = new_status
 
+    def _settle_pending_by_status(self, order: ChildOrder, report: ExecutionReport) -> None:
+        """An order-status answer (reconciliation) settles a cancel or replace we had in
+        flight: the venue names the order by the ClOrdID it accepted last. Under the pending
+        ClOrdID, the request took effect (a replace completes here; a cancel shows a terminal
+        status); under the old one, it never did, and nothing is in flight any more (the
+        status request went after it on the same session, and order messages are never
+        resent), so the order is free for a new cancel or replace."""
+        if report.cl_ord_id == order.pending_cl_ord_id:
+            if order.pending_qty is not None:
+                self._complete_replace(order, report)
+        else:
+            order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
+
     def _complete_replace(self, order: ChildOrder, report: ExecutionReport) -> None:
         if order.pending_cl_ord_id is not None:
             order.previous_cl_ord_ids.append(order.cl_ord_id)
@@ -184,6 +255,29 @@ class OrderManager:
             order.price = order.pending_price
         order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
         self._orders[report.cl_ord_id] = order
+
+    def restore(self, parents: Iterable[ParentOrder], children: Iterable[ChildOrder],
+                fills: Iterable[tuple[str, int, int]]) -> None:
+        """Take back state recovered from the store after a restart: the parents, their child
+        orders under every ClOrdID they were known by, and the stored fills (ExecID, quantity,
+        price): their ExecIDs are counted already (a resent fill is not counted twice), and
+        the trades not busted can still be amended."""
+        for parent in parents:
+            self.parents[parent.parent_id] = parent
+            self._by_parent.setdefault(parent.parent_id, [])
+        for order in children:
+            for cl_ord_id in (*order.previous_cl_ord_ids, order.cl_ord_id,
+                              order.pending_cl_ord_id):
+                if cl_ord_id is not None:
+                    self._orders[cl_ord_id] = order
+            self._by_parent.setdefault(order.parent_id, []).append(order)
+        for exec_id, qty, price in fills:  # sorted: a reversal comes after its trade
+            self._exec_ids.add(exec_id)
+            undone = busted_trade(exec_id)
+            if undone is not None:
+                self._fills.pop(undone, None)
+            elif qty > 0:
+                self._fills[exec_id] = (qty, price)
 
     def on_cancel_reject(self, reject: CancelReject) -> ChildOrder | None:
         """The venue refused a cancel or replace: the order stays as it was."""
@@ -206,3 +300,12 @@ class OrderManager:
         else:
             order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
             del self._orders[intent.cl_ord_id]
+
+
+def _add_fill(order: ChildOrder, parent: ParentOrder | None, qty: int, price: int) -> None:
+    """Move ``qty`` at ``price`` (negative: a bust) into the order's and the parent's totals."""
+    order.cum_qty += qty
+    order.notional_ticks += qty * price
+    if parent is not None:
+        parent.filled += qty
+        parent.notional_ticks += qty * price

@@ -67,11 +67,12 @@ class RedisStore:
         self._children = f"{namespace}:children"
         self._fills = f"{namespace}:fills"
         self._model = f"{namespace}:model"
+        self._trading = f"{namespace}:trading_state"
         self.available = True
         # Everything written through this store (hash key -> field -> value): what resync()
         # rewrites after an outage. ``_unsynced`` counts the writes made while unavailable.
         self._mirror: dict[str, dict[str, str]] = {self._parents: {}, self._children: {},
-                                                   self._fills: {}}
+                                                   self._fills: {}, self._trading: {}}
         self._unsynced = 0
 
     def ping(self) -> bool:
@@ -89,7 +90,8 @@ class RedisStore:
                     encode_parent(parent))
 
     def save_child(self, order: ChildOrder) -> None:
-        self._write("save a child order", self._children, order.cl_ord_id, encode_child(order))
+        self._write("save a child order", self._children, order.first_cl_ord_id,
+                    encode_child(order))
 
     def record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> bool:
         record = json.dumps({"cl_ord_id": cl_ord_id, "qty": qty, "price": price})
@@ -143,7 +145,7 @@ class RedisStore:
         if self.available:
             return True
         pipe = self._redis.pipeline(transaction=True)
-        for key in (self._parents, self._children):
+        for key in (self._parents, self._children, self._trading):
             if self._mirror[key]:
                 pipe.hset(key, mapping=cast(dict[Any, Any], self._mirror[key]))
         for exec_id, record in self._mirror[self._fills].items():
@@ -172,6 +174,17 @@ class RedisStore:
             out[exec_id.decode()] = (record["cl_ord_id"], record["qty"], record["price"])
         return out
 
+    def save_trading_state(self, state: str, reason: str) -> None:
+        self._write("save the trading state", self._trading, "current",
+                    json.dumps({"state": state, "reason": reason}))
+
+    def trading_state(self) -> tuple[str, str] | None:
+        stored = self._call("read the trading state", self._redis.hget, self._trading, "current")
+        if stored is None:
+            return None
+        record = json.loads(stored)
+        return str(record["state"]), str(record["reason"])
+
     def save_model(self, info: dict[str, object]) -> None:
         self._call("save the model in use", self._redis.set, self._model,
                    json.dumps(info, sort_keys=True))
@@ -183,7 +196,7 @@ class RedisStore:
     def clear(self) -> None:
         """Forget everything in this namespace (tests, and a deliberate fresh start)."""
         self._call("clear the store", self._redis.delete, self._parents, self._children,
-                   self._fills, self._model)
+                   self._fills, self._model, self._trading)
         for fields in self._mirror.values():
             fields.clear()
 

@@ -37,6 +37,13 @@ class StateStore(Protocol):
         """ExecID -> (ClOrdID, quantity, price in ticks) of every fill recorded."""
         ...
 
+    def save_trading_state(self, state: str, reason: str) -> None:
+        """The risk overlay's trading state (active, reducing, halted) and why, on every
+        change: a restart keeps a halt an operator has not lifted."""
+        ...
+
+    def trading_state(self) -> tuple[str, str] | None: ...
+
     def save_model(self, info: dict[str, object]) -> None:
         """The policy in use (name, and for ONNX the file's sha256 and metadata), at start."""
         ...
@@ -52,12 +59,13 @@ class MemoryStore:
         self._children: dict[str, ChildOrder] = {}
         self._fills: dict[str, tuple[str, int, int]] = {}
         self._model: dict[str, object] | None = None
+        self._trading: tuple[str, str] | None = None
 
     def save_parent(self, parent: ParentOrder) -> None:
         self._parents[parent.parent_id] = replace(parent)
 
     def save_child(self, order: ChildOrder) -> None:
-        self._children[order.cl_ord_id] = replace(order,
+        self._children[order.first_cl_ord_id] = replace(order,
                                                   previous_cl_ord_ids=list(order.previous_cl_ord_ids))
 
     def record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> bool:
@@ -75,6 +83,12 @@ class MemoryStore:
 
     def fills(self) -> dict[str, tuple[str, int, int]]:
         return dict(self._fills)
+
+    def save_trading_state(self, state: str, reason: str) -> None:
+        self._trading = (state, reason)
+
+    def trading_state(self) -> tuple[str, str] | None:
+        return self._trading
 
     def save_model(self, info: dict[str, object]) -> None:
         self._model = json.loads(json.dumps(info))  # a copy, as JSON would keep it

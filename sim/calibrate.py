@@ -1,112 +1,220 @@
 """Estimate the stochastic flow's parameters (:class:`sim.flow.FlowParams`) from LOBSTER data.
 
-Estimators, each the simplest that matches how :class:`sim.flow.StochasticFlow` uses the value:
-- ``limit_rate``: submissions (type 1) per second of the sample;
-- ``market_rate`` and ``mean_market_size``: visible executions (type 4) grouped by timestamp
-  and side into one market order each (a sweep prints one execution per resting order it hits);
-- ``mean_limit_size``: the mean submitted size;
-- ``improve_probability``: the share of submissions that land strictly inside the spread;
-- ``placement_decay``: the maximum-likelihood geometric parameter ``1 / (1 + mean distance)`` of
-  the other submissions' distance in ticks behind their own side's best price;
-- ``cancel_rate``: full deletions (type 3) per second, divided by the mean number of resting
-  orders, itself estimated as the mean displayed depth over the sample's levels divided by the
-  mean submitted size (LOBSTER shows levels, not orders);
-- ``imbalance_lean``: ``E[sign x imbalance] / (2 E[imbalance^2])``, the least-squares slope of
-  ``P(buy) = 0.5 + lean x imbalance`` on the touch imbalance just before each market order,
-  clipped to [-0.5, 0.5];
-- ``start_price``: the first mid, in ticks.
-The rest (``thin_queue``, ``refill_boost``, ``initial_levels``, ``initial_orders_per_level``,
-``max_distance``) are not identified by this data and keep their defaults; the output says so.
+One pass over the messages, each read against the book row just before it (its spread bucket,
+its touch queues). Estimators, each the simplest that matches how
+:class:`sim.flow.StochasticFlow` uses the value:
+- ``limit_rate``: submissions (type 1) per second; ``limit_profile[b]``: submissions per second
+  spent in spread bucket ``b``, over ``limit_rate`` (the maximum-likelihood intensity of a
+  Poisson process modulated by the spread);
+- ``market_rate``, ``market_profile`` and ``market_sizes``: the same for market orders, taking
+  visible executions (type 4) grouped by timestamp and side as one market order each (a sweep
+  prints one execution per resting order it hits);
+- ``inside_share[b]``: the share of bucket ``b``'s submissions that land strictly inside the
+  spread; ``inside_fractions[b]``: their ``(improvement - 1/2) / (spread - 1)``, improvement in
+  ticks from their own touch (the flow maps the fraction back to the same tick);
+  ``behind_distances[b]``: the others' distance in ticks behind their own touch;
+- ``cancel_touch[k]``: cancelled shares (types 2 and 3) at the touch over the time integral of
+  the touch queue, for touch queues in size bucket ``k``; ``cancel_deep`` the same for the
+  displayed levels behind the touch (a per-share rate, used per order: sizes and cancels are
+  assumed independent, and a partial cancel counts as its share of an order);
+- ``touch_take_share``: the share of market orders whose size is exactly the touch queue they
+  met; ``market_sizes`` come from the others;
+- ``sign_persistence``: ``2 P(same side as the previous market order) - 1``, what copying the
+  last trade's side with that probability and otherwise drawing a fair side would give (the
+  imbalance lean's small effect on that probability is ignored);
+- ``limit_sizes``: submitted sizes; ``imbalance_lean``: ``E[sign x imbalance] / (2
+  E[imbalance^2])``, the least-squares slope of ``P(buy) = 0.5 + lean x imbalance`` on the touch
+  imbalance just before each market order, clipped to [-0.5, 0.5];
+- ``start_price``: the first mid; ``initial_spread``: the median spread over book rows.
+Distributions are quantile tables (:func:`sim.flow.quantile_table`), cut above their 99th
+percentile (a handful of far-off orders would otherwise set the table's last segment). A spread
+bucket with fewer than :data:`MIN_SAMPLES` observations of a kind takes the whole day's value
+for that kind (rate factor 1, pooled distribution). ``queue_edges`` is a choice, not an
+estimate; the output says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
 from service.domain import Side
-from sim.flow import FlowParams
-from sim.lobster import BookRow, EventType, LobsterSample
+from sim.flow import SPREAD_BUCKETS, FlowParams, quantile_table, spread_bucket
+from sim.lobster import EventType, LobsterSample
 
-MIN_MEAN_SIZE = 11.0
-NOT_CALIBRATED = ("thin_queue", "refill_boost", "initial_levels", "initial_orders_per_level",
-                  "max_distance")
+MIN_SAMPLES = 50
+DISTANCE_POINTS = 21  # quantiles 0, 5%, ..., 100% (of the data below its 99th percentile)
+FRACTION_POINTS = 11
+SIZE_POINTS = 21
+NOT_CALIBRATED = ("queue_edges",)
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What one pass over the data counts."""
+
+    seconds: list[float]
+    submits: list[int]
+    markets: list[int]
+    inside: list[list[float]]
+    behind: list[list[float]]
+    touch_cancelled: list[float]
+    touch_exposure: list[float]
+    same_side: int = 0
+    deep_cancelled: float = 0.0
+    deep_exposure: float = 0.0
+    lean_num: float = 0.0
+    lean_den: float = 0.0
+
+    @classmethod
+    def empty(cls, queue_buckets: int) -> _Tally:
+        return cls([0.0] * SPREAD_BUCKETS, [0] * SPREAD_BUCKETS, [0] * SPREAD_BUCKETS,
+                   [[] for _ in range(SPREAD_BUCKETS)], [[] for _ in range(SPREAD_BUCKETS)],
+                   [0.0] * queue_buckets, [0.0] * queue_buckets)
 
 
 def calibrate(sample: LobsterSample) -> dict[str, Any]:
     """The parameters and where they came from, as the JSON document ``calibrate`` writes."""
-    submits = deletes = inside = 0
-    submit_qty = distance_sum = 0
+    edges = FlowParams().queue_edges
+    tally = _Tally.empty(len(edges) + 1)
+    limit_sizes: list[float] = []
     market_groups: dict[tuple[int, Side], int] = {}
-    lean_num = lean_den = 0.0
-    depth_sum = rows = 0
+    group_touch: dict[tuple[int, Side], int] = {}  # the touch queue each market order met
+    last_side: Side | None = None
+    spreads: list[int] = []
     first_ts = last_ts = None
     start_mid: int | None = None
-    previous: BookRow | None = None
+    previous = None
+    rows = 0
     for message, row in zip(sample.messages(), sample.book_rows(), strict=True):
         first_ts = message.ts_ns if first_ts is None else first_ts
-        last_ts = message.ts_ns
-        if start_mid is None and row.bids and row.asks:
-            start_mid = (row.bids[0][0] + row.asks[0][0]) // 2
-        if previous is not None and previous.bids and previous.asks:
+        if previous is not None and previous.bids and previous.asks and last_ts is not None:
+            (bid, bid_q), (ask, ask_q) = previous.bids[0], previous.asks[0]
+            bucket = spread_bucket(ask - bid)
+            dt = (message.ts_ns - last_ts) / 1e9
+            tally.seconds[bucket] += dt
+            tally.touch_exposure[bisect_right(edges, bid_q)] += bid_q * dt
+            tally.touch_exposure[bisect_right(edges, ask_q)] += ask_q * dt
+            tally.deep_exposure += (sum(q for _, q in previous.bids[1:])
+                                    + sum(q for _, q in previous.asks[1:])) * dt
+            own, own_q = (bid, bid_q) if message.side is Side.BUY else (ask, ask_q)
             if message.event is EventType.SUBMIT:
-                submits += 1
-                submit_qty += message.qty
-                bid, ask = previous.bids[0][0], previous.asks[0][0]
+                tally.submits[bucket] += 1
+                limit_sizes.append(message.qty)
+                improvement = message.price - bid if message.side is Side.BUY \
+                    else ask - message.price
                 if bid < message.price < ask:
-                    inside += 1
+                    tally.inside[bucket].append((improvement - 0.5) / (ask - bid - 1))
+                elif improvement <= 0:
+                    tally.behind[bucket].append(-improvement)
+            elif message.event in (EventType.DELETE, EventType.PARTIAL_CANCEL):
+                if message.price == own:
+                    tally.touch_cancelled[bisect_right(edges, own_q)] += message.qty
                 else:
-                    distance_sum += bid - message.price if message.side is Side.BUY \
-                        else message.price - ask
-            elif message.event is EventType.DELETE:
-                deletes += 1
+                    tally.deep_cancelled += message.qty
             elif message.event is EventType.EXECUTE_VISIBLE:
                 key = (message.ts_ns, message.side)
                 if key not in market_groups:
-                    bid_q, ask_q = previous.bids[0][1], previous.asks[0][1]
+                    tally.markets[bucket] += 1
+                    group_touch[key] = own_q
+                    tally.same_side += message.side is last_side
+                    last_side = message.side
                     imbalance = (bid_q - ask_q) / (bid_q + ask_q)
                     # The aggressor is opposite to the resting order LOBSTER names.
                     sign = 1.0 if message.side is Side.SELL else -1.0
-                    lean_num += sign * imbalance
-                    lean_den += imbalance * imbalance
+                    tally.lean_num += sign * imbalance
+                    tally.lean_den += imbalance * imbalance
                 market_groups[key] = market_groups.get(key, 0) + message.qty
-        depth_sum += sum(q for _, q in row.bids) + sum(q for _, q in row.asks)
-        rows += 1
+        if row.bids and row.asks:
+            spreads.append(row.asks[0][0] - row.bids[0][0])
+            if start_mid is None:
+                start_mid = (row.bids[0][0] + row.asks[0][0]) // 2
+        last_ts = message.ts_ns
         previous = row
-    if first_ts is None or last_ts is None or last_ts <= first_ts or not submits \
-            or not market_groups or start_mid is None:
+        rows += 1
+    seconds = sum(tally.seconds)
+    if first_ts is None or last_ts is None or seconds <= 0 or not sum(tally.submits) \
+            or not market_groups or start_mid is None or not tally.deep_exposure:
         raise ValueError(f"{sample.source}: too little data to calibrate (needs submissions, "
                          "executions and a two-sided book over a positive time span)")
-    seconds = (last_ts - first_ts) / 1e9
-    mean_limit_size = submit_qty / submits
-    mean_resting_orders = depth_sum / rows / mean_limit_size
-    lean = lean_num / (2 * lean_den) if lean_den else 0.0
-    params = dataclasses.replace(
-        FlowParams(),
+    params = FlowParams(
         start_price=start_mid,
-        limit_rate=submits / seconds,
+        initial_spread=max(1, sorted(spreads)[len(spreads) // 2]),
+        limit_rate=sum(tally.submits) / seconds,
         market_rate=len(market_groups) / seconds,
-        cancel_rate=deletes / seconds / mean_resting_orders,
-        improve_probability=inside / submits,
-        placement_decay=1.0 / (1.0 + distance_sum / max(submits - inside, 1)),
-        # The flow draws sizes in round lots of 10 and needs a mean above one lot.
-        mean_limit_size=max(mean_limit_size, MIN_MEAN_SIZE),
-        mean_market_size=max(sum(market_groups.values()) / len(market_groups), MIN_MEAN_SIZE),
-        imbalance_lean=max(-0.5, min(0.5, lean)),
+        limit_profile=_profile(tally.submits, tally.seconds),
+        market_profile=_profile(tally.markets, tally.seconds),
+        inside_share=tuple(
+            len(tally.inside[b]) / tally.submits[b] if tally.submits[b] >= MIN_SAMPLES
+            else sum(map(len, tally.inside)) / sum(tally.submits) for b in range(SPREAD_BUCKETS)),
+        inside_fractions=_tables(tally.inside, FRACTION_POINTS, (0.0, 0.0)),
+        behind_distances=_tables(tally.behind, DISTANCE_POINTS, (0.0, 0.0)),
+        cancel_deep=tally.deep_cancelled / tally.deep_exposure,
+        cancel_touch=tuple(c / e if e else tally.deep_cancelled / tally.deep_exposure
+                           for c, e in zip(tally.touch_cancelled, tally.touch_exposure,
+                                           strict=True)),
+        limit_sizes=_table(limit_sizes, SIZE_POINTS),
+        market_sizes=_table([float(q) for key, q in market_groups.items()
+                             if q != group_touch[key]] or [1.0], SIZE_POINTS),
+        touch_take_share=sum(q == group_touch[key] for key, q in market_groups.items())
+        / len(market_groups),
+        sign_persistence=max(0.0, 2 * tally.same_side / max(len(market_groups) - 1, 1) - 1),
+        imbalance_lean=max(-0.5, min(0.5, tally.lean_num / (2 * tally.lean_den)
+                                     if tally.lean_den else 0.0)),
     )
     return {
         "data": f"LOBSTER {sample.ticker} {sample.date}, {sample.levels} levels "
                 f"({sample.source.name})",
         "events": rows,
-        "seconds": round(seconds, 3),
-        "params": dataclasses.asdict(params),
+        "seconds": round((last_ts - first_ts) / 1e9, 3),
+        "params": _rounded(dataclasses.asdict(params)),
         "not_calibrated": list(NOT_CALIBRATED),
     }
+
+
+def _profile(counts: list[int], seconds: list[float]) -> tuple[float, ...]:
+    """Each bucket's rate over the whole day's; 1 where a bucket saw too few events."""
+    overall = sum(counts) / sum(seconds)
+    return tuple(c / s / overall if c >= MIN_SAMPLES and s > 0 else 1.0
+                 for c, s in zip(counts, seconds, strict=True))
+
+
+def _table(values: list[float], points: int) -> tuple[float, ...]:
+    """The quantile table of ``values`` below their 99th percentile."""
+    ordered = sorted(values)
+    return quantile_table(ordered[:max(1, math.ceil(len(ordered) * 0.99))], points)
+
+
+def _tables(by_bucket: list[list[float]], points: int,
+            fallback: tuple[float, ...]) -> tuple[tuple[float, ...], ...]:
+    """One table per spread bucket; the pooled one where a bucket has too few values."""
+    pooled = [v for values in by_bucket for v in values]
+    whole = _table(pooled, points) if pooled else fallback
+    return tuple(_table(values, points) if len(values) >= MIN_SAMPLES else whole
+                 for values in by_bucket)
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 6 significant digits, so the file stays small and diffs stay readable."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def load_flow_params(path: Path | str) -> FlowParams:
     """Parameters from a file ``calibrate`` wrote."""
     document = json.loads(Path(path).read_text())
-    return FlowParams(**document["params"])
+    params = {key: _tupled(value) for key, value in document["params"].items()}
+    return FlowParams(**params)
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(_tupled(v) for v in value) if isinstance(value, list) else value

@@ -1,28 +1,65 @@
 """Order flow that drives an :class:`~sim.matching.OrderBook`: the crowd the agent trades against.
 
-:class:`StochasticFlow` is a small state-dependent model, enough for the demo and tests to run
-without a data file: three competing Poisson processes (limit orders, market orders, cancels of
-the crowd's resting orders) in event time, where
-- limit orders land at a geometric distance from the near touch, and improve the spread when it
-  is wider than a tick;
-- the arrival rate at the touch rises when the touch queue is thin (queue-reactive), so a level
-  that the agent's trades deplete is refilled, at a finite speed: the agent's own trades move
-  later prices through that response, which is the market impact a policy can learn;
-- market orders lean toward the heavier side of the book (order-book imbalance predicts the
-  next trade's sign), and
-- each crowd order is cancelled at a constant rate.
+:class:`StochasticFlow` is a state-dependent model in event time, whose state is the spread
+and the two touch queues. Competing Poisson processes, with intensities read off the state at
+every event:
+- **limit orders**, at ``limit_rate`` times a factor for the current spread bucket. With a
+  probability that depends on the spread bucket a new order lands *inside* the spread, at a
+  fraction of the spread drawn from that bucket's empirical distribution; otherwise it lands at
+  a distance behind its own touch drawn from that bucket's empirical distribution (0 joins the
+  touch). This is what lets the spread be as wide as the data's: a wide spread is filled in
+  steps of realistic size, not one tick at a time;
+- **market orders**, at ``market_rate`` times a factor for the spread bucket. With probability
+  ``sign_persistence`` one takes the side of the last trade, whoever made it (the agent's
+  included: order flow is autocorrelated, and this is how a seller's own trades draw more
+  selling); otherwise it leans toward the heavier touch (imbalance predicts the next trade's
+  sign). With probability ``touch_take_share`` it takes exactly the whole touch queue (most
+  real market orders do: they are sized to the displayed quantity); otherwise its size comes
+  from an empirical distribution;
+- **cancels**, per resting crowd order: ``cancel_deep`` per second everywhere, and at the
+  touch the rate for the touch queue's size bucket (queue-reactive: a small touch queue is
+  cancelled away much faster than a large one).
+The agent's own trades move later prices through this response: a touch it consumes widens the
+spread, the wider spread changes every intensity, and the book re-forms around the new touch.
+Every distribution is a table of quantiles sampled by linear interpolation (an inverse CDF), so
+``execagent calibrate`` (:mod:`sim.calibrate`) can estimate each one directly from LOBSTER data.
 Deterministic given the seed.
 """
 
 from __future__ import annotations
 
-import math
 import random
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Protocol
 
 from service.domain import Side
 from sim.matching import Fill, OrderBook
+
+SPREAD_BUCKETS = 7  # spreads of 1, 2-3, 4-7, 8-15, 16-31, 32-63 and 64+ ticks
+MAX_SEED_ORDERS = 200  # per side, a bound on the starting book whatever the rates
+
+
+def spread_bucket(spread: int) -> int:
+    """The spread's bucket: ``floor(log2(spread))``, capped at the last bucket."""
+    return min(max(spread, 1).bit_length() - 1, SPREAD_BUCKETS - 1)
+
+
+def quantile_table(values: list[float], points: int) -> tuple[float, ...]:
+    """``points`` evenly spaced quantiles (minimum to maximum) of ``values``: the table that
+    :func:`inverse_cdf` samples. ``values`` must not be empty."""
+    ordered = sorted(values)
+    last = len(ordered) - 1
+    return tuple(float(ordered[round(i * last / (points - 1))]) for i in range(points))
+
+
+def inverse_cdf(table: tuple[float, ...], u: float) -> float:
+    """The value at probability ``u`` in [0, 1), interpolating linearly between quantiles."""
+    x = u * (len(table) - 1)
+    i = int(x)
+    if i >= len(table) - 1:
+        return table[-1]
+    return table[i] + (x - i) * (table[i + 1] - table[i])
 
 
 class OrderFlow(Protocol):
@@ -35,25 +72,74 @@ class OrderFlow(Protocol):
     def apply_next(self, book: OrderBook) -> list[Fill]: ...
 
 
+_GEOMETRIC_DISTANCES = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 4.0)
+_UNIFORM_SIZES = (10.0, 50.0, 100.0, 150.0, 200.0)
+
+
 @dataclass(frozen=True, slots=True)
 class FlowParams:
+    """The model's parameters. The defaults are a busy, tight, uncalibrated market for the
+    generic venue and tests (new orders join near the touch, a wide spread closes one tick at a
+    time); ``sim/params/*.json`` hold calibrated ones. Tuples indexed by spread bucket have
+    :data:`SPREAD_BUCKETS` entries."""
+
     start_price: int = 58_000  # ticks: $580.00 with a $0.01 tick
-    initial_levels: int = 10
-    initial_orders_per_level: int = 3
-    # Rates chosen so that, at a $580 price, the spread is one tick ~95% of the time, the touch
-    # holds a few hundred shares, and the mid moves about 1 tick per 10 s (GOOG-like; the
-    # calibrated model replaces these guesses).
-    limit_rate: float = 8.0  # limit orders per second, both sides together
-    market_rate: float = 1.5  # market orders per second
-    cancel_rate: float = 0.1  # per resting crowd order per second
-    placement_decay: float = 0.3  # P(distance = k) ~ (1 - decay)^k * decay
-    improve_probability: float = 0.5  # a limit order steps one tick inside a spread > 1 tick
-    max_distance: int = 15
-    thin_queue: int = 150  # shares at the touch below which the touch is refilled faster
-    refill_boost: float = 3.0
-    mean_limit_size: float = 100.0
-    mean_market_size: float = 150.0
+    initial_spread: int = 2  # ticks, the starting book's spread
+    limit_rate: float = 8.0  # limit orders per second, both sides, averaged over time
+    market_rate: float = 1.5  # market orders per second, averaged over time
+    limit_profile: tuple[float, ...] = (1.0,) * SPREAD_BUCKETS  # rate factor by spread bucket
+    market_profile: tuple[float, ...] = (1.0,) * SPREAD_BUCKETS
+    inside_share: tuple[float, ...] = (0.0,) + (0.5,) * (SPREAD_BUCKETS - 1)
+    # (improvement - 1/2) / (spread - 1) of an order inside the spread, improvement in ticks
+    # from its own touch: 0 is one tick in.
+    inside_fractions: tuple[tuple[float, ...], ...] = ((0.0, 0.0),) * SPREAD_BUCKETS
+    behind_distances: tuple[tuple[float, ...], ...] = (_GEOMETRIC_DISTANCES,) * SPREAD_BUCKETS
+    cancel_deep: float = 0.1  # per resting crowd order per second, away from the touch
+    queue_edges: tuple[int, ...] = (100, 200, 400, 800)  # touch queue size buckets, shares
+    cancel_touch: tuple[float, ...] = (0.1,) * 5  # per order at the touch, by queue bucket
+    limit_sizes: tuple[float, ...] = _UNIFORM_SIZES  # shares, quantile table
+    market_sizes: tuple[float, ...] = _UNIFORM_SIZES
     imbalance_lean: float = 0.3  # P(buy market order) = 0.5 + lean * imbalance at the touch
+    sign_persistence: float = 0.0  # P(a market order takes the last trade's side)
+    touch_take_share: float = 0.0  # P(a market order's size is the whole touch queue)
+
+    def __post_init__(self) -> None:
+        per_bucket = {"limit_profile": self.limit_profile,
+                      "market_profile": self.market_profile,
+                      "inside_share": self.inside_share,
+                      "inside_fractions": self.inside_fractions,
+                      "behind_distances": self.behind_distances}
+        for name, share in (("sign_persistence", self.sign_persistence),
+                            ("touch_take_share", self.touch_take_share)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} is a probability, got {share}")
+        for name, values in per_bucket.items():
+            if len(values) != SPREAD_BUCKETS:
+                raise ValueError(f"{name} needs {SPREAD_BUCKETS} entries (one per spread "
+                                 f"bucket), got {len(values)}")
+        if len(self.cancel_touch) != len(self.queue_edges) + 1:
+            raise ValueError("cancel_touch needs one entry per touch queue bucket "
+                             f"({len(self.queue_edges) + 1}), got {len(self.cancel_touch)}")
+        if self.initial_spread < 1:
+            raise ValueError("initial_spread is at least one tick")
+
+    @property
+    def mean_limit_size(self) -> float:
+        return _table_mean(self.limit_sizes)
+
+    @property
+    def mean_market_size(self) -> float:
+        """Shares per market order drawn from ``market_sizes`` (77 on GOOG): the volume
+        estimate ``market_rate * mean_market_size`` leaves out that touch-taking orders are as
+        large as the touch (GOOG's market orders averaged 83 shares in all)."""
+        return _table_mean(self.market_sizes)
+
+
+def _table_mean(table: tuple[float, ...]) -> float:
+    """The mean of the piecewise-linear distribution :func:`inverse_cdf` samples."""
+    if len(table) == 1:
+        return table[0]
+    return sum((a + b) / 2 for a, b in zip(table, table[1:], strict=False)) / (len(table) - 1)
 
 
 class StochasticFlow:
@@ -66,14 +152,32 @@ class StochasticFlow:
         self._own: list[int] = []  # crowd orders possibly resting (pruned lazily)
         self._own_index: dict[int, int] = {}
         self._last_mid = self.params.start_price
+        p = self.params
+        self._limit_rates = tuple(p.limit_rate * f for f in p.limit_profile)
+        self._market_rates = tuple(p.market_rate * f for f in p.market_profile)
+        # The touch's extra cancel rate over the deep one (never negative: a touch order is
+        # cancelled at least as fast as a deep one, an assumption the GOOG data bears out).
+        self._touch_extra = tuple(max(0.0, c - p.cancel_deep) for c in p.cancel_touch)
+        # The rates as last computed, with the book version and crowd size they were read
+        # from: unless the agent traded since, the next event reuses them (half the cost).
+        self._rates_at: tuple[tuple[int, int], tuple[float, float, float, float, float]] | None \
+            = None
+        self._rates_book: OrderBook | None = None
 
     # --- OrderFlow ------------------------------------------------------------------------------
     def seed_book(self, book: OrderBook, start_ns: int) -> None:
+        """A starting book at ``initial_spread``, each side holding the stationary number of
+        orders (arrivals per side over the deep cancel rate), placed as new orders would be."""
         p = self.params
-        for level in range(p.initial_levels):
-            for _ in range(p.initial_orders_per_level):
-                self._limit(book, Side.BUY, p.start_price - 1 - level, start_ns)
-                self._limit(book, Side.SELL, p.start_price + 1 + level, start_ns)
+        bid = p.start_price - p.initial_spread // 2
+        ask = bid + p.initial_spread
+        per_side = min(MAX_SEED_ORDERS, max(1, round(p.limit_rate / 2 / max(p.cancel_deep,
+                                                                           1e-9))))
+        distances = p.behind_distances[spread_bucket(p.initial_spread)]
+        for i in range(per_side):
+            behind = 0 if i == 0 else int(inverse_cdf(distances, self._rng.random()))
+            self._limit(book, Side.BUY, max(bid - behind, 1), start_ns)
+            self._limit(book, Side.SELL, ask + behind, start_ns)
         self._now_ns = start_ns
         self._schedule(book)
 
@@ -87,51 +191,58 @@ class StochasticFlow:
         return fills
 
     # --- the model ----------------------------------------------------------------------------
-    def _rates(self, book: OrderBook) -> tuple[float, float, float]:
-        p = self.params
-        limit = p.limit_rate * (1.0 + self._thinness(book))
-        return limit, p.market_rate, p.cancel_rate * len(self._own)
+    def _rates(self, book: OrderBook) -> tuple[float, float, float, float, float]:
+        """Limit, market, deep cancel, extra touch cancel on the bid and on the ask."""
+        key = (book.version, len(self._own))
+        cached = self._rates_at
+        if cached is not None and cached[0] == key and book is self._rates_book:
+            return cached[1]
+        rates = self._read_rates(book)
+        self._rates_at, self._rates_book = (key, rates), book
+        return rates
 
-    def _thinness(self, book: OrderBook) -> float:
-        """0 when both touches hold at least ``thin_queue`` shares, up to ``refill_boost``."""
-        p = self.params
+    def _read_rates(self, book: OrderBook) -> tuple[float, float, float, float, float]:
         bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
-            return p.refill_boost
-        shallow = min(book.level_qty(Side.BUY, bid), book.level_qty(Side.SELL, ask))
-        return p.refill_boost * max(0.0, 1.0 - shallow / p.thin_queue)
+        bucket = spread_bucket(ask - bid) if bid is not None and ask is not None \
+            else SPREAD_BUCKETS - 1
+        return (self._limit_rates[bucket], self._market_rates[bucket],
+                self.params.cancel_deep * len(self._own),
+                self._touch_cancel_rate(book, Side.BUY, bid),
+                self._touch_cancel_rate(book, Side.SELL, ask))
+
+    def _touch_cancel_rate(self, book: OrderBook, side: Side, price: int | None) -> float:
+        if price is None:
+            return 0.0
+        crowd = sum(1 for order in book.queue(side, price) if order.owner is None)
+        qty_bucket = bisect_right(self.params.queue_edges, book.level_qty(side, price))
+        return self._touch_extra[qty_bucket] * crowd
 
     def _schedule(self, book: OrderBook) -> None:
         total = sum(self._rates(book))
         self._next_ns = self._now_ns + max(1, int(self._rng.expovariate(total) * 1e9))
 
     def _event(self, book: OrderBook) -> list[Fill]:
-        limit, market, cancel = self._rates(book)
-        draw = self._rng.random() * (limit + market + cancel)
+        limit, market, deep, touch_bid, touch_ask = self._rates(book)
+        draw = self._rng.random() * (limit + market + deep + touch_bid + touch_ask)
         if draw < limit:
-            return self._limit(book, self._limit_side(book), None, self._now_ns)
-        if draw < limit + market:
+            side = Side.BUY if self._rng.random() < 0.5 else Side.SELL
+            return self._limit(book, side, self._placement(book, side), self._now_ns)
+        draw -= limit
+        if draw < market:
             return self._market(book)
-        self._cancel_random(book)
+        draw -= market
+        if draw < deep:
+            self._cancel_random(book)
+        elif draw < deep + touch_bid:
+            self._cancel_touch(book, Side.BUY)
+        else:
+            self._cancel_touch(book, Side.SELL)
         return []
 
-    def _limit_side(self, book: OrderBook) -> Side:
-        """The thinner touch attracts the next limit order (the queue-reactive response)."""
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None:
-            return Side.BUY
-        if ask is None:
-            return Side.SELL
-        bid_q, ask_q = book.level_qty(Side.BUY, bid), book.level_qty(Side.SELL, ask)
-        return Side.BUY if self._rng.random() < ask_q / (bid_q + ask_q) else Side.SELL
-
-    def _limit(self, book: OrderBook, side: Side, price: int | None, now: int) -> list[Fill]:
-        if price is None:
-            price = self._placement(book, side)
+    def _limit(self, book: OrderBook, side: Side, price: int, now: int) -> list[Fill]:
         self._next_id += 1
         order_id = self._next_id
-        fills = book.add_limit(order_id, side, price, self._size(self.params.mean_limit_size),
-                               now)
+        fills = book.add_limit(order_id, side, price, self._size(self.params.limit_sizes), now)
         if book.get(order_id) is not None:
             self._own_index[order_id] = len(self._own)
             self._own.append(order_id)
@@ -142,31 +253,48 @@ class StochasticFlow:
         bid, ask = book.best_bid(), book.best_ask()
         if bid is not None and ask is not None:
             self._last_mid = (bid + ask) // 2
-            if ask - bid > 1 and self._rng.random() < p.improve_probability:
-                return bid + 1 if side is Side.BUY else ask - 1  # improve a wide spread
-        near = bid if side is Side.BUY else ask
-        if near is None:  # that side is empty: quote around the other side or the last mid
+            spread = ask - bid
+            bucket = spread_bucket(spread)
+            if spread > 1 and self._rng.random() < p.inside_share[bucket]:
+                fraction = inverse_cdf(p.inside_fractions[bucket], self._rng.random())
+                improvement = 1 + min(int(fraction * (spread - 1)), spread - 2)
+                return bid + improvement if side is Side.BUY else ask - improvement
+            near = bid if side is Side.BUY else ask
+        else:  # a side is empty: quote at the usual spread from the other side or the last mid
+            bucket = spread_bucket(p.initial_spread)
             other = ask if side is Side.BUY else bid
-            anchor = other if other is not None else self._last_mid
-            near = anchor - 1 if side is Side.BUY else anchor + 1
-        distance = min(int(math.log(1.0 - self._rng.random()) / math.log(1 - p.placement_decay)),
-                       p.max_distance)
-        price = near - distance if side is Side.BUY else near + distance
-        return max(price, 1)
+            if other is None:
+                other = self._last_mid + (p.initial_spread // 2 if side is Side.BUY
+                                          else -(p.initial_spread // 2))
+            own = bid if side is Side.BUY else ask
+            if own is not None:
+                near = own
+            else:
+                near = other - p.initial_spread if side is Side.BUY else other + p.initial_spread
+        behind = int(inverse_cdf(p.behind_distances[bucket], self._rng.random()))
+        return max(near - behind, 1) if side is Side.BUY else near + behind
 
     def _market(self, book: OrderBook) -> list[Fill]:
+        p = self.params
         bid, ask = book.best_bid(), book.best_ask()
-        lean = 0.0
-        if bid is not None and ask is not None:
-            bid_q, ask_q = book.level_qty(Side.BUY, bid), book.level_qty(Side.SELL, ask)
-            lean = (bid_q - ask_q) / (bid_q + ask_q)
-        side = Side.BUY if self._rng.random() < 0.5 + self.params.imbalance_lean * lean \
-            else Side.SELL
-        if (ask if side is Side.BUY else bid) is None:
+        last = book.last_taker_side
+        if last is not None and self._rng.random() < p.sign_persistence:
+            side = last
+        else:
+            lean = 0.0
+            if bid is not None and ask is not None:
+                bid_q, ask_q = book.level_qty(Side.BUY, bid), book.level_qty(Side.SELL, ask)
+                lean = (bid_q - ask_q) / (bid_q + ask_q)
+            side = Side.BUY if self._rng.random() < 0.5 + p.imbalance_lean * lean else Side.SELL
+        touch = ask if side is Side.BUY else bid
+        if touch is None:
             return []
+        if self._rng.random() < p.touch_take_share:
+            qty = book.level_qty(side.opposite, touch)
+        else:
+            qty = self._size(p.market_sizes)
         self._next_id += 1
-        fills = book.add_market(self._next_id, side, self._size(self.params.mean_market_size),
-                                self._now_ns)
+        fills = book.add_market(self._next_id, side, qty, self._now_ns)
         for fill in fills:
             if fill.maker_remaining == 0 and isinstance(fill.maker_id, int):
                 self._forget(fill.maker_id)
@@ -179,6 +307,17 @@ class StochasticFlow:
             if book.cancel(order_id):
                 return
 
+    def _cancel_touch(self, book: OrderBook, side: Side) -> None:
+        price = book.best_bid() if side is Side.BUY else book.best_ask()
+        if price is None:
+            return
+        crowd = [order.order_id for order in book.queue(side, price)
+                 if order.owner is None and isinstance(order.order_id, int)]
+        if crowd:
+            order_id = crowd[self._rng.randrange(len(crowd))]
+            self._forget(order_id)
+            book.cancel(order_id)
+
     def _forget(self, order_id: int) -> None:
         index = self._own_index.pop(order_id, None)
         if index is None:
@@ -188,7 +327,6 @@ class StochasticFlow:
             self._own[index] = last
             self._own_index[last] = index
 
-    def _size(self, mean: float) -> int:
-        """Geometric sizes in round lots of 10 shares with the given mean (at least one lot)."""
-        lots = 1 + int(math.log(1.0 - self._rng.random()) / math.log(1 - 10.0 / mean))
-        return 10 * lots
+    def _size(self, table: tuple[float, ...]) -> int:
+        """Shares from the size table (whole shares, at least one)."""
+        return max(1, round(inverse_cdf(table, self._rng.random())))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.domain import Side
@@ -63,6 +64,10 @@ class OrderBook:
         self._prices: dict[Side, list[int]] = {Side.BUY: [], Side.SELL: []}  # ascending
         self._orders: dict[OrderId, RestingOrder] = {}
         self._changed: dict[tuple[Side, int], None] = {}  # insertion-ordered set
+        # The aggressor side of the last trade, whoever traded: order-flow models follow it.
+        self.last_taker_side: Side | None = None
+        # Counts writes: a reader that derived something from the book can tell it still holds.
+        self.version = 0
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -82,6 +87,11 @@ class OrderBook:
     def level_qty(self, side: Side, price: int) -> int:
         level = self._levels[side].get(price)
         return level.total if level else 0
+
+    def queue(self, side: Side, price: int) -> Sequence[RestingOrder]:
+        """The orders resting at one price, in time priority (a live view: do not modify)."""
+        level = self._levels[side].get(price)
+        return level.orders if level else ()
 
     def imbalance(self, levels: int = 1) -> float | None:
         """Depth imbalance over the top ``levels`` (see :func:`sim.l2.imbalance`)."""
@@ -127,6 +137,7 @@ class OrderBook:
         order = self._orders.get(order_id)
         if order is None:
             return 0
+        self.version += 1
         if qty is not None and qty <= 0:
             raise ValueError(f"order {order_id}: cancel quantity must be positive, got {qty}")
         removed = order.qty if qty is None else min(qty, order.qty)
@@ -158,6 +169,7 @@ class OrderBook:
 
     # --- internals ----------------------------------------------------------------------------
     def _validate_new(self, order_id: OrderId, qty: int) -> None:
+        self.version += 1
         if qty <= 0:
             raise ValueError(f"order {order_id}: quantity must be positive, got {qty}")
         if order_id in self._orders:
@@ -185,6 +197,7 @@ class OrderBook:
                     level.orders.popleft()
                     del self._orders[maker.order_id]
             self._changed[(maker_side, best)] = None
+            self.last_taker_side = side
             if not level.orders:
                 self._drop_level(maker_side, best)
         return qty

@@ -19,6 +19,7 @@ import quickfix as fix
 from service.domain import (
     CancelOrder,
     CancelReject,
+    ChildOrder,
     ExecType,
     ExecutionReport,
     Instrument,
@@ -35,7 +36,11 @@ CL_ORD_ID, ORIG_CL_ORD_ID, ORDER_ID, EXEC_ID = 11, 41, 37, 17
 SYMBOL, SIDE, ORDER_QTY, PRICE, ORD_TYPE, TIME_IN_FORCE, TRANSACT_TIME = 55, 54, 38, 44, 40, 59, 60
 EXEC_TYPE, ORD_STATUS, CUM_QTY, LEAVES_QTY, LAST_QTY, LAST_PX, AVG_PX = 150, 39, 14, 151, 32, 31, 6
 TEXT, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, HANDL_INST, POSS_DUP, MSG_TYPE = 58, 102, 434, 21, 43, 35
-ORD_REJ_REASON, SENDING_TIME = 103, 52
+ORD_REJ_REASON, SENDING_TIME, EXEC_REF_ID, EXEC_TRANS_TYPE = 103, 52, 19, 20
+# FIX 4.2 says with ExecTransType(20) what 4.4 says with an ExecType: 1 cancels a trade,
+# 2 corrects one, 3 answers a status request (whose ExecType then restates the order's status).
+_EXEC_TRANS_TYPES_42 = {"1": ExecType.TRADE_CANCEL, "2": ExecType.TRADE_CORRECT,
+                        "3": ExecType.ORDER_STATUS}
 
 
 class FixParseError(ValueError):
@@ -95,6 +100,17 @@ def encode_intent(intent: OrderIntent, instrument: Instrument, now_ns: int) -> f
     return message
 
 
+def encode_status_request(order: ChildOrder) -> fix.Message:
+    """OrderStatusRequest (35=H) for ``order`` under the ClOrdID the venue knows it by."""
+    message = _header(fix.MsgType_OrderStatusRequest)
+    message.setField(CL_ORD_ID, order.cl_ord_id)
+    if order.order_id:
+        message.setField(ORDER_ID, order.order_id)
+    message.setField(SYMBOL, order.symbol)
+    message.setField(SIDE, order.side.fix)
+    return message
+
+
 def _required(message: fix.Message, tag: int) -> str:
     if not message.isSetField(tag):
         raise FixParseError(f"required tag {tag} missing")
@@ -137,6 +153,9 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
     except ValueError as exc:
         raise FixParseError(str(exc)) from exc
     exec_type = _enum(ExecType, _required(message, EXEC_TYPE), EXEC_TYPE)
+    trans_type = _optional(message, EXEC_TRANS_TYPE)
+    if trans_type in _EXEC_TRANS_TYPES_42:
+        exec_type = _EXEC_TRANS_TYPES_42[trans_type]
     ord_status = _enum(OrdStatus, _required(message, ORD_STATUS), ORD_STATUS)
     last_qty_raw = _optional(message, LAST_QTY)
     last_qty = _int(last_qty_raw, LAST_QTY) if last_qty_raw is not None else 0
@@ -147,9 +166,23 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
             last_px = instrument.to_ticks(last_px_raw)
         except ValueError as exc:
             raise FixParseError(f"tag {LAST_PX}: {exc}") from exc
-    if exec_type.is_fill and last_qty > 0 and last_px is None:
+    if (exec_type.is_fill or exec_type is ExecType.TRADE_CORRECT) and last_qty > 0 and \
+            last_px is None:
         raise FixParseError(f"fill without a LastPx({LAST_PX})")
+    exec_ref_id = _optional(message, EXEC_REF_ID)
+    if exec_type in (ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT) and not exec_ref_id:
+        raise FixParseError(f"{exec_type.name} without the ExecRefID({EXEC_REF_ID}) it amends")
     transact = _optional(message, TRANSACT_TIME)
+    avg_px_raw = _optional(message, AVG_PX)
+    avg_px_ticks = None
+    if avg_px_raw is not None:
+        try:
+            avg_px = Decimal(avg_px_raw)
+        except InvalidOperation as exc:
+            raise FixParseError(f"tag {AVG_PX}={avg_px_raw!r} is not a number") from exc
+        if not avg_px.is_finite() or avg_px < 0:
+            raise FixParseError(f"tag {AVG_PX}={avg_px_raw!r} is not a price")
+        avg_px_ticks = float(avg_px / instrument.tick_size)
     poss_dup = message.getHeader().isSetField(POSS_DUP) and \
         message.getHeader().getField(POSS_DUP) == "Y"
     return ExecutionReport(
@@ -168,6 +201,8 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
         text=_optional(message, TEXT) or "",
         ts_ns=parse_utc(transact) if transact else 0,
         poss_dup=poss_dup,
+        avg_px_ticks=avg_px_ticks,
+        exec_ref_id=exec_ref_id,
     )
 
 

@@ -27,15 +27,22 @@ from gateways.fix.codec import (
     decode_cancel_reject,
     decode_execution_report,
     encode_intent,
+    encode_status_request,
     msg_type,
 )
+from gateways.fix.redacting_log import RedactingFileLogFactory
+from gateways.fix.rejects import SentOrderMessages, parse_reject, reject_event
 from gateways.fix.settings import SessionSpec, owned_session_id
 from gateways.marketdata.fix_md import build_md_request, decode_market_data
-from service.domain import Instrument, OrderIntent, SessionStatus
+from service.domain import ChildOrder, Instrument, OrderIntent, SessionStatus
 
 log = logging.getLogger(__name__)
 
-USERNAME, PASSWORD, TEXT = 553, 554, 58
+USERNAME, PASSWORD, TEXT, POSS_DUP = 553, 554, 58, 43
+# Order messages quickfix would resend on the counterparty's ResendRequest. A resent order is
+# stale (its decision was taken in another market, maybe by a process that has since died and
+# been reconciled), so toApp refuses it and quickfix sends a SequenceReset-GapFill instead.
+STALE_ON_RESEND = frozenset({fix.MsgType_NewOrderSingle, fix.MsgType_OrderCancelReplaceRequest})
 MARKET_DATA_TYPES = (fix.MsgType_MarketDataSnapshotFullRefresh,
                      fix.MsgType_MarketDataIncrementalRefresh)
 
@@ -72,6 +79,8 @@ class FixOrderGateway(fix.Application):
         self.logged_on = threading.Event()
         self.last_logout_text = ""
         self.malformed = 0
+        self.venue_rejects = 0  # Reject (35=3) and BusinessMessageReject (35=j) received
+        self._sent_orders = SentOrderMessages()
         self._initiator: fix.SocketInitiator | None = None
         self._quickfix_parts: tuple[object, ...] = ()
         self._md_requests = 0
@@ -82,7 +91,7 @@ class FixOrderGateway(fix.Application):
         # quickfix keeps only references to the settings and factories: they must outlive the
         # initiator (the SWIG objects would otherwise be freed while it still uses them).
         self._quickfix_parts = (settings, fix.FileStoreFactory(settings),
-                                fix.FileLogFactory(settings))
+                                RedactingFileLogFactory(str(self.spec.state_dir / "log")))
         self._initiator = fix.SocketInitiator(self, self._quickfix_parts[1], settings,
                                               self._quickfix_parts[2])
         self._initiator.start()
@@ -111,6 +120,16 @@ class FixOrderGateway(fix.Application):
         message = encode_intent(intent, self.instruments[intent.symbol], now_ns)
         try:
             return bool(fix.Session.sendToTarget(message, session_id))
+        except fix.SessionNotFound:
+            return False
+
+    def request_status(self, order: ChildOrder) -> bool:
+        """Send an OrderStatusRequest for ``order``; False when the session cannot take it."""
+        session_id = self.session_id
+        if session_id is None or not self.logged_on.is_set():
+            return False
+        try:
+            return bool(fix.Session.sendToTarget(encode_status_request(order), session_id))
         except fix.SessionNotFound:
             return False
 
@@ -160,16 +179,26 @@ class FixOrderGateway(fix.Application):
             if kind == fix.MsgType_Logout and message.isSetField(TEXT):
                 self.last_logout_text = message.getField(TEXT)
             elif kind == fix.MsgType_Reject:
-                text = message.getField(TEXT) if message.isSetField(TEXT) else ""
-                log.warning("venue rejected one of our messages: %s", text)
+                self._on_venue_reject(message, kind)
         except Exception:  # noqa: BLE001
             log.exception("fromAdmin handler failed")
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
-            self._count("out", msg_type(message))
+            kind = msg_type(message)
+            header = message.getHeader()
+            resend = header.isSetField(POSS_DUP) and header.getField(POSS_DUP) == "Y"
         except Exception:  # noqa: BLE001
             log.exception("toApp handler failed")
+            return
+        if resend and kind in STALE_ON_RESEND:
+            log.info("not resending a stale order message (%s); gap-filled instead", kind)
+            raise fix.DoNotSend()  # the one exception quickfix expects from toApp
+        self._count("out", kind)
+        try:
+            self._sent_orders.record(message, kind)
+        except Exception:  # noqa: BLE001 - must never reach quickfix
+            log.exception("could not remember an outgoing order message")
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         received = time.perf_counter_ns()
@@ -182,12 +211,21 @@ class FixOrderGateway(fix.Application):
                 event = decode_market_data(message, kind, self.instruments)
             elif kind == fix.MsgType_OrderCancelReject:
                 event = decode_cancel_reject(message)
-            else:
-                text = message.getField(TEXT) if message.isSetField(TEXT) else ""
-                log.warning("unhandled application message %s from venue: %s", kind, text)
-                self._count_malformed(f"unhandled_{kind}")
+            elif kind == fix.MsgType_BusinessMessageReject:
+                self._on_venue_reject(message, kind)
                 return
+            elif kind == fix.MsgType_MarketDataRequestReject:
+                text = message.getField(TEXT) if message.isSetField(TEXT) else ""
+                log.error("venue refused the market-data subscription: %s", text)
+                return
+            else:
+                log.warning("unsupported application message %s from venue: answered with a "
+                            "BusinessMessageReject", kind)
+                self._count_malformed("unsupported")
+                raise fix.UnsupportedMessageType()  # quickfix's own signal: it answers 35=j
             self._deliver(event, received)
+        except fix.UnsupportedMessageType:
+            raise  # the one exception quickfix expects from fromApp
         except FixParseError as exc:
             self._count_malformed("fix")
             log.warning("malformed message from venue dropped: %s", exc)
@@ -196,6 +234,19 @@ class FixOrderGateway(fix.Application):
             log.exception("failed to handle a message from the venue")
 
     # --- helpers ----------------------------------------------------------------------------
+    def _on_venue_reject(self, message: fix.Message, kind: str) -> None:
+        """Count and log a Reject or BusinessMessageReject; when it refused one of our order
+        messages, end that request as the venue would have (gateways/fix/rejects.py)."""
+        self.venue_rejects += 1
+        reject = parse_reject(message, kind)
+        sent = self._sent_orders.find(reject.ref_seq, reject.ref_id, reject.ref_msg_type)
+        if sent is None:
+            log.warning("venue %s", reject.describe())
+            return
+        log.warning("venue refused order message %s (ClOrdID %s): %s", sent.msg_type,
+                    sent.cl_ord_id, reject.describe())
+        self._deliver(reject_event(sent, reject))
+
     def _deliver(self, event: object, received_ns: int | None = None) -> None:
         stamp = received_ns if received_ns is not None else time.perf_counter_ns()
         try:

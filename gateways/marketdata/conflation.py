@@ -25,32 +25,60 @@ import time
 from collections import deque
 from collections.abc import AsyncIterable, Callable
 
-from service.domain import BookUpdate, MarketData, Side
+from service.domain import BookUpdate, MarketData, Side, Trade
 
 
 def merge(first: MarketData, second: MarketData) -> MarketData:
     """One message equivalent to applying ``first`` then ``second`` (same symbol).
 
     A snapshot in ``second`` replaces the book, so ``first``'s levels no longer matter; a
-    snapshot in ``first`` stays a snapshot with ``second``'s levels applied on top."""
+    snapshot in ``first`` stays a snapshot with ``second``'s levels applied on top. The queue's
+    own merging (:class:`_Entry`) is the one implementation; this is it for two messages."""
     if first.symbol != second.symbol:
         raise ValueError(f"cannot merge {first.symbol} with {second.symbol}")
-    trades = first.trades + second.trades
-    ts_ns = max(first.ts_ns, second.ts_ns)
-    if second.snapshot:
-        return MarketData(second.symbol, ts_ns, second.updates, trades, True)
-    levels: dict[tuple[Side, int], BookUpdate] = {(u.side, u.price): u for u in first.updates}
-    for update in second.updates:
-        levels[(update.side, update.price)] = update
-    return MarketData(first.symbol, ts_ns, tuple(levels.values()), trades, first.snapshot)
+    entry = _Entry(first, 0)
+    entry.absorb(second)
+    return entry.take()
 
 
 class _Entry:
-    __slots__ = ("message", "received_ns")
+    """One waiting entry: a message as it came, or, once something was merged into it, an
+    accumulator (every level's latest update, every trade in order) turned back into one
+    MarketData when the engine takes it. Why an accumulator rather than a new MarketData per
+    merge: rebuilding the level map on every put made a backlog behind a snapshot of a
+    thousand levels cost a thousand operations per message, and the queue became the
+    bottleneck it exists to remove; absorbing costs the size of the new message."""
+
+    __slots__ = ("message", "received_ns", "levels", "trades", "ts_ns", "snapshot")
 
     def __init__(self, message: MarketData, received_ns: int) -> None:
         self.message = message
         self.received_ns = received_ns
+        self.levels: dict[tuple[Side, int], BookUpdate] | None = None
+        self.trades: list[Trade] = []
+        self.ts_ns = message.ts_ns
+        self.snapshot = message.snapshot
+
+    def absorb(self, second: MarketData) -> None:
+        levels = self.levels
+        if levels is None:
+            first = self.message
+            levels = self.levels = {(u.side, u.price): u for u in first.updates}
+            self.trades = list(first.trades)
+        if second.snapshot:  # replaces the book: what was waiting no longer matters
+            levels.clear()
+            self.snapshot = True
+        for update in second.updates:
+            levels[(update.side, update.price)] = update
+        self.trades.extend(second.trades)
+        if second.ts_ns > self.ts_ns:
+            self.ts_ns = second.ts_ns
+
+    def take(self) -> MarketData:
+        if self.levels is None:
+            return self.message
+        return MarketData(self.message.symbol, self.ts_ns, tuple(self.levels.values()),
+                          tuple(self.trades), self.snapshot)
 
 
 class ConflatingQueue:
@@ -86,7 +114,7 @@ class ConflatingQueue:
         elif len(entries) >= self.max_depth:
             target = self._newest.get(message.symbol)
         if target is not None:
-            target.message = merge(target.message, message)
+            target.absorb(message)
             self.conflated += 1
             return
         entry = _Entry(message, received_ns)
@@ -104,7 +132,7 @@ class ConflatingQueue:
             del self._newest[symbol]
         if not self._entries:
             self._ready.clear()
-        return entry.message, entry.received_ns
+        return entry.take(), entry.received_ns
 
     async def get(self) -> tuple[MarketData, int]:
         while not self._entries:

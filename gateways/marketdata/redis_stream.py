@@ -14,6 +14,8 @@ What can go wrong on a stream and what this feed does about it, never crashing:
   callback and an XADD on the symbol's resync stream, so the publisher can send a snapshot); the
   symbol's level updates are withheld until that snapshot arrives (its trades still pass);
 - a duplicate or old ``seq``: counted, acknowledged and skipped;
+- an entry that leaves the feed's own book crossed or locked (the publisher got it wrong):
+  counted as an invalid book, its levels withheld and a resync requested, as for a gap;
 - a malformed entry (missing field, bad decimal, price off the tick grid, unknown symbol):
   counted, logged once per burst, acknowledged and skipped;
 - Redis unreachable: CONNECTING, reconnect with doubling backoff, then on from the pending
@@ -43,6 +45,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
+from sim.depth_book import DepthBook
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +91,12 @@ def encode(message: MarketData, instrument: Instrument, seq: int) -> dict[str, s
     }
 
 
+CACHE_SIZE = 50_000  # distinct price strings remembered per decoder
+
+
 def _int(raw: object, what: str, minimum: int = 0) -> int:
-    if not isinstance(raw, str) or not raw.isdigit():
+    # isascii: "²".isdigit() is True, but int("²") raises.
+    if type(raw) is not str or not raw.isdigit() or not raw.isascii():
         raise MalformedEntry(f"{what} must be a non-negative integer string, got {raw!r}")
     value = int(raw)
     if value < minimum:
@@ -109,45 +116,80 @@ def _price(instrument: Instrument, raw: object, what: str) -> int:
     return ticks
 
 
+_parse_json = json.JSONDecoder().decode  # json.loads without its per-call dispatch
+
+
 def _json_list(fields: Mapping[str, str], name: str) -> list[Any]:
     try:
-        value = json.loads(fields.get(name, "[]"))
+        value = _parse_json(fields.get(name, "[]"))
     except ValueError:
         raise MalformedEntry(f"{name} is not JSON") from None
-    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+    if type(value) is not list:
         raise MalformedEntry(f"{name} must be a JSON list of lists")
     return value
+
+
+class EntryDecoder:
+    """Stream entries to (seq, MarketData) under the schema; MalformedEntry says what is wrong.
+
+    Why a class: the exact decimal-to-tick conversion of each price is the costly step, and a
+    book repeats the same prices all day, so each decoder remembers the prices it has converted
+    (only the publisher's exact strings, only successful conversions; the cache is emptied when
+    full, simpler than LRU and refilled by the book's working set at once)."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self.instruments = dict(instruments)
+        self._ticks: dict[str, dict[str, int]] = {symbol: {} for symbol in instruments}
+
+    def _levels(self, fields: Mapping[str, str], name: str, side: Side, symbol: str,
+                instrument: Instrument, ts_ns: int, out: list[BookUpdate]) -> None:
+        cache = self._ticks[symbol]
+        for row in _json_list(fields, name):
+            if type(row) is not list or len(row) != 2:
+                raise MalformedEntry(f"{name} level {row!r} must be [price, qty]")
+            raw_price, raw_qty = row
+            ticks = cache.get(raw_price) if type(raw_price) is str else None
+            if ticks is None:
+                ticks = _price(instrument, raw_price, name)
+                if len(cache) >= CACHE_SIZE:
+                    cache.clear()
+                cache[raw_price] = ticks
+            if type(raw_qty) is str and raw_qty.isdigit() and raw_qty.isascii():
+                qty = int(raw_qty)  # _int's check, inlined: this runs for every level
+            else:
+                qty = _int(raw_qty, f"{name} qty")
+            out.append(BookUpdate(symbol, side, ticks, qty, ts_ns))
+
+    def decode(self, fields: Mapping[str, str]) -> tuple[int, MarketData]:
+        if fields.get("v") != SCHEMA_VERSION:
+            raise MalformedEntry(f"unsupported schema version {fields.get('v')!r}")
+        symbol = fields.get("symbol", "")
+        instrument = self.instruments.get(symbol)
+        if instrument is None:
+            raise MalformedEntry(f"unknown symbol {symbol!r}")
+        seq = _int(fields.get("seq"), "seq", minimum=1)
+        ts_ns = _int(fields.get("ts_ns"), "ts_ns")
+        snapshot = fields.get("snapshot", "0")
+        if snapshot not in ("0", "1"):
+            raise MalformedEntry(f"snapshot must be 0 or 1, got {snapshot!r}")
+        updates: list[BookUpdate] = []
+        self._levels(fields, "bids", Side.BUY, symbol, instrument, ts_ns, updates)
+        self._levels(fields, "asks", Side.SELL, symbol, instrument, ts_ns, updates)
+        trades = []
+        for row in _json_list(fields, "trades"):
+            if type(row) is not list or len(row) != 4 or type(row[2]) is not str \
+                    or row[2] not in _AGGRESSOR:
+                raise MalformedEntry(f"trade {row!r} must be [price, qty, B|S|'', ts_ns]")
+            trades.append(Trade(symbol, _price(instrument, row[0], "trade price"),
+                                _int(row[1], "trade qty", minimum=1), _AGGRESSOR[row[2]],
+                                _int(row[3], "trade ts_ns")))
+        return seq, MarketData(symbol, ts_ns, tuple(updates), tuple(trades), snapshot == "1")
 
 
 def decode(fields: Mapping[str, str], instruments: Mapping[str, Instrument]) \
         -> tuple[int, MarketData]:
     """(seq, message) of one entry; MalformedEntry says what is wrong with it."""
-    if fields.get("v") != SCHEMA_VERSION:
-        raise MalformedEntry(f"unsupported schema version {fields.get('v')!r}")
-    symbol = fields.get("symbol", "")
-    instrument = instruments.get(symbol)
-    if instrument is None:
-        raise MalformedEntry(f"unknown symbol {symbol!r}")
-    seq = _int(fields.get("seq"), "seq", minimum=1)
-    ts_ns = _int(fields.get("ts_ns"), "ts_ns")
-    snapshot = fields.get("snapshot", "0")
-    if snapshot not in ("0", "1"):
-        raise MalformedEntry(f"snapshot must be 0 or 1, got {snapshot!r}")
-    updates = []
-    for name, side in (("bids", Side.BUY), ("asks", Side.SELL)):
-        for row in _json_list(fields, name):
-            if len(row) != 2:
-                raise MalformedEntry(f"{name} level {row!r} must be [price, qty]")
-            updates.append(BookUpdate(symbol, side, _price(instrument, row[0], name),
-                                      _int(row[1], f"{name} qty"), ts_ns))
-    trades = []
-    for row in _json_list(fields, "trades"):
-        if len(row) != 4 or row[2] not in _AGGRESSOR:
-            raise MalformedEntry(f"trade {row!r} must be [price, qty, B|S|'', ts_ns]")
-        trades.append(Trade(symbol, _price(instrument, row[0], "trade price"),
-                            _int(row[1], "trade qty", minimum=1), _AGGRESSOR[row[2]],
-                            _int(row[3], "trade ts_ns")))
-    return seq, MarketData(symbol, ts_ns, tuple(updates), tuple(trades), snapshot == "1")
+    return EntryDecoder(instruments).decode(fields)
 
 
 class RedisStreamPublisher:
@@ -178,6 +220,14 @@ class RedisStreamPublisher:
 ResyncHandler = Callable[[str, str], None]
 
 
+def _entries(reply: Any) -> list[tuple[Any, Mapping[Any, Any]]]:
+    """The (id, fields) entries of an XREADGROUP reply, in either of redis-py's shapes: RESP2
+    gives ``[[stream, entries]]``, RESP3 (``?protocol=3`` in the URL) ``{stream: [entries]}``."""
+    if isinstance(reply, dict):
+        return [e for batches in reply.values() for batch in batches for e in batch]
+    return [e for _, batch in reply or () for e in batch]
+
+
 class RedisStreamFeed(Feed):
     """Consumes one symbol's stream in a consumer group; see the module docstring.
 
@@ -193,6 +243,8 @@ class RedisStreamFeed(Feed):
         self.client = client
         self.symbol = instrument.symbol
         self.instruments = {instrument.symbol: instrument}
+        self._decoder = EntryDecoder(self.instruments)
+        self.book = DepthBook(self.symbol)  # the feed's own view, checked before passing on
         self.group = group
         self.consumer = consumer
         self.prefix = prefix
@@ -207,6 +259,7 @@ class RedisStreamFeed(Feed):
         self.withheld = 0  # level updates held back while waiting for a snapshot
         self.last_seq: int | None = None
         self._synced = False
+        self._resync_reason: str | None = None
         self.key = stream_key(self.symbol, prefix)
         self._closed = False
 
@@ -276,14 +329,17 @@ class RedisStreamFeed(Feed):
                 reply: Any = await self.client.xreadgroup(
                     self.group, self.consumer, {self.key: cursor}, count=self.batch,
                     block=None if pending else self.block_ms)
-                entries = [e for _, batch in reply or () for e in batch]
+                entries = _entries(reply)
                 if pending and not entries:
                     cursor = ">"  # the pending list is exhausted
                 for entry_id, fields in entries:
                     if pending:
                         cursor = self._text(entry_id)
                         self.reclaimed += 1
-                    message = await self._accept(fields)
+                    message = self._accept(fields)
+                    if self._resync_reason is not None:
+                        await self._request_resync(self._resync_reason)
+                        self._resync_reason = None
                     if message is not None:
                         yield message
                     handled.append(entry_id)
@@ -303,13 +359,17 @@ class RedisStreamFeed(Feed):
             handled.clear()
             await self.client.xack(self.key, self.group, *ids)
 
-    async def _accept(self, raw: Mapping[Any, Any]) -> MarketData | None:
-        """The message to pass on for one entry, or None when it is skipped."""
+    def _accept(self, raw: Mapping[Any, Any]) -> MarketData | None:
+        """The message to pass on for one entry, or None when it is skipped. A resync to
+        request is left in ``_resync_reason`` (the caller awaits the request): the common path
+        stays synchronous."""
         self.counters.messages += 1
         try:
-            fields = {self._text(k): self._text(v) for k, v in raw.items()}
-            seq, message = decode(fields, self.instruments)
-        except MalformedEntry as exc:
+            # Fields arrive as bytes, or as str from a client with decode_responses.
+            fields = {(k.decode() if type(k) is bytes else k): (v.decode() if type(v) is bytes
+                                                                else v) for k, v in raw.items()}
+            seq, message = self._decoder.decode(fields)
+        except (MalformedEntry, UnicodeDecodeError) as exc:
             self.counters.malformed += 1
             count = self.counters.malformed
             if count & (count - 1) == 0:  # 1st, 2nd, 4th...: visible, never a flood
@@ -319,6 +379,8 @@ class RedisStreamFeed(Feed):
         last = self.last_seq
         if message.snapshot:  # a fresh start for the book, whatever the numbering did
             self.last_seq = seq
+            if not self._checked(message, seq):
+                return self._withhold(message)
             self._synced = True
             self.health = FeedHealth.LIVE
             return message
@@ -329,16 +391,37 @@ class RedisStreamFeed(Feed):
         if last is not None and seq != last + 1:
             self.counters.gaps += 1
             self._synced = False
-            await self._request_resync(f"gap: expected seq {last + 1}, got {seq}")
+            self._resync_reason = f"gap: expected seq {last + 1}, got {seq}"
         elif not self._synced and last is None:
-            await self._request_resync("consumer started without a snapshot")
-        if not self._synced:
-            self.health = FeedHealth.RESYNCING
-            self.withheld += len(message.updates)
-            if not message.trades:
-                return None
-            return MarketData(self.symbol, message.ts_ns, (), message.trades, False)
+            self._resync_reason = "consumer started without a snapshot"
+        if not self._synced or not self._checked(message, seq):
+            return self._withhold(message)
         return message
+
+    def _checked(self, message: MarketData, seq: int) -> bool:
+        """Apply ``message`` to the feed's own book; False when that leaves it crossed or
+        locked: counted, the resync asked for, and the caller withholds the message (a book
+        the publisher got wrong is never passed on as the market's)."""
+        book = self.book
+        book.apply_market_data(message)
+        if not book.is_crossed():
+            return True
+        self.counters.invalid_book += 1
+        self._synced = False
+        self._resync_reason = (f"seq {seq} leaves the book crossed or locked: bid "
+                               f"{book.best_bid()} >= ask {book.best_ask()}")
+        count = self.counters.invalid_book
+        if count & (count - 1) == 0:
+            log.warning("%s on %s (%d so far)", self._resync_reason, self.key, count)
+        return False
+
+    def _withhold(self, message: MarketData) -> MarketData | None:
+        """Until a good snapshot: level updates held back (counted), trades passed on."""
+        self.health = FeedHealth.RESYNCING
+        self.withheld += len(message.updates)
+        if not message.trades:
+            return None
+        return MarketData(self.symbol, message.ts_ns, (), message.trades, False)
 
     async def _request_resync(self, reason: str) -> None:
         self.counters.resyncs += 1

@@ -20,6 +20,9 @@ class VenueSymbol(_Section):
     tick_size: Decimal = Field(gt=0)
     start_price: Decimal = Field(gt=0, description="initial mid of the stochastic flow")
     seed: int = 7
+    replay: Path | None = Field(
+        default=None, description="a LOBSTER sample (zip or folder) replayed instead of the "
+                                  "stochastic flow, at the venue's speed")
 
 
 class VenueClient(_Section):

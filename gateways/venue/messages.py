@@ -19,6 +19,7 @@ from gateways.fix.codec import (
     LAST_PX,
     LAST_QTY,
     LEAVES_QTY,
+    ORD_REJ_REASON,
     ORD_STATUS,
     ORD_TYPE,
     ORDER_ID,
@@ -32,6 +33,7 @@ from gateways.fix.codec import (
     TRANSACT_TIME,
     FixParseError,
     format_utc,
+    msg_type,
 )
 from gateways.marketdata.fix_md import (
     ACTION_CHANGE,
@@ -50,7 +52,7 @@ from gateways.marketdata.fix_md import (
     TRADE,
     format_entry_time,
 )
-from service.domain import Instrument, OrdStatus, OrdType, Side, TimeInForce
+from service.domain import ExecType, Instrument, OrdStatus, OrdType, Side, TimeInForce
 from sim.matching import Fill
 
 
@@ -89,25 +91,45 @@ class ClientOrder:
     orig_cl_ord_id: str | None = None
 
 
-def _get(message: fix.Message, tag: int) -> str | None:
-    return message.getField(tag) if message.isSetField(tag) else None
+SOH = "\x01"
+
+# Why the two helpers below: every call across quickfix's binding costs a few microseconds, and
+# a report built field by field (~17 setField calls) or a request read field by field (~16
+# isSetField/getField calls) made the venue's order path several times slower than quickfix
+# itself (docs/benchmarks.md). One call each way instead: the message as text.
+
+
+def _fields(message: fix.Message) -> dict[int, str]:
+    """Every tag of ``message`` with its value (one call into quickfix). Only for messages
+    without repeating groups: a repeated tag keeps its last value."""
+    return {int(tag): value for tag, _, value in
+            (item.partition("=") for item in message.toString().split(SOH) if item)}
+
+
+def _from_fields(msg_type: str, fields: list[tuple[int, str]]) -> fix.Message:
+    """A message from its body fields, in one call into quickfix. quickfix writes the header
+    of the session it is sent on (the BeginString here is replaced) and computes BodyLength and
+    CheckSum when it sends. A value cannot carry the field separator: it is replaced."""
+    body = "".join(f"{tag}={value.replace(SOH, ' ')}{SOH}" for tag, value in fields)
+    return fix.Message(f"8=FIX.4.4{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}", False)
 
 
 def parse_order_request(kind: str, message: fix.Message, session_id: fix.SessionID,
                         instruments: dict[str, Instrument]) -> OrderRequest:
     """Validate a client message; raises :class:`FixParseError` naming what is wrong."""
-    cl_ord_id = _get(message, CL_ORD_ID)
+    _get = _fields(message).get
+    cl_ord_id = _get(CL_ORD_ID)
     if not cl_ord_id:
         raise FixParseError("ClOrdID(11) missing")
-    symbol = _get(message, SYMBOL) or ""
+    symbol = _get(SYMBOL) or ""
     instrument = instruments.get(symbol)
     if instrument is None:
         raise FixParseError(f"unknown symbol {symbol!r}")
     try:
-        side = Side.from_fix(_get(message, SIDE) or "")
+        side = Side.from_fix(_get(SIDE) or "")
     except ValueError as exc:
         raise FixParseError(str(exc)) from exc
-    qty_raw = _get(message, ORDER_QTY)
+    qty_raw = _get(ORDER_QTY)
     qty = 0
     if kind != fix.MsgType_OrderStatusRequest:
         try:
@@ -117,19 +139,19 @@ def parse_order_request(kind: str, message: fix.Message, session_id: fix.Session
         if qty_decimal <= 0 or qty_decimal != qty_decimal.to_integral_value():
             raise FixParseError(f"OrderQty(38)={qty_raw} must be a positive whole number")
         qty = int(qty_decimal)
-    ord_type_raw = _get(message, ORD_TYPE) or OrdType.LIMIT.value
+    ord_type_raw = _get(ORD_TYPE) or OrdType.LIMIT.value
     try:
         ord_type = OrdType(ord_type_raw)
     except ValueError as exc:
         raise FixParseError(f"OrdType(40)={ord_type_raw!r} not supported (1 market, 2 limit)") \
             from exc
-    tif_raw = _get(message, TIME_IN_FORCE) or TimeInForce.DAY.value
+    tif_raw = _get(TIME_IN_FORCE) or TimeInForce.DAY.value
     try:
         tif = TimeInForce(tif_raw)
     except ValueError as exc:
         raise FixParseError(f"TimeInForce(59)={tif_raw!r} not supported (0 day, 3 IOC)") from exc
     price = None
-    price_raw = _get(message, PRICE)
+    price_raw = _get(PRICE)
     if price_raw is not None:
         try:
             price = instrument.to_ticks(price_raw)
@@ -139,7 +161,7 @@ def parse_order_request(kind: str, message: fix.Message, session_id: fix.Session
             raise FixParseError(f"Price(44)={price_raw} must be positive")
     if kind == fix.MsgType_NewOrderSingle and ord_type is OrdType.LIMIT and price is None:
         raise FixParseError("limit order without Price(44)")
-    orig = _get(message, ORIG_CL_ORD_ID)
+    orig = _get(ORIG_CL_ORD_ID)
     if kind in (fix.MsgType_OrderCancelRequest, fix.MsgType_OrderCancelReplaceRequest) \
             and not orig:
         raise FixParseError("OrigClOrdID(41) missing")
@@ -151,34 +173,39 @@ def build_execution_report(order: ClientOrder, exec_id: str, exec_type: str,
                            last_qty: int | None, last_px: int | None,
                            instrument: Instrument | None, now_ns: int, text: str = "") \
         -> fix.Message:
-    message = fix44.ExecutionReport()
-    message.setField(ORDER_ID, order.order_id)
-    message.setField(CL_ORD_ID, order.cl_ord_id)
+    fields = [(ORDER_ID, order.order_id), (CL_ORD_ID, order.cl_ord_id)]
     if order.orig_cl_ord_id and exec_type in ("4", "5"):
-        message.setField(ORIG_CL_ORD_ID, order.orig_cl_ord_id)
-    message.setField(EXEC_ID, exec_id)
-    message.setField(EXEC_TYPE, exec_type)
-    message.setField(ORD_STATUS, order.status.value)
-    message.setField(SYMBOL, order.symbol)
-    message.setField(SIDE, order.side.fix)
-    message.setField(ORDER_QTY, str(order.qty))
-    message.setField(ORD_TYPE, order.ord_type.value)
+        fields.append((ORIG_CL_ORD_ID, order.orig_cl_ord_id))
+    fields += [(EXEC_ID, exec_id), (EXEC_TYPE, exec_type), (ORD_STATUS, order.status.value),
+               (SYMBOL, order.symbol), (SIDE, order.side.fix), (ORDER_QTY, str(order.qty)),
+               (ORD_TYPE, order.ord_type.value)]
     if order.price is not None and instrument is not None:
-        message.setField(PRICE, str(instrument.to_price(order.price)))
+        fields.append((PRICE, str(instrument.to_price(order.price))))
     leaves = 0 if order.status.is_terminal else max(order.qty - order.cum_qty, 0)
-    message.setField(LEAVES_QTY, str(leaves))
-    message.setField(CUM_QTY, str(order.cum_qty))
+    fields += [(LEAVES_QTY, str(leaves)), (CUM_QTY, str(order.cum_qty))]
     if order.cum_qty and instrument is not None:
         avg = instrument.to_price(order.notional_ticks) / order.cum_qty
-        message.setField(AVG_PX, str(avg.quantize(Decimal("0.000001"))))
+        fields.append((AVG_PX, str(avg.quantize(Decimal("0.000001")))))
     else:
-        message.setField(AVG_PX, "0")
+        fields.append((AVG_PX, "0"))
     if last_qty is not None and last_px is not None and instrument is not None:
-        message.setField(LAST_QTY, str(last_qty))
-        message.setField(LAST_PX, str(instrument.to_price(last_px)))
-    message.setField(TRANSACT_TIME, format_utc(now_ns))
+        fields += [(LAST_QTY, str(last_qty)), (LAST_PX, str(instrument.to_price(last_px)))]
+    fields.append((TRANSACT_TIME, format_utc(now_ns)))
     if text:
-        message.setField(TEXT, text)
+        fields.append((TEXT, text))
+    return _from_fields(fix.MsgType_ExecutionReport, fields)
+
+
+def build_unknown_order_status(req: OrderRequest, exec_id: str, now_ns: int) -> fix.Message:
+    """The FIX 4.4 answer to an OrderStatusRequest for an order the venue never received:
+    an ExecutionReport with ExecType I (order status), OrdStatus 8 (rejected) and
+    OrdRejReason 5 (unknown order). A client recovering from a crash learns from it that an
+    order it had persisted never reached the venue."""
+    unknown = ClientOrder("NONE", req.cl_ord_id, req.session_key, req.symbol, req.side, 0, None,
+                          req.ord_type, req.tif, status=OrdStatus.REJECTED)
+    message = build_execution_report(unknown, exec_id, "I", None, None, None, now_ns,
+                                     "unknown order")
+    message.setField(ORD_REJ_REASON, "5")
     return message
 
 
@@ -247,4 +274,32 @@ def build_incremental(req_id: str, symbol: str, changes: list[tuple[Side, int, i
         group.setField(SYMBOL, symbol)
         _entry(group, TRADE, fill.price, fill.qty, instrument, stamp)
         message.addGroup(group)
+    return message
+
+
+EXEC_TRANS_TYPE = 20
+_FILL_42 = {OrdStatus.FILLED.value: "2"}  # ExecType of a fill that completes the order
+
+
+def as_fix42(message: fix.Message) -> fix.Message:
+    """Rewrite a FIX 4.4 ExecutionReport built above into FIX 4.2's dialect, in place.
+
+    Why here and not in every builder: the venue speaks 4.4 everywhere; a 4.2 session differs
+    only in the ExecutionReport. 4.2 requires ExecTransType(20) (0 new, 3 status), reports a
+    fill with ExecType 1 (partial) or 2 (filled) instead of F, and answers a status request
+    with ExecTransType 3 and the order's status as its ExecType instead of ExecType I. Every
+    other message the venue sends (cancel rejects, market data) reads the same in 4.2; quickfix
+    writes the BeginString of the session it sends on.
+    """
+    if msg_type(message) != fix.MsgType_ExecutionReport:
+        return message
+    exec_type = message.getField(EXEC_TYPE)
+    status = message.getField(ORD_STATUS)
+    trans_type = "0"
+    if exec_type == ExecType.TRADE.value:
+        exec_type = _FILL_42.get(status, "1")
+    elif exec_type == ExecType.ORDER_STATUS.value:
+        trans_type, exec_type = "3", status
+    message.setField(EXEC_TRANS_TYPE, trans_type)
+    message.setField(EXEC_TYPE, exec_type)
     return message

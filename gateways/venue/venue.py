@@ -38,11 +38,13 @@ from gateways.venue.config import VenueConfig
 from gateways.venue.messages import (
     ClientOrder,
     OrderRequest,
+    as_fix42,
     build_cancel_reject,
     build_execution_report,
     build_incremental,
     build_md_reject,
     build_snapshot,
+    build_unknown_order_status,
     parse_order_request,
 )
 from service.domain import Instrument, OrdStatus, OrdType, Side, TimeInForce
@@ -127,12 +129,14 @@ class SimulatedVenue(fix.Application):
 
     # --- lifecycle -------------------------------------------------------------------------
     def session_specs(self) -> list[SessionSpec]:
-        """One acceptor session per configured client. The venue resets sequence numbers at
-        each logon (it keeps no state across its own restarts); clients must not rely on it."""
+        """One acceptor session per configured client. Sequence numbers carry on across logons
+        and across the venue's own restarts (its FileStore under ``state_dir``), as a careful
+        counterparty's do: a client that reconnects after a crash gets the execution reports
+        it missed by resend. Orders do not survive a venue restart; the session does. A fresh
+        session on both sides means a fresh ``state_dir`` on both sides."""
         return [
             SessionSpec("acceptor", self.config.begin_string, self.config.comp_id, client.comp_id,
-                        self.config.host, self.config.port, self.config.state_dir,
-                        reset_on_logon=True)
+                        self.config.host, self.config.port, self.config.state_dir)
             for client in self.config.clients
         ]
 
@@ -368,11 +372,12 @@ class SimulatedVenue(fix.Application):
         order_id = self._by_client_id.get((req.session_key, req.cl_ord_id))
         order = self._orders.get(order_id) if order_id else None
         if order is None:
-            self._send(build_cancel_reject(req.cl_ord_id, req.cl_ord_id, req.kind, "1",
-                                           "unknown order"), req.session_key)
+            self._send(build_unknown_order_status(req, self._exec_id(), self.clock.stamp()),
+                       req.session_key)
             return
-        self._send(build_execution_report(order, self._exec_id(), "I", None, 0, None,
-                                          self.clock.stamp()), req.session_key)
+        self._send(build_execution_report(order, self._exec_id(), "I", None, 0,
+                                          self.instruments[order.symbol], self.clock.stamp()),
+                   req.session_key)
 
     def _report_fills(self, fills: list[Fill], now: int) -> None:
         for fill in fills:
@@ -472,6 +477,8 @@ class SimulatedVenue(fix.Application):
 
     def _send(self, message: fix.Message, session_key: str) -> None:
         """Queue a message for the sender thread; never blocks on quickfix (see module doc)."""
+        if self.config.begin_string == "FIX.4.2":
+            as_fix42(message)
         self._outbox.put((message, session_key))
 
     def _send_worker(self) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 from service.commands.output import output_console, print_error
 from sim.calibrate import calibrate
@@ -28,10 +30,20 @@ def run(args: argparse.Namespace) -> int:
     except (LobsterFormatError, OSError, ValueError) as exc:
         print_error(f"execagent calibrate: {exc}")
         return 2
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    args.output.write_text(to_json(document))
     params = document["params"]
     output_console().print(
         f"{document['data']}: {document['events']:,} events over {document['seconds']:,.0f} s; "
         f"limit {params['limit_rate']:.3f}/s, market {params['market_rate']:.3f}/s, cancel "
-        f"{params['cancel_rate']:.4f}/order/s; written to {args.output}")
+        f"{params['cancel_deep']:.4f}/order/s behind the touch; written to {args.output}")
     return 0
+
+
+_FLAT_LIST = re.compile(r"\[[^\[\]{}]*\]")
+
+
+def to_json(document: dict[str, Any]) -> str:
+    """Indented JSON with every list of numbers on one line: a short file a person can read."""
+    text = json.dumps(document, indent=2)
+    return _FLAT_LIST.sub(lambda m: " ".join(m.group(0).split()).replace("[ ", "[")
+                          .replace(" ]", "]"), text) + "\n"

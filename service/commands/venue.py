@@ -1,4 +1,5 @@
-"""``execagent venue``: run the simulated FIX venue on its own (stochastic order flow)."""
+"""``execagent venue``: run the simulated FIX venue on its own, its market driven by the
+stochastic order flow or, for a symbol with ``replay``, by a LOBSTER sample."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import threading
 from pathlib import Path
 
 from gateways.venue.config import load_venue_config
+from gateways.venue.replay_flow import lobster_flow
 from gateways.venue.venue import SimulatedVenue
 from service.commands.output import output_console, print_error
 from service.config import ConfigError
 from service.demo import stochastic_flow
+from sim.lobster import LobsterFormatError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,7 +30,13 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print_error(f"execagent venue: {exc}")
         return 2
-    venue = SimulatedVenue(config, {s.symbol: stochastic_flow(s) for s in config.symbols})
+    try:
+        flows = {s.symbol: lobster_flow(s.symbol, s.replay, s.tick_size) if s.replay else
+                 stochastic_flow(s) for s in config.symbols}
+    except (OSError, LobsterFormatError) as exc:
+        print_error(f"execagent venue: cannot replay: {exc}")
+        return 2
+    venue = SimulatedVenue(config, flows)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -117,14 +117,17 @@ async def test_redis_lost_halts_and_cancels_then_resync_allows_resume(
             assert (await answer.json())["trading_state"] == "active"
 
 
-def test_a_store_holding_unfinished_orders_starts_halted(tmp_path: Path,
-                                                         redis_server: RedisServer) -> None:
+def test_a_store_whose_records_do_not_add_up_starts_halted_saying_why(
+        tmp_path: Path, redis_server: RedisServer) -> None:
     namespace = f"t-{uuid.uuid4().hex}"
     earlier = RedisStore(redis_server.url, namespace=namespace)
     earlier.save_parent(ParentOrder("P-old", "GOOG", Side.SELL, 100, 1, 2, "twap"))
+    earlier.record_fill("E-1", "C-nobody-knows", 10, 58000)
     service = Service(_config(tmp_path, free_port(), redis_server.url, namespace))
     assert service.risk.state is TradingState.HALTED
     assert service.risk.kills == {KillTrigger.RECOVERY: 1}
+    assert [p.parent_id for p in service.recovered.unfinished] == ["P-old"]
+    assert "C-nobody-knows, which no stored child order has" in service.recovered.problems[0]
 
 
 def test_an_unreachable_redis_is_a_clear_startup_error(tmp_path: Path) -> None:

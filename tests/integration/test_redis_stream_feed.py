@@ -169,6 +169,30 @@ async def test_gap_requests_resync_and_withholds_levels_until_snapshot(
     assert resyncs == ["gap: expected seq 3, got 5"]
 
 
+@pytest.mark.parametrize(("bad", "why"), [
+    (update(2_000, 10_002, 4, Side.BUY), "bid 10002 >= ask 10002"),  # locks the book
+    (update(2_000, 9_999, 4), "bid 10000 >= ask 9999"),  # an ask under the bid: crossed
+])
+async def test_a_crossed_or_locked_book_is_withheld_and_resynced(
+        env: tuple[aioredis.Redis, str], bad: MarketData, why: str) -> None:
+    client, prefix = env
+    publisher = RedisStreamPublisher(client, INSTRUMENTS, prefix)
+    await publisher.publish(snapshot(1_000))
+    await publisher.publish(bad)
+    await publisher.publish(trade(2_500))  # prints still pass while the book is in doubt
+    await publisher.publish(update(2_600, 10_003, 1))  # withheld: no snapshot yet
+    await publisher.publish(snapshot(3_000))
+    await publisher.publish(update(4_000, 10_001, 4))
+    resyncs: list[str] = []
+    feed = RedisStreamFeed(client, INSTRUMENTS[SYM], "g", "c1", prefix,
+                           on_resync=lambda s, r: resyncs.append(r))
+    received = await take(feed, 4)
+    assert received == [snapshot(1_000), trade(2_500), snapshot(3_000),
+                        update(4_000, 10_001, 4)]
+    assert feed.counters.invalid_book == 1 and feed.withheld == 2
+    assert resyncs == [f"seq 2 leaves the book crossed or locked: {why}"]
+
+
 async def test_reconnects_after_redis_restarts_and_waits_for_a_new_snapshot() -> None:
     """A Redis that comes back empty (no persistence) lost the group: the feed reconnects,
     creates it again and passes levels only from the next snapshot."""

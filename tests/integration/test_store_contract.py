@@ -32,11 +32,11 @@ def _parent(parent_id: str = "P1") -> ParentOrder:
                        limit_price=57_900, arrival_price_x2=115_963)
 
 
-def _child(cl_ord_id: str = "C1") -> ChildOrder:
+def _child(cl_ord_id: str = "C1", first_cl_ord_id: str = "C0") -> ChildOrder:
     return ChildOrder(cl_ord_id, "P1", "GOOG", Side.SELL, 200, 57_990, OrdType.LIMIT,
                       TimeInForce.DAY, OrdStatus.PARTIALLY_FILLED, cum_qty=50, order_id="O7",
                       pending_cl_ord_id="C2", pending_qty=150, pending_price=57_989,
-                      previous_cl_ord_ids=["C0"])
+                      previous_cl_ord_ids=[first_cl_ord_id])
 
 
 def test_parent_round_trips_exactly_and_the_latest_save_wins(store: StateStore) -> None:
@@ -67,6 +67,16 @@ def test_child_round_trips_every_field(store: StateStore) -> None:
     assert loaded.leaves_qty == 150 and loaded.status is OrdStatus.PARTIALLY_FILLED
 
 
+def test_a_replaced_child_stays_one_record(store: StateStore) -> None:
+    child = _child()
+    store.save_child(child)
+    child.previous_cl_ord_ids.append(child.cl_ord_id)  # the venue accepted the replace C2
+    child.cl_ord_id, child.pending_cl_ord_id = "C2", None
+    store.save_child(child)
+    (loaded,) = store.children()
+    assert (loaded.cl_ord_id, loaded.previous_cl_ord_ids) == ("C2", ["C0", "C1"])
+
+
 def test_fills_are_recorded_once_per_exec_id(store: StateStore) -> None:
     assert store.record_fill("X1", "C1", 50, 57_990) is True
     assert store.record_fill("X1", "C1", 50, 57_990) is False  # a resend changes nothing
@@ -77,7 +87,7 @@ def test_fills_are_recorded_once_per_exec_id(store: StateStore) -> None:
 def test_many_parents_and_children(store: StateStore) -> None:
     for n in range(50):
         store.save_parent(_parent(f"P{n}"))
-        store.save_child(_child(f"C{n}"))
+        store.save_child(_child(f"C{n}", first_cl_ord_id=f"B{n}"))
     assert sorted(p.parent_id for p in store.parents()) == sorted(f"P{n}" for n in range(50))
     assert len(store.children()) == 50
 
@@ -90,6 +100,13 @@ def test_the_model_in_use_round_trips(store: StateStore) -> None:
 
 
 # --- Redis only ----------------------------------------------------------------------------------
+def test_the_trading_state_round_trips_and_the_latest_save_wins(store: StateStore) -> None:
+    assert store.trading_state() is None
+    store.save_trading_state("halted", "kill switch (operator): lunch")
+    store.save_trading_state("reducing", "end of day")
+    assert store.trading_state() == ("reducing", "end of day")
+
+
 def test_unreachable_redis_is_store_unavailable_without_credentials(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)

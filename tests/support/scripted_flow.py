@@ -1,11 +1,15 @@
 """A scripted order flow: a fixed ladder and a heartbeat far from the touch.
 
 Used where a test needs fills it can compute by hand: the crowd never trades and never touches
-the top levels, so only the service's own orders change them. The heartbeat (an order added
+the top levels, so only the service's own orders change them, unless the test asks for one
+crowd market order (:meth:`ScriptedFlow.crowd_market_order`), which goes in at the next
+heartbeat. The heartbeat (an order added
 and removed 100 levels away) keeps market-data messages, and so event time, flowing.
 """
 
 from __future__ import annotations
+
+import collections
 
 from service.domain import Side
 from sim.matching import Fill, OrderBook
@@ -19,6 +23,7 @@ class ScriptedFlow:
         self._next_ns = 0
         self._next_id = 10**9
         self._live: int | None = None
+        self._crowd: collections.deque[tuple[Side, int]] = collections.deque()
 
     def seed_book(self, book: OrderBook, start_ns: int) -> None:
         for level in range(self.levels):
@@ -29,8 +34,16 @@ class ScriptedFlow:
     def next_time_ns(self) -> int:
         return self._next_ns
 
+    def crowd_market_order(self, side: Side, qty: int) -> None:
+        """Queue a market order from the crowd (thread-safe: the venue's flow thread takes it)."""
+        self._crowd.append((side, qty))
+
     def apply_next(self, book: OrderBook) -> list[Fill]:
         now = self._next_ns
+        if self._crowd:
+            side, qty = self._crowd.popleft()
+            self._next_ns = now + self.heartbeat_ns
+            return book.add_market(self._id(), side, qty, now)
         if self._live is None:
             self._live = self._id()
             book.add_limit(self._live, Side.BUY, self.bid - 100, 1, now)

@@ -28,10 +28,12 @@ DEMO_LIMITS = ROOT / "deploy" / "risk" / "limits.demo.yaml"
 
 
 def scripted_venue(tmp_path: Path, port: int, speed: float = 1.0,
-                   flow: ScriptedFlow | None = None) -> SimulatedVenue:
+                   flow: ScriptedFlow | None = None,
+                   cancel_on_disconnect: bool = True) -> SimulatedVenue:
     symbol = VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"), start_price=Decimal("580.01"))
     return SimulatedVenue(VenueConfig(port=port, symbols=[symbol], speed=speed,
-                                      state_dir=tmp_path / "venue"),
+                                      state_dir=tmp_path / "venue",
+                                      cancel_on_disconnect=cancel_on_disconnect),
                           flows={"GOOG": flow or ScriptedFlow(bid=58000, ask=58002)})
 
 

@@ -10,8 +10,8 @@ from models.actions import DEFAULT_ACTION_TABLE, ActionKind
 from models.env import ExecutionEnv, replay_market, simulated_market
 from sim.flow import FlowParams
 
-PARAMS = FlowParams(start_price=10_000, limit_rate=4.0, market_rate=0.6, mean_market_size=80,
-                    mean_limit_size=60)
+PARAMS = FlowParams(start_price=10_000, limit_rate=4.0, market_rate=0.6,
+                    market_sizes=(10.0, 80.0, 150.0), limit_sizes=(10.0, 60.0, 110.0))
 WAIT, REST, CROSS = 0, 1, 5
 assert DEFAULT_ACTION_TABLE[WAIT][0] is ActionKind.WAIT
 assert DEFAULT_ACTION_TABLE[REST][0] is ActionKind.REST_NEAR

@@ -16,7 +16,7 @@ from gateways.fix.codec import (
     format_utc,
     parse_utc,
 )
-from gateways.marketdata.fix_md import build_md_request, decode_market_data
+from gateways.marketdata.fix_md import build_md_request, decode_market_data, format_entry_time
 from service.domain import (
     CancelOrder,
     ExecType,
@@ -160,3 +160,18 @@ def test_incremental_refresh_parses_levels_deletes_and_trades() -> None:
 def test_malformed_market_data_is_refused(change: dict[int, str], problem: str) -> None:
     with pytest.raises(FixParseError, match=problem):
         decode_market_data(_incremental([{**ENTRY, **change}]), "X", INSTRUMENTS)
+
+
+@given(st.integers(0, 4_102_444_800 * 10**9))  # 1970 to 2100
+def test_market_data_entry_times_round_trip_to_the_microsecond(ts_ns: int) -> None:
+    date, clock = format_entry_time(ts_ns)
+    data = decode_market_data(_incremental([{**ENTRY, 272: date, 273: clock}]), "X",
+                              INSTRUMENTS)
+    assert data.ts_ns == ts_ns // 1000 * 1000
+
+
+@pytest.mark.parametrize("clock", ["12:00", "12:00:00.", "24:00:00", "12:60:00", "1a:00:00",
+                                   "12:00:00.1234567890", " 12:00:00", "12-00-00"])
+def test_malformed_entry_times_are_refused(clock: str) -> None:
+    with pytest.raises(FixParseError, match="MDEntryDate/MDEntryTime"):
+        decode_market_data(_incremental([{**ENTRY, 273: clock}]), "X", INSTRUMENTS)

@@ -67,6 +67,15 @@ def test_no_reference_without_a_two_sided_quote() -> None:
     assert _reason(overlay, new(Side.BUY, 1), 10 * SECOND) is DenyReason.NO_REFERENCE_PRICE
 
 
+def test_a_one_sided_book_keeps_the_last_two_sided_quote_as_reference() -> None:
+    # A book whose bid side empties for a moment (the simulated flow's can) must not break the
+    # check: the market order is valued at the last two-sided quote's ask, 58,001.
+    overlay = make_overlay(limits_with(**{"symbols.GOOG.max_order_notional": 58_001}))
+    overlay.on_market_data(SYMBOL, None, 60_000, SECOND)
+    assert _reason(overlay, new(Side.BUY, 100, None), 2 * SECOND) is None
+    assert _reason(overlay, new(Side.BUY, 101, None), 2 * SECOND) is DenyReason.MAX_ORDER_NOTIONAL
+
+
 @pytest.mark.parametrize("side, working, extra, allowed", [
     (Side.BUY, 1_000, 999, True), (Side.BUY, 1_000, 1_000, True), (Side.BUY, 1_000, 1_001, False),
     (Side.SELL, 1_000, 499, True), (Side.SELL, 1_000, 500, True), (Side.SELL, 1_000, 501, False),

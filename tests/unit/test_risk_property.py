@@ -106,6 +106,8 @@ class OverlayMachine(RuleBasedStateMachine):
         self.cash = 0.0
         self.bid, self.ask = 57_999, 58_001
         self.mark = 58_000.0  # the last two-sided mid, as the overlay marks positions
+        # The overlay's price reference: the last two-sided quote (a locked book keeps it).
+        self.ref_bid, self.ref_ask = self.bid, self.ask
         self.quote_ns: int | None = None
         self.trades: deque[tuple[int, int]] = deque()
         self.our_fills: deque[tuple[int, int]] = deque()
@@ -126,6 +128,7 @@ class OverlayMachine(RuleBasedStateMachine):
     def _quote(self, traded: int) -> None:
         if self.bid < self.ask:
             self.quote_ns, self.mark = self.now, self._mid()
+            self.ref_bid, self.ref_ask = self.bid, self.ask
         if traded:
             self.trades.append((self.now, traded))
         self.overlay.on_market_data(SYMBOL, self.bid, self.ask, self.now, traded)
@@ -194,10 +197,10 @@ class OverlayMachine(RuleBasedStateMachine):
         assert 0 < intent.qty <= S.max_order_qty
         assert self.quote_ns is not None
         assert self.now - self.quote_ns <= G.max_reference_age_seconds * 1e9, "stale reference"
-        mid = self._mid()
+        mid = (self.ref_bid + self.ref_ask) / 2
         price = intent.price
         if price is None:
-            price = self.ask if intent.side is Side.BUY else self.bid
+            price = self.ref_ask if intent.side is Side.BUY else self.ref_bid
         else:
             assert price > 0
             assert abs(price - mid) <= S.price_collar_bps / 1e4 * mid, "outside the collar"

@@ -1,0 +1,283 @@
+"""The order acknowledgement round trip over FIX, beside bare quickfix doing the same exchange.
+
+Run: ``make bench`` (or ``.venv/bin/python bench/bench_fix_roundtrip.py``). Two measurements on
+127.0.0.1, in the same run, one after the other, with the same session settings (FIX 4.4,
+FileStore and FileLog, data dictionary validation) and the same topology: the answering side
+runs in a process of its own (this script started again with ``--serve``), as the venue does in
+production (``execagent venue``), so the two sides do not share one interpreter lock.
+
+- **service**: the service's ``FixOrderGateway`` sends a NewOrderSingle to the simulated venue
+  (``SimulatedVenue``, order latency 0); timed from just before ``gateway.send`` to the
+  arrival of the venue's ExecutionReport New in the gateway's ``fromApp`` (the stamp the
+  gateway hands the engine). The order is an IOC limit far from the touch, so the venue also
+  cancels it (the Canceled report is awaited, untimed, before the next order): the book never
+  grows. The venue's market is still (no crowd flow), so what is timed is the order path.
+- **floor**: two bare quickfix sessions: an initiator builds the same NewOrderSingle (with the
+  gateway's codec, inside the timing, as ``gateway.send`` does) and sends it; an acceptor
+  answers each with an ExecutionReport New from inside its ``fromApp``. No parsing into domain
+  objects, no threads of our own, no asyncio, quickfix's own FileLog.
+
+Goal (issue 6): the service's p50 and p99 at most 1.3 times the floor's; the script exits 1 when
+either is missed. Timing goals live here, never in the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import itertools
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import quickfix as fix  # noqa: E402
+from _timing import percentile, report  # noqa: E402
+
+from gateways.fix.codec import encode_intent  # noqa: E402
+from gateways.fix.gateway import FixOrderGateway  # noqa: E402
+from gateways.fix.settings import SessionSpec, owned_session_id, write_settings  # noqa: E402
+from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol  # noqa: E402
+from gateways.venue.venue import SimulatedVenue  # noqa: E402
+from service.domain import (  # noqa: E402
+    ExecType,
+    ExecutionReport,
+    Instrument,
+    NewOrder,
+    OrdType,
+    Side,
+    TimeInForce,
+)
+from service.net import free_port  # noqa: E402
+from sim.matching import Fill, OrderBook  # noqa: E402
+
+ROUND_TRIPS = 3_000
+WARMUP = 300
+GOAL_RATIO = 1.3
+GOOG = Instrument("GOOG", Decimal("0.01"))
+BID, ASK = 58_000, 58_002
+FAR_BELOW = 50_000  # a buy limit there never trades against the still book
+
+
+class StillMarket:
+    """An order flow with a two-sided book and no events: the venue's flow thread sleeps."""
+
+    def seed_book(self, book: OrderBook, start_ns: int) -> None:
+        for level, order_id in zip(range(5), itertools.count(10**9), strict=False):
+            book.add_limit(order_id, Side.BUY, BID - level, 500, start_ns)
+            book.add_limit(order_id + 100, Side.SELL, ASK + level, 500, start_ns)
+
+    def next_time_ns(self) -> int:
+        return 2**62
+
+    def apply_next(self, book: OrderBook) -> list[Fill]:
+        return []
+
+
+def _order(n: int) -> NewOrder:
+    return NewOrder(f"B{n}", "P", "GOOG", Side.BUY, 100, FAR_BELOW, OrdType.LIMIT,
+                    TimeInForce.IOC)
+
+
+# --- the answering sides, each run in its own process ---------------------------------------------
+def _serve_venue(port: int, state_dir: Path) -> Callable[[], None]:
+    venue = SimulatedVenue(
+        VenueConfig(port=port, clients=[VenueClient(comp_id="BENCH")],
+                    symbols=[VenueSymbol(symbol="GOOG", tick_size=GOOG.tick_size,
+                                         start_price=Decimal("580.01"))],
+                    state_dir=state_dir / "venue"),
+        flows={"GOOG": StillMarket()})
+    venue.start()
+    return venue.stop
+
+
+def _serve_floor(port: int, state_dir: Path) -> Callable[[], None]:
+    spec = SessionSpec("acceptor", "FIX.4.4", "FLOOR-A", "FLOOR-I", "127.0.0.1", port,
+                       state_dir / "floor-acceptor", heartbeat_seconds=30)
+    settings = write_settings([spec], spec.state_dir / "acceptor.cfg")
+    parts = [settings, fix.FileStoreFactory(settings), fix.FileLogFactory(settings)]
+    acceptor = fix.ThreadedSocketAcceptor(_Acceptor(), parts[1], settings, parts[2])
+    acceptor.start()
+
+    def stop() -> None:
+        acceptor.stop()
+        del parts[:]  # quickfix holds references only: the parts must outlive the acceptor
+
+    return stop
+
+
+def _serve(role: str, port: int, state_dir: Path) -> int:
+    """``--serve ROLE PORT DIR``: answer until stdin closes (the parent ends the run)."""
+    stop = (_serve_venue if role == "venue" else _serve_floor)(port, state_dir)
+    print("ready", flush=True)
+    sys.stdin.read()
+    stop()
+    return 0
+
+
+@contextlib.contextmanager
+def _serving(role: str, state_dir: Path) -> Iterator[int]:
+    port = free_port()
+    child = subprocess.Popen([sys.executable, __file__, "--serve", role, str(port),
+                              str(state_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        yield port
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+# --- the service's gateway against the simulated venue --------------------------------------------
+async def _service_round_trips(port: int, state_dir: Path) -> list[int]:
+    events: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
+    spec = SessionSpec("initiator", "FIX.4.4", "BENCH", "SIMVENUE", "127.0.0.1", port,
+                       state_dir / "gateway", heartbeat_seconds=30)
+    gateway = FixOrderGateway(spec, {"GOOG": GOOG}, asyncio.get_running_loop(),
+                              lambda event, received: events.put_nowait((event, received)))
+    gateway.start()
+    samples: list[int] = []
+    try:
+        if not await gateway.wait_logged_on(10):
+            raise RuntimeError("the gateway did not log on to the simulated venue")
+        for n in range(WARMUP + ROUND_TRIPS):
+            order = _order(n)
+            sent = time.perf_counter_ns()
+            if not gateway.send(order, time.time_ns()):
+                raise RuntimeError("the gateway could not send")
+            acked = await _until(events, order.cl_ord_id, ExecType.NEW)
+            await _until(events, order.cl_ord_id, ExecType.CANCELED)
+            if n >= WARMUP:
+                samples.append(acked - sent)
+    finally:
+        gateway.stop()
+    return samples
+
+
+async def _until(events: asyncio.Queue[tuple[object, int]], cl_ord_id: str,
+                 exec_type: ExecType) -> int:
+    while True:
+        event, received = await asyncio.wait_for(events.get(), 10)
+        if isinstance(event, ExecutionReport) and event.cl_ord_id == cl_ord_id and \
+                event.exec_type is exec_type:
+            return received
+
+
+# --- bare quickfix: the floor ---------------------------------------------------------------------
+class _Acceptor(fix.Application):
+    """Answers each NewOrderSingle with an ExecutionReport New, inline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exec_ids = itertools.count(1)
+
+    def onCreate(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def onLogon(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def onLogout(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        report = fix.Message()
+        report.getHeader().setField(35, "8")
+        for tag, value in ((37, "O1"), (11, message.getField(11)),
+                           (17, f"X{next(self.exec_ids)}"), (150, "0"), (39, "0"),
+                           (55, message.getField(55)), (54, message.getField(54)),
+                           (38, message.getField(38)), (40, "2"), (44, message.getField(44)),
+                           (151, message.getField(38)), (14, "0"), (6, "0"),
+                           (60, message.getField(60))):
+            report.setField(tag, value)
+        fix.Session.sendToTarget(report, sessionID)
+
+
+class _Initiator(fix.Application):
+    """Sends and stamps the arrival of each answer; nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session_id: fix.SessionID | None = None
+        self.logged_on = threading.Event()
+        self.answered = threading.Event()
+        self.answered_ns = 0
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.session_id = owned_session_id(sessionID)
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.logged_on.set()
+
+    def onLogout(self, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None: ...  # noqa: N802, N803
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        self.answered_ns = time.perf_counter_ns()
+        self.answered.set()
+
+
+def _floor_round_trips(port: int, state_dir: Path) -> list[int]:
+    initiator_spec = SessionSpec("initiator", "FIX.4.4", "FLOOR-I", "FLOOR-A", "127.0.0.1",
+                                 port, state_dir / "floor-initiator", heartbeat_seconds=30)
+    initiator_app = _Initiator()
+    i_settings = initiator_spec.settings()
+    i_parts = (i_settings, fix.FileStoreFactory(i_settings), fix.FileLogFactory(i_settings))
+    initiator = fix.SocketInitiator(initiator_app, i_parts[1], i_settings, i_parts[2])
+    initiator.start()
+    samples: list[int] = []
+    try:
+        if not initiator_app.logged_on.wait(10):
+            raise RuntimeError("the floor's sessions did not log on")
+        assert initiator_app.session_id is not None
+        for n in range(WARMUP + ROUND_TRIPS):
+            initiator_app.answered.clear()
+            sent = time.perf_counter_ns()  # the message is built inside the timing, as there
+            message = encode_intent(_order(n), GOOG, time.time_ns())
+            fix.Session.sendToTarget(message, initiator_app.session_id)
+            if not initiator_app.answered.wait(10):
+                raise RuntimeError("the floor's acceptor did not answer")
+            if n >= WARMUP:
+                samples.append(initiator_app.answered_ns - sent)
+    finally:
+        initiator.stop()
+    return samples
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    if sys.argv[1:2] == ["--serve"]:
+        return _serve(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+    with tempfile.TemporaryDirectory(prefix="bench-fix-") as tmp:
+        gc.collect()
+        with _serving("floor", Path(tmp)) as port:
+            floor = _floor_round_trips(port, Path(tmp))
+        with _serving("venue", Path(tmp)) as port:
+            service = asyncio.run(_service_round_trips(port, Path(tmp)))
+    report(f"FIX order acknowledgement round trip on 127.0.0.1 ({ROUND_TRIPS:,} each)",
+           {"floor: bare quickfix NewOrderSingle -> ExecutionReport": floor,
+            "service: gateway -> simulated venue -> ExecutionReport New": service})
+    met = True
+    for q in (50, 99):
+        floor_q = percentile(sorted(floor), q)
+        service_q = percentile(sorted(service), q)
+        ratio = service_q / floor_q
+        met &= ratio <= GOAL_RATIO
+        verdict = "met" if ratio <= GOAL_RATIO else "MISSED"
+        print(f"p{q}: service {service_q / 1000:.1f} µs / floor {floor_q / 1000:.1f} µs = "
+              f"{ratio:.2f}x (goal <= {GOAL_RATIO}x) -> {verdict}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,412 @@
+"""Tick to wire: from a FIX market-data message's arrival to the NewOrderSingle handed to quickfix,
+with a parent order active and the shipped ONNX policy deciding on every tick (issue 10).
+
+What runs: the service's FixOrderGateway (a quickfix initiator) logged on over loopback to the
+simulated venue (gateways/venue) with a static scripted book, which acknowledges, cancels,
+replaces and fills the orders; its execution reports go through the engine between ticks (not
+timed); the service's Engine with the real risk overlay (limits wide enough never to deny), the
+OMS and the in-memory store; ``models/artifacts/policy.onnx``. The market the policy sees is
+synthetic and named so: a seeded random walk of a 10-level GOOG book ($0.01 tick), one FIX
+incremental refresh per tick (three to seven level changes, a price move one tick in twenty,
+a trade one tick in four), 1 ms apart in event time.
+
+Measured in one run, each as p50/p99/p99.9 of per-call ``time.perf_counter_ns``:
+- **tick to wire**: clock read before the FIX message is decoded, to the return of
+  ``Session.sendToTarget`` for the order it caused (only ticks that caused an order count;
+  the others are the "no change" ticks of a policy that acts on change);
+- **the floor**: one ONNX inference of the shipped policy + building a NewOrderSingle with
+  quickfix + ``sendToTarget`` on the same logged-on session, each timed and summed per
+  iteration;
+- **per stage**: feature building, inference, risk check, OMS update, store write (memory; the
+  Redis round trip is in bench/bench_store.py);
+- **throughput**: ticks per second through decode, book and policy, back to back (the rate at
+  which the engine's queue would start to grow);
+- **memory**: resident set size over a run at 10,000 ticks per second (``--memory-minutes``,
+  10 by default; 0 skips it).
+
+Writes docs/benchmarks.json (``tick_to_wire_us``, ``floor_us``, ``throughput_ticks_per_s``,
+``rss_growth_pct``, per-stage numbers) and exits non-zero when a goal is missed:
+tick-to-wire p50 <= 1.5x the floor's, p99 <= 3x; >= 50,000 ticks/s; RSS growth < 5%.
+
+    .venv/bin/python bench/bench_tick_to_wire.py [--ticks 100000] [--memory-minutes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import quickfix as fix
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+
+from _timing import percentile, report  # noqa: E402
+
+from gateways.fix.codec import encode_intent  # noqa: E402
+from gateways.fix.gateway import FixOrderGateway  # noqa: E402
+from gateways.fix.settings import SessionSpec  # noqa: E402
+from gateways.marketdata.fix_md import decode_market_data  # noqa: E402
+from gateways.venue.config import VenueConfig, VenueSymbol  # noqa: E402
+from gateways.venue.messages import build_incremental, build_snapshot  # noqa: E402
+from gateways.venue.venue import SimulatedVenue  # noqa: E402
+from models.features import new_observation_buffer, observe  # noqa: E402
+from models.policy import DecisionContext  # noqa: E402
+from models.registry import make_policy  # noqa: E402
+from risk.limits import parse_limits  # noqa: E402
+from risk.overlay import RiskOverlay  # noqa: E402
+from service.domain import (  # noqa: E402
+    Instrument,
+    NewOrder,
+    OrderIntent,
+    OrdType,
+    ParentOrder,
+    Side,
+    TimeInForce,
+)
+from service.engine import Engine  # noqa: E402
+from service.metrics import Metrics  # noqa: E402
+from service.net import free_port  # noqa: E402
+from service.oms import OrderManager  # noqa: E402
+from service.store import MemoryStore  # noqa: E402
+from sim.matching import Fill  # noqa: E402
+from tests.support.scripted_flow import ScriptedFlow  # noqa: E402
+
+MODEL = ROOT / "models" / "artifacts" / "policy.onnx"
+OUT = ROOT / "docs" / "benchmarks.json"
+GOOG = Instrument("GOOG", Decimal("0.01"))
+INSTRUMENTS = {"GOOG": GOOG}
+TICK_NS = 1_000_000  # 1 ms of event time between ticks
+START_NS = 1_700_000_000 * 10**9
+W, X = fix.MsgType_MarketDataSnapshotFullRefresh, fix.MsgType_MarketDataIncrementalRefresh
+WIDE_LIMITS = {
+    "global": {"max_open_orders": 10**6, "max_daily_loss": 10**12,
+               "throttle": {"messages_per_second": 10**9, "burst": 10**9},
+               "reject_storm": {"max_rejects": 10**6, "window_seconds": 1},
+               "max_reference_age_seconds": 3600, "stale_feed_seconds": 3600,
+               "restricted_symbols": []},
+    "symbols": {"GOOG": {"max_order_qty": 10**9, "max_order_notional": 10**15,
+                         "price_collar_bps": 10_000, "max_long_position": 10**12,
+                         "max_short_position": 10**12, "max_open_orders": 10**6,
+                         "max_participation": None}},
+}
+
+
+class _TimedSender:
+    """The engine's sender: the real gateway, with the time its send returned."""
+
+    def __init__(self, gateway: FixOrderGateway) -> None:
+        self.gateway = gateway
+        self.sent = 0
+        self.last_sent_ns = 0
+
+    def send(self, intent: OrderIntent, now_ns: int) -> bool:
+        ok = self.gateway.send(intent, now_ns)
+        self.last_sent_ns = time.perf_counter_ns()
+        self.sent += ok
+        return ok
+
+
+class _Market:
+    """A seeded random walk of a 10-level book with a one-tick spread, as FIX messages built
+    ahead of the timing. Each tick changes the size at both touches and at one deeper level; one
+    tick in twenty moves the price a tick (the touch on one side is taken out and the book
+    shifts, keeping 10 levels a side); one in four carries a trade."""
+
+    LEVELS = 10
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)
+        self.bid = 58_000  # best bid; the best ask is one tick above
+        self.now = START_NS
+
+    def snapshot(self) -> fix.Message:
+        bids = [(self.bid - i, 300 + 100 * i) for i in range(self.LEVELS)]
+        asks = [(self.bid + 1 + i, 300 + 100 * i) for i in range(self.LEVELS)]
+        return build_snapshot("md", "GOOG", bids, asks, GOOG, self.now)
+
+    def next(self) -> fix.Message:
+        self.now += TICK_NS
+        rand = self.random
+        bid, levels = self.bid, self.LEVELS
+        changes: list[tuple[Side, int, int]] = []
+        if rand.random() < 0.05:
+            if rand.random() < 0.5:  # up: the best ask is taken out, a new bid level on top
+                changes += [(Side.SELL, bid + 1, 0), (Side.SELL, bid + 1 + levels, 500),
+                            (Side.BUY, bid + 1, 300), (Side.BUY, bid + 1 - levels, 0)]
+                self.bid = bid = bid + 1
+            else:  # down: the mirror image
+                changes += [(Side.BUY, bid, 0), (Side.BUY, bid - levels, 500),
+                            (Side.SELL, bid, 300), (Side.SELL, bid + levels, 0)]
+                self.bid = bid = bid - 1
+        depth = rand.randint(1, levels - 1)
+        deeper = (Side.BUY, bid - depth) if rand.random() < 0.5 else (Side.SELL, bid + 1 + depth)
+        changes += [(Side.BUY, bid, rand.randint(100, 900)),
+                    (Side.SELL, bid + 1, rand.randint(100, 900)),
+                    (*deeper, rand.randint(100, 900))]
+        fills = []
+        if rand.random() < 0.25:
+            fills.append(Fill(bid, rand.randint(1, 200), 0, 0, Side.BUY, None, None, 0,
+                              self.now))
+        return build_incremental("md", "GOOG", changes, fills, GOOG, self.now)
+
+
+class _Reports:
+    """Execution reports from the venue, held until the bench hands them to the engine."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[object, int]] = []
+
+    def __call__(self, event: object, received_ns: int) -> None:
+        self.events.append((event, received_ns))
+
+    async def drain(self, engine: Engine) -> None:
+        await asyncio.sleep(0)  # run the callbacks quickfix's threads queued on the loop
+        events, self.events = self.events, []
+        for event, received_ns in events:
+            engine.handle(event, received_ns)
+
+
+async def _session(workdir: Path, reports: _Reports) -> tuple[FixOrderGateway, SimulatedVenue]:
+    port = free_port()
+    venue = SimulatedVenue(
+        VenueConfig(port=port, state_dir=workdir / "venue",
+                    symbols=[VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"),
+                                         start_price=Decimal("580.01"))]),
+        flows={"GOOG": ScriptedFlow(bid=57_990, ask=58_010, heartbeat_ns=10**12)})
+    venue.start()
+    gateway = FixOrderGateway(
+        SessionSpec("initiator", "FIX.4.4", "EXECAGENT", "SIMVENUE", "127.0.0.1", port,
+                    workdir / "initiator"),
+        INSTRUMENTS, asyncio.get_running_loop(), reports)
+    gateway.start()
+    if not await gateway.wait_logged_on(10):
+        raise RuntimeError("the loopback FIX session did not log on")
+    return gateway, venue
+
+
+def _engine(sender: _TimedSender) -> Engine:
+    risk = RiskOverlay(parse_limits(WIDE_LIMITS), INSTRUMENTS)
+    engine = Engine(INSTRUMENTS, risk, sender, MemoryStore(), Metrics(), slice_seconds=60.0,
+                    max_child_qty=5_000, request_status=sender.gateway.request_status)
+    parent = ParentOrder("P-bench", "GOOG", Side.SELL, 10**8, START_NS,
+                         START_NS + 10**6 * 10**9, "onnx")
+    engine.submit(parent, make_policy("onnx", MODEL))
+    return engine
+
+
+async def tick_to_wire(engine: Engine, sender: _TimedSender, reports: _Reports,
+                       market: _Market, ticks: int) -> list[int]:
+    """Ticks whose decision sent an order: arrival (before decoding) to sendToTarget's return."""
+    engine.handle(decode_market_data(market.snapshot(), W, INSTRUMENTS), time.perf_counter_ns())
+    messages = [market.next() for _ in range(ticks)]
+    samples = []
+    for message in messages:
+        before = sender.sent
+        arrived = time.perf_counter_ns()
+        engine.handle(decode_market_data(message, X, INSTRUMENTS), arrived)
+        if sender.sent != before:
+            samples.append(sender.last_sent_ns - arrived)
+        await reports.drain(engine)
+    return samples
+
+
+def floor(gateway: FixOrderGateway, engine: Engine, iterations: int) \
+        -> dict[str, list[int]]:
+    """One inference + one NewOrderSingle built + sendToTarget, each timed, and their sum."""
+    working = next(iter(engine._by_parent.values()))  # noqa: SLF001 - the bench reads its ctx
+    book = engine.books["GOOG"]
+    policy = working.policy
+    ctx = DecisionContext(working.obs, working.parent, book, engine.clock.now_ns(),
+                          working.parent.qty // working.n_slices, working.n_slices, 0, 0)
+    out: dict[str, list[int]] = {"inference": [], "build NewOrderSingle": [],
+                                 "sendToTarget": [], "floor (sum)": []}
+    session_id = gateway.session_id
+    for n in range(iterations):
+        t0 = time.perf_counter_ns()
+        policy.act(ctx)
+        t1 = time.perf_counter_ns()
+        message = encode_intent(NewOrder(f"F{n}", "P-bench", "GOOG", Side.SELL, 100, 58_001,
+                                         OrdType.LIMIT, TimeInForce.DAY), GOOG, t1)
+        t2 = time.perf_counter_ns()
+        fix.Session.sendToTarget(message, session_id)
+        t3 = time.perf_counter_ns()
+        out["inference"].append(t1 - t0)
+        out["build NewOrderSingle"].append(t2 - t1)
+        out["sendToTarget"].append(t3 - t2)
+        out["floor (sum)"].append(t3 - t0)
+    return out
+
+
+def stages(engine: Engine, iterations: int) -> dict[str, list[int]]:
+    """The tick's stages one at a time, on the book and parent the run left behind; the orders
+    go to a fresh risk overlay and OMS (never sent, they must not burden the engine's)."""
+    working = next(iter(engine._by_parent.values()))  # noqa: SLF001
+    book, parent = engine.books["GOOG"], working.parent
+    children = engine.oms.working(parent.parent_id)
+    tracker = engine.trackers["GOOG"]
+    risk = RiskOverlay(parse_limits(WIDE_LIMITS), INSTRUMENTS)
+    risk.on_market_data("GOOG", book.best_bid(), book.best_ask(), engine.clock.now_ns())
+    oms = OrderManager()
+    obs = new_observation_buffer()
+    ctx = DecisionContext(obs, parent, book, engine.clock.now_ns(),
+                          parent.qty // working.n_slices, working.n_slices, 0, 0)
+    store = MemoryStore()
+    out: dict[str, list[int]] = {name: [] for name in (
+        "feature building", "inference", "risk check", "OMS update", "store write (memory)")}
+    now = engine.clock.now_ns()
+    for n in range(iterations):
+        intent = NewOrder(f"S{n}", parent.parent_id, "GOOG", Side.SELL, 100, book.best_ask(),
+                          OrdType.LIMIT, TimeInForce.DAY)
+        t0 = time.perf_counter_ns()
+        observe(obs, book, parent, children, tracker, now, ctx.slice_qty)
+        t1 = time.perf_counter_ns()
+        working.policy.act(ctx)
+        t2 = time.perf_counter_ns()
+        risk.check(intent, now)
+        t3 = time.perf_counter_ns()
+        order = oms.on_sent(intent)
+        t4 = time.perf_counter_ns()
+        assert order is not None
+        store.save_child(order)
+        t5 = time.perf_counter_ns()
+        for name, took in zip(out, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            out[name].append(took)
+    return out
+
+
+async def throughput(engine: Engine, reports: _Reports, messages: list[fix.Message]) -> float:
+    """Ticks per second through decode, book, features, policy, risk and send, back to back
+    (the venue's reports handled in between, on the same thread, as the engine would)."""
+    started = time.perf_counter()
+    for message in messages:
+        engine.handle(decode_market_data(message, X, INSTRUMENTS), time.perf_counter_ns())
+        await reports.drain(engine)
+    return len(messages) / (time.perf_counter() - started)
+
+
+async def profile(engine: Engine, reports: _Reports, market: _Market, ticks: int) -> str:
+    """pyinstrument's text profile of ``ticks`` ticks through the hot path."""
+    from pyinstrument import Profiler
+
+    messages = [market.next() for _ in range(ticks)]
+    profiler = Profiler(interval=0.0001)
+    profiler.start()
+    await throughput(engine, reports, messages)
+    profiler.stop()
+    return str(profiler.output_text(unicode=False, color=False))
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+async def memory(engine: Engine, reports: _Reports, market: _Market, minutes: float, rate: int,
+                 progress: Callable[[str], None]) -> tuple[int, int]:
+    """RSS after the first minute and at the end of ``minutes`` at ``rate`` ticks/s (paced in
+    batches of 1/100 s; market messages built just ahead, so the run holds no backlog)."""
+    batch = rate // 100
+    deadline = time.monotonic() + minutes * 60
+    first_minute = time.monotonic() + 60
+    baseline = 0
+    while time.monotonic() < deadline:
+        slot = time.monotonic() + 0.01
+        for _ in range(batch):
+            engine.handle(decode_market_data(market.next(), X, INSTRUMENTS),
+                          time.perf_counter_ns())
+            await reports.drain(engine)
+        if not baseline and time.monotonic() >= first_minute:
+            baseline = rss_bytes()
+            progress(f"RSS after the first minute: {baseline / 2**20:.1f} MiB")
+        pause = slot - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+    return baseline or rss_bytes(), rss_bytes()
+
+
+def _us(samples: list[int], *qs: float) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {f"p{q:g}".replace(".", ""): round(percentile(ordered, q) / 1000, 2) for q in qs}
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ticks", type=int, default=100_000)
+    parser.add_argument("--memory-minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile 20,000 ticks of the hot path with pyinstrument and "
+                             "print it as text (what docs/benchmarks.md shows)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="execagent-t2w-") as workdir:
+        reports = _Reports()
+        gateway, venue = await _session(Path(workdir), reports)
+        try:
+            sender = _TimedSender(gateway)
+            engine = _engine(sender)
+            market = _Market(args.seed)
+            if args.profile:
+                await tick_to_wire(engine, sender, reports, market, 2_000)  # warm up
+                print(await profile(engine, reports, market, 20_000))
+                return 0
+            wire = await tick_to_wire(engine, sender, reports, market, args.ticks)
+            floor_parts = floor(gateway, engine, 20_000)
+            await asyncio.sleep(0.5)
+            reports.events.clear()  # the venue's answers to the floor's orders: not the engine's
+            per_stage = stages(engine, 20_000)
+            rate = await throughput(engine, reports, [market.next() for _ in range(50_000)])
+            rss = (0, 0)
+            if args.memory_minutes > 0:
+                rss = await memory(engine, reports, market, args.memory_minutes, 10_000, print)
+        finally:
+            gateway.stop()
+            venue.stop()
+    report(f"tick to wire: {len(wire):,} orders from {args.ticks:,} ticks",
+           {"tick to wire": wire})
+    report("the floor, same run", floor_parts)
+    report("per stage", per_stage)
+    t2w = _us(wire, 50, 99, 99.9)
+    fl = _us(floor_parts["floor (sum)"], 50, 99)
+    growth = 100 * (rss[1] - rss[0]) / rss[0] if rss[0] else None
+    goals = {
+        "tick_to_wire_p50_within_1.5x_floor": t2w["p50"] <= 1.5 * fl["p50"],
+        "tick_to_wire_p99_within_3x_floor": t2w["p99"] <= 3 * fl["p99"],
+        "throughput_at_least_50000": rate >= 50_000,
+        "rss_growth_under_5pct": growth is not None and growth < 5,
+    }
+    result = {
+        "tick_to_wire_us": t2w, "floor_us": fl,
+        "floor_parts_us": {k: _us(v, 50, 99) for k, v in floor_parts.items()},
+        "stages_us": {k: _us(v, 50, 99) for k, v in per_stage.items()},
+        "throughput_ticks_per_s": round(rate),
+        "rss_growth_pct": None if growth is None else round(growth, 2),
+        "rss_mib": {"after_first_minute": round(rss[0] / 2**20, 1),
+                    "end": round(rss[1] / 2**20, 1)},
+        "memory_run_minutes": args.memory_minutes,
+        "ticks": args.ticks, "orders": len(wire), "seed": args.seed,
+        "market": "synthetic seeded random walk, 10-level GOOG book, 1 ms per tick",
+        "goals_met": goals,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"throughput: {rate:,.0f} ticks/s; RSS growth: "
+          f"{'n/a' if growth is None else f'{growth:.2f}%'}")
+    print("goals: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in goals.items()))
+    print(f"written to {args.out}")
+    return 0 if all(goals.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

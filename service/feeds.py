@@ -1,0 +1,249 @@
+"""The service's market-data feeds other than FIX: built from configuration, pumped into the
+engine through one bounded conflating queue, and allowed to stop trading on their symbols.
+
+Why one module: the three duties belong together. A feed is only as good as its health, so the
+same place that starts it also decides, per symbol, whether new orders may go out on its book
+(the risk overlay's per-symbol stop), and moves its messages to the engine without letting a
+fast feed bury a slow engine.
+
+What happens to one message: the feed yields it; the staleness watchdog notes its arrival;
+its exchange-to-receipt latency is observed; it goes into the :class:`ConflatingQueue` (merged
+into a waiting message of its symbol if one waits, so the queue stays bounded and the book still
+gets every update); the drain task hands the oldest entry to ``Engine.handle``, which applies it
+to the book and lets the policies decide once on the resulting state.
+
+When a symbol's feed is not LIVE (stale: silent past ``market_data.stale_seconds``; resyncing
+after a gap; connecting; ended), :meth:`RiskOverlay.stop_symbol` denies new orders and replaces
+on it; when the feed is live again the stop is cleared, with no operator. The overlay's global
+stale-feed kill switch stays the last resort. Health is compared with the gate on every message
+(one attribute and one set lookup), on every watchdog transition, and by the supervisor four
+times per stale timeout (a feed that is reconnecting yields nothing to look at).
+
+Symbols whose source is FIX keep today's path (the FIX gateway delivers into the engine's own
+queue) and are not gated here: the overlay's stale-feed kill covers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed
+from gateways.marketdata.conflation import ConflatingQueue
+from gateways.marketdata.feed import Feed, FeedHealth
+from gateways.marketdata.file_replay import FileReplayFeed
+from gateways.marketdata.redis_stream import RedisStreamFeed
+from gateways.marketdata.staleness import StaleChange, StalenessWatchdog
+from risk.overlay import RiskOverlay
+from service.config import (
+    BinanceWsFeedConfig,
+    FeedConfig,
+    FileReplayFeedConfig,
+    MarketDataConfig,
+    RedisStreamFeedConfig,
+)
+from service.domain import Instrument, MarketData
+from service.metrics import LatencyBuckets, Metrics
+from sim.lobster import LobsterFormatError, open_sample
+
+log = logging.getLogger(__name__)
+
+_LIVE = FeedHealth.LIVE
+Handler = Callable[[MarketData, int], None]
+
+
+class FeedSetupError(ValueError):
+    """A configured feed cannot be built; the message names it and says why."""
+
+
+def feed_name(spec: FeedConfig) -> str:
+    """The ``feed`` label: source and symbol, a closed set fixed by the configuration."""
+    return f"{spec.source}:{spec.symbol}"
+
+
+def build_feed(spec: FeedConfig, instrument: Instrument,
+               redis_client: Callable[[str], aioredis.Redis]) -> Feed:
+    """One feed from its configuration. ``redis_client(url)`` shares a client per URL."""
+    if isinstance(spec, BinanceWsFeedConfig):
+        return BinanceWsFeed(BinanceWsConfig(spec.rest_url, spec.ws_url, instrument,
+                                             lot_size=spec.lot_size,
+                                             depth_limit=spec.depth_limit))
+    if isinstance(spec, RedisStreamFeedConfig):
+        return RedisStreamFeed(redis_client(spec.redis_url.get_secret_value()), instrument,
+                               spec.group, spec.consumer, spec.prefix, start_id=spec.start_id)
+    if isinstance(spec, FileReplayFeedConfig):
+        return _file_replay(spec, instrument)
+    raise FeedSetupError(f"market_data.feeds: {spec.symbol} has no feed adapter for "
+                         f"source {spec.source!r}")
+
+
+def _file_replay(spec: FileReplayFeedConfig, instrument: Instrument) -> FileReplayFeed:
+    where = f"market_data.feeds {feed_name(spec)}"
+    if not Path(spec.path).exists():
+        raise FeedSetupError(f"{where}: {spec.path} does not exist")
+    if spec.format == "binance":
+        return FileReplayFeed.binance([Path(spec.path)], spec.symbol, spec.speed,
+                                      instrument.tick_size, spec.lot_size)
+    try:
+        sample = open_sample(spec.path)
+    except (LobsterFormatError, OSError) as exc:
+        raise FeedSetupError(f"{where}: {exc}") from exc
+    if sample.ticker != spec.symbol:
+        raise FeedSetupError(f"{where}: {spec.path} holds {sample.ticker}, not {spec.symbol}")
+    return FileReplayFeed.lobster(sample, spec.speed, instrument.tick_size)
+
+
+class ServiceFeeds:
+    """The configured non-FIX feeds, their pumps, the conflating queue and the gate.
+
+    ``feeds`` may be given directly (tests, embedding); otherwise :meth:`from_config` builds
+    them. ``clock_ns`` is the watchdog's monotonic clock (injectable so tests never wait)."""
+
+    def __init__(self, feeds: Mapping[str, Feed], risk: RiskOverlay, metrics: Metrics,
+                 symbols: list[str], *, stale_seconds: float = 2.0, queue_max_depth: int = 64,
+                 clock_ns: Callable[[], int] = time.monotonic_ns,
+                 measure_latency: frozenset[str] = frozenset(),
+                 redis_clients: list[aioredis.Redis] | None = None) -> None:
+        self.feeds = dict(feeds)
+        self.risk = risk
+        self.metrics = metrics
+        self.queue = ConflatingQueue(queue_max_depth)
+        self.watchdog = StalenessWatchdog(stale_seconds, self._on_stale, clock_ns)
+        self.measure_latency = measure_latency
+        self._redis_clients = redis_clients or []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped: set[str] = set()
+        self.latency = {name: LatencyBuckets() for name in self.feeds}
+        for name, feed in self.feeds.items():
+            self.watchdog.register(name, feed.symbol, feed)
+            self.gate(name)  # nothing has arrived yet: not live, stopped until it is
+        metrics.watch_feeds(self.feeds, self.latency, self._is_stale, self.stopped, symbols,
+                            lambda: self.queue.depth, lambda: self.queue.conflated)
+
+    @classmethod
+    def from_config(cls, config: MarketDataConfig, instruments: Mapping[str, Instrument],
+                    risk: RiskOverlay, metrics: Metrics) -> ServiceFeeds:
+        """Every configured feed whose source is not FIX. Raises FeedSetupError."""
+        clients: dict[str, aioredis.Redis] = {}
+
+        def client(url: str) -> aioredis.Redis:
+            if url not in clients:
+                try:
+                    clients[url] = aioredis.Redis.from_url(url)  # connects on first use
+                except ValueError as exc:  # the URL itself; shown without its password
+                    raise FeedSetupError(f"market_data.feeds: redis_url is not a Redis URL "
+                                         f"(redis://, rediss:// or unix://): {exc}") from None
+            return clients[url]
+
+        feeds = {feed_name(spec): build_feed(spec, instruments[spec.symbol], client)
+                 for spec in config.feeds if spec.source != "fix"}
+        kill_after = risk.limits.global_.stale_feed_seconds
+        if feeds and config.stale_seconds >= kill_after:
+            log.warning("market_data.stale_seconds %g is not below the risk limits' "
+                        "global.stale_feed_seconds %g: a silent feed will fire the kill switch "
+                        "before (or as) it stops its symbol", config.stale_seconds, kill_after)
+        # File replays carry historical event times: their "latency" would be years.
+        live = frozenset(feed_name(spec) for spec in config.feeds
+                         if spec.source in ("binance_ws", "redis_stream"))
+        return cls(feeds, risk, metrics, list(instruments), stale_seconds=config.stale_seconds,
+                   queue_max_depth=config.queue_max_depth, measure_latency=live,
+                   redis_clients=list(clients.values()))
+
+    # --- the gate: per-symbol stop in the risk overlay ------------------------------------------
+    def gate(self, name: str) -> None:
+        """Stop or allow new orders on ``name``'s symbol from its health now."""
+        feed = self.feeds[name]
+        symbol = feed.symbol
+        if feed.health is _LIVE:
+            if symbol in self._stopped:
+                self._stopped.discard(symbol)
+                self.risk.clear_symbol_stop(symbol)
+            return
+        if symbol not in self._stopped:
+            self._stopped.add(symbol)
+            self.risk.stop_symbol(symbol, f"feed {name} is {feed.health.value}")
+
+    def stopped(self, symbol: str) -> bool:
+        return symbol in self._stopped
+
+    def _is_stale(self, name: str) -> bool:
+        return self.watchdog.is_stale(name, self.feeds[name].symbol)
+
+    def _on_stale(self, change: StaleChange) -> None:
+        self.gate(change.feed)
+
+    def check(self) -> None:
+        """One supervision round: staleness, then every feed's health (the periodic task's
+        work; tests call it with an injected clock)."""
+        self.watchdog.check()
+        for name in self.feeds:
+            self.gate(name)
+
+    # --- tasks -----------------------------------------------------------------------------------
+    async def start(self, handle: Handler) -> None:
+        """Pump every feed into the queue and the queue into ``handle`` (``Engine.handle``)."""
+        for name, feed in self.feeds.items():
+            self._tasks.append(asyncio.create_task(self._pump(name, feed), name=f"feed-{name}"))
+        self._tasks.append(asyncio.create_task(self._drain(handle), name="feed-drain"))
+        self._tasks.append(asyncio.create_task(self._supervise(), name="feed-supervisor"))
+
+    async def _pump(self, name: str, feed: Feed) -> None:
+        put, touch = self.queue.put, self.watchdog.touch
+        latency = self.latency[name] if name in self.measure_latency else None
+        stopped, symbol = self._stopped, feed.symbol
+        try:
+            async for message in feed:
+                received = time.perf_counter_ns()
+                touch(name, symbol)
+                if latency is not None:
+                    latency.observe(max(0, time.time_ns() - message.ts_ns) / 1e9)
+                if (feed.health is _LIVE) is (symbol in stopped):  # the gate is out of date
+                    self.gate(name)
+                put(message, received)
+        except Exception:  # noqa: BLE001 - one feed's failure must not stop the others
+            log.exception("feed %s failed; its symbol stays stopped", name)
+        finally:
+            # Its iterator is done, so nothing more will come whatever health it claims: an
+            # ended feed is not restarted (restart the service), and its symbol stays stopped.
+            feed.health = FeedHealth.STOPPED
+            self.gate(name)
+        log.warning("feed %s ended", name)
+
+    async def _drain(self, handle: Handler) -> None:
+        get = self.queue.get
+        while True:
+            message, received = await get()
+            try:
+                handle(message, received)  # Engine.handle counts and logs its own failures
+            except Exception:  # noqa: BLE001 - one bad message must not stop the market data
+                log.exception("market data for %s could not be handled", message.symbol)
+
+    async def _supervise(self) -> None:
+        interval = self.watchdog.timeout_ns / 4e9
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - supervision must outlive one bad round
+                log.exception("feed supervision failed")
+
+    async def stop(self) -> None:
+        for name, feed in self.feeds.items():
+            try:
+                await feed.close()
+            except Exception:  # noqa: BLE001 - stopping the others matters more
+                log.exception("feed %s did not close cleanly", name)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for client in self._redis_clients:
+            await client.aclose()
+        self._redis_clients = []

@@ -1,0 +1,206 @@
+"""The stochastic order flow: its distributions, determinism, the state it reacts to, and how
+close the calibrated GOOG flow's spread stays to the data's."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.domain import Side
+from sim.calibrate import load_flow_params
+from sim.flow import (
+    SPREAD_BUCKETS,
+    FlowParams,
+    StochasticFlow,
+    inverse_cdf,
+    quantile_table,
+    spread_bucket,
+)
+from sim.matching import OrderBook
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "sim" / "params" / "GOOG_2012-06-21.json"
+
+
+def _run(params: FlowParams, seed: int, events: int) -> tuple[OrderBook, list[tuple]]:
+    flow = StochasticFlow(params, seed=seed)
+    book = OrderBook("SIM")
+    flow.seed_book(book, 0)
+    trace = []
+    for _ in range(events):
+        fills = flow.apply_next(book)
+        trace.append((flow.next_time_ns(), book.best_bid(), book.best_ask(), len(book),
+                      tuple((f.price, f.qty) for f in fills)))
+    return book, trace
+
+
+def test_spread_buckets_are_powers_of_two_capped() -> None:
+    assert [spread_bucket(s) for s in (1, 2, 3, 4, 7, 8, 31, 32, 63, 64, 10_000)] == \
+        [0, 1, 1, 2, 2, 3, 4, 5, 5, 6, SPREAD_BUCKETS - 1]
+
+
+@given(st.lists(st.integers(-10**6, 10**6).map(float), min_size=1, max_size=200),
+       st.integers(2, 30), st.floats(0.0, 1.0, exclude_max=True))
+def test_quantile_table_spans_the_data_and_its_inverse_cdf_stays_inside(
+        values: list[float], points: int, u: float) -> None:
+    table = quantile_table(values, points)
+    assert len(table) == points
+    assert table[0] == min(values) and table[-1] == max(values)
+    assert list(table) == sorted(table)
+    assert table[0] <= inverse_cdf(table, u) <= table[-1]
+
+
+@given(st.lists(st.floats(0, 100), min_size=2, max_size=20).map(sorted),
+       st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True))
+def test_inverse_cdf_is_monotone(table: list[float], u: float, v: float) -> None:
+    low, high = sorted((u, v))
+    assert inverse_cdf(tuple(table), low) <= inverse_cdf(tuple(table), high)
+
+
+def test_inverse_cdf_samples_the_table_s_distribution() -> None:
+    # Quantiles of a uniform distribution on [0, 10]: samples must look uniform again.
+    table = tuple(float(x) for x in range(11))
+    draws = [inverse_cdf(table, (i + 0.5) / 1000) for i in range(1000)]
+    assert statistics.mean(draws) == pytest.approx(5.0, abs=0.01)
+    assert sum(d < 2.5 for d in draws) == 250
+
+
+def test_parameters_of_the_wrong_shape_are_refused() -> None:
+    with pytest.raises(ValueError, match="limit_profile needs 7"):
+        FlowParams(limit_profile=(1.0, 1.0))
+    with pytest.raises(ValueError, match="cancel_touch needs one entry"):
+        FlowParams(cancel_touch=(0.1,))
+    with pytest.raises(ValueError, match="sign_persistence is a probability"):
+        FlowParams(sign_persistence=1.5)
+
+
+def test_same_seed_same_flow_and_another_seed_another() -> None:
+    params = load_flow_params(SHIPPED)
+    assert _run(params, 5, 3_000)[1] == _run(params, 5, 3_000)[1]
+    assert _run(params, 5, 3_000)[1] != _run(params, 6, 3_000)[1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(limit_rate=st.floats(0.5, 20), market_rate=st.floats(0.05, 5),
+       inside=st.floats(0, 1), persistence=st.floats(0, 1), take=st.floats(0, 1),
+       cancel=st.floats(0.01, 1), spread=st.integers(1, 60), seed=st.integers(0, 2**32))
+def test_any_parameters_keep_the_book_uncrossed_and_the_agent_s_orders_untouched(
+        limit_rate: float, market_rate: float, inside: float, persistence: float, take: float,
+        cancel: float, spread: int, seed: int) -> None:
+    params = FlowParams(start_price=5_000, initial_spread=spread, limit_rate=limit_rate,
+                        market_rate=market_rate, inside_share=(0.0,) + (inside,) * 6,
+                        inside_fractions=((0.0, 0.5, 1.0),) * SPREAD_BUCKETS,
+                        cancel_deep=cancel, cancel_touch=(cancel * 3,) * 5,
+                        sign_persistence=persistence, touch_take_share=take)
+    flow = StochasticFlow(params, seed=seed)
+    book = OrderBook("SIM")
+    flow.seed_book(book, 0)
+    book.add_limit("agent", Side.BUY, book.best_bid() - 100, 50, 0, owner="agent")
+    last, agent_filled = 0, 0
+    for _ in range(400):
+        fills = flow.apply_next(book)
+        agent_filled += sum(f.qty for f in fills if f.maker_id == "agent")
+        bid, ask = book.best_bid(), book.best_ask()
+        assert bid is None or ask is None or bid < ask
+        assert flow.next_time_ns() > last
+        last = flow.next_time_ns()
+    agent = book.get("agent")
+    # The crowd may trade with the agent's order but never cancels it.
+    assert (agent.qty if agent is not None else 0) + agent_filled == 50
+
+
+def test_an_order_inside_the_spread_lands_where_its_fraction_says() -> None:
+    # Every order goes inside, at fraction 0.5 of a 21-tick spread: 1 + int(0.5 * 20) = 11
+    # ticks from its own touch; no cancels or market orders.
+    params = FlowParams(start_price=10_000, initial_spread=21, limit_rate=1.0, market_rate=0.0,
+                        market_profile=(0.0,) * SPREAD_BUCKETS, inside_share=(1.0,) * 7,
+                        inside_fractions=((0.5, 0.5),) * SPREAD_BUCKETS, cancel_deep=0.0,
+                        cancel_touch=(0.0,) * 5)
+    flow = StochasticFlow(params, seed=1)
+    book = OrderBook("SIM")
+    flow.seed_book(book, 0)
+    bid, ask = book.best_bid(), book.best_ask()
+    assert (bid, ask) == (10_000 - 10, 10_000 + 11)
+    flow.apply_next(book)
+    assert (book.best_bid(), book.best_ask()) in ((bid + 11, ask), (bid, ask - 11))
+
+
+def test_the_crowd_follows_the_agent_s_trade() -> None:
+    # With full persistence every crowd market order takes the side of the last trade: after
+    # the agent sells into the bid, the crowd sells too, and the bid keeps falling.
+    params = FlowParams(start_price=10_000, sign_persistence=1.0, limit_rate=0.0,
+                        limit_sizes=(100.0, 100.0), cancel_deep=0.0, cancel_touch=(0.0,) * 5)
+    flow = StochasticFlow(params, seed=2)
+    book = OrderBook("SIM")
+    flow.seed_book(book, 0)
+    start_bid = book.best_bid()
+    book.add_market("agent", Side.SELL, 10, 0, owner="agent")
+    fills = [f for _ in range(5) for f in flow.apply_next(book)]
+    assert fills and all(f.maker_side is Side.BUY for f in fills)
+    assert book.best_bid() is None or book.best_bid() < start_bid
+
+
+def test_a_touch_taking_market_order_empties_the_touch_exactly() -> None:
+    params = FlowParams(start_price=10_000, touch_take_share=1.0, limit_rate=0.0,
+                        cancel_deep=0.0, cancel_touch=(0.0,) * 5)
+    flow = StochasticFlow(params, seed=4)
+    book = OrderBook("SIM")
+    flow.seed_book(book, 0)
+    touches = {Side.BUY: (book.best_bid(), book.level_qty(Side.BUY, book.best_bid())),
+               Side.SELL: (book.best_ask(), book.level_qty(Side.SELL, book.best_ask()))}
+    fills = flow.apply_next(book)
+    side = fills[0].maker_side
+    price, qty = touches[side]
+    assert sum(f.qty for f in fills) == qty and {f.price for f in fills} == {price}
+    assert book.level_qty(side, price) == 0
+
+
+def test_touch_cancels_are_faster_on_a_small_queue() -> None:
+    # Queue-reactive cancels: the same touch order goes sooner when its queue is small.
+    def lifetime(queue_qty: float) -> float:
+        params = FlowParams(start_price=10_000, limit_rate=1e-9, market_rate=1e-9,
+                            limit_sizes=(queue_qty, queue_qty), cancel_deep=0.001,
+                            queue_edges=(100,), cancel_touch=(1.0, 0.01))
+        times = []
+        for seed in range(40):
+            flow = StochasticFlow(params, seed=seed)
+            book = OrderBook("SIM")
+            flow.seed_book(book, 0)
+            bid = book.best_bid()
+            while book.level_qty(Side.BUY, bid):
+                gone_ns = flow.next_time_ns()
+                flow.apply_next(book)
+            times.append(gone_ns)
+        return statistics.mean(times)
+
+    assert lifetime(50) < lifetime(500) / 5
+
+
+def test_the_calibrated_flow_keeps_the_data_s_spread() -> None:
+    # The calibration target is the GOOG day's median spread (28 ticks; docs/simulator.md):
+    # a short seeded run must stay within 30% of it, where the old flow sat at about 1 tick.
+    params = load_flow_params(SHIPPED)
+    book, trace = _run(params, 1, 20_000)
+    spreads = [ask - bid for _, bid, ask, _, _ in trace if bid is not None and ask is not None]
+    assert len(spreads) > 19_900  # a side is rarely empty
+    assert 0.7 * params.initial_spread <= statistics.median(spreads) \
+        <= 1.3 * params.initial_spread
+
+
+def test_the_book_version_counts_writes_and_only_writes() -> None:
+    # The flow reuses its rates while the version holds, so a write it misses would go stale.
+    book = OrderBook("SIM")
+    book.add_limit(1, Side.BUY, 100, 10, 0)
+    version = book.version
+    book.best_bid(), book.depth(Side.BUY, 5), book.queue(Side.BUY, 100)
+    assert book.version == version
+    assert book.cancel(99) == 0 and book.version == version  # nothing to cancel: no write
+    book.add_limit(2, Side.SELL, 101, 10, 0)
+    book.add_market(3, Side.BUY, 5, 0)
+    book.replace(1, 5, 100, 0)  # a decrease in place: one partial cancel
+    book.cancel(1)
+    assert book.version == version + 4
