@@ -124,7 +124,10 @@ def _serve(role: str, port: int, state_dir: Path) -> int:
 
 
 @contextlib.contextmanager
-def _serving(role: str, state_dir: Path) -> Iterator[int]:
+def serving(role: str, state_dir: Path) -> Iterator[int]:
+    """The answering side ``role`` ("venue": the simulated venue on a still book, client
+    CompID BENCH; "floor": a bare acceptor) in its own process, on the port yielded.
+    bench/bench_tick_to_wire.py runs its venue this way too."""
     port = free_port()
     child = subprocess.Popen([sys.executable, __file__, "--serve", role, str(port),
                               str(state_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -260,9 +263,9 @@ def main() -> int:
         return _serve(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
     with tempfile.TemporaryDirectory(prefix="bench-fix-") as tmp:
         gc.collect()
-        with _serving("floor", Path(tmp)) as port:
+        with serving("floor", Path(tmp)) as port:
             floor = _floor_round_trips(port, Path(tmp))
-        with _serving("venue", Path(tmp)) as port:
+        with serving("venue", Path(tmp)) as port:
             service = asyncio.run(_service_round_trips(port, Path(tmp)))
     report(f"FIX order acknowledgement round trip on 127.0.0.1 ({ROUND_TRIPS:,} each)",
            {"floor: bare quickfix NewOrderSingle -> ExecutionReport": floor,

@@ -2,13 +2,16 @@
 with a parent order active and the shipped ONNX policy deciding on every tick (issue 10).
 
 What runs: the service's FixOrderGateway (a quickfix initiator) logged on over loopback to the
-simulated venue (gateways/venue) with a static scripted book, which acknowledges, cancels,
-replaces and fills the orders; its execution reports go through the engine between ticks (not
-timed); the service's Engine with the real risk overlay (limits wide enough never to deny), the
-OMS and the in-memory store; ``models/artifacts/policy.onnx``. The market the policy sees is
-synthetic and named so: a seeded random walk of a 10-level GOOG book ($0.01 tick), one FIX
-incremental refresh per tick (three to seven level changes, a price move one tick in twenty,
-a trade one tick in four), 1 ms apart in event time.
+simulated venue (gateways/venue) on a still book, in a process of its own (as
+bench/bench_fix_roundtrip.py runs it, so its threads do not share this process's interpreter
+lock), which acknowledges, cancels, replaces and fills the orders; its execution reports go
+through the engine between ticks (not timed); the service's Engine with the real risk overlay
+(limits wide enough never to deny), the OMS and the in-memory store; the shipped policy
+``models/artifacts/policy.onnx``. The market the policy sees is synthetic and named so: a
+seeded random walk of a 10-level GOOG book ($0.01 tick), one FIX incremental refresh per tick
+(three to seven level changes, a price move one tick in twenty, a trade one tick in four), 1 ms
+apart in event time, fed at ``--rate`` ticks per wall second (2,000 by default) so that the
+venue's answers are handled between ticks, as at a market's pace.
 
 Measured in one run, each as p50/p99/p99.9 of per-call ``time.perf_counter_ns``:
 - **tick to wire**: clock read before the FIX message is decoded, to the return of
@@ -41,7 +44,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -49,17 +52,15 @@ import quickfix as fix
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(ROOT))
 
 from _timing import percentile, report  # noqa: E402
+from bench_fix_roundtrip import serving  # noqa: E402
 
 from gateways.fix.codec import encode_intent  # noqa: E402
 from gateways.fix.gateway import FixOrderGateway  # noqa: E402
 from gateways.fix.settings import SessionSpec  # noqa: E402
 from gateways.marketdata.fix_md import decode_market_data  # noqa: E402
-from gateways.venue.config import VenueConfig, VenueSymbol  # noqa: E402
 from gateways.venue.messages import build_incremental, build_snapshot  # noqa: E402
-from gateways.venue.venue import SimulatedVenue  # noqa: E402
 from models.features import new_observation_buffer, observe  # noqa: E402
 from models.policy import DecisionContext  # noqa: E402
 from models.registry import make_policy  # noqa: E402
@@ -69,6 +70,7 @@ from service.domain import (  # noqa: E402
     Instrument,
     NewOrder,
     OrderIntent,
+    OrdStatus,
     OrdType,
     ParentOrder,
     Side,
@@ -76,17 +78,16 @@ from service.domain import (  # noqa: E402
 )
 from service.engine import Engine  # noqa: E402
 from service.metrics import Metrics  # noqa: E402
-from service.net import free_port  # noqa: E402
 from service.oms import OrderManager  # noqa: E402
 from service.store import MemoryStore  # noqa: E402
 from sim.matching import Fill  # noqa: E402
-from tests.support.scripted_flow import ScriptedFlow  # noqa: E402
 
 MODEL = ROOT / "models" / "artifacts" / "policy.onnx"
 OUT = ROOT / "docs" / "benchmarks.json"
 GOOG = Instrument("GOOG", Decimal("0.01"))
 INSTRUMENTS = {"GOOG": GOOG}
 TICK_NS = 1_000_000  # 1 ms of event time between ticks
+FLOOR_PREFIX = "FLOOR-"
 START_NS = 1_700_000_000 * 10**9
 W, X = fix.MsgType_MarketDataSnapshotFullRefresh, fix.MsgType_MarketDataIncrementalRefresh
 WIDE_LIMITS = {
@@ -162,13 +163,18 @@ class _Market:
 
 
 class _Reports:
-    """Execution reports from the venue, held until the bench hands them to the engine."""
+    """Execution reports from the venue, held until the bench hands them to the engine (those
+    for the floor's own orders are dropped: the engine never sent them)."""
 
     def __init__(self) -> None:
         self.events: list[tuple[object, int]] = []
+        self.floor_answers = 0
 
     def __call__(self, event: object, received_ns: int) -> None:
-        self.events.append((event, received_ns))
+        if getattr(event, "cl_ord_id", "").startswith(FLOOR_PREFIX):
+            self.floor_answers += 1
+        else:
+            self.events.append((event, received_ns))
 
     async def drain(self, engine: Engine) -> None:
         await asyncio.sleep(0)  # run the callbacks quickfix's threads queued on the loop
@@ -176,23 +182,27 @@ class _Reports:
         for event, received_ns in events:
             engine.handle(event, received_ns)
 
+    async def settle(self, engine: Engine, timeout_s: float = 0.05) -> None:
+        """Until the venue has answered every order message in flight: the next timed tick
+        then shares the process with no answer being parsed on quickfix's thread."""
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            await self.drain(engine)
+            if not any(o.status is OrdStatus.PENDING_NEW or o.pending_cl_ord_id is not None
+                       for o in engine.oms.all_orders() if not o.status.is_terminal):
+                return
+            await asyncio.sleep(0.0002)
 
-async def _session(workdir: Path, reports: _Reports) -> tuple[FixOrderGateway, SimulatedVenue]:
-    port = free_port()
-    venue = SimulatedVenue(
-        VenueConfig(port=port, state_dir=workdir / "venue",
-                    symbols=[VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"),
-                                         start_price=Decimal("580.01"))]),
-        flows={"GOOG": ScriptedFlow(bid=57_990, ask=58_010, heartbeat_ns=10**12)})
-    venue.start()
+
+async def _session(port: int, workdir: Path, reports: _Reports) -> FixOrderGateway:
     gateway = FixOrderGateway(
-        SessionSpec("initiator", "FIX.4.4", "EXECAGENT", "SIMVENUE", "127.0.0.1", port,
+        SessionSpec("initiator", "FIX.4.4", "BENCH", "SIMVENUE", "127.0.0.1", port,
                     workdir / "initiator"),
         INSTRUMENTS, asyncio.get_running_loop(), reports)
     gateway.start()
     if not await gateway.wait_logged_on(10):
         raise RuntimeError("the loopback FIX session did not log on")
-    return gateway, venue
+    return gateway
 
 
 def _engine(sender: _TimedSender) -> Engine:
@@ -205,25 +215,40 @@ def _engine(sender: _TimedSender) -> Engine:
     return engine
 
 
+async def _paced(count: int, rate: float) -> AsyncIterator[int]:
+    """0 .. count-1, one every 1/rate s of wall time; the venue's answers and the event loop's
+    callbacks run in the gaps, not inside a timed tick (as they would at a market's pace)."""
+    interval = 1 / rate
+    due = time.perf_counter()
+    for n in range(count):
+        due += interval
+        yield n
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+
+
 async def tick_to_wire(engine: Engine, sender: _TimedSender, reports: _Reports,
-                       market: _Market, ticks: int) -> list[int]:
+                       market: _Market, ticks: int, rate: float) -> list[int]:
     """Ticks whose decision sent an order: arrival (before decoding) to sendToTarget's return."""
     engine.handle(decode_market_data(market.snapshot(), W, INSTRUMENTS), time.perf_counter_ns())
-    messages = [market.next() for _ in range(ticks)]
     samples = []
-    for message in messages:
+    async for _ in _paced(ticks, rate):
+        message = market.next()  # built outside the timing, one at a time (no backlog held)
         before = sender.sent
         arrived = time.perf_counter_ns()
         engine.handle(decode_market_data(message, X, INSTRUMENTS), arrived)
         if sender.sent != before:
             samples.append(sender.last_sent_ns - arrived)
-        await reports.drain(engine)
+            await reports.settle(engine)
+        else:
+            await reports.drain(engine)
     return samples
 
 
-def floor(gateway: FixOrderGateway, engine: Engine, iterations: int) \
-        -> dict[str, list[int]]:
-    """One inference + one NewOrderSingle built + sendToTarget, each timed, and their sum."""
+async def floor(gateway: FixOrderGateway, engine: Engine, reports: _Reports, iterations: int,
+                rate: float) -> dict[str, list[int]]:
+    """One inference + one NewOrderSingle built + sendToTarget, each timed, and their sum, at
+    the ticks' pace. The orders are IOC buys far below the market: the venue acknowledges and
+    cancels them, and trades nothing."""
     working = next(iter(engine._by_parent.values()))  # noqa: SLF001 - the bench reads its ctx
     book = engine.books["GOOG"]
     policy = working.policy
@@ -232,15 +257,18 @@ def floor(gateway: FixOrderGateway, engine: Engine, iterations: int) \
     out: dict[str, list[int]] = {"inference": [], "build NewOrderSingle": [],
                                  "sendToTarget": [], "floor (sum)": []}
     session_id = gateway.session_id
-    for n in range(iterations):
+    async for n in _paced(iterations, rate):
         t0 = time.perf_counter_ns()
         policy.act(ctx)
         t1 = time.perf_counter_ns()
-        message = encode_intent(NewOrder(f"F{n}", "P-bench", "GOOG", Side.SELL, 100, 58_001,
-                                         OrdType.LIMIT, TimeInForce.DAY), GOOG, t1)
+        message = encode_intent(NewOrder(f"{FLOOR_PREFIX}{n}", "P-bench", "GOOG", Side.BUY, 100,
+                                         50_000, OrdType.LIMIT, TimeInForce.IOC), GOOG, t1)
         t2 = time.perf_counter_ns()
         fix.Session.sendToTarget(message, session_id)
         t3 = time.perf_counter_ns()
+        deadline = time.perf_counter() + 0.05
+        while reports.floor_answers < 2 * (n + 1) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.0002)  # New and Canceled: quiet again, as for the ticks
         out["inference"].append(t1 - t0)
         out["build NewOrderSingle"].append(t2 - t1)
         out["sendToTarget"].append(t3 - t2)
@@ -285,24 +313,28 @@ def stages(engine: Engine, iterations: int) -> dict[str, list[int]]:
     return out
 
 
-async def throughput(engine: Engine, reports: _Reports, messages: list[fix.Message]) -> float:
+async def throughput(engine: Engine, reports: _Reports, market: _Market, ticks: int) -> float:
     """Ticks per second through decode, book, features, policy, risk and send, back to back
-    (the venue's reports handled in between, on the same thread, as the engine would)."""
-    started = time.perf_counter()
-    for message in messages:
-        engine.handle(decode_market_data(message, X, INSTRUMENTS), time.perf_counter_ns())
-        await reports.drain(engine)
-    return len(messages) / (time.perf_counter() - started)
+    (the venue's reports handled in between, on the same thread, as the engine would); the
+    market messages are built ahead in batches of 5,000, outside the timing."""
+    elapsed = 0.0
+    for start in range(0, ticks, 5_000):
+        messages = [market.next() for _ in range(min(5_000, ticks - start))]
+        started = time.perf_counter()
+        for message in messages:
+            engine.handle(decode_market_data(message, X, INSTRUMENTS), time.perf_counter_ns())
+            await reports.drain(engine)
+        elapsed += time.perf_counter() - started
+    return ticks / elapsed
 
 
 async def profile(engine: Engine, reports: _Reports, market: _Market, ticks: int) -> str:
     """pyinstrument's text profile of ``ticks`` ticks through the hot path."""
     from pyinstrument import Profiler
 
-    messages = [market.next() for _ in range(ticks)]
     profiler = Profiler(interval=0.0001)
     profiler.start()
-    await throughput(engine, reports, messages)
+    await throughput(engine, reports, market, ticks)
     profiler.stop()
     return str(profiler.output_text(unicode=False, color=False))
 
@@ -313,26 +345,29 @@ def rss_bytes() -> int:
 
 
 async def memory(engine: Engine, reports: _Reports, market: _Market, minutes: float, rate: int,
-                 progress: Callable[[str], None]) -> tuple[int, int]:
+                 progress: Callable[[str], None]) -> tuple[int, int, float]:
     """RSS after the first minute and at the end of ``minutes`` at ``rate`` ticks/s (paced in
-    batches of 1/100 s; market messages built just ahead, so the run holds no backlog)."""
+    batches of 1/100 s; market messages built just ahead, so the run holds no backlog), and
+    the rate achieved (below ``rate`` when the process cannot keep up)."""
     batch = rate // 100
     deadline = time.monotonic() + minutes * 60
     first_minute = time.monotonic() + 60
-    baseline = 0
+    baseline = ticks = 0
+    started = time.monotonic()
     while time.monotonic() < deadline:
         slot = time.monotonic() + 0.01
         for _ in range(batch):
             engine.handle(decode_market_data(market.next(), X, INSTRUMENTS),
                           time.perf_counter_ns())
             await reports.drain(engine)
+        ticks += batch
         if not baseline and time.monotonic() >= first_minute:
             baseline = rss_bytes()
             progress(f"RSS after the first minute: {baseline / 2**20:.1f} MiB")
         pause = slot - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-    return baseline or rss_bytes(), rss_bytes()
+    return baseline or rss_bytes(), rss_bytes(), ticks / (time.monotonic() - started)
 
 
 def _us(samples: list[int], *qs: float) -> dict[str, float]:
@@ -345,34 +380,34 @@ async def main() -> int:
     parser.add_argument("--ticks", type=int, default=100_000)
     parser.add_argument("--memory-minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rate", type=float, default=2_000,
+                        help="ticks per wall second in the tick-to-wire and floor runs")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--profile", action="store_true",
                         help="only profile 20,000 ticks of the hot path with pyinstrument and "
                              "print it as text (what docs/benchmarks.md shows)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="execagent-t2w-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="execagent-t2w-") as workdir, \
+            serving("venue", Path(workdir)) as port:
         reports = _Reports()
-        gateway, venue = await _session(Path(workdir), reports)
+        gateway = await _session(port, Path(workdir), reports)
         try:
             sender = _TimedSender(gateway)
             engine = _engine(sender)
             market = _Market(args.seed)
             if args.profile:
-                await tick_to_wire(engine, sender, reports, market, 2_000)  # warm up
+                await tick_to_wire(engine, sender, reports, market, 2_000, args.rate)  # warm up
                 print(await profile(engine, reports, market, 20_000))
                 return 0
-            wire = await tick_to_wire(engine, sender, reports, market, args.ticks)
-            floor_parts = floor(gateway, engine, 20_000)
-            await asyncio.sleep(0.5)
-            reports.events.clear()  # the venue's answers to the floor's orders: not the engine's
+            wire = await tick_to_wire(engine, sender, reports, market, args.ticks, args.rate)
+            floor_parts = await floor(gateway, engine, reports, 20_000, args.rate)
             per_stage = stages(engine, 20_000)
-            rate = await throughput(engine, reports, [market.next() for _ in range(50_000)])
-            rss = (0, 0)
+            rate = await throughput(engine, reports, market, 50_000)
+            rss: tuple[int, int, float] = (0, 0, 0.0)
             if args.memory_minutes > 0:
                 rss = await memory(engine, reports, market, args.memory_minutes, 10_000, print)
         finally:
             gateway.stop()
-            venue.stop()
     report(f"tick to wire: {len(wire):,} orders from {args.ticks:,} ticks",
            {"tick to wire": wire})
     report("the floor, same run", floor_parts)
@@ -395,7 +430,8 @@ async def main() -> int:
         "rss_mib": {"after_first_minute": round(rss[0] / 2**20, 1),
                     "end": round(rss[1] / 2**20, 1)},
         "memory_run_minutes": args.memory_minutes,
-        "ticks": args.ticks, "orders": len(wire), "seed": args.seed,
+        "memory_run_ticks_per_s": round(rss[2]),
+        "ticks": args.ticks, "orders": len(wire), "seed": args.seed, "rate": args.rate,
         "market": "synthetic seeded random walk, 10-level GOOG book, 1 ms per tick",
         "goals_met": goals,
         "date": time.strftime("%Y-%m-%d"),

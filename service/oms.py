@@ -84,6 +84,9 @@ class OrderManager:
         self.parents: dict[str, ParentOrder] = {}
         self._orders: dict[str, ChildOrder] = {}  # every ClOrdID an order was ever known by
         self._by_parent: dict[str, list[ChildOrder]] = {}
+        # Per parent, the orders that may still be open: pruned of finished ones as it is read,
+        # so that the engine's every-tick ``working`` costs the open orders, not the day's.
+        self._open: dict[str, list[ChildOrder]] = {}
         self._exec_ids: set[str] = set()
         self._fills: dict[str, tuple[int, int]] = {}  # ExecID -> (qty, price): what a bust undoes
         # Signed fill records that busts and corrections produced, for the engine to persist
@@ -107,7 +110,19 @@ class OrderManager:
         return self._by_parent.get(parent_id, [])
 
     def working(self, parent_id: str) -> list[ChildOrder]:
-        return [o for o in self._by_parent.get(parent_id, ()) if not o.status.is_terminal]
+        """The parent's orders not in a terminal status (a new list; the caller may keep it)."""
+        candidates = self._open.get(parent_id)
+        if not candidates:
+            return []
+        still_open = [o for o in candidates if not o.status.is_terminal]
+        if len(still_open) != len(candidates):
+            self._open[parent_id] = still_open
+        return list(still_open)
+
+    def _track_open(self, order: ChildOrder) -> None:
+        candidates = self._open.setdefault(order.parent_id, [])
+        if not any(o is order for o in candidates):
+            candidates.append(order)
 
     def all_orders(self) -> Iterable[ChildOrder]:
         return {id(o): o for o in self._orders.values()}.values()
@@ -119,6 +134,7 @@ class OrderManager:
                                intent.qty, intent.price, intent.ord_type, intent.tif)
             self._orders[intent.cl_ord_id] = order
             self._by_parent.setdefault(intent.parent_id, []).append(order)
+            self._open.setdefault(intent.parent_id, []).append(order)  # new: not there yet
             parent = self.parents.get(intent.parent_id)
             if parent is not None:
                 parent.child_orders_sent += 1
@@ -210,6 +226,8 @@ class OrderManager:
                                                   report.exec_id, report.last_qty,
                                                   report.last_px))
         order.status = report.ord_status
+        if not order.status.is_terminal:
+            self._track_open(order)  # a bust can reopen a filled order
         return order
 
     def _apply_status(self, order: ChildOrder, report: ExecutionReport) -> None:
@@ -271,6 +289,8 @@ class OrderManager:
                 if cl_ord_id is not None:
                     self._orders[cl_ord_id] = order
             self._by_parent.setdefault(order.parent_id, []).append(order)
+            if not order.status.is_terminal:
+                self._track_open(order)
         for exec_id, qty, price in fills:  # sorted: a reversal comes after its trade
             self._exec_ids.add(exec_id)
             undone = busted_trade(exec_id)

@@ -25,8 +25,14 @@ SECRET_TAGS = (554, 925)  # Password, NewPassword
 _SECRET = re.compile("(\x01(?:" + "|".join(str(t) for t in SECRET_TAGS) + ")=)[^\x01]*")
 
 
+_MARKERS = tuple(f"\x01{tag}=" for tag in SECRET_TAGS)
+
+
 def redact(raw: str) -> str:
-    """``raw`` with the value of every secret tag replaced by ``***``."""
+    """``raw`` with the value of every secret tag replaced by ``***`` (the substring test first:
+    nearly every message has none, and it costs a fraction of the substitution)."""
+    if not any(marker in raw for marker in _MARKERS):
+        return raw
     return _SECRET.sub(r"\1***", raw)
 
 

@@ -17,17 +17,9 @@ from service.domain import Side
 from service.journal import MemoryJournal
 from service.net import free_port
 from tests.support.scripted_flow import ScriptedFlow
-from tests.support.session import running_service, scripted_venue, service_config
+from tests.support.session import running_service, scripted_venue, service_config, until
 
 pytestmark = pytest.mark.e2e
-
-
-async def _until(condition, seconds: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return bool(condition())
 
 
 def _received(venue_dir: Path, msg_type: str) -> int:
@@ -45,24 +37,24 @@ async def test_a_reconnect_recovers_missed_fills_and_reconciles(tmp_path: Path) 
         assert isinstance(running.journal, MemoryJournal)
         parent, finished = running.submit(Side.SELL, 1_000, "GOOG", 120.0,
                                           TwapPolicy(passive=True))
-        assert await _until(lambda: bool(venue.working_orders()))
+        assert await until(lambda: bool(venue.working_orders()))
         [resting] = venue.working_orders()
         venue_session = fix.SessionID("FIX.4.4", "SIMVENUE", "EXECAGENT")
 
         fix.Session.lookupSession(venue_session).disconnect()  # the line drops
-        assert await _until(lambda: running.risk.state is TradingState.HALTED)
+        assert await until(lambda: running.risk.state is TradingState.HALTED)
         assert running.risk.kills == {KillTrigger.SESSION_LOST: 1}
         # While the service is away, the crowd buys and fills the resting sell.
         # The crowd's 500 a level from 580.02 up rest ahead of it (price-time priority).
         flow.crowd_market_order(Side.BUY, 500 * (resting.price - 58_001) + resting.qty)
-        assert await _until(lambda: not venue.working_orders())
+        assert await until(lambda: not venue.working_orders())
         filled_away = venue.client_filled_qty
         assert filled_away == resting.qty
 
-        assert await _until(lambda: running.gateway is not None
-                            and running.gateway.logged_on.is_set())
-        assert await _until(lambda: any(e["kind"] == "reconciliation"
-                                        for e in running.journal.entries))
+        assert await until(lambda: running.gateway is not None
+                           and running.gateway.logged_on.is_set(), 20)  # reconnect_seconds 2
+        assert await until(lambda: any(e["kind"] == "reconciliation"
+                                       for e in running.journal.entries))
         [entry] = [e for e in running.journal.entries if e["kind"] == "reconciliation"]
         assert (entry["outcome"], entry["orders"]) == ("squared", "1")
         assert _received(tmp_path / "venue", "H") == 1  # one OrderStatusRequest

@@ -27,7 +27,7 @@ from service.journal import RedisJournal, trading_day
 from service.net import free_port
 from service.redis_store import RedisStore
 from tests.support.redis_server import RedisServer
-from tests.support.session import running_service, scripted_venue, service_config
+from tests.support.session import running_service, scripted_venue, service_config, until
 
 pytestmark = pytest.mark.e2e
 
@@ -60,14 +60,6 @@ async def session(tmp_path: Path, redis_server: RedisServer) \
         yield running, venue
 
 
-async def _until(condition, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return bool(condition())
-
-
 async def test_a_parent_order_is_persisted_and_journaled(
         session: tuple[Service, SimulatedVenue]) -> None:
     running, _venue = session
@@ -97,12 +89,12 @@ async def test_redis_lost_halts_and_cancels_then_resync_allows_resume(
     running, venue = session
     assert running.api is not None and isinstance(running.store, RedisStore)
     running.submit(Side.SELL, 500, "GOOG", 600.0)  # passive TWAP: a child rests at the venue
-    assert await _until(lambda: bool(venue.working_orders()))
+    assert await until(lambda: bool(venue.working_orders()))
     redis_server.stop()
     # No write is due (the order just rests): the guard's PING finds the outage.
-    assert await _until(lambda: running.risk.state is TradingState.HALTED, 1.5)
+    assert await until(lambda: running.risk.state is TradingState.HALTED, 1.5)
     assert running.risk.kills == {KillTrigger.STORE_LOST: 1}
-    assert await _until(lambda: not venue.working_orders())  # cancels went out all the same
+    assert await until(lambda: not venue.working_orders())  # cancels went out all the same
     resume = f"{running.api.url}/api/v1/risk/resume"
     headers = {"Authorization": f"Bearer {ADMIN}"}
     async with aiohttp.ClientSession() as http:
@@ -110,7 +102,7 @@ async def test_redis_lost_halts_and_cancels_then_resync_allows_resume(
             assert answer.status == 409
             assert "durable store is unavailable" in (await answer.json())["error"]
         redis_server.start()  # empty: it kept nothing on disk
-        assert await _until(lambda: running.store.available, 5)
+        assert await until(lambda: running.store.available, 5)
         assert [p.parent_id for p in running.store.parents()]  # the backlog was written
         async with http.post(resume, json={"reason": "redis back"}, headers=headers) as answer:
             assert answer.status == 200

@@ -4,8 +4,9 @@ configuration pointed at it. Tests change only what they are about."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,16 @@ async def running_service(venue: SimulatedVenue, config: ServiceConfig) \
     finally:
         await running.stop()
         venue.stop()
+
+
+async def until(condition: Callable[[], object], seconds: float = 10.0) -> bool:
+    """Poll ``condition`` every 20 ms for up to ``seconds``: whether it came true (the waits of
+    the end-to-end tests; the deadline bounds a failure, it asserts no speed)."""
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(condition())
 
 
 def service_config(tmp_path: Path, port: int, **sections: Any) -> ServiceConfig:

@@ -300,14 +300,20 @@ def test_a_recovered_fill_makes_our_average_the_venues(
         assert fill.last_px == missed[0][1]
 
 
-def test_a_bust_is_stored_so_a_restart_sees_the_amended_quantities() -> None:
-    store = _stored([_child()], {})
-    first = _restart(store).engine
-    first.on_session_status(SessionStatus(True))
-    first.on_execution_report(_status("C1", OrdStatus.NEW, 0))
-    first.on_execution_report(ExecutionReport(
+def _filled_200(store: MemoryStore) -> Engine:
+    """A restarted engine whose C1, reconciled as New, then sold 200 at 580.01 (trade T1)."""
+    engine = _restart(store).engine
+    engine.on_session_status(SessionStatus(True))
+    engine.on_execution_report(_status("C1", OrdStatus.NEW, 0))
+    engine.on_execution_report(ExecutionReport(
         "C1", "T1", ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, "GOOG", Side.SELL, 200, 300,
         200, 58_001, order_id="O-C1"))
+    return engine
+
+
+def test_a_bust_is_stored_so_a_restart_sees_the_amended_quantities() -> None:
+    store = _stored([_child()], {})
+    first = _filled_200(store)
     first.on_execution_report(ExecutionReport(
         "C1", "B1", ExecType.TRADE_CANCEL, OrdStatus.NEW, "GOOG", Side.SELL, 0, 500,
         order_id="O-C1", exec_ref_id="T1"))
@@ -325,12 +331,7 @@ def test_a_bust_is_stored_so_a_restart_sees_the_amended_quantities() -> None:
 
 
 def test_a_correction_moves_the_risk_position_to_the_corrected_trade() -> None:
-    engine = _restart(_stored([_child()], {})).engine
-    engine.on_session_status(SessionStatus(True))
-    engine.on_execution_report(_status("C1", OrdStatus.NEW, 0))
-    engine.on_execution_report(ExecutionReport(
-        "C1", "T1", ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, "GOOG", Side.SELL, 200, 300,
-        200, 58_001, order_id="O-C1"))
+    engine = _filled_200(_stored([_child()], {}))
     engine.on_execution_report(ExecutionReport(
         "C1", "K1", ExecType.TRADE_CORRECT, OrdStatus.PARTIALLY_FILLED, "GOOG", Side.SELL, 150,
         350, 150, 58_003, order_id="O-C1", exec_ref_id="T1"))

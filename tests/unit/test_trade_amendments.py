@@ -70,12 +70,14 @@ def _amend(exec_id: str, exec_type: ExecType, status: OrdStatus, ref: str,
 
 def test_a_bust_takes_the_trade_back_once() -> None:
     oms = _oms_with_a_fill()
+    assert oms.working("P") == []
     bust = _amend("E2", ExecType.TRADE_CANCEL, OrdStatus.NEW, "E1")
     assert oms.on_execution_report(bust) is None
     assert oms.on_execution_report(bust) is None  # the duplicate changes nothing
     order, parent = oms.get("C1"), oms.parents["P"]
     assert order is not None and (order.cum_qty, order.status) == (0, OrdStatus.NEW)
     assert (parent.filled, parent.notional_ticks) == (0, 0)
+    assert oms.working("P") == [order]  # reopened: the engine works it again
 
 
 def test_a_correction_replaces_quantity_and_price_and_can_itself_be_busted() -> None:
