@@ -26,7 +26,6 @@ from service.domain import (
     Instrument,
     MarketData,
     NewOrder,
-    OrderIntent,
     OrdStatus,
     ParentOrder,
     Side,
@@ -37,20 +36,12 @@ from service.feeds import ServiceFeeds
 from service.metrics import Metrics
 from service.store import MemoryStore
 from tests.support.risk import SECOND, make_overlay, roomy
+from tests.support.sending import RecordingSender
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 GOOG = "GOOG"
 INSTRUMENTS = {GOOG: Instrument(GOOG, Decimal("0.01"))}
 FEED = "redis_stream:GOOG"
-
-
-class Sender:
-    def __init__(self) -> None:
-        self.sent: list[OrderIntent] = []
-
-    def send(self, intent: OrderIntent, now_ns: int) -> bool:
-        self.sent.append(intent)
-        return True
 
 
 class Taker:
@@ -98,7 +89,7 @@ def print_(ts_s: float) -> MarketData:
 @pytest.mark.parametrize("query", ["", "?protocol=3"])  # RESP3 replies have another shape
 async def test_a_redis_stream_feeds_the_engine_and_a_gap_stops_the_symbol_until_a_snapshot(
         prefix: str, query: str) -> None:
-    metrics, sender = Metrics(), Sender()
+    metrics, sender = Metrics(), RecordingSender()
     engine = Engine(INSTRUMENTS, make_overlay(roomy()), sender, MemoryStore(), metrics)
     engine.submit(ParentOrder("P", GOOG, Side.BUY, 10_000, 0, 600 * SECOND, "taker"), Taker())
     config = MarketDataConfig(feeds=[RedisStreamFeedConfig(

@@ -22,7 +22,6 @@ from service.domain import (
     Instrument,
     MarketData,
     NewOrder,
-    OrderIntent,
     OrdStatus,
     ParentOrder,
     Side,
@@ -31,6 +30,7 @@ from service.engine import Engine
 from service.metrics import FIX_MSG_TYPES, Metrics
 from service.store import MemoryStore
 from tests.support.risk import make_overlay, report, roomy
+from tests.support.sending import RecordingSender
 
 SECOND = 10**9
 
@@ -108,18 +108,9 @@ async def test_event_loop_lag_sees_a_blocked_loop() -> None:
         value(metrics, "execagent_event_loop_lag_seconds_count")
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.sent: list[OrderIntent] = []
-
-    def send(self, intent: OrderIntent, now_ns: int) -> bool:
-        self.sent.append(intent)
-        return True
-
-
-def _engine() -> tuple[Engine, Metrics, _Recorder]:
+def _engine() -> tuple[Engine, Metrics, RecordingSender]:
     metrics = Metrics()
-    sender = _Recorder()
+    sender = RecordingSender()
     engine = Engine({"GOOG": Instrument("GOOG", Decimal("0.01"))}, make_overlay(roomy()),
                     sender, MemoryStore(), metrics, slice_seconds=50.0)
     return engine, metrics, sender

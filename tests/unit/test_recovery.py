@@ -28,7 +28,6 @@ from service.domain import (
     Instrument,
     MarketData,
     NewOrder,
-    OrderIntent,
     OrdStatus,
     OrdType,
     ParentOrder,
@@ -42,25 +41,10 @@ from service.metrics import Metrics
 from service.recovery import judge_status_answer, load_state
 from service.store import MemoryStore
 from tests.support.risk import make_overlay, roomy
+from tests.support.sending import RecordingSender
 
 SECOND = 10**9
 GOOG = Instrument("GOOG", Decimal("0.01"))
-
-
-class _Venue:
-    """Takes the engine's orders and order-status requests, and answers nothing by itself."""
-
-    def __init__(self) -> None:
-        self.sent: list[OrderIntent] = []
-        self.asked: list[str] = []
-
-    def send(self, intent: OrderIntent, now_ns: int) -> bool:
-        self.sent.append(intent)
-        return True
-
-    def request_status(self, order: ChildOrder) -> bool:
-        self.asked.append(order.cl_ord_id)
-        return True
 
 
 def _stored(children: list[ChildOrder], fills: dict[str, tuple[str, int, int]],
@@ -86,7 +70,7 @@ def _child(cl_ord_id: str = "C1", status: OrdStatus = OrdStatus.NEW, cum: int = 
 @dataclass
 class _Restarted:
     engine: Engine
-    venue: _Venue
+    venue: RecordingSender
     metrics: Metrics
     journal: MemoryJournal
     state_changes: list[str]  # the overlay's reasons, as the service would store them
@@ -99,7 +83,7 @@ def _restart(store: MemoryStore, timeout_s: float = 10.0) -> _Restarted:
     changes: list[str] = []
     overlay = make_overlay(roomy(), on_state_change=lambda _state, why: changes.append(why))
     overlay.restore(state.working, state.fills, state.trading_state, state.trading_reason)
-    venue = _Venue()
+    venue = RecordingSender()
     journal = MemoryJournal()
     engine = Engine({"GOOG": GOOG}, overlay, venue, store, metrics, slice_seconds=10.0,
                     request_status=venue.request_status, reconcile_timeout_s=timeout_s,

@@ -20,7 +20,6 @@ from service.domain import (
     Instrument,
     MarketData,
     NewOrder,
-    OrderIntent,
     OrdStatus,
     ParentOrder,
     ReplaceOrder,
@@ -34,6 +33,7 @@ from service.store import MemoryStore
 from sim.depth_book import DepthBook
 from tests.support.feeds import ScriptedFeed, settle
 from tests.support.risk import SECOND, make_overlay, roomy
+from tests.support.sending import RecordingSender
 
 GOOG, OTHER = "GOOG", "OTHER"
 FEED = "scripted:GOOG"
@@ -45,15 +45,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
-
-
-class Sender:
-    def __init__(self) -> None:
-        self.sent: list[OrderIntent] = []
-
-    def send(self, intent: OrderIntent, now_ns: int) -> bool:
-        self.sent.append(intent)
-        return True
 
 
 class RestAtTouch:
@@ -88,8 +79,8 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
 
 
 def _engine(symbols: tuple[str, ...] = (GOOG,)) \
-        -> tuple[Engine, Sender, RestAtTouch, Metrics]:
-    metrics, sender, policy = Metrics(), Sender(), RestAtTouch()
+        -> tuple[Engine, RecordingSender, RestAtTouch, Metrics]:
+    metrics, sender, policy = Metrics(), RecordingSender(), RestAtTouch()
     instruments = {s: Instrument(s, Decimal("0.01")) for s in symbols}
     engine = Engine(instruments, make_overlay(roomy()), sender, MemoryStore(), metrics)
     engine.submit(ParentOrder("P", GOOG, Side.SELL, 1000, 0, 600 * SECOND, "rest"), policy)
