@@ -103,16 +103,16 @@ class Ledger:
 
     # --- what the overlay allowed -------------------------------------------------------------
     def add_new(self, intent: NewOrder) -> None:
-        qty = intent.qty
-        order = TrackedOrder(intent.symbol, intent.side, qty, intent.price, qty, 0,
-                             [intent.cl_ord_id])
-        self.orders[intent.cl_ord_id] = order
-        self.seen_cl_ord_ids.add(intent.cl_ord_id)
-        exposure = self.exposure[intent.symbol]
+        # Every allowed order runs this inside the check's budget: each field is read once.
+        qty, cl_ord_id, symbol, side = intent.qty, intent.cl_ord_id, intent.symbol, intent.side
+        self.orders[cl_ord_id] = TrackedOrder(symbol, side, qty, intent.price, qty, 0,
+                                              [cl_ord_id])
+        self.seen_cl_ord_ids.add(cl_ord_id)
+        exposure = self.exposure[symbol]
         exposure.open_orders += 1
         self.open_orders += 1
-        # _shift(order, 0) inlined: this runs for every allowed order, inside the check's budget.
-        if intent.side is _BUY:
+        # _shift(order, 0) inlined, for the same reason.
+        if side is _BUY:
             exposure.working_buy += qty
         else:
             exposure.working_sell += qty

@@ -38,14 +38,28 @@ class TokenBucket:
 
 
 class SlidingSum:
-    """Sum of amounts recorded within the last ``window_ns``."""
+    """Sum of amounts recorded within the last ``window_ns``.
 
-    __slots__ = ("window_ns", "_items", "total")
+    ``expires_ns`` is when the oldest amount leaves the window (never, when empty): until then
+    ``total`` is current without a call to :meth:`expire`, which the risk check relies on.
+    """
+
+    __slots__ = ("_window_ns", "_items", "total", "expires_ns")
 
     def __init__(self, window_seconds: float) -> None:
-        self.window_ns = int(window_seconds * 1e9)
+        self._window_ns = int(window_seconds * 1e9)
         self._items: deque[tuple[int, int]] = deque()
         self.total = 0
+        self.expires_ns = _NEVER
+
+    @property
+    def window_ns(self) -> int:
+        return self._window_ns
+
+    @window_ns.setter
+    def window_ns(self, window_ns: int) -> None:
+        self._window_ns = window_ns
+        self._set_expiry()
 
     def add(self, ts_ns: int, amount: int) -> None:
         self._items.append((ts_ns, amount))
@@ -54,8 +68,16 @@ class SlidingSum:
 
     def expire(self, now_ns: int) -> int:
         """Drop what fell out of the window; return the sum of what remains."""
-        cutoff = now_ns - self.window_ns
+        cutoff = now_ns - self._window_ns
         items = self._items
         while items and items[0][0] <= cutoff:
             self.total -= items.popleft()[1]
+        self._set_expiry()
         return self.total
+
+    def _set_expiry(self) -> None:
+        items = self._items
+        self.expires_ns = items[0][0] + self._window_ns if items else _NEVER
+
+
+_NEVER = 2**63  # later than any nanosecond timestamp the overlay sees
