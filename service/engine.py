@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Gauge
 
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker, new_observation_buffer, observe
@@ -47,7 +47,7 @@ from service.domain import (
     TimeInForce,
 )
 from service.journal import Journal
-from service.metrics import Metrics
+from service.metrics import LatencyBuckets, Metrics
 from service.oms import TRADE_AMENDMENTS, OrderManager
 from service.recovery import Reconciliation, RecoveredState, judge_status_answer
 from service.report import shortfall_bps
@@ -73,7 +73,7 @@ class _Working:
     parent: ParentOrder
     policy: ExecutionPolicy
     n_slices: int
-    inference: Histogram  # the policy's bound metric children: no label lookup per tick
+    inference: LatencyBuckets  # the policy's bound metric children: no label lookup per tick
     shortfall: Gauge
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)

@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from functools import partial
+from typing import Generic, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -125,6 +126,91 @@ class LatencyBuckets:
         return out
 
 
+_Child = TypeVar("_Child")
+
+
+class _LoopFamily(Generic[_Child]):
+    """A labelled metric whose children are plain Python objects the engine updates on its
+    tick path, read by ``collect`` at scrape time. Event loop only (the engine and the scrape
+    both run there): no lock."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
+                 make_child: Callable[[], _Child], registry: CollectorRegistry | None) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self._make_child = make_child
+        self._children: dict[tuple[str, ...], _Child] = {}
+        if registry is not None:
+            registry.register(self)
+
+    def labels(self, *values: str) -> _Child:
+        if len(values) != len(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, not {values}")
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._make_child()
+        return child
+
+    def describe(self) -> list[Metric]:
+        return []  # the name is fixed in collect(); nothing to reserve up front
+
+    def collect(self) -> Iterator[Metric]:
+        raise NotImplementedError  # each family exports its own kind
+
+
+class LoopHistogram(_LoopFamily[LatencyBuckets]):
+    """A Prometheus histogram (optionally labelled) whose children are :class:`LatencyBuckets`.
+
+    For the engine's per-tick timings (policy inference, risk check, store writes, tick to
+    order): a prometheus-client ``Histogram.observe`` costs about 1.5 µs on the development VM,
+    a :class:`LatencyBuckets` one about 0.3 µs, and an order tick observes four of them. The
+    exposition is the same histogram (``_bucket``, ``_sum``, ``_count``)."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = (),
+                 buckets: tuple[float, ...] = LATENCY_BUCKETS,
+                 registry: CollectorRegistry | None = None) -> None:
+        super().__init__(name, documentation, labelnames, partial(LatencyBuckets, buckets),
+                         registry)
+        if not labelnames:
+            self.observe = self.labels().observe
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation,
+                                       labels=list(self.labelnames))
+        for values, child in self._children.items():
+            family.add_metric(list(values), child.cumulative(), child.sum)
+        yield family
+
+
+class LoopCount:
+    """One counter child: a plain integer (``inc`` about 0.1 µs where a prometheus-client
+    ``Counter.inc`` costs about 1 µs on the development VM)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+
+class LoopCounter(_LoopFamily[LoopCount]):
+    """A labelled Prometheus counter of :class:`LoopCount` children, for counts the engine
+    makes per tick or per order."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...],
+                 registry: CollectorRegistry | None = None) -> None:
+        # The family appends _total to the name it is given.
+        super().__init__(name.removesuffix("_total"), documentation, labelnames, LoopCount,
+                         registry)
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
+        for values, child in self._children.items():
+            family.add_metric(list(values), child.value)
+        yield family
+
+
 class _FeedCollector:
     """Per-feed counters and health, read from the feeds at scrape time.
 
@@ -175,20 +261,22 @@ class Metrics:
         # process_cpu_seconds_total, process_resident_memory_bytes, open fds... (Linux /proc):
         # the default registry has it, a private one must add it.
         ProcessCollector(registry=r)
-        self.ticks = Counter("execagent_ticks_total",
-                             "Market-data messages processed by the engine", ["symbol"],
-                             registry=r)
-        self.tick_to_order = Histogram(
+        # The engine's per-tick and per-order metrics are Loop* families: plain numbers on the
+        # tick path, exported at scrape (issue 10's budget; see LoopHistogram).
+        self.ticks = LoopCounter("execagent_ticks_total",
+                                 "Market-data messages processed by the engine", ("symbol",),
+                                 registry=r)
+        self.tick_to_order = LoopHistogram(
             "execagent_tick_to_order_seconds",
             "From a market-data message's arrival to the order handed to the gateway",
-            buckets=LATENCY_BUCKETS, registry=r)
-        self.policy_inference = Histogram("execagent_policy_inference_seconds",
-                                          "Policy decision time per tick", ["policy"],
-                                          buckets=LATENCY_BUCKETS, registry=r)
-        self.risk_check = Histogram("execagent_risk_check_seconds", "Risk overlay check time",
-                                    buckets=LATENCY_BUCKETS, registry=r)
-        self.orders_sent = Counter("execagent_orders_sent_total", "Order messages sent, by type",
-                                   ["type"], registry=r)
+            registry=r)
+        self.policy_inference = LoopHistogram("execagent_policy_inference_seconds",
+                                              "Policy decision time per tick", ("policy",),
+                                              registry=r)
+        self.risk_check = LoopHistogram("execagent_risk_check_seconds",
+                                        "Risk overlay check time", registry=r)
+        self.orders_sent = LoopCounter("execagent_orders_sent_total",
+                                       "Order messages sent, by type", ("type",), registry=r)
         self.send_failures = Counter("execagent_order_send_failures_total",
                                      "Order messages the gateway could not send", ["type"],
                                      registry=r)
@@ -282,9 +370,9 @@ class Metrics:
             "execagent_event_loop_lag_seconds",
             f"How late a {LOOP_LAG_INTERVAL_S:g} s sleep on the event loop wakes up",
             buckets=LOOP_LAG_BUCKETS, registry=r)
-        self.store_write = Histogram("execagent_store_write_seconds",
-                                     "State store write time, by operation", ["operation"],
-                                     buckets=STORE_BUCKETS, registry=r)
+        self.store_write = LoopHistogram("execagent_store_write_seconds",
+                                         "State store write time, by operation",
+                                         ("operation",), buckets=STORE_BUCKETS, registry=r)
         self.store_errors = Counter("execagent_store_write_errors_total",
                                     "State store writes refused (the store was unavailable)",
                                     registry=r)

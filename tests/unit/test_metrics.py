@@ -192,3 +192,23 @@ def test_market_data_age_is_per_configured_symbol_and_resets_on_a_tick(
     assert value(metrics, "execagent_market_data_age_seconds", symbol="GOOG") == 0
     clock[0] += 2 * SECOND
     assert value(metrics, "execagent_market_data_age_seconds", symbol="GOOG") == 2
+
+
+def test_the_engines_loop_metrics_export_as_ordinary_histograms_and_counters() -> None:
+    metrics = Metrics()
+    for seconds in (3e-6, 3e-5, 3e-5, 0.5):
+        metrics.risk_check.observe(seconds)
+    metrics.store_write.labels("save_child").observe(2e-6)
+    metrics.ticks.labels("GOOG").inc()
+    metrics.ticks.labels("GOOG").inc(2)
+    exported = samples(metrics)
+    assert exported[("execagent_risk_check_seconds_bucket", (("le", "1e-05"),))] == 1
+    assert exported[("execagent_risk_check_seconds_bucket", (("le", "5e-05"),))] == 3
+    assert exported[("execagent_risk_check_seconds_bucket", (("le", "0.1"),))] == 3
+    assert exported[("execagent_risk_check_seconds_bucket", (("le", "+Inf"),))] == 4
+    assert exported[("execagent_risk_check_seconds_count", ())] == 4
+    assert exported[("execagent_risk_check_seconds_sum", ())] == pytest.approx(0.500063)
+    assert exported[("execagent_store_write_seconds_count", (("operation", "save_child"),))] == 1
+    assert exported[("execagent_ticks_total", (("symbol", "GOOG"),))] == 3
+    with pytest.raises(ValueError, match="takes labels"):
+        metrics.store_write.labels("save_child", "extra")
