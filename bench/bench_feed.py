@@ -1,7 +1,8 @@
 """How fast market data gets into a book: the Binance websocket feed (its own work, and end to end
 over loopback) and the Redis Streams feed.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/bench_feed.py [handle|websocket|redis]``);
+Run: ``make bench`` (or ``.venv/bin/python bench/bench_feed.py [handle|websocket|
+websocket-service|redis|redis-v1|fix]``; all but ``redis-v1`` and ``fix`` by default);
 needs the BTCUSDT capture in ``../shared/data`` and, for the Redis part, the Redis on
 127.0.0.1:6379 that ``make test`` starts. Goal (issue 7): at least 50,000 messages per second
 into the book for the websocket feed over loopback and for Redis Streams; the script exits 1
@@ -15,8 +16,12 @@ when one is missed.
   core); the feed connects over 127.0.0.1, takes its snapshot, and every message it emits is
   applied to a consumer ``DepthBook`` (the engine's book). Timed from the snapshot to the last
   message of the capture.
-- ``redis``: the capture, normalised, published beforehand into a fresh stream (not timed);
-  then ``RedisStreamFeed`` reads it in its consumer group into a consumer ``DepthBook``.
+- ``redis``: the capture, normalised, published beforehand into a fresh stream (not timed) under
+  the stream schema's version 2 (``redis-v1``: version 1); then ``RedisStreamFeed`` reads it in
+  its consumer group into a consumer ``DepthBook``.
+- ``fix``: the same normalised messages delivered one at a time to ``FixMarketData`` (as the
+  FIX gateway's sink does) and through ``service/feeds.py`` into a book: what the feed plumbing
+  costs FIX market data (decoding FIX is bench/bench_tick_to_wire.py's).
 The consumers run on asyncio's own event loop, as ``execagent run`` does;
 ``BENCH_LOOP=uvloop`` runs them on uvloop instead (a dependency the service does not use yet).
 The test exchange's process always runs on uvloop: it stands for another machine.
@@ -45,6 +50,7 @@ from redis.utils import HIREDIS_AVAILABLE
 from gateways.marketdata.binance_test_exchange import BinanceTestExchange, ExchangeConfig
 from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed, ResyncNeeded
 from gateways.marketdata.feed import FeedHealth
+from gateways.marketdata.fix_feed import FixMarketData, fix_feed_name
 from gateways.marketdata.redis_stream import RedisStreamFeed, encode, stream_key
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
@@ -195,21 +201,22 @@ def _normalised() -> list[MarketData]:
     return events[first:]
 
 
-async def _publish(client: aioredis.Redis, key: str, messages: list[MarketData]) -> None:
+async def _publish(client: aioredis.Redis, key: str, messages: list[MarketData],
+                   version: str) -> None:
     for start in range(0, len(messages), 1000):
         pipe = client.pipeline(transaction=False)
         for seq, message in enumerate(messages[start:start + 1000], start=start + 1):
-            pipe.xadd(key, encode(message, INSTRUMENT, seq))  # type: ignore[arg-type]
+            pipe.xadd(key, encode(message, INSTRUMENT, seq, version))  # type: ignore[arg-type]
         await pipe.execute()
 
 
-async def _consume_redis(messages: list[MarketData]) -> tuple[float, float]:
+async def _consume_redis(messages: list[MarketData], version: str) -> tuple[float, float]:
     """(entries per second of wall time, client CPU seconds per entry)."""
     client = aioredis.Redis.from_url(REDIS_URL)  # bytes replies, as the service's client
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     key = stream_key(INSTRUMENT.symbol, prefix)
     try:
-        await _publish(client, key, messages)
+        await _publish(client, key, messages, version)
         feed = RedisStreamFeed(client, INSTRUMENT, "bench", "c1", prefix)
         book = DepthBook(INSTRUMENT.symbol)
         count = 0
@@ -229,18 +236,57 @@ async def _consume_redis(messages: list[MarketData]) -> tuple[float, float]:
         await client.aclose()
 
 
-def bench_redis() -> list[float]:
+def bench_redis(version: str = "2") -> list[float]:
     messages = _normalised()
-    results = [_run(_consume_redis(messages)) for _ in range(RUNS)]
+    results = [_run(_consume_redis(messages, version)) for _ in range(RUNS)]
     rates = [rate for rate, _ in results]
     levels = sum(len(m.updates) for m in messages)
-    print(f"redis: {len(messages):,} entries ({levels:,} book levels, {parser()}) from a stream "
+    print(f"redis: {len(messages):,} entries ({levels:,} book levels, schema version {version}, "
+          f"{parser()}) from a stream "
           "into a book: " + ", ".join(f"{rate:,.0f}" for rate in rates)
           + " msgs/s; the consumer's CPU per entry: "
           + ", ".join(f"{cpu * 1e6:.1f}" for _, cpu in results) + " µs (what one core could "
           f"take: {1 / min(cpu for _, cpu in results):,.0f} msgs/s)")
     _load()
     return rates
+
+
+# --- FIX market data through the service's feed plumbing ---------------------------------------
+async def _consume_fix(messages: list[MarketData]) -> tuple[float, float]:
+    """(messages per second, CPU seconds per message) through what the service's FIX sink does
+    on the loop with each decoded message (service/app.py): ``FixMarketData.deliver`` (the
+    feed's own book check), ``ServiceFeeds.passed_inline`` (the watchdog and the gate), then the
+    engine's book. FIX market data is inline: no task hand-off, no conflating queue."""
+    symbol = INSTRUMENT.symbol
+    fix = FixMarketData([symbol])
+    overlay = RiskOverlay(load_limits(LIMITS), {symbol: INSTRUMENT,
+                                                "GOOG": Instrument("GOOG", Decimal("0.01"))})
+    name = fix_feed_name(symbol)
+    service = ServiceFeeds({name: fix.feeds[symbol]}, overlay, Metrics(), [symbol],
+                           stale_seconds=5.0)
+    book = DepthBook(symbol)
+    await service.start(lambda _message, _received_ns: None)  # pumps nothing: FIX is inline
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for message in messages:
+        passed = fix.deliver(message)
+        if passed is not None:
+            service.passed_inline(name)
+            book.apply_market_data(passed)
+    rate = len(messages) / (time.perf_counter() - started)
+    cpu = (time.process_time() - cpu_started) / len(messages)
+    await service.stop()
+    return rate, cpu
+
+
+def bench_fix() -> list[float]:
+    messages = _normalised()
+    results = [_run(_consume_fix(messages)) for _ in range(RUNS)]
+    print(f"fix: {len(messages):,} decoded messages through the FIX feed and the service's feed "
+          "plumbing into a book: " + ", ".join(f"{rate:,.0f}" for rate, _ in results)
+          + " msgs/s; CPU per message: " + ", ".join(f"{cpu * 1e6:.1f}" for _, cpu in results)
+          + " µs (decoding FIX is not in it: bench/bench_tick_to_wire.py)")
+    _load()
+    return [rate for rate, _ in results]
 
 
 def parser() -> str:
@@ -254,6 +300,8 @@ BENCHES: dict[str, tuple[Callable[[], list[float]], str]] = {
     "websocket-service": (lambda: bench_websocket(True),
                           "websocket over loopback through service/feeds.py into the book"),
     "redis": (bench_redis, "Redis Streams into the book"),
+    "redis-v1": (lambda: bench_redis("1"), "Redis Streams, schema version 1, into the book"),
+    "fix": (bench_fix, "FIX market data through the feed plumbing into the book"),
 }
 
 
@@ -261,7 +309,8 @@ def main(argv: list[str]) -> int:
     if not CAPTURE.exists():
         print(f"{CAPTURE} is not here: the feed benchmark needs the BTCUSDT capture")
         return 1
-    chosen = argv or list(BENCHES)
+    # redis-v1: for comparison; fix: the plumbing's own cost, not a goal of its own
+    chosen = argv or [name for name in BENCHES if name not in ("redis-v1", "fix")]
     missed = []
     for name in chosen:
         bench, what = BENCHES[name]

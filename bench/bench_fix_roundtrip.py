@@ -19,6 +19,11 @@ production (``execagent venue``), so the two sides do not share one interpreter 
 
 Goal (issue 6): the service's p50 and p99 at most 1.3 times the floor's; the script exits 1 when
 either is missed. Timing goals live here, never in the tests.
+
+Also printed: the CPU time each side's process spent per round trip (``time.process_time`` in
+this process, ``/proc/<pid>/stat`` for the answering one, over every round trip including the
+warm-up), which says what the code costs whatever else the machine is doing; the service's
+includes the venue's Canceled report and the gateway's handling of it.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import contextlib
 import gc
 import itertools
 import logging
+import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -123,28 +130,63 @@ def _serve(role: str, port: int, state_dir: Path) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Answerer:
+    """The answering side's process: where it listens, and its CPU time so far."""
+
+    port: int
+    pid: int
+
+    def cpu_s(self) -> float:
+        """User plus system time of the process (``/proc/<pid>/stat``, clock ticks)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def serving(role: str, state_dir: Path) -> Iterator[int]:
+def answering(role: str, state_dir: Path) -> Iterator[Answerer]:
     """The answering side ``role`` ("venue": the simulated venue on a still book, client
-    CompID BENCH; "floor": a bare acceptor) in its own process, on the port yielded.
-    bench/bench_tick_to_wire.py runs its venue this way too."""
+    CompID BENCH; "floor": a bare acceptor) in its own process."""
     port = free_port()
     child = subprocess.Popen([sys.executable, __file__, "--serve", role, str(port),
                               str(state_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-        yield port
+        yield Answerer(port, child.pid)
     finally:
         assert child.stdin is not None
         child.stdin.close()
         child.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def serving(role: str, state_dir: Path) -> Iterator[int]:
+    """``answering``, yielding only the port. bench/bench_tick_to_wire.py runs its venue
+    this way too."""
+    with answering(role, state_dir) as answerer:
+        yield answerer.port
+
+
+@dataclass
+class CpuPerTrip:
+    """CPU time per round trip of the sending and the answering process, in µs."""
+
+    sender_us: float = 0.0
+    answerer_us: float = 0.0
+
+    @contextlib.contextmanager
+    def measuring(self, answerer: Answerer, trips: int) -> Iterator[None]:
+        sender0, answerer0 = time.process_time(), answerer.cpu_s()
+        yield
+        self.sender_us = (time.process_time() - sender0) / trips * 1e6
+        self.answerer_us = (answerer.cpu_s() - answerer0) / trips * 1e6
+
+
 # --- the service's gateway against the simulated venue --------------------------------------------
-async def _service_round_trips(port: int, state_dir: Path) -> list[int]:
+async def _service_round_trips(venue: Answerer, state_dir: Path, cpu: CpuPerTrip) -> list[int]:
     events: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
-    spec = SessionSpec("initiator", "FIX.4.4", "BENCH", "SIMVENUE", "127.0.0.1", port,
+    spec = SessionSpec("initiator", "FIX.4.4", "BENCH", "SIMVENUE", "127.0.0.1", venue.port,
                        state_dir / "gateway", heartbeat_seconds=30)
     gateway = FixOrderGateway(spec, {"GOOG": GOOG}, asyncio.get_running_loop(),
                               lambda event, received: events.put_nowait((event, received)))
@@ -153,15 +195,18 @@ async def _service_round_trips(port: int, state_dir: Path) -> list[int]:
     try:
         if not await gateway.wait_logged_on(10):
             raise RuntimeError("the gateway did not log on to the simulated venue")
-        for n in range(WARMUP + ROUND_TRIPS):
-            order = _order(n)
-            sent = time.perf_counter_ns()
-            if not gateway.send(order, time.time_ns()):
-                raise RuntimeError("the gateway could not send")
-            acked = await _until(events, order.cl_ord_id, ExecType.NEW)
-            await _until(events, order.cl_ord_id, ExecType.CANCELED)
-            if n >= WARMUP:
-                samples.append(acked - sent)
+        gc.collect()
+        gc.freeze()  # as the service does once started (service/app.py)
+        with cpu.measuring(venue, WARMUP + ROUND_TRIPS):
+            for n in range(WARMUP + ROUND_TRIPS):
+                order = _order(n)
+                sent = time.perf_counter_ns()
+                if not gateway.send(order, time.time_ns()):
+                    raise RuntimeError("the gateway could not send")
+                acked = await _until(events, order.cl_ord_id, ExecType.NEW)
+                await _until(events, order.cl_ord_id, ExecType.CANCELED)
+                if n >= WARMUP:
+                    samples.append(acked - sent)
     finally:
         gateway.stop()
     return samples
@@ -230,9 +275,10 @@ class _Initiator(fix.Application):
         self.answered.set()
 
 
-def _floor_round_trips(port: int, state_dir: Path) -> list[int]:
+def _floor_round_trips(acceptor: Answerer, state_dir: Path, cpu: CpuPerTrip) -> list[int]:
     initiator_spec = SessionSpec("initiator", "FIX.4.4", "FLOOR-I", "FLOOR-A", "127.0.0.1",
-                                 port, state_dir / "floor-initiator", heartbeat_seconds=30)
+                                 acceptor.port, state_dir / "floor-initiator",
+                                 heartbeat_seconds=30)
     initiator_app = _Initiator()
     i_settings = initiator_spec.settings()
     i_parts = (i_settings, fix.FileStoreFactory(i_settings), fix.FileLogFactory(i_settings))
@@ -243,15 +289,18 @@ def _floor_round_trips(port: int, state_dir: Path) -> list[int]:
         if not initiator_app.logged_on.wait(10):
             raise RuntimeError("the floor's sessions did not log on")
         assert initiator_app.session_id is not None
-        for n in range(WARMUP + ROUND_TRIPS):
-            initiator_app.answered.clear()
-            sent = time.perf_counter_ns()  # the message is built inside the timing, as there
-            message = encode_intent(_order(n), GOOG, time.time_ns())
-            fix.Session.sendToTarget(message, initiator_app.session_id)
-            if not initiator_app.answered.wait(10):
-                raise RuntimeError("the floor's acceptor did not answer")
-            if n >= WARMUP:
-                samples.append(initiator_app.answered_ns - sent)
+        gc.collect()
+        gc.freeze()  # the same for the floor
+        with cpu.measuring(acceptor, WARMUP + ROUND_TRIPS):
+            for n in range(WARMUP + ROUND_TRIPS):
+                initiator_app.answered.clear()
+                sent = time.perf_counter_ns()  # the message is built inside the timing
+                message = encode_intent(_order(n), GOOG, time.time_ns())
+                fix.Session.sendToTarget(message, initiator_app.session_id)
+                if not initiator_app.answered.wait(10):
+                    raise RuntimeError("the floor's acceptor did not answer")
+                if n >= WARMUP:
+                    samples.append(initiator_app.answered_ns - sent)
     finally:
         initiator.stop()
     return samples
@@ -261,15 +310,18 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     if sys.argv[1:2] == ["--serve"]:
         return _serve(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+    floor_cpu, service_cpu = CpuPerTrip(), CpuPerTrip()
     with tempfile.TemporaryDirectory(prefix="bench-fix-") as tmp:
-        gc.collect()
-        with serving("floor", Path(tmp)) as port:
-            floor = _floor_round_trips(port, Path(tmp))
-        with serving("venue", Path(tmp)) as port:
-            service = asyncio.run(_service_round_trips(port, Path(tmp)))
+        with answering("floor", Path(tmp)) as acceptor:
+            floor = _floor_round_trips(acceptor, Path(tmp), floor_cpu)
+        with answering("venue", Path(tmp)) as venue:
+            service = asyncio.run(_service_round_trips(venue, Path(tmp), service_cpu))
     report(f"FIX order acknowledgement round trip on 127.0.0.1 ({ROUND_TRIPS:,} each)",
            {"floor: bare quickfix NewOrderSingle -> ExecutionReport": floor,
             "service: gateway -> simulated venue -> ExecutionReport New": service})
+    print(f"CPU per round trip: floor {floor_cpu.sender_us:.0f} µs initiator + "
+          f"{floor_cpu.answerer_us:.0f} µs acceptor; service {service_cpu.sender_us:.0f} µs "
+          f"gateway + {service_cpu.answerer_us:.0f} µs venue")
     met = True
     for q in (50, 99):
         floor_q = percentile(sorted(floor), q)

@@ -17,7 +17,9 @@ import uuid
 from pathlib import Path
 
 from gateways.fix.gateway import FixOrderGateway
+from gateways.fix.reconnect import Backoff
 from gateways.fix.settings import SessionSpec
+from gateways.marketdata.fix_feed import FixMarketData, fix_feed_name
 from models.policy import ExecutionPolicy
 from models.registry import make_policy
 from risk.limits import load_limits
@@ -26,11 +28,12 @@ from risk.state import KillTrigger, TradingState
 from service.api import ApiServer, build_app
 from service.auth import TokenConfigError, Tokens
 from service.config import ServiceConfig, StoreKind
-from service.domain import ParentOrder, Side
+from service.domain import MarketData, ParentOrder, SessionStatus, Side
 from service.durability import StoreGuard
 from service.engine import Engine
 from service.feeds import FeedSetupError, ServiceFeeds
 from service.journal import Journal, MemoryJournal, RedisJournal
+from service.kill_triggers import OperatorKill, RedisKillKey
 from service.metrics import Metrics
 from service.model_api import ModelRoutes, model_info
 from service.orders_api import OrderRoutes
@@ -87,7 +90,10 @@ class Service:
         self._engine_task: asyncio.Task[None] | None = None
         self._loop_lag_task: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
-        self.feeds: ServiceFeeds | None = None  # market data other than FIX (service/feeds.py)
+        self.feeds: ServiceFeeds | None = None  # every market-data feed (service/feeds.py)
+        self.fix_market_data: FixMarketData | None = None  # the FIX session's, as feeds
+        # The kill switch as a signal or the Redis kill key pulls it (service/kill_triggers.py).
+        self.operator_kill: OperatorKill | None = None
 
     def _open_store(self) -> tuple[StateStore, Journal, StoreGuard | None]:
         """The configured store and journal. Redis must answer at start and be readable."""
@@ -166,9 +172,11 @@ class Service:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        symbols = self.config.fix_market_data_symbols()
+        self.fix_market_data = FixMarketData(symbols)
         try:
             self.feeds = ServiceFeeds.from_config(self.config.market_data, self.instruments,
-                                                  self.risk, self.metrics)
+                                                  self.risk, self.metrics, self.fix_market_data)
         except FeedSetupError as exc:
             raise StartupError(str(exc)) from exc
         fix_cfg = self.config.fix
@@ -177,11 +185,12 @@ class Service:
                            Path(fix_cfg.state_dir) / f"{fix_cfg.sender_comp_id}-"
                                                      f"{fix_cfg.target_comp_id}",
                            fix_cfg.heartbeat_seconds, fix_cfg.reconnect_seconds)
-        symbols = self.config.fix_market_data_symbols()
         self.gateway = FixOrderGateway(
             spec, self.instruments, loop, lambda event, ts: self._deliver(event, ts), symbols,
             on_malformed=lambda source: self.metrics.malformed_messages.labels(source).inc(),
-            on_message=self.metrics.count_fix_message)
+            on_message=self.metrics.count_fix_message,
+            backoff=Backoff(fix_cfg.reconnect_seconds, fix_cfg.reconnect_max_seconds,
+                            fix_cfg.reconnect_multiplier, fix_cfg.reconnect_jitter))
         policy_cfg = self.config.policy
         self.engine = Engine(self.instruments, self.risk, self.gateway, self.store, self.metrics,
                              slice_seconds=policy_cfg.slice_seconds,
@@ -198,6 +207,12 @@ class Service:
             self._background.append(asyncio.create_task(self.guard.run(), name="store-guard"))
         if isinstance(self.journal, RedisJournal):
             self._background.append(asyncio.create_task(self.journal.run(), name="journal"))
+        self.operator_kill = OperatorKill(self.risk, self.journal, self.engine.clock.now_ns)
+        store_cfg = self.config.store
+        if store_cfg.kind is StoreKind.REDIS:
+            kill_key = RedisKillKey(store_cfg.redis_url.get_secret_value(), store_cfg.namespace,
+                                    self.operator_kill)
+            self._background.append(asyncio.create_task(kill_key.run(), name="kill-key"))
         self._loop_lag_task = asyncio.create_task(self.metrics.watch_event_loop(),
                                                   name="event-loop-lag")
         if self._serve_api:
@@ -241,6 +256,20 @@ class Service:
         return blocker
 
     def _deliver(self, event: object, received_ns: int) -> None:
+        """The FIX gateway's sink, on the loop: every event to the engine's queue in the
+        session's order; market data first judged by its symbol's feed, which may withhold it
+        (gateways/marketdata/fix_feed.py), and reported to the feeds' watchdog and gate."""
+        fix_market_data = self.fix_market_data
+        if fix_market_data is not None:
+            if type(event) is MarketData:
+                passed = fix_market_data.deliver(event)
+                if passed is None:
+                    return
+                if self.feeds is not None:
+                    self.feeds.passed_inline(fix_feed_name(passed.symbol))
+                event = passed
+            elif type(event) is SessionStatus:
+                fix_market_data.session(event.logged_on)
         if self.engine is not None:
             self.engine.deliver(event, received_ns)
 

@@ -63,10 +63,28 @@ class FixConfig(_Section):
     target_comp_id: str = Field(default="SIMVENUE", min_length=1)
     begin_string: str = Field(default="FIX.4.4", pattern=r"^FIX\.4\.[24]$")
     heartbeat_seconds: int = Field(default=5, ge=1, le=300)
+    # Reconnecting with backoff (gateways/fix/reconnect.py): after the n-th connection in a
+    # row that ended without a logon, wait min(max, initial * multiplier**(n-1)), plus up to
+    # jitter times that, at random. reconnect_seconds is the initial wait.
     reconnect_seconds: int = Field(default=2, ge=1, le=300)
+    reconnect_max_seconds: float = Field(default=60.0, ge=1, le=3_600)
+    reconnect_multiplier: float = Field(default=2.0, ge=1, le=10)
+    reconnect_jitter: float = Field(default=0.2, ge=0, le=1)
     logon_timeout_seconds: float = Field(default=10.0, gt=0)
     state_dir: Path = Path("var/fix")
     market_data: bool = True  # subscribe to the venue's FIX market data
+
+    @model_validator(mode="after")
+    def _backoff_capped_above_its_start(self) -> FixConfig:
+        if "reconnect_max_seconds" not in self.model_fields_set:
+            # A first wait above the default cap (a configuration from before the backoff,
+            # when the interval was fixed) keeps that interval: the cap follows it.
+            self.reconnect_max_seconds = max(self.reconnect_max_seconds, self.reconnect_seconds)
+        if self.reconnect_max_seconds < self.reconnect_seconds:
+            raise ValueError(f"fix.reconnect_max_seconds ({self.reconnect_max_seconds}) is "
+                             f"below fix.reconnect_seconds ({self.reconnect_seconds}), the first "
+                             "wait: raise the cap or lower the first wait")
+        return self
 
 
 class PolicyConfig(_Section):

@@ -1,5 +1,5 @@
-"""The service's market-data feeds other than FIX: built from configuration, pumped into the
-engine through one bounded conflating queue, and allowed to stop trading on their symbols.
+"""The service's market-data feeds: built from configuration, pumped into the engine through
+one bounded conflating queue, and allowed to stop trading on their symbols.
 
 Why one module: the three duties belong together. A feed is only as good as its health, so the
 same place that starts it also decides, per symbol, whether new orders may go out on its book
@@ -19,8 +19,10 @@ stale-feed kill switch stays the last resort. Health is compared with the gate o
 (one attribute and one set lookup), on every watchdog transition, and by the supervisor four
 times per stale timeout (a feed that is reconnecting yields nothing to look at).
 
-Symbols whose source is FIX keep today's path (the FIX gateway delivers into the engine's own
-queue) and are not gated here: the overlay's stale-feed kill covers them.
+Symbols whose source is FIX (the default) get the same health, watchdog, stop and metrics
+(``fix:<symbol>``), but their messages are not pumped through the conflating queue: they reach
+the engine in the FIX session's order, beside its execution reports (inline feeds,
+gateways/marketdata/fix_feed.py), and the service reports each one here (:meth:`passed_inline`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed
 from gateways.marketdata.conflation import ConflatingQueue
 from gateways.marketdata.feed import Feed, FeedHealth
 from gateways.marketdata.file_replay import FileReplayFeed
+from gateways.marketdata.fix_feed import FixMarketData, fix_feed_name
 from gateways.marketdata.redis_stream import RedisStreamFeed
 from gateways.marketdata.staleness import StaleChange, StalenessWatchdog
 from risk.overlay import RiskOverlay
@@ -100,7 +103,7 @@ def _file_replay(spec: FileReplayFeedConfig, instrument: Instrument) -> FileRepl
 
 
 class ServiceFeeds:
-    """The configured non-FIX feeds, their pumps, the conflating queue and the gate.
+    """The configured feeds, their pumps, the conflating queue and the gate.
 
     ``feeds`` may be given directly (tests, embedding); otherwise :meth:`from_config` builds
     them. ``clock_ns`` is the watchdog's monotonic clock (injectable so tests never wait)."""
@@ -128,8 +131,10 @@ class ServiceFeeds:
 
     @classmethod
     def from_config(cls, config: MarketDataConfig, instruments: Mapping[str, Instrument],
-                    risk: RiskOverlay, metrics: Metrics) -> ServiceFeeds:
-        """Every configured feed whose source is not FIX. Raises FeedSetupError."""
+                    risk: RiskOverlay, metrics: Metrics,
+                    fix_market_data: FixMarketData | None = None) -> ServiceFeeds:
+        """Every configured feed whose source is not FIX, and ``fix_market_data``'s feeds (the
+        symbols subscribed over FIX). Raises FeedSetupError."""
         clients: dict[str, aioredis.Redis] = {}
 
         def client(url: str) -> aioredis.Redis:
@@ -141,14 +146,19 @@ class ServiceFeeds:
                                          f"(redis://, rediss:// or unix://): {exc}") from None
             return clients[url]
 
-        feeds = {feed_name(spec): build_feed(spec, instruments[spec.symbol], client)
-                 for spec in config.feeds if spec.source != "fix"}
+        feeds: dict[str, Feed] = {feed_name(spec): build_feed(spec, instruments[spec.symbol],
+                                                              client)
+                                  for spec in config.feeds if spec.source != "fix"}
+        if fix_market_data is not None:
+            feeds.update((fix_feed_name(symbol), feed)
+                         for symbol, feed in fix_market_data.feeds.items())
         kill_after = risk.limits.global_.stale_feed_seconds
         if feeds and config.stale_seconds >= kill_after:
             log.warning("market_data.stale_seconds %g is not below the risk limits' "
                         "global.stale_feed_seconds %g: a silent feed will fire the kill switch "
                         "before (or as) it stops its symbol", config.stale_seconds, kill_after)
-        # File replays carry historical event times: their "latency" would be years.
+        # File replays carry historical event times: their "latency" would be years. FIX is
+        # left out too: the simulated venue stamps its own accelerated market clock.
         live = frozenset(feed_name(spec) for spec in config.feeds
                          if spec.source in ("binance_ws", "redis_stream"))
         return cls(feeds, risk, metrics, list(instruments), stale_seconds=config.stale_seconds,
@@ -189,9 +199,19 @@ class ServiceFeeds:
     async def start(self, handle: Handler) -> None:
         """Pump every feed into the queue and the queue into ``handle`` (``Engine.handle``)."""
         for name, feed in self.feeds.items():
-            self._tasks.append(asyncio.create_task(self._pump(name, feed), name=f"feed-{name}"))
+            if not feed.inline:
+                self._tasks.append(asyncio.create_task(self._pump(name, feed),
+                                                       name=f"feed-{name}"))
         self._tasks.append(asyncio.create_task(self._drain(handle), name="feed-drain"))
         self._tasks.append(asyncio.create_task(self._supervise(), name="feed-supervisor"))
+
+    def passed_inline(self, name: str) -> None:
+        """An inline feed (FIX) passed a message on to the engine: what :meth:`_pump` does for
+        the others' messages, the watchdog's touch and the gate kept current."""
+        feed = self.feeds[name]
+        self.watchdog.touch(name, feed.symbol)
+        if (feed.health is _LIVE) is (feed.symbol in self._stopped):
+            self.gate(name)
 
     async def _pump(self, name: str, feed: Feed) -> None:
         put, touch = self.queue.put, self.watchdog.touch

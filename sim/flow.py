@@ -31,10 +31,13 @@ from __future__ import annotations
 import random
 from bisect import bisect_right
 from dataclasses import dataclass
+from math import log
 from typing import Protocol
 
 from service.domain import Side
 from sim.matching import Fill, OrderBook
+
+BUY, SELL = Side.BUY, Side.SELL  # module constants: reading Side.BUY is an attribute lookup
 
 SPREAD_BUCKETS = 7  # spreads of 1, 2-3, 4-7, 8-15, 16-31, 32-63 and 64+ ticks
 MAX_SEED_ORDERS = 200  # per side, a bound on the starting book whatever the rates
@@ -43,6 +46,11 @@ MAX_SEED_ORDERS = 200  # per side, a bound on the starting book whatever the rat
 def spread_bucket(spread: int) -> int:
     """The spread's bucket: ``floor(log2(spread))``, capped at the last bucket."""
     return min(max(spread, 1).bit_length() - 1, SPREAD_BUCKETS - 1)
+
+
+# spread_bucket by table for the usual spreads: it is read at every event.
+_BUCKET_TABLE = 1 << SPREAD_BUCKETS
+_BUCKETS = tuple(spread_bucket(spread) for spread in range(_BUCKET_TABLE))
 
 
 def quantile_table(values: list[float], points: int) -> tuple[float, ...]:
@@ -146,6 +154,8 @@ class StochasticFlow:
     def __init__(self, params: FlowParams | None = None, seed: int = 0) -> None:
         self.params = params or FlowParams()
         self._rng = random.Random(seed)
+        self._random = self._rng.random
+        self._getrandbits = self._rng.getrandbits
         self._now_ns = 0
         self._next_ns = 0
         self._next_id = 0
@@ -158,11 +168,14 @@ class StochasticFlow:
         # The touch's extra cancel rate over the deep one (never negative: a touch order is
         # cancelled at least as fast as a deep one, an assumption the GOOG data bears out).
         self._touch_extra = tuple(max(0.0, c - p.cancel_deep) for c in p.cancel_touch)
-        # The rates as last computed, with the book version and crowd size they were read
-        # from: unless the agent traded since, the next event reuses them (half the cost).
-        self._rates_at: tuple[tuple[int, int], tuple[float, float, float, float, float]] | None \
-            = None
+        self._cancel_deep = p.cancel_deep
+        self._limit_sizes = p.limit_sizes
+        self._limit_last = len(p.limit_sizes) - 1
+        # The rates as last read, with the book, its version and the crowd size they were
+        # read from: unless the agent traded since, the next event reuses them (half the cost).
+        self._rates = (0.0, 0.0, 0.0, 0.0, 0.0)
         self._rates_book: OrderBook | None = None
+        self._rates_version = self._rates_own = -1
 
     # --- OrderFlow ------------------------------------------------------------------------------
     def seed_book(self, book: OrderBook, start_ns: int) -> None:
@@ -176,8 +189,8 @@ class StochasticFlow:
         distances = p.behind_distances[spread_bucket(p.initial_spread)]
         for i in range(per_side):
             behind = 0 if i == 0 else int(inverse_cdf(distances, self._rng.random()))
-            self._limit(book, Side.BUY, max(bid - behind, 1), start_ns)
-            self._limit(book, Side.SELL, ask + behind, start_ns)
+            self._limit(book, BUY, max(bid - behind, 1), start_ns)
+            self._limit(book, SELL, ask + behind, start_ns)
         self._now_ns = start_ns
         self._schedule(book)
 
@@ -186,111 +199,119 @@ class StochasticFlow:
 
     def apply_next(self, book: OrderBook) -> list[Fill]:
         self._now_ns = self._next_ns
-        fills = self._event(book)
+        # The rates _schedule read after the last event, unless the book or the crowd changed
+        # since (the agent traded): then they are read again.
+        if book is self._rates_book and book.version == self._rates_version and \
+                len(self._own) == self._rates_own:
+            limit, market, deep, touch_bid, touch_ask = self._rates
+        else:
+            limit, market, deep, touch_bid, touch_ask = self._read_rates(book)
+        draw = self._random() * (limit + market + deep + touch_bid + touch_ask)
+        fills: list[Fill] = []
+        if draw < limit:
+            side = BUY if self._random() < 0.5 else SELL
+            fills = self._limit(book, side, self._placement(book, side), self._now_ns)
+        elif draw - limit < market:
+            fills = self._market(book)
+        else:
+            draw = draw - limit - market  # in this order: the float result must not change
+            if draw < deep:
+                self._cancel_random(book)
+            elif draw < deep + touch_bid:
+                self._cancel_touch(book, BUY)
+            else:
+                self._cancel_touch(book, SELL)
         self._schedule(book)
         return fills
 
     # --- the model ----------------------------------------------------------------------------
-    def _rates(self, book: OrderBook) -> tuple[float, float, float, float, float]:
-        """Limit, market, deep cancel, extra touch cancel on the bid and on the ask."""
-        key = (book.version, len(self._own))
-        cached = self._rates_at
-        if cached is not None and cached[0] == key and book is self._rates_book:
-            return cached[1]
-        rates = self._read_rates(book)
-        self._rates_at, self._rates_book = (key, rates), book
+    # The per-event path is a few long methods on purpose: at a few µs an event, each Python
+    # call saved (a helper, a property, a random-module wrapper) is a few percent. The draws
+    # are the same, in the same order and from the same arithmetic, as the textbook form
+    # (``random.expovariate``, ``random.randrange``): a seed gives the market it always gave.
+    def _read_rates(self, book: OrderBook) -> tuple[float, float, float, float, float]:
+        """Limit, market, deep cancel, extra touch cancel on the bid and on the ask; kept,
+        with the book version and crowd size they were read from, for the next event."""
+        bid, bid_qty, bid_crowd, ask, ask_qty, ask_crowd = book.touches()
+        if bid is not None and ask is not None:
+            spread = ask - bid
+            bucket = _BUCKETS[spread] if 0 <= spread < _BUCKET_TABLE else spread_bucket(spread)
+        else:
+            bucket = SPREAD_BUCKETS - 1
+        edges, extra, crowd = self.params.queue_edges, self._touch_extra, len(self._own)
+        rates = (self._limit_rates[bucket], self._market_rates[bucket],
+                 self._cancel_deep * crowd,
+                 extra[bisect_right(edges, bid_qty)] * bid_crowd if bid is not None else 0.0,
+                 extra[bisect_right(edges, ask_qty)] * ask_crowd if ask is not None else 0.0)
+        self._rates, self._rates_book = rates, book
+        self._rates_version, self._rates_own = book.version, crowd
         return rates
 
-    def _read_rates(self, book: OrderBook) -> tuple[float, float, float, float, float]:
-        bid, ask = book.best_bid(), book.best_ask()
-        bucket = spread_bucket(ask - bid) if bid is not None and ask is not None \
-            else SPREAD_BUCKETS - 1
-        return (self._limit_rates[bucket], self._market_rates[bucket],
-                self.params.cancel_deep * len(self._own),
-                self._touch_cancel_rate(book, Side.BUY, bid),
-                self._touch_cancel_rate(book, Side.SELL, ask))
-
-    def _touch_cancel_rate(self, book: OrderBook, side: Side, price: int | None) -> float:
-        if price is None:
-            return 0.0
-        crowd = sum(1 for order in book.queue(side, price) if order.owner is None)
-        qty_bucket = bisect_right(self.params.queue_edges, book.level_qty(side, price))
-        return self._touch_extra[qty_bucket] * crowd
-
     def _schedule(self, book: OrderBook) -> None:
-        total = sum(self._rates(book))
-        self._next_ns = self._now_ns + max(1, int(self._rng.expovariate(total) * 1e9))
-
-    def _event(self, book: OrderBook) -> list[Fill]:
-        limit, market, deep, touch_bid, touch_ask = self._rates(book)
-        draw = self._rng.random() * (limit + market + deep + touch_bid + touch_ask)
-        if draw < limit:
-            side = Side.BUY if self._rng.random() < 0.5 else Side.SELL
-            return self._limit(book, side, self._placement(book, side), self._now_ns)
-        draw -= limit
-        if draw < market:
-            return self._market(book)
-        draw -= market
-        if draw < deep:
-            self._cancel_random(book)
-        elif draw < deep + touch_bid:
-            self._cancel_touch(book, Side.BUY)
-        else:
-            self._cancel_touch(book, Side.SELL)
-        return []
+        limit, market, deep, touch_bid, touch_ask = self._read_rates(book)
+        total = limit + market + deep + touch_bid + touch_ask
+        # random.expovariate(total), written out: the same draw without a call's overhead.
+        wait_ns = int(-log(1.0 - self._random()) / total * 1e9)
+        self._next_ns = self._now_ns + (wait_ns if wait_ns > 1 else 1)
 
     def _limit(self, book: OrderBook, side: Side, price: int, now: int) -> list[Fill]:
         self._next_id += 1
         order_id = self._next_id
-        fills = book.add_limit(order_id, side, price, self._size(self.params.limit_sizes), now)
-        if book.get(order_id) is not None:
+        # self._size(limit_sizes), written out (see _size)
+        table = self._limit_sizes
+        x = self._random() * self._limit_last
+        i = int(x)
+        value = table[i] + (x - i) * (table[i + 1] - table[i]) if i < self._limit_last \
+            else table[-1]
+        fills = book.add_limit(order_id, side, price, max(1, round(value)), now)
+        if not fills or book.get(order_id) is not None:  # without fills it surely rests
             self._own_index[order_id] = len(self._own)
             self._own.append(order_id)
         return fills
 
     def _placement(self, book: OrderBook, side: Side) -> int:
         p = self.params
-        bid, ask = book.best_bid(), book.best_ask()
+        bid, ask = book.quote()
         if bid is not None and ask is not None:
             self._last_mid = (bid + ask) // 2
             spread = ask - bid
-            bucket = spread_bucket(spread)
-            if spread > 1 and self._rng.random() < p.inside_share[bucket]:
-                fraction = inverse_cdf(p.inside_fractions[bucket], self._rng.random())
+            bucket = _BUCKETS[spread] if 0 <= spread < _BUCKET_TABLE else spread_bucket(spread)
+            if spread > 1 and self._random() < p.inside_share[bucket]:
+                fraction = inverse_cdf(p.inside_fractions[bucket], self._random())
                 improvement = 1 + min(int(fraction * (spread - 1)), spread - 2)
-                return bid + improvement if side is Side.BUY else ask - improvement
-            near = bid if side is Side.BUY else ask
+                return bid + improvement if side is BUY else ask - improvement
+            near = bid if side is BUY else ask
         else:  # a side is empty: quote at the usual spread from the other side or the last mid
             bucket = spread_bucket(p.initial_spread)
-            other = ask if side is Side.BUY else bid
+            other = ask if side is BUY else bid
             if other is None:
-                other = self._last_mid + (p.initial_spread // 2 if side is Side.BUY
+                other = self._last_mid + (p.initial_spread // 2 if side is BUY
                                           else -(p.initial_spread // 2))
-            own = bid if side is Side.BUY else ask
+            own = bid if side is BUY else ask
             if own is not None:
                 near = own
             else:
-                near = other - p.initial_spread if side is Side.BUY else other + p.initial_spread
-        behind = int(inverse_cdf(p.behind_distances[bucket], self._rng.random()))
-        return max(near - behind, 1) if side is Side.BUY else near + behind
+                near = other - p.initial_spread if side is BUY else other + p.initial_spread
+        behind = int(inverse_cdf(p.behind_distances[bucket], self._random()))
+        return max(near - behind, 1) if side is BUY else near + behind
 
     def _market(self, book: OrderBook) -> list[Fill]:
         p = self.params
-        bid, ask = book.best_bid(), book.best_ask()
+        bid, ask = book.quote()
         last = book.last_taker_side
-        if last is not None and self._rng.random() < p.sign_persistence:
+        if last is not None and self._random() < p.sign_persistence:
             side = last
         else:
             lean = 0.0
             if bid is not None and ask is not None:
-                bid_q, ask_q = book.level_qty(Side.BUY, bid), book.level_qty(Side.SELL, ask)
+                bid_q, ask_q = book.level_qty(BUY, bid), book.level_qty(SELL, ask)
                 lean = (bid_q - ask_q) / (bid_q + ask_q)
-            side = Side.BUY if self._rng.random() < 0.5 + p.imbalance_lean * lean else Side.SELL
-        touch = ask if side is Side.BUY else bid
+            side = BUY if self._random() < 0.5 + p.imbalance_lean * lean else SELL
+        touch = ask if side is BUY else bid
         if touch is None:
             return []
-        if self._rng.random() < p.touch_take_share:
-            qty = book.level_qty(side.opposite, touch)
+        if self._random() < p.touch_take_share:
+            qty = book.level_qty(SELL if side is BUY else BUY, touch)
         else:
             qty = self._size(p.market_sizes)
         self._next_id += 1
@@ -301,22 +322,43 @@ class StochasticFlow:
         return fills
 
     def _cancel_random(self, book: OrderBook) -> None:
-        while self._own:
-            order_id = self._own[self._rng.randrange(len(self._own))]
-            self._forget(order_id)
+        own, index_of, getrandbits = self._own, self._own_index, self._getrandbits
+        while own:
+            # own[self._below(len(own))], then self._forget(it), written out
+            n = len(own)
+            bits = n.bit_length()
+            index = getrandbits(bits)
+            while index >= n:
+                index = getrandbits(bits)
+            order_id = own[index]
+            del index_of[order_id]
+            last = own.pop()
+            if last != order_id:
+                own[index] = last
+                index_of[last] = index
             if book.cancel(order_id):
                 return
 
     def _cancel_touch(self, book: OrderBook, side: Side) -> None:
-        price = book.best_bid() if side is Side.BUY else book.best_ask()
+        price = book.best_bid() if side is BUY else book.best_ask()
         if price is None:
             return
         crowd = [order.order_id for order in book.queue(side, price)
                  if order.owner is None and isinstance(order.order_id, int)]
         if crowd:
-            order_id = crowd[self._rng.randrange(len(crowd))]
+            order_id = crowd[self._below(len(crowd))]
             self._forget(order_id)
             book.cancel(order_id)
+
+    def _below(self, n: int) -> int:
+        """``random.randrange(n)`` for n >= 1, the same draws (CPython's ``_randbelow``:
+        ``getrandbits`` of n's bit length until below n) without randrange's argument
+        handling."""
+        bits = n.bit_length()
+        r = self._getrandbits(bits)
+        while r >= n:
+            r = self._getrandbits(bits)
+        return r
 
     def _forget(self, order_id: int) -> None:
         index = self._own_index.pop(order_id, None)
@@ -329,4 +371,4 @@ class StochasticFlow:
 
     def _size(self, table: tuple[float, ...]) -> int:
         """Shares from the size table (whole shares, at least one)."""
-        return max(1, round(inverse_cdf(table, self._rng.random())))
+        return max(1, round(inverse_cdf(table, self._random())))

@@ -17,7 +17,9 @@ Conversion to the project's units (named assumptions):
   use UTC-4, right for the summer sample day, and accept ``utc_offset_hours`` for others).
 
 Every malformed row raises :class:`LobsterFormatError` naming the file and line: a replay must
-never silently skip an event, or the book it reconstructs drifts.
+never silently skip an event, or the book it reconstructs drifts. The row parsers here define
+the format and its error messages; :mod:`sim.lobster_columns` reads whole files into numpy
+columns with the same checks, vectorised, for tools that look at every row.
 """
 
 from __future__ import annotations
@@ -114,12 +116,23 @@ class LobsterSample:
         with zipfile.ZipFile(self.source) as archive, archive.open(name) as member:
             yield csv.reader(io.TextIOWrapper(member, newline=""))
 
+    def read_bytes(self, name: str) -> bytes:
+        """One of the sample's files, whole (decompressed)."""
+        if self.source.is_dir():
+            return (self.source / name).read_bytes()
+        with zipfile.ZipFile(self.source) as archive:
+            return archive.read(name)
+
+    def midnight_ns(self, utc_offset_hours: int = -4) -> int:
+        """The file's zero: the trading day's local midnight, in ns since the Unix epoch."""
+        midnight = dt.datetime.combine(self.date, dt.time(),
+                                       dt.timezone(dt.timedelta(hours=utc_offset_hours)))
+        return int(midnight.timestamp()) * 1_000_000_000
+
     def messages(self, tick_size: Decimal = Decimal("0.01"),
                  utc_offset_hours: int = -4) -> Iterator[LobsterMessage]:
         ticks_per_price = _ticks_per_lobster_price(tick_size)
-        midnight = dt.datetime.combine(self.date, dt.time(),
-                                       dt.timezone(dt.timedelta(hours=utc_offset_hours)))
-        midnight_ns = int(midnight.timestamp()) * 1_000_000_000
+        midnight_ns = self.midnight_ns(utc_offset_hours)
         with self._rows(self.message_name) as rows:
             for line_no, row in enumerate(rows, start=1):
                 try:

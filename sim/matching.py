@@ -22,6 +22,8 @@ from service.domain import Side
 from sim import l2
 
 OrderId = int | str
+# Module constants: reading Side.BUY is a class attribute lookup, measurable per event.
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,8 +39,12 @@ class Fill:
     ts_ns: int
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class RestingOrder:
+    """An order in a queue. Compared by identity (eq=False): it is a thing that changes in
+    place, not a value, and a cancel's ``deque.remove`` then finds it without calling a
+    Python ``__eq__`` on every order ahead of it."""
+
     order_id: OrderId
     side: Side
     price: int
@@ -48,11 +54,12 @@ class RestingOrder:
 
 
 class _Level:
-    __slots__ = ("orders", "total")
+    __slots__ = ("orders", "total", "anonymous")
 
     def __init__(self) -> None:
         self.orders: deque[RestingOrder] = deque()
         self.total = 0
+        self.anonymous = 0  # orders without an owner (the simulated crowd's)
 
 
 class OrderBook:
@@ -60,8 +67,8 @@ class OrderBook:
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
-        self._levels: dict[Side, dict[int, _Level]] = {Side.BUY: {}, Side.SELL: {}}
-        self._prices: dict[Side, list[int]] = {Side.BUY: [], Side.SELL: []}  # ascending
+        self._levels: dict[Side, dict[int, _Level]] = {_BUY: {}, _SELL: {}}
+        self._prices: dict[Side, list[int]] = {_BUY: [], _SELL: []}  # ascending
         self._orders: dict[OrderId, RestingOrder] = {}
         self._changed: dict[tuple[Side, int], None] = {}  # insertion-ordered set
         # The aggressor side of the last trade, whoever traded: order-flow models follow it.
@@ -74,15 +81,37 @@ class OrderBook:
 
     # --- reads --------------------------------------------------------------------------------
     def best_bid(self) -> int | None:
-        prices = self._prices[Side.BUY]
+        prices = self._prices[_BUY]
         return prices[-1] if prices else None
 
+    def quote(self) -> tuple[int | None, int | None]:
+        """(best bid, best ask) in one call."""
+        bids, asks = self._prices[_BUY], self._prices[_SELL]
+        return bids[-1] if bids else None, asks[0] if asks else None
+
     def best_ask(self) -> int | None:
-        prices = self._prices[Side.SELL]
+        prices = self._prices[_SELL]
         return prices[0] if prices else None
 
     def get(self, order_id: OrderId) -> RestingOrder | None:
         return self._orders.get(order_id)
+
+    def touches(self) -> tuple[int | None, int, int, int | None, int, int]:
+        """The best bid as (price or None when empty, total, orders without an owner), then
+        the same for the best ask. Why one call: an order-flow model reads all six at every
+        event (:mod:`sim.flow`), and counting a queue's ownerless orders each time cost more
+        than the rest of the event."""
+        bids, asks = self._prices[_BUY], self._prices[_SELL]
+        if bids and asks:
+            bid, ask = self._levels[_BUY][bids[-1]], self._levels[_SELL][asks[0]]
+            return bids[-1], bid.total, bid.anonymous, asks[0], ask.total, ask.anonymous
+        if bids:
+            bid = self._levels[_BUY][bids[-1]]
+            return bids[-1], bid.total, bid.anonymous, None, 0, 0
+        if asks:
+            ask = self._levels[_SELL][asks[0]]
+            return None, 0, 0, asks[0], ask.total, ask.anonymous
+        return None, 0, 0, None, 0, 0
 
     def level_qty(self, side: Side, price: int) -> int:
         level = self._levels[side].get(price)
@@ -95,15 +124,15 @@ class OrderBook:
 
     def imbalance(self, levels: int = 1) -> float | None:
         """Depth imbalance over the top ``levels`` (see :func:`sim.l2.imbalance`)."""
-        return l2.imbalance(self.depth(Side.BUY, levels), self.depth(Side.SELL, levels))
+        return l2.imbalance(self.depth(_BUY, levels), self.depth(_SELL, levels))
 
     def microprice(self) -> float | None:
         """Size-weighted touch price in ticks (see :func:`sim.l2.microprice`)."""
-        return l2.microprice(self.depth(Side.BUY, 1), self.depth(Side.SELL, 1))
+        return l2.microprice(self.depth(_BUY, 1), self.depth(_SELL, 1))
 
     def depth(self, side: Side, levels: int) -> list[tuple[int, int]]:
         prices = self._prices[side]
-        chosen = prices[-levels:][::-1] if side is Side.BUY else prices[:levels]
+        chosen = prices[-levels:][::-1] if side is _BUY else prices[:levels]
         book = self._levels[side]
         return [(price, book[price].total) for price in chosen]
 
@@ -120,9 +149,28 @@ class OrderBook:
         if price <= 0:
             raise ValueError(f"order {order_id}: price must be positive, got {price}")
         fills: list[Fill] = []
-        remaining = self._match(order_id, side, qty, price, ts_ns, owner, fills)
-        if remaining > 0 and not ioc:
-            self._rest(RestingOrder(order_id, side, price, remaining, owner, ts_ns))
+        # Most limit orders do not cross: they skip the matching loop (and its call).
+        if side is _BUY:
+            asks = self._prices[_SELL]
+            crosses = bool(asks) and price >= asks[0]
+        else:
+            bids = self._prices[_BUY]
+            crosses = bool(bids) and price <= bids[-1]
+        remaining = self._match(order_id, side, qty, price, ts_ns, owner, fills) if crosses \
+            else qty
+        if remaining > 0 and not ioc:  # it rests
+            levels = self._levels[side]
+            level = levels.get(price)
+            if level is None:
+                level = levels[price] = _Level()
+                insort(self._prices[side], price)
+            order = RestingOrder(order_id, side, price, remaining, owner, ts_ns)
+            level.orders.append(order)
+            level.total += remaining
+            if owner is None:
+                level.anonymous += 1
+            self._orders[order_id] = order
+            self._changed[(side, price)] = None
         return fills
 
     def add_market(self, order_id: OrderId, side: Side, qty: int, ts_ns: int,
@@ -146,6 +194,8 @@ class OrderBook:
         level.total -= removed
         if order.qty == 0:
             level.orders.remove(order)
+            if order.owner is None:
+                level.anonymous -= 1
             del self._orders[order_id]
             if not level.orders:
                 self._drop_level(order.side, order.price)
@@ -177,12 +227,12 @@ class OrderBook:
 
     def _match(self, taker_id: OrderId, side: Side, qty: int, limit: int | None, ts_ns: int,
                owner: str | None, fills: list[Fill]) -> int:
-        maker_side = side.opposite
+        maker_side = _SELL if side is _BUY else _BUY
         prices = self._prices[maker_side]
         levels = self._levels[maker_side]
         while qty > 0 and prices:
-            best = prices[-1] if maker_side is Side.BUY else prices[0]
-            if limit is not None and (best > limit if side is Side.BUY else best < limit):
+            best = prices[-1] if maker_side is _BUY else prices[0]
+            if limit is not None and (best > limit if side is _BUY else best < limit):
                 break
             level = levels[best]
             while qty > 0 and level.orders:
@@ -195,23 +245,14 @@ class OrderBook:
                                   maker.owner, owner, maker.qty, ts_ns))
                 if maker.qty == 0:
                     level.orders.popleft()
+                    if maker.owner is None:
+                        level.anonymous -= 1
                     del self._orders[maker.order_id]
             self._changed[(maker_side, best)] = None
             self.last_taker_side = side
             if not level.orders:
                 self._drop_level(maker_side, best)
         return qty
-
-    def _rest(self, order: RestingOrder) -> None:
-        levels = self._levels[order.side]
-        level = levels.get(order.price)
-        if level is None:
-            level = levels[order.price] = _Level()
-            insort(self._prices[order.side], order.price)
-        level.orders.append(order)
-        level.total += order.qty
-        self._orders[order.order_id] = order
-        self._changed[(order.side, order.price)] = None
 
     def _drop_level(self, side: Side, price: int) -> None:
         del self._levels[side][price]

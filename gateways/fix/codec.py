@@ -37,6 +37,7 @@ SYMBOL, SIDE, ORDER_QTY, PRICE, ORD_TYPE, TIME_IN_FORCE, TRANSACT_TIME = 55, 54,
 EXEC_TYPE, ORD_STATUS, CUM_QTY, LEAVES_QTY, LAST_QTY, LAST_PX, AVG_PX = 150, 39, 14, 151, 32, 31, 6
 TEXT, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, HANDL_INST, POSS_DUP, MSG_TYPE = 58, 102, 434, 21, 43, 35
 ORD_REJ_REASON, SENDING_TIME, EXEC_REF_ID, EXEC_TRANS_TYPE = 103, 52, 19, 20
+SOH = "\x01"  # the field separator
 # FIX 4.2 says with ExecTransType(20) what 4.4 says with an ExecType: 1 cancels a trade,
 # 2 corrects one, 3 answers a status request (whose ExecType then restates the order's status).
 _EXEC_TRANS_TYPES_42 = {"1": ExecType.TRADE_CANCEL, "2": ExecType.TRADE_CORRECT,
@@ -111,14 +112,21 @@ def encode_status_request(order: ChildOrder) -> fix.Message:
     return message
 
 
-def _required(message: fix.Message, tag: int) -> str:
-    if not message.isSetField(tag):
+def fields_of(message: fix.Message) -> dict[int, str]:
+    """Every tag of ``message`` (header, body, trailer) with its value, in one call into
+    quickfix. Why: each ``isSetField``/``getField`` is a call across the binding (a few
+    microseconds each, and a chance for another thread to take the interpreter lock); reading
+    an ExecutionReport field by field took ~35 of them. A tag that occurs more than once (only
+    inside repeating groups) keeps its last value: read only tags that occur once."""
+    return {int(tag): value for tag, _, value in
+            (item.partition("=") for item in message.toString().split(SOH) if item)}
+
+
+def _required(fields: dict[int, str], tag: int) -> str:
+    value = fields.get(tag)
+    if value is None:
         raise FixParseError(f"required tag {tag} missing")
-    return message.getField(tag)
-
-
-def _optional(message: fix.Message, tag: int) -> str | None:
-    return message.getField(tag) if message.isSetField(tag) else None
+    return value
 
 
 def _int(value: str, tag: int) -> int:
@@ -144,22 +152,23 @@ def _enum(enum_type: type[_E], value: str, tag: int) -> _E:
 def decode_execution_report(message: fix.Message, instruments: dict[str, Instrument]) \
         -> ExecutionReport:
     """Parse an ExecutionReport (35=8); raises :class:`FixParseError`."""
-    symbol = _required(message, SYMBOL)
+    fields = fields_of(message)
+    symbol = _required(fields, SYMBOL)
     instrument = instruments.get(symbol)
     if instrument is None:
         raise FixParseError(f"execution report for unconfigured symbol {symbol!r}")
     try:
-        side = Side.from_fix(_required(message, SIDE))
+        side = Side.from_fix(_required(fields, SIDE))
     except ValueError as exc:
         raise FixParseError(str(exc)) from exc
-    exec_type = _enum(ExecType, _required(message, EXEC_TYPE), EXEC_TYPE)
-    trans_type = _optional(message, EXEC_TRANS_TYPE)
+    exec_type = _enum(ExecType, _required(fields, EXEC_TYPE), EXEC_TYPE)
+    trans_type = fields.get(EXEC_TRANS_TYPE)
     if trans_type in _EXEC_TRANS_TYPES_42:
         exec_type = _EXEC_TRANS_TYPES_42[trans_type]
-    ord_status = _enum(OrdStatus, _required(message, ORD_STATUS), ORD_STATUS)
-    last_qty_raw = _optional(message, LAST_QTY)
+    ord_status = _enum(OrdStatus, _required(fields, ORD_STATUS), ORD_STATUS)
+    last_qty_raw = fields.get(LAST_QTY)
     last_qty = _int(last_qty_raw, LAST_QTY) if last_qty_raw is not None else 0
-    last_px_raw = _optional(message, LAST_PX)
+    last_px_raw = fields.get(LAST_PX)
     last_px = None
     if last_px_raw is not None and last_qty > 0:
         try:
@@ -169,11 +178,11 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
     if (exec_type.is_fill or exec_type is ExecType.TRADE_CORRECT) and last_qty > 0 and \
             last_px is None:
         raise FixParseError(f"fill without a LastPx({LAST_PX})")
-    exec_ref_id = _optional(message, EXEC_REF_ID)
+    exec_ref_id = fields.get(EXEC_REF_ID)
     if exec_type in (ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT) and not exec_ref_id:
         raise FixParseError(f"{exec_type.name} without the ExecRefID({EXEC_REF_ID}) it amends")
-    transact = _optional(message, TRANSACT_TIME)
-    avg_px_raw = _optional(message, AVG_PX)
+    transact = fields.get(TRANSACT_TIME)
+    avg_px_raw = fields.get(AVG_PX)
     avg_px_ticks = None
     if avg_px_raw is not None:
         try:
@@ -183,22 +192,21 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
         if not avg_px.is_finite() or avg_px < 0:
             raise FixParseError(f"tag {AVG_PX}={avg_px_raw!r} is not a price")
         avg_px_ticks = float(avg_px / instrument.tick_size)
-    poss_dup = message.getHeader().isSetField(POSS_DUP) and \
-        message.getHeader().getField(POSS_DUP) == "Y"
+    poss_dup = fields.get(POSS_DUP) == "Y"  # a header field
     return ExecutionReport(
-        cl_ord_id=_required(message, CL_ORD_ID),
-        exec_id=_required(message, EXEC_ID),
+        cl_ord_id=_required(fields, CL_ORD_ID),
+        exec_id=_required(fields, EXEC_ID),
         exec_type=exec_type,
         ord_status=ord_status,
         symbol=symbol,
         side=side,
-        cum_qty=_int(_required(message, CUM_QTY), CUM_QTY),
-        leaves_qty=_int(_optional(message, LEAVES_QTY) or "0", LEAVES_QTY),
+        cum_qty=_int(_required(fields, CUM_QTY), CUM_QTY),
+        leaves_qty=_int(fields.get(LEAVES_QTY) or "0", LEAVES_QTY),
         last_qty=last_qty,
         last_px=last_px,
-        order_id=_optional(message, ORDER_ID),
-        orig_cl_ord_id=_optional(message, ORIG_CL_ORD_ID),
-        text=_optional(message, TEXT) or "",
+        order_id=fields.get(ORDER_ID),
+        orig_cl_ord_id=fields.get(ORIG_CL_ORD_ID),
+        text=fields.get(TEXT) or "",
         ts_ns=parse_utc(transact) if transact else 0,
         poss_dup=poss_dup,
         avg_px_ticks=avg_px_ticks,
@@ -208,13 +216,14 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
 
 def decode_cancel_reject(message: fix.Message) -> CancelReject:
     """Parse an OrderCancelReject (35=9)."""
-    status_raw = _optional(message, ORD_STATUS)
+    fields = fields_of(message)
+    status_raw = fields.get(ORD_STATUS)
     return CancelReject(
-        cl_ord_id=_required(message, CL_ORD_ID),
-        orig_cl_ord_id=_required(message, ORIG_CL_ORD_ID),
+        cl_ord_id=_required(fields, CL_ORD_ID),
+        orig_cl_ord_id=_required(fields, ORIG_CL_ORD_ID),
         ord_status=_enum(OrdStatus, status_raw, ORD_STATUS) if status_raw else None,
-        reason=_optional(message, CXL_REJ_REASON) or "",
-        text=_optional(message, TEXT) or "",
+        reason=fields.get(CXL_REJ_REASON) or "",
+        text=fields.get(TEXT) or "",
     )
 
 

@@ -6,13 +6,19 @@ event loop with ``call_soon_threadsafe``, and catch *everything*, counting and l
 malformed. The engine never runs on a quickfix thread.
 
 Credentials for the Logon come from the environment (``EXECAGENT_FIX_USERNAME``,
-``EXECAGENT_FIX_PASSWORD``) and are never logged.
+``EXECAGENT_FIX_PASSWORD``) and are never logged. Lost connections are retried with growing,
+jittered waits (gateways/fix/reconnect.py).
+
+The send path (``send``: the engine's order to the wire) is kept to the least Python: the order
+is remembered for a later Reject from the intent, and ``toApp`` reads only the MsgSeqNum that
+quickfix gave it (gateways/fix/rejects.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -30,15 +36,16 @@ from gateways.fix.codec import (
     encode_status_request,
     msg_type,
 )
+from gateways.fix.reconnect import Backoff, ReconnectPacer
 from gateways.fix.redacting_log import RedactingFileLogFactory
-from gateways.fix.rejects import SentOrderMessages, parse_reject, reject_event
+from gateways.fix.rejects import SentOrderMessage, SentOrderMessages, parse_reject, reject_event
 from gateways.fix.settings import SessionSpec, owned_session_id
 from gateways.marketdata.fix_md import build_md_request, decode_market_data
 from service.domain import ChildOrder, Instrument, OrderIntent, SessionStatus
 
 log = logging.getLogger(__name__)
 
-USERNAME, PASSWORD, TEXT, POSS_DUP = 553, 554, 58, 43
+USERNAME, PASSWORD, TEXT, POSS_DUP, MSG_SEQ_NUM = 553, 554, 58, 43, 34
 # Order messages quickfix would resend on the counterparty's ResendRequest. A resent order is
 # stale (its decision was taken in another market, maybe by a process that has since died and
 # been reconciled), so toApp refuses it and quickfix sends a SequenceReset-GapFill instead.
@@ -66,9 +73,13 @@ class FixOrderGateway(fix.Application):
         subscribe_symbols: list[str] | None = None,
         on_malformed: Counter | None = None,
         on_message: MessageCounter | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
+        # Without a backoff, every wait is the session's fixed reconnect_seconds.
+        self.backoff = backoff or Backoff(spec.reconnect_seconds, spec.reconnect_seconds, 1, 0)
+        self.pacer: ReconnectPacer | None = None
         self.instruments = instruments
         self._loop = loop
         self._sink = sink
@@ -81,22 +92,29 @@ class FixOrderGateway(fix.Application):
         self.malformed = 0
         self.venue_rejects = 0  # Reject (35=3) and BusinessMessageReject (35=j) received
         self._sent_orders = SentOrderMessages()
+        self._local = threading.local()  # .sending: the order message send() is sending
         self._initiator: fix.SocketInitiator | None = None
         self._quickfix_parts: tuple[object, ...] = ()
         self._md_requests = 0
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        settings = self.spec.settings()
+        self.pacer = ReconnectPacer(self.backoff, self._loop, lambda: self.session_id)
+        # The pacer holds the session back between attempts (gateways/fix/reconnect.py);
+        # quickfix's own interval is only how soon it connects once the pacer lets it.
+        settings = dataclasses.replace(self.spec, reconnect_seconds=1).settings()
         # quickfix keeps only references to the settings and factories: they must outlive the
         # initiator (the SWIG objects would otherwise be freed while it still uses them).
         self._quickfix_parts = (settings, fix.FileStoreFactory(settings),
-                                RedactingFileLogFactory(str(self.spec.state_dir / "log")))
+                                RedactingFileLogFactory(str(self.spec.state_dir / "log"),
+                                                        self.pacer.on_event))
         self._initiator = fix.SocketInitiator(self, self._quickfix_parts[1], settings,
                                               self._quickfix_parts[2])
         self._initiator.start()
 
     def stop(self) -> None:
+        if self.pacer is not None:
+            self.pacer.close()  # first: the connection that stop ends is not retried
         if self._initiator is not None:
             self._initiator.stop()
             self._initiator = None
@@ -118,10 +136,17 @@ class FixOrderGateway(fix.Application):
         if session_id is None or not self.logged_on.is_set():
             return False
         message = encode_intent(intent, self.instruments[intent.symbol], now_ns)
+        sending = SentOrderMessage.of(intent)
+        self._local.sending = sending  # for toApp, which quickfix calls on this thread
         try:
-            return bool(fix.Session.sendToTarget(message, session_id))
+            sent = bool(fix.Session.sendToTarget(message, session_id))
         except fix.SessionNotFound:
             return False
+        finally:
+            self._local.sending = None
+        if sent:  # counted once the message is on its way, not on the way to the wire
+            self._count("out", sending.msg_type)
+        return sent
 
     def request_status(self, order: ChildOrder) -> bool:
         """Send an OrderStatusRequest for ``order``; False when the session cannot take it."""
@@ -139,6 +164,8 @@ class FixOrderGateway(fix.Application):
 
     def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
+            if self.pacer is not None:
+                self.pacer.on_logon()
             self.logged_on.set()
             self.last_logout_text = ""
             self._deliver(SessionStatus(True))
@@ -184,6 +211,16 @@ class FixOrderGateway(fix.Application):
             log.exception("fromAdmin handler failed")
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
+        sending: SentOrderMessage | None = getattr(self._local, "sending", None)
+        if sending is not None:
+            # The order message ``send`` is sending, on its own thread: fresh, not a resend.
+            # All that is left to learn is the MsgSeqNum quickfix gave it, for a Reject that
+            # names only that (gateways/fix/rejects.py): one field read, no more.
+            try:
+                self._sent_orders.record(sending, int(message.getHeader().getField(MSG_SEQ_NUM)))
+            except Exception:  # noqa: BLE001 - must never reach quickfix
+                log.exception("could not remember an outgoing order message")
+            return
         try:
             kind = msg_type(message)
             header = message.getHeader()
@@ -195,8 +232,10 @@ class FixOrderGateway(fix.Application):
             log.info("not resending a stale order message (%s); gap-filled instead", kind)
             raise fix.DoNotSend()  # the one exception quickfix expects from toApp
         self._count("out", kind)
-        try:
-            self._sent_orders.record(message, kind)
+        try:  # an order message sent some other way than send(): remembered the slow way
+            sent = SentOrderMessage.read(message, kind)
+            if sent is not None:
+                self._sent_orders.record(sent, int(header.getField(MSG_SEQ_NUM)))
         except Exception:  # noqa: BLE001 - must never reach quickfix
             log.exception("could not remember an outgoing order message")
 

@@ -11,13 +11,16 @@ values with ``***``. The logged message's checksum no longer matches its body; i
 not a message store (the FileStore, which quickfix resends from, is not touched; quickfix
 never stores or resends a Logon).
 
-Cost, named: one call into Python per logged message on quickfix's thread (a few
-microseconds; bench/bench_fix_roundtrip.py measures the gateway with it).
+Cost, named: one call into Python per logged message, on the thread that sends or receives it
+(a few microseconds: two substring tests and the call on to the FileLog; quickfix's Log
+interface offers no way to handle only the Logon in Python and the rest in C++).
+bench/bench_fix_roundtrip.py measures the gateway with it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import quickfix as fix
 
@@ -29,19 +32,28 @@ _MARKERS = tuple(f"\x01{tag}=" for tag in SECRET_TAGS)
 
 
 def redact(raw: str) -> str:
-    """``raw`` with the value of every secret tag replaced by ``***`` (the substring test first:
-    nearly every message has none, and it costs a fraction of the substitution)."""
-    if not any(marker in raw for marker in _MARKERS):
-        return raw
-    return _SECRET.sub(r"\1***", raw)
+    """``raw`` with the value of every secret tag replaced by ``***`` (the substring tests
+    first: nearly every message has none, and they cost a fraction of the substitution)."""
+    for marker in _MARKERS:
+        if marker in raw:
+            return _SECRET.sub(r"\1***", raw)
+    return raw
+
+
+EventObserver = Callable[[str], None]  # called on quickfix's thread; must never raise
 
 
 class RedactingLog(fix.Log):
-    """Forwards to ``inner`` with secrets blanked (see the module docstring)."""
+    """Forwards to ``inner`` with secrets blanked (see the module docstring), and shows each
+    session event to ``on_event`` (the reconnect pacer watches connection attempts there)."""
 
-    def __init__(self, inner: fix.Log) -> None:
+    def __init__(self, inner: fix.Log, on_event: EventObserver | None = None) -> None:
         super().__init__()
         self._inner = inner
+        self._on_event = on_event
+        # Bound once: these run for every message in and out, on the path to the wire.
+        self._incoming = inner.onIncoming
+        self._outgoing = inner.onOutgoing
 
     def clear(self) -> None:
         self._inner.clear()
@@ -50,30 +62,34 @@ class RedactingLog(fix.Log):
         self._inner.backup()
 
     def onIncoming(self, text: str) -> None:  # noqa: N802 - quickfix's name
-        self._inner.onIncoming(redact(text))
+        self._incoming(redact(text))
 
     def onOutgoing(self, text: str) -> None:  # noqa: N802
-        self._inner.onOutgoing(redact(text))
+        self._outgoing(redact(text))
 
     def onEvent(self, text: str) -> None:  # noqa: N802
         self._inner.onEvent(redact(text))
+        if self._on_event is not None:
+            self._on_event(text)
 
 
 class RedactingFileLogFactory(fix.LogFactory):
     """A FileLog per session (and a global one) under ``path``, each wrapped in a
     RedactingLog."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, on_event: EventObserver | None = None) -> None:
         super().__init__()
         self._path = path
+        self._on_event = on_event  # for the session logs' events (not the global log's)
 
     def create(self, *args: fix.SessionID) -> fix.Log:
         inner = fix.FileLog(self._path, args[0]) if args else fix.FileLog(self._path)
+        observer = self._on_event if args else None
         # Handed over to quickfix (``__disown__``): it holds only a C++ pointer, so Python
         # must not free the object while quickfix may still write to it. Keeping the Python
         # objects here instead and dropping them with the factory freed them twice
         # (glibc: "double free detected"), after the initiator had stopped.
-        return RedactingLog(inner).__disown__()
+        return RedactingLog(inner, observer).__disown__()
 
     def destroy(self, log: fix.Log) -> None:
         """Frees nothing. quickfix passes a bare pointer here, not the object ``create``

@@ -26,9 +26,18 @@ from dataclasses import dataclass
 import quickfix as fix
 
 from gateways.fix.codec import CL_ORD_ID, ORIG_CL_ORD_ID, SIDE, SYMBOL, TEXT
-from service.domain import CancelReject, ExecType, ExecutionReport, OrdStatus, Side
+from service.domain import (
+    CancelReject,
+    ExecType,
+    ExecutionReport,
+    NewOrder,
+    OrderIntent,
+    OrdStatus,
+    ReplaceOrder,
+    Side,
+)
 
-MSG_SEQ_NUM, REF_SEQ_NUM, REF_MSG_TYPE, BUSINESS_REJECT_REF_ID = 34, 45, 372, 379
+REF_SEQ_NUM, REF_MSG_TYPE, BUSINESS_REJECT_REF_ID = 45, 372, 379
 SESSION_REJECT_REASON, BUSINESS_REJECT_REASON = 373, 380
 ORDER_MESSAGES = frozenset({fix.MsgType_NewOrderSingle, fix.MsgType_OrderCancelRequest,
                             fix.MsgType_OrderCancelReplaceRequest})
@@ -47,12 +56,35 @@ class SentOrderMessage:
     symbol: str
     side: Side
 
+    @classmethod
+    def of(cls, intent: OrderIntent) -> SentOrderMessage:
+        """Taken from the intent rather than read back from the encoded message: reading a
+        field of a quickfix message is a call into C++ (a few microseconds each, on the path
+        of every order to the wire); the intent holds the same values as Python objects."""
+        if isinstance(intent, NewOrder):
+            return cls(fix.MsgType_NewOrderSingle, intent.cl_ord_id, None, intent.symbol,
+                       intent.side)
+        kind = (fix.MsgType_OrderCancelReplaceRequest if isinstance(intent, ReplaceOrder)
+                else fix.MsgType_OrderCancelRequest)
+        return cls(kind, intent.cl_ord_id, intent.orig_cl_ord_id, intent.symbol, intent.side)
+
+    @classmethod
+    def read(cls, message: fix.Message, kind: str) -> SentOrderMessage | None:
+        """The same, read from an order message sent some other way than from an intent
+        (field by field: the slow way); None for a message that is not an order message."""
+        if kind not in ORDER_MESSAGES:
+            return None
+        orig = message.getField(ORIG_CL_ORD_ID) if message.isSetField(ORIG_CL_ORD_ID) else None
+        return cls(kind, message.getField(CL_ORD_ID), orig, message.getField(SYMBOL),
+                   Side.from_fix(message.getField(SIDE)))
+
 
 class SentOrderMessages:
     """The last ``capacity`` order messages sent, by MsgSeqNum and by ClOrdID.
 
-    Written by ``toApp`` and read by ``fromApp``/``fromAdmin`` (quickfix's threads; one thread
-    per session today, but the lock keeps it correct whichever thread calls)."""
+    Written by the gateway's ``toApp`` (on the sending thread, once quickfix has given the
+    message its MsgSeqNum) and read by ``fromApp``/``fromAdmin`` (quickfix's thread): the lock
+    keeps it consistent across the two."""
 
     def __init__(self, capacity: int = 20_000) -> None:
         self._capacity = capacity
@@ -60,16 +92,8 @@ class SentOrderMessages:
         self._by_cl_ord_id: dict[str, SentOrderMessage] = {}
         self._lock = threading.Lock()
 
-    def record(self, message: fix.Message, kind: str) -> None:
-        """Remember ``message`` (toApp: quickfix has already set its MsgSeqNum)."""
-        if kind not in ORDER_MESSAGES:
-            return
-        header = message.getHeader()
-        seq = int(header.getField(MSG_SEQ_NUM))
-        side = Side.from_fix(message.getField(SIDE))
-        orig = message.getField(ORIG_CL_ORD_ID) if message.isSetField(ORIG_CL_ORD_ID) else None
-        sent = SentOrderMessage(kind, message.getField(CL_ORD_ID), orig,
-                                message.getField(SYMBOL), side)
+    def record(self, sent: SentOrderMessage, seq: int) -> None:
+        """Remember ``sent``, which went out as MsgSeqNum ``seq``."""
         with self._lock:
             self._by_seq[seq] = sent
             self._by_cl_ord_id[sent.cl_ord_id] = sent

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -32,6 +31,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
+import orjson
 
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from service.domain import Instrument, MarketData
@@ -44,10 +44,9 @@ log = logging.getLogger(__name__)
 # _UNREADABLE, which includes ValueError (a level that is not a [price, qty] pair, a bad int).
 _ABSURD = (OffGridError, OverflowError)
 _UNREADABLE = (KeyError, TypeError, AttributeError, IndexError, ValueError, InvalidOperation)
-# json.loads's own checks and dispatch cost 10-20% of parsing a bookTicker, two thirds of what
-# arrives; the decoder it ends up calling, bound once, parses the same way (and raises the same
-# ValueError on bad input).
-_parse_json = json.JSONDecoder().decode
+# orjson: a compiled parser, 1 µs for a bookTicker (two thirds of what arrives) against 4 µs for
+# the standard library's; its errors are ValueErrors, so bad input stays "malformed".
+_parse_json = orjson.loads
 
 
 class ResyncNeeded(Exception):

@@ -54,6 +54,10 @@ class Feed(ABC):
     symbol: str
     health: FeedHealth
     counters: FeedCounters
+    # True for a feed whose messages reach the engine some other way than its iterator, in an
+    # order the consumer must keep (FIX: beside the session's execution reports): nothing pumps
+    # it, and its consumer reports each message it passes on (ServiceFeeds.passed_inline).
+    inline: bool = False
 
     @abstractmethod
     def __aiter__(self) -> AsyncIterator[MarketData]:

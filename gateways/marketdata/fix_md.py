@@ -2,7 +2,8 @@
 
 Why here and not in the order gateway: market data is a feed like any other (websocket, Redis
 Streams, file replay); it only happens to arrive on the FIX session. The gateway hands W/X
-messages to :func:`decode_market_data` and puts the result on the engine's queue.
+messages to :func:`decode_market_data` on its quickfix thread and delivers the result to the
+loop, where :class:`gateways.marketdata.fix_feed.FixMarketData` routes it to its symbol's feed.
 
 Event time: each entry carries MDEntryDate(272) + MDEntryTime(273) (microseconds); the message's
 event time is the latest of its entries. Entries are price levels with their new total size

@@ -27,11 +27,13 @@ from gateways.fix.codec import (
     ORIG_CL_ORD_ID,
     PRICE,
     SIDE,
+    SOH,
     SYMBOL,
     TEXT,
     TIME_IN_FORCE,
     TRANSACT_TIME,
     FixParseError,
+    fields_of,
     format_utc,
     msg_type,
 )
@@ -91,19 +93,10 @@ class ClientOrder:
     orig_cl_ord_id: str | None = None
 
 
-SOH = "\x01"
-
 # Why the two helpers below: every call across quickfix's binding costs a few microseconds, and
 # a report built field by field (~17 setField calls) or a request read field by field (~16
 # isSetField/getField calls) made the venue's order path several times slower than quickfix
 # itself (docs/benchmarks.md). One call each way instead: the message as text.
-
-
-def _fields(message: fix.Message) -> dict[int, str]:
-    """Every tag of ``message`` with its value (one call into quickfix). Only for messages
-    without repeating groups: a repeated tag keeps its last value."""
-    return {int(tag): value for tag, _, value in
-            (item.partition("=") for item in message.toString().split(SOH) if item)}
 
 
 def _from_fields(msg_type: str, fields: list[tuple[int, str]]) -> fix.Message:
@@ -117,7 +110,7 @@ def _from_fields(msg_type: str, fields: list[tuple[int, str]]) -> fix.Message:
 def parse_order_request(kind: str, message: fix.Message, session_id: fix.SessionID,
                         instruments: dict[str, Instrument]) -> OrderRequest:
     """Validate a client message; raises :class:`FixParseError` naming what is wrong."""
-    _get = _fields(message).get
+    _get = fields_of(message).get
     cl_ord_id = _get(CL_ORD_ID)
     if not cl_ord_id:
         raise FixParseError("ClOrdID(11) missing")

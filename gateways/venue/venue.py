@@ -1,20 +1,22 @@
 """The simulated FIX venue.
 
-A quickfix acceptor in front of one :class:`sim.matching.OrderBook` per symbol. Three kinds of
-thread touch it, so one lock guards the books and the order records:
-- quickfix's threads deliver client messages; callbacks only validate and enqueue them (and
-  answer market-data subscriptions), never raising anything but quickfix's own reject signals;
-- a worker thread handles queued client orders after the configured order-handling latency;
+A quickfix acceptor in front of one :class:`sim.matching.OrderBook` per symbol. One lock (the
+book lock) guards the books and the order records. The threads that touch them:
+- quickfix's threads deliver client messages. With no order-handling latency configured, the
+  callback handles the order itself under the book lock and, once it has left the lock, sends
+  its answers to its own session itself (no thread hand-off: the order acknowledgement round
+  trip is the venue's hot path). With a latency, it validates and queues the order for
+- a worker thread, which handles queued client orders when they are due;
 - one flow thread per symbol replays the order flow (stochastic or scripted) in accelerated
   virtual time: ``virtual = start + elapsed_wall * speed``;
-- one sender thread hands outgoing messages to quickfix.
+- one sender thread sends whatever no callback thread sends itself (``gateways/venue/outbox.py``).
 Every book change goes out as a MarketDataIncrementalRefresh to the subscribed sessions.
 
-Why a sender thread: quickfix holds its session mutex while it runs our callbacks, and
-``Session.sendToTarget`` takes that mutex. A thread that sent while holding the book lock could
-deadlock against a callback waiting for the book lock. So nothing under the book lock talks to
-quickfix: messages go to a FIFO queue (which keeps their order) and the sender, holding no venue
-lock, delivers them.
+Why nothing talks to quickfix under the book lock: quickfix holds a session's mutex while it
+runs some of our callbacks (``onLogout``, which takes the book lock), and
+``Session.sendToTarget`` takes that mutex, so a thread that sent while holding the book lock
+could deadlock against such a callback. Messages are produced under the book lock into
+per-session FIFO queues (which keep their order) and sent after it is released.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import functools
 import heapq
 import itertools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from gateways.venue.messages import (
     build_unknown_order_status,
     parse_order_request,
 )
+from gateways.venue.outbox import SessionOutbox
 from service.domain import Instrument, OrdStatus, OrdType, Side, TimeInForce
 from sim.flow import OrderFlow
 from sim.matching import Fill, OrderBook
@@ -115,7 +117,7 @@ class SimulatedVenue(fix.Application):
         self._seq = itertools.count()
         self._exec_ids = itertools.count(1)
         self._order_ids = itertools.count(1)
-        self._outbox: queue.SimpleQueue[tuple[fix.Message, str] | None] = queue.SimpleQueue()
+        self._outbox = SessionOutbox(self._deliver)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
@@ -153,7 +155,7 @@ class SimulatedVenue(fix.Application):
         self._acceptor = fix.ThreadedSocketAcceptor(self, self._quickfix_parts[1], settings,
                                                     self._quickfix_parts[2])
         self._acceptor.start()
-        self._spawn(self._send_worker, "venue-sender")
+        self._spawn(self._outbox.run, "venue-sender")
         self._spawn(self._order_worker, "venue-orders")
         for symbol in self.flows:
             self._spawn(functools.partial(self._run_flow, symbol), f"venue-flow-{symbol}")
@@ -167,7 +169,7 @@ class SimulatedVenue(fix.Application):
         self._stop.set()
         with self._pending_ready:
             self._pending_ready.notify_all()
-        self._outbox.put(None)
+        self._outbox.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         if self._acceptor is not None:
@@ -217,12 +219,16 @@ class SimulatedVenue(fix.Application):
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         kind = msg_type(message)
         if kind == fix.MsgType_MarketDataRequest:
-            self._guard(lambda: self._on_md_request(message, sessionID))
-            return
-        if kind not in (fix.MsgType_NewOrderSingle, fix.MsgType_OrderCancelRequest,
-                        fix.MsgType_OrderCancelReplaceRequest, fix.MsgType_OrderStatusRequest):
+            action = functools.partial(self._on_md_request, message, sessionID)
+        elif kind in (fix.MsgType_NewOrderSingle, fix.MsgType_OrderCancelRequest,
+                      fix.MsgType_OrderCancelReplaceRequest, fix.MsgType_OrderStatusRequest):
+            action = functools.partial(self._on_order, kind, message, sessionID)
+        else:
             raise fix.UnsupportedMessageType()  # quickfix answers BusinessMessageReject
-        self._guard(lambda: self._enqueue(kind, message, sessionID))
+        # The answers to this client go out from this thread, once the action has left the
+        # book lock (gateways/venue/outbox.py).
+        with self._outbox.deferring(sessionID.toString()):
+            self._guard(action)
 
     def _guard(self, action: Callable[[], None]) -> None:
         try:
@@ -232,11 +238,23 @@ class SimulatedVenue(fix.Application):
             log.exception("venue failed to handle a client message")
 
     # --- orders ----------------------------------------------------------------------------------
-    def _enqueue(self, kind: str, message: fix.Message, session_id: fix.SessionID) -> None:
+    def _on_order(self, kind: str, message: fix.Message, session_id: fix.SessionID) -> None:
+        """Handle the order now, on this (quickfix's) thread, when no order-handling latency
+        is configured; otherwise queue it for the order worker, due after the latency."""
         try:
             request = parse_order_request(kind, message, session_id, self.instruments)
         except FixParseError as exc:
             self._reject_unparsable(kind, message, session_id.toString(), str(exc))
+            return
+        if self.config.order_latency_ms == 0:
+            with self._lock:
+                place = self._handle(request)
+            if place is not None:
+                # The New goes out before the order meets the book (the acknowledgement is the
+                # client's hot path); then, under the lock again, the order is placed.
+                self._outbox.drain(request.session_key)
+                with self._lock:
+                    place()
             return
         due = time.monotonic_ns() + int(self.config.order_latency_ms * 1e6)
         with self._pending_ready:
@@ -272,18 +290,29 @@ class SimulatedVenue(fix.Application):
                     self._pending_ready.wait(wait_s)
                     continue
                 heapq.heappop(self._pending)
-                self._guard(functools.partial(self._handle, request))
+                self._guard(functools.partial(self._handle_fully, request))
 
-    def _handle(self, request: OrderRequest) -> None:
+    def _handle_fully(self, request: OrderRequest) -> None:
+        """The order worker's way (under the book lock throughout)."""
+        place = self._handle(request)
+        if place is not None:
+            place()
+
+    def _handle(self, request: OrderRequest) -> Callable[[], None] | None:
+        """Handle ``request`` under the book lock. For an accepted NewOrderSingle this only
+        acknowledges it: it returns what places the order in the book, for the caller to run
+        under the book lock once the New has been sent."""
+        if request.kind == fix.MsgType_NewOrderSingle:
+            return self._new_order(request)
         handler = {
-            fix.MsgType_NewOrderSingle: self._new_order,
             fix.MsgType_OrderCancelRequest: self._cancel,
             fix.MsgType_OrderCancelReplaceRequest: self._replace,
             fix.MsgType_OrderStatusRequest: self._status,
         }[request.kind]
         handler(request)
+        return None
 
-    def _new_order(self, req: OrderRequest) -> None:
+    def _new_order(self, req: OrderRequest) -> Callable[[], None] | None:
         now = self.clock.stamp()
         key = (req.session_key, req.cl_ord_id)
         order = ClientOrder(f"O{next(self._order_ids)}", req.cl_ord_id, req.session_key,
@@ -293,12 +322,21 @@ class SimulatedVenue(fix.Application):
             order.status = OrdStatus.REJECTED
             self._send(build_execution_report(order, self._exec_id(), "8", None, 0, None, now,
                                               problem), req.session_key)
-            return
+            return None
         self._orders[order.order_id] = order
         self._by_client_id[key] = order.order_id
         order.status = OrdStatus.NEW
         self._send(build_execution_report(order, self._exec_id(), "0", None, 0, None, now),
                    req.session_key)
+        return functools.partial(self._place, order, req)
+
+    def _place(self, order: ClientOrder, req: OrderRequest) -> None:
+        """Put an acknowledged order in the book: it trades, rests, or (IOC, market) its
+        remainder is cancelled. An order cancelled between its acknowledgement and this (its
+        client disconnected, with cancel-on-disconnect) is not placed."""
+        if order.status is not OrdStatus.NEW:
+            return
+        now = self.clock.stamp()
         book = self.books[req.symbol]
         if req.ord_type is OrdType.MARKET:
             fills = book.add_market(order.order_id, req.side, req.qty, now, owner=req.session_key)
@@ -476,21 +514,20 @@ class SimulatedVenue(fix.Application):
         return f"X{next(self._exec_ids)}"
 
     def _send(self, message: fix.Message, session_key: str) -> None:
-        """Queue a message for the sender thread; never blocks on quickfix (see module doc)."""
+        """Queue a message for ``session_key``; never blocks on quickfix (see module doc)."""
         if self.config.begin_string == "FIX.4.2":
             as_fix42(message)
-        self._outbox.put((message, session_key))
+        self._outbox.put(message, session_key)
 
-    def _send_worker(self) -> None:
-        while (item := self._outbox.get()) is not None:
-            message, session_key = item
-            session_id = self._sessions.get(session_key)
-            try:
-                if session_id is None:
-                    raise fix.SessionNotFound()
-                fix.Session.sendToTarget(message, session_id)
-            except fix.SessionNotFound:
-                log.debug("session %s gone; message dropped", session_key)
-            except Exception:  # noqa: BLE001 - one bad message must not stop the sender
-                self.errors += 1
-                log.exception("venue failed to send a message")
+    def _deliver(self, message: fix.Message, session_key: str) -> None:
+        """Hand one message to quickfix (the outbox calls this holding no venue lock)."""
+        session_id = self._sessions.get(session_key)
+        try:
+            if session_id is None:
+                raise fix.SessionNotFound()
+            fix.Session.sendToTarget(message, session_id)
+        except fix.SessionNotFound:
+            log.debug("session %s gone; message dropped", session_key)
+        except Exception:  # noqa: BLE001 - one bad message must not stop the sender
+            self.errors += 1
+            log.exception("venue failed to send a message")

@@ -16,6 +16,7 @@ from service.app import Service, StartupError
 from service.commands.output import output_console, print_error
 from service.config import ConfigError, load_config
 from service.domain import Side
+from service.kill_triggers import install_kill_signal
 from service.report import report_table, summarise
 
 
@@ -50,6 +51,8 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    assert service.operator_kill is not None
+    install_kill_signal(loop, service.operator_kill)
     try:
         await service.wait_ready()
         assert service.api is not None

@@ -47,3 +47,20 @@ def test_a_graceful_restart_resumes_without_an_operator(harness: CrashHarness) -
     finally:
         harness.stop()
     _assert_exact(audit)
+
+
+def test_sigusr1_halts_the_daemon_and_the_halt_survives_a_restart(harness: CrashHarness) -> None:
+    try:
+        harness.venue.start()
+        harness.start_service()
+        harness.keep_one_parent_active(1_000, 600.0)
+        assert harness.process is not None
+        harness.process.send_signal(signal.SIGUSR1)
+        risk = harness.wait_risk(lambda r: r["trading_state"] == "halted")
+        assert risk["kills"] == {"operator": 1}
+        assert harness.process.poll() is None  # a kill switch, not a process kill
+        harness.kill(signal.SIGTERM)
+        harness.start_service()
+        assert harness.wait_risk(lambda r: True)["trading_state"] == "halted"
+    finally:
+        harness.stop()

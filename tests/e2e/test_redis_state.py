@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import redis
 from pydantic import SecretStr
 
 from gateways.venue.venue import SimulatedVenue
@@ -24,6 +25,7 @@ from service.config import (
 )
 from service.domain import ParentOrder, Side
 from service.journal import RedisJournal, trading_day
+from service.kill_triggers import kill_key
 from service.net import free_port
 from service.redis_store import RedisStore
 from tests.support.redis_server import RedisServer
@@ -107,6 +109,18 @@ async def test_redis_lost_halts_and_cancels_then_resync_allows_resume(
         async with http.post(resume, json={"reason": "redis back"}, headers=headers) as answer:
             assert answer.status == 200
             assert (await answer.json())["trading_state"] == "active"
+
+
+async def test_the_redis_kill_key_halts_the_running_service(
+        session: tuple[Service, SimulatedVenue], redis_server: RedisServer) -> None:
+    running, venue = session
+    running.submit(Side.SELL, 500, "GOOG", 600.0)  # passive TWAP: a child rests at the venue
+    assert await until(lambda: bool(venue.working_orders()))
+    redis.Redis.from_url(redis_server.url).set(kill_key(running.config.store.namespace),
+                                               "desk head says stop")
+    assert await until(lambda: running.risk.state is TradingState.HALTED)
+    assert running.risk.kills == {KillTrigger.OPERATOR: 1}
+    assert await until(lambda: not venue.working_orders())
 
 
 def test_a_store_whose_records_do_not_add_up_starts_halted_saying_why(

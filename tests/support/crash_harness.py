@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -171,6 +172,17 @@ class CrashHarness:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"the service did not log on within {timeout_s:.0f} s")
+
+    def wait_risk(self, condition: Callable[[dict[str, Any]], bool],
+                  timeout_s: float = 30.0) -> dict[str, Any]:
+        """``GET /api/v1/risk`` until ``condition`` holds for its answer (the last answer
+        either way: the caller asserts on it)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            risk: dict[str, Any] = self._call("GET", "/api/v1/risk")
+            if condition(risk) or time.monotonic() > deadline:
+                return risk
+            time.sleep(0.05)
 
     def orders(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/v1/orders")["orders"])

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from service.cli import main
-from sim.book_check import check_book
-from sim.lobster import open_sample
+from service.domain import Side
+from sim.book_check import Mismatch, check_book
+from sim.lobster import EventType, LobsterFormatError, LobsterSample, open_sample
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 GOOG = SHARED / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
@@ -99,3 +101,69 @@ def test_unreadable_input_is_exit_code_2(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["book-check", str(tmp_path)]) == 2
     assert "needs one *_message_N.csv" in capsys.readouterr().err
+
+
+def _reference_mismatches(sample: LobsterSample) -> tuple[int, Mismatch | None]:
+    """The row-by-row replay the vectorised check replaced: dicts of the previous row's levels,
+    one message applied, sorted and compared on the levels the replay can know."""
+    count, first = 0, None
+    messages, rows = sample.messages(), sample.book_rows()
+    next(messages)
+    previous = next(rows)
+    for line, (message, row) in enumerate(zip(messages, rows, strict=True), start=2):
+        asks, bids = dict(previous.asks), dict(previous.bids)
+        if message.event in (EventType.SUBMIT, EventType.PARTIAL_CANCEL, EventType.DELETE,
+                             EventType.EXECUTE_VISIBLE):
+            book = bids if message.side is Side.BUY else asks
+            change = message.qty if message.event is EventType.SUBMIT else -message.qty
+            left = book.get(message.price, 0) + change
+            if left > 0 or message.event is EventType.SUBMIT:
+                book[message.price] = left
+            else:
+                book.pop(message.price, None)
+        for name, replayed, expected in (
+                ("ask", sorted(asks.items())[:sample.levels], row.asks),
+                ("bid", sorted(bids.items(), reverse=True)[:sample.levels], row.bids)):
+            if len(expected) < len(replayed) or list(expected[:len(replayed)]) != replayed:
+                count += 1
+                first = first or Mismatch(line, repr(message), name, list(expected), replayed)
+                break
+        previous = row
+    return count, first
+
+
+@needs_goog
+@pytest.mark.parametrize("seed", range(4))
+def test_every_divergence_is_caught_where_the_row_by_row_replay_finds_it(
+        tmp_path: Path, seed: int) -> None:
+    # The first 4,000 GOOG rows with sizes changed at random cells and two messages swapped:
+    # the vectorised check must count the same mismatching rows and report the same first one.
+    rng = random.Random(seed)
+    with zipfile.ZipFile(GOOG) as archive:
+        names = archive.namelist()
+        messages = archive.read(next(n for n in names if "message" in n)).decode() \
+            .splitlines()[:4_000]
+        books = [line.split(",") for line in
+                 archive.read(next(n for n in names if "orderbook" in n)).decode()
+                 .splitlines()[:4_000]]
+    for _ in range(5):
+        row, level = rng.randrange(1, 4_000), rng.randrange(10)
+        cell = 4 * level + rng.choice((1, 3))  # an ask or a bid size
+        books[row][cell] = str(int(books[row][cell]) + rng.randint(1, 50))
+    swap = rng.randrange(1, 3_999)
+    messages[swap], messages[swap + 1] = messages[swap + 1], messages[swap]
+    sample = open_sample(_sample(tmp_path, 10, messages, [",".join(b) for b in books]))
+    result = check_book(sample)
+    assert (result.mismatches, result.first_mismatch) == _reference_mismatches(sample)
+    assert result.mismatches
+
+
+@pytest.mark.parametrize("extra", ["messages", "books"])
+def test_files_of_different_lengths_are_refused(tmp_path: Path, extra: str) -> None:
+    messages, books = list(MESSAGES), list(BOOKS)
+    if extra == "messages":
+        messages.append("34200.6,5,0,7,5851400,1")
+    else:
+        books.append(BOOKS[-1])
+    with pytest.raises(LobsterFormatError, match="messages"):
+        check_book(open_sample(_sample(tmp_path, 2, messages, books)))

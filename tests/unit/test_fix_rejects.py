@@ -5,18 +5,21 @@ from __future__ import annotations
 import quickfix as fix
 
 from gateways.fix.redacting_log import redact
-from gateways.fix.rejects import SentOrderMessages, VenueReject, reject_event
-from service.domain import CancelReject, ExecType, ExecutionReport, OrdStatus, Side
+from gateways.fix.rejects import SentOrderMessage, SentOrderMessages, VenueReject, reject_event
+from service.domain import (
+    CancelOrder,
+    CancelReject,
+    ExecType,
+    ExecutionReport,
+    NewOrder,
+    OrdStatus,
+    ReplaceOrder,
+    Side,
+)
 
 
-def _sent(seq: int, msg_type: str, cl_ord_id: str, orig: str | None = None) -> fix.Message:
-    message = fix.Message()
-    message.getHeader().setField(35, msg_type)
-    message.getHeader().setField(34, str(seq))
-    for tag, value in ((11, cl_ord_id), (41, orig), (55, "GOOG"), (54, "2")):
-        if value is not None:
-            message.setField(tag, value)
-    return message
+def _sent(msg_type: str, cl_ord_id: str, orig: str | None = None) -> SentOrderMessage:
+    return SentOrderMessage(msg_type, cl_ord_id, orig, "GOOG", Side.SELL)
 
 
 REJECT = VenueReject("business", None, None, "D", "0", "throttled")
@@ -24,9 +27,8 @@ REJECT = VenueReject("business", None, None, "D", "0", "throttled")
 
 def test_a_reject_finds_its_message_by_cl_ord_id_or_sequence_number() -> None:
     sent = SentOrderMessages()
-    sent.record(_sent(7, "D", "C1"), "D")
-    sent.record(_sent(8, "F", "C2", "C1"), "F")
-    sent.record(_sent(9, "0", "heartbeat"), "0")  # not an order message: not remembered
+    sent.record(_sent("D", "C1"), 7)
+    sent.record(_sent("F", "C2", "C1"), 8)
     assert sent.find(None, "C1") is not None and sent.find(None, "C1").msg_type == "D"  # type: ignore[union-attr]
     found = sent.find(8, None)
     assert found is not None and (found.cl_ord_id, found.orig_cl_ord_id) == ("C2", "C1")
@@ -35,18 +37,38 @@ def test_a_reject_finds_its_message_by_cl_ord_id_or_sequence_number() -> None:
     assert sent.find(None, "C1", "H") is None and sent.find(None, "C1", "D") is not None
 
 
+def test_what_a_reject_needs_is_taken_from_the_intent() -> None:
+    new = NewOrder("C1", "P", "GOOG", Side.BUY, 100, 58_000)
+    replace = ReplaceOrder("C2", "C1", "P", "GOOG", Side.BUY, 200, 58_001)
+    cancel = CancelOrder("C3", "C2", "P", "GOOG", Side.BUY, 200)
+    assert [SentOrderMessage.of(i) for i in (new, replace, cancel)] == [
+        SentOrderMessage("D", "C1", None, "GOOG", Side.BUY),
+        SentOrderMessage("G", "C2", "C1", "GOOG", Side.BUY),
+        SentOrderMessage("F", "C3", "C2", "GOOG", Side.BUY)]
+
+
+def test_an_order_message_sent_another_way_is_read_field_by_field() -> None:
+    message = fix.Message()
+    message.getHeader().setField(35, "F")
+    for tag, value in ((11, "C2"), (41, "C1"), (55, "GOOG"), (54, "2")):
+        message.setField(tag, value)
+    assert SentOrderMessage.read(message, "F") == \
+        SentOrderMessage("F", "C2", "C1", "GOOG", Side.SELL)
+    assert SentOrderMessage.read(message, "H") is None  # a status request: not remembered
+
+
 def test_the_memory_is_bounded() -> None:
     sent = SentOrderMessages(capacity=2)
     for seq in range(1, 4):
-        sent.record(_sent(seq, "D", f"C{seq}"), "D")
+        sent.record(_sent("D", f"C{seq}"), seq)
     assert sent.find(1, "C1") is None and sent.find(3, "C3") is not None
 
 
 def test_a_refused_new_order_becomes_a_rejected_report_and_a_refused_cancel_a_cancel_reject(
         ) -> None:
     sent = SentOrderMessages()
-    sent.record(_sent(1, "D", "C1"), "D")
-    sent.record(_sent(2, "F", "C2", "C1"), "F")
+    sent.record(_sent("D", "C1"), 1)
+    sent.record(_sent("F", "C2", "C1"), 2)
     rejected = reject_event(sent.find(1, None), REJECT)  # type: ignore[arg-type]
     assert isinstance(rejected, ExecutionReport)
     assert (rejected.exec_type, rejected.ord_status, rejected.side) == \

@@ -31,6 +31,7 @@ class RefOrder:
     price: int
     qty: int
     seq: int
+    owned: bool = False  # an agent's order: not counted among the touch's ownerless orders
 
 
 class BookMachine(RuleBasedStateMachine):
@@ -70,15 +71,16 @@ class BookMachine(RuleBasedStateMachine):
         return [(f.maker_id, f.price, f.qty) for f in fills]
 
     # --- operations ------------------------------------------------------------------------------
-    @rule(side=SIDES, price=PRICES, qty=QTYS, ioc=st.booleans())
-    def limit(self, side: Side, price: int, qty: int, ioc: bool) -> None:
+    @rule(side=SIDES, price=PRICES, qty=QTYS, ioc=st.booleans(), owned=st.booleans())
+    def limit(self, side: Side, price: int, qty: int, ioc: bool, owned: bool) -> None:
         order_id = next(self.ids)
         self.asked[order_id] = qty
         expected, left = self._ref_match(order_id, side, qty, price)
-        got = self.book.add_limit(order_id, side, price, qty, 0, ioc=ioc)
+        got = self.book.add_limit(order_id, side, price, qty, 0, owner="agent" if owned else None,
+                                  ioc=ioc)
         assert self._fills(got) == expected
         if left and not ioc:
-            self.resting.append(RefOrder(order_id, side, price, left, next(self.seq)))
+            self.resting.append(RefOrder(order_id, side, price, left, next(self.seq), owned))
         elif left:
             self.cancelled[order_id] = left
 
@@ -121,7 +123,7 @@ class BookMachine(RuleBasedStateMachine):
         assert self._fills(got) == expected
         if left:
             self.resting.append(RefOrder(order.order_id, order.side, price, left,
-                                         next(self.seq)))
+                                         next(self.seq), order.owned))
 
     # --- invariants ----------------------------------------------------------------------------
     @invariant()
@@ -139,6 +141,18 @@ class BookMachine(RuleBasedStateMachine):
             expected = sorted(levels.items(), reverse=side is Side.BUY)
             assert self.book.depth(side, 100) == expected
         assert len(self.book) == len(self.resting)
+
+    @invariant()
+    def touches_count_the_ownerless_orders(self) -> None:
+        got = self.book.touches()
+        for side, touch in ((Side.BUY, got[:3]), (Side.SELL, got[3:])):
+            queue = [o for o in self.resting if o.side is side]
+            if not queue:
+                assert touch == (None, 0, 0)
+                continue
+            best = (max if side is Side.BUY else min)(o.price for o in queue)
+            at = [o for o in queue if o.price == best]
+            assert touch == (best, sum(o.qty for o in at), sum(not o.owned for o in at))
 
     @invariant()
     def quantity_is_conserved(self) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateways.marketdata.redis_stream import EntryDecoder, MalformedEntry, decode
+from gateways.marketdata.redis_stream import EntryDecoder, MalformedEntry, decode, encode
 from service.domain import BookUpdate, Instrument, MarketData, Side
 
 INSTRUMENTS = {"GOOG": Instrument("GOOG", Decimal("0.01"))}
@@ -48,3 +48,23 @@ def test_a_good_entry_decodes_and_a_repeated_price_comes_from_the_cache() -> Non
 def test_bad_values_are_malformed_entries(change: dict[str, str]) -> None:
     with pytest.raises(MalformedEntry):
         EntryDecoder(INSTRUMENTS).decode({**GOOD, **change})
+
+
+def test_version_2_carries_version_1s_fields_in_one_json_object() -> None:
+    message = MarketData("GOOG", 1000, (BookUpdate("GOOG", Side.BUY, 58_001, 3, 1000),))
+    fields = encode(message, INSTRUMENTS["GOOG"], 7)
+    assert set(fields) == {"v", "m"} and fields["v"] == "2"
+    assert EntryDecoder(INSTRUMENTS).decode(fields) == (7, message)
+    assert decode(encode(message, INSTRUMENTS["GOOG"], 7, version="1"), INSTRUMENTS) \
+        == (7, message)
+
+
+@pytest.mark.parametrize("m", [
+    None, "not json", "[]", '{"seq":7}', '{"seq":"7","symbol":["GOOG"],"ts_ns":"1000"}',
+    '{"seq":"7","symbol":"GOOG","ts_ns":"1000","bids":"[]"}',  # a list as text, not a list
+    '{"seq":"7","symbol":"GOOG","ts_ns":1000}',  # a number, not a string
+])
+def test_bad_version_2_entries_are_malformed(m: str | None) -> None:
+    fields = {"v": "2"} if m is None else {"v": "2", "m": m}
+    with pytest.raises(MalformedEntry):
+        EntryDecoder(INSTRUMENTS).decode(fields)
