@@ -122,6 +122,7 @@ class ServiceFeeds:
         self._redis_clients = redis_clients or []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped: set[str] = set()
+        self._been_live: set[str] = set()  # feeds live at least once: a stop is then news
         self.latency = {name: LatencyBuckets() for name in self.feeds}
         for name, feed in self.feeds.items():
             self.watchdog.register(name, feed.symbol, feed)
@@ -171,13 +172,15 @@ class ServiceFeeds:
         feed = self.feeds[name]
         symbol = feed.symbol
         if feed.health is _LIVE:
+            self._been_live.add(name)
             if symbol in self._stopped:
                 self._stopped.discard(symbol)
                 self.risk.clear_symbol_stop(symbol)
             return
         if symbol not in self._stopped:
             self._stopped.add(symbol)
-            self.risk.stop_symbol(symbol, f"feed {name} is {feed.health.value}")
+            self.risk.stop_symbol(symbol, f"feed {name} is {feed.health.value}",
+                                  starting=name not in self._been_live)
 
     def stopped(self, symbol: str) -> bool:
         return symbol in self._stopped

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from risk.state import KillTrigger, TradingState
@@ -160,3 +162,20 @@ def test_state_changes_are_reported() -> None:
     overlay.engage_kill_switch("test", 0)
     overlay.resume("ok", "bob", 0)
     assert changes == [TradingState.REDUCING, TradingState.HALTED, TradingState.ACTIVE]
+
+
+def test_a_feed_stop_is_a_warning_only_once_the_feed_has_been_live(
+        caplog: pytest.LogCaptureFixture) -> None:
+    overlay = make_overlay()
+    with caplog.at_level(logging.INFO, logger="risk.overlay"):
+        overlay.stop_symbol(SYMBOL, "feed fix:GOOG is connecting", starting=True)
+        assert not overlay.check(new(Side.BUY, 10), 0).allowed  # stopped all the same
+        overlay.clear_symbol_stop(SYMBOL)
+        overlay.stop_symbol(SYMBOL, "feed fix:GOOG is stale")
+        overlay.clear_symbol_stop(SYMBOL)
+    levels = [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records
+              if r.getMessage().startswith("new orders")]
+    assert levels == [("INFO", "new orders on GOOG stopped"),
+                      ("INFO", "new orders on GOOG allowed again"),
+                      ("WARNING", "new orders on GOOG stopped"),
+                      ("WARNING", "new orders on GOOG allowed again")]
