@@ -50,7 +50,7 @@ from redis.utils import HIREDIS_AVAILABLE
 from gateways.marketdata.binance_test_exchange import BinanceTestExchange, ExchangeConfig
 from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed, ResyncNeeded
 from gateways.marketdata.feed import FeedHealth
-from gateways.marketdata.fix_feed import FixMarketData, fix_feed_name
+from gateways.marketdata.fix_feed import FixMarketData
 from gateways.marketdata.redis_stream import RedisStreamFeed, encode, stream_key
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
@@ -255,22 +255,23 @@ def bench_redis(version: str = "2") -> list[float]:
 async def _consume_fix(messages: list[MarketData]) -> tuple[float, float]:
     """(messages per second, CPU seconds per message) through what the service's FIX sink does
     on the loop with each decoded message (service/app.py): ``FixMarketData.deliver`` (the
-    feed's own book check), ``ServiceFeeds.passed_inline`` (the watchdog and the gate), then the
-    engine's book. FIX market data is inline: no task hand-off, no conflating queue."""
+    feed's own book check, which reports to ``ServiceFeeds.passed``: the watchdog and the
+    gate), then the engine's book. FIX market data is inline: no task hand-off, no conflating
+    queue."""
     symbol = INSTRUMENT.symbol
     fix = FixMarketData([symbol])
     overlay = RiskOverlay(load_limits(LIMITS), {symbol: INSTRUMENT,
                                                 "GOOG": Instrument("GOOG", Decimal("0.01"))})
-    name = fix_feed_name(symbol)
-    service = ServiceFeeds({name: fix.feeds[symbol]}, overlay, Metrics(), [symbol],
+    feed = fix.feeds[symbol]
+    service = ServiceFeeds({feed.name: feed}, overlay, Metrics(), [symbol],
                            stale_seconds=5.0)
+    fix.on_passed = service.passed
     book = DepthBook(symbol)
     await service.start(lambda _message, _received_ns: None)  # pumps nothing: FIX is inline
     started, cpu_started = time.perf_counter(), time.process_time()
     for message in messages:
         passed = fix.deliver(message)
         if passed is not None:
-            service.passed_inline(name)
             book.apply_market_data(passed)
     rate = len(messages) / (time.perf_counter() - started)
     cpu = (time.process_time() - cpu_started) / len(messages)

@@ -19,7 +19,7 @@ from pathlib import Path
 from gateways.fix.gateway import FixOrderGateway
 from gateways.fix.reconnect import Backoff
 from gateways.fix.settings import SessionSpec
-from gateways.marketdata.fix_feed import FixMarketData, fix_feed_name
+from gateways.marketdata.fix_feed import FixMarketData
 from models.policy import ExecutionPolicy
 from models.registry import make_policy
 from risk.limits import load_limits
@@ -262,11 +262,9 @@ class Service:
         fix_market_data = self.fix_market_data
         if fix_market_data is not None:
             if type(event) is MarketData:
-                passed = fix_market_data.deliver(event)
+                passed = fix_market_data.deliver(event)  # reported to the feeds' watchdog too
                 if passed is None:
                     return
-                if self.feeds is not None:
-                    self.feeds.passed_inline(fix_feed_name(passed.symbol))
                 event = passed
             elif type(event) is SessionStatus:
                 fix_market_data.session(event.logged_on)

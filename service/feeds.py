@@ -22,7 +22,7 @@ times per stale timeout (a feed that is reconnecting yields nothing to look at).
 Symbols whose source is FIX (the default) get the same health, watchdog, stop and metrics
 (``fix:<symbol>``), but their messages are not pumped through the conflating queue: they reach
 the engine in the FIX session's order, beside its execution reports (inline feeds,
-gateways/marketdata/fix_feed.py), and the service reports each one here (:meth:`passed_inline`).
+gateways/marketdata/fix_feed.py), and each one is reported here all the same (:meth:`passed`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed
 from gateways.marketdata.conflation import ConflatingQueue
 from gateways.marketdata.feed import Feed, FeedHealth
 from gateways.marketdata.file_replay import FileReplayFeed
-from gateways.marketdata.fix_feed import FixMarketData, fix_feed_name
+from gateways.marketdata.fix_feed import FixMarketData
 from gateways.marketdata.redis_stream import RedisStreamFeed
 from gateways.marketdata.staleness import StaleChange, StalenessWatchdog
 from risk.overlay import RiskOverlay
@@ -151,8 +151,7 @@ class ServiceFeeds:
                                                               client)
                                   for spec in config.feeds if spec.source != "fix"}
         if fix_market_data is not None:
-            feeds.update((fix_feed_name(symbol), feed)
-                         for symbol, feed in fix_market_data.feeds.items())
+            feeds.update((feed.name, feed) for feed in fix_market_data.feeds.values())
         kill_after = risk.limits.global_.stale_feed_seconds
         if feeds and config.stale_seconds >= kill_after:
             log.warning("market_data.stale_seconds %g is not below the risk limits' "
@@ -162,9 +161,12 @@ class ServiceFeeds:
         # left out too: the simulated venue stamps its own accelerated market clock.
         live = frozenset(feed_name(spec) for spec in config.feeds
                          if spec.source in ("binance_ws", "redis_stream"))
-        return cls(feeds, risk, metrics, list(instruments), stale_seconds=config.stale_seconds,
-                   queue_max_depth=config.queue_max_depth, measure_latency=live,
-                   redis_clients=list(clients.values()))
+        built = cls(feeds, risk, metrics, list(instruments), stale_seconds=config.stale_seconds,
+                    queue_max_depth=config.queue_max_depth, measure_latency=live,
+                    redis_clients=list(clients.values()))
+        if fix_market_data is not None:
+            fix_market_data.on_passed = built.passed
+        return built
 
     # --- the gate: per-symbol stop in the risk overlay ------------------------------------------
     def gate(self, name: str) -> None:
@@ -208,26 +210,23 @@ class ServiceFeeds:
         self._tasks.append(asyncio.create_task(self._drain(handle), name="feed-drain"))
         self._tasks.append(asyncio.create_task(self._supervise(), name="feed-supervisor"))
 
-    def passed_inline(self, name: str) -> None:
-        """An inline feed (FIX) passed a message on to the engine: what :meth:`_pump` does for
-        the others' messages, the watchdog's touch and the gate kept current."""
+    def passed(self, name: str) -> None:
+        """Feed ``name`` passed a message on (pumped here, or inline: FIX): the watchdog's
+        touch, and the gate brought up to date when the feed's health changed since."""
         feed = self.feeds[name]
         self.watchdog.touch(name, feed.symbol)
         if (feed.health is _LIVE) is (feed.symbol in self._stopped):
             self.gate(name)
 
     async def _pump(self, name: str, feed: Feed) -> None:
-        put, touch = self.queue.put, self.watchdog.touch
+        put, passed = self.queue.put, self.passed
         latency = self.latency[name] if name in self.measure_latency else None
-        stopped, symbol = self._stopped, feed.symbol
         try:
             async for message in feed:
                 received = time.perf_counter_ns()
-                touch(name, symbol)
+                passed(name)
                 if latency is not None:
                     latency.observe(max(0, time.time_ns() - message.ts_ns) / 1e9)
-                if (feed.health is _LIVE) is (symbol in stopped):  # the gate is out of date
-                    self.gate(name)
                 put(message, received)
         except Exception:  # noqa: BLE001 - one feed's failure must not stop the others
             log.exception("feed %s failed; its symbol stays stopped", name)

@@ -54,6 +54,20 @@ class Journal(Protocol):
     def record(self, kind: str, event_ns: int, fields: Mapping[str, object]) -> None: ...
 
 
+_operator_log = logging.getLogger("execagent.journal")
+
+
+def record_operator_action(audit: Journal | None, who: str, role: str, action: str,
+                           what: str) -> None:
+    """An operator's action, however it came (an API call, a signal, the Redis kill key): one
+    line on the ``execagent.journal`` logger and, when there is one, an entry in the audit
+    journal."""
+    _operator_log.warning("%s by %s (%s): %s", action, who, role, what)
+    if audit is not None:
+        audit.record("operator", time.time_ns(),
+                     {"who": who, "role": role, "action": action, "reason": what})
+
+
 def trading_day(event_ns: int) -> date:
     """The day an entry belongs to: the UTC date of its event time (an assumption: a desk
     trading across midnight UTC would want its exchange's calendar instead)."""

@@ -18,17 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from risk.overlay import RiskOverlay
-from service.journal import Journal
+from service.journal import Journal, record_operator_action
 
 log = logging.getLogger(__name__)
-journal_log = logging.getLogger("execagent.journal")
 
 KILL_SIGNAL = signal.SIGUSR1
 POLL_SECONDS = 0.5  # how late a Redis kill request may be seen: the stale-feed watchdog's pace
@@ -51,10 +49,9 @@ class OperatorKill:
         number of cancels sent."""
         reason = reason.strip() or "no reason given"
         cancels = self._risk.engage_kill_switch(f"{reason} (by {source})", self._now_ns())
-        what = f"{reason}; trading state now {self._risk.state.value} cancels={len(cancels)}"
-        journal_log.warning("kill by %s (operator): %s", source, what)
-        self._journal.record("operator", time.time_ns(), {
-            "who": source, "role": "operator", "action": "kill", "reason": what})
+        record_operator_action(self._journal, source, "operator", "kill",
+                               f"{reason}; trading state now {self._risk.state.value} "
+                               f"cancels={len(cancels)}")
         return len(cancels)
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from risk.windows import TokenBucket
 from service.auth import ANONYMOUS_READER, Principal, Role, Tokens
-from service.journal import Journal
+from service.journal import Journal, record_operator_action
 from service.metrics import Metrics
 from service.openapi import Group, Operation, operations
 
@@ -140,9 +140,5 @@ class OperatorRoutes:
     def journal(self, who: Principal, action: str, what: str, **details: object) -> None:
         self.metrics.api_mutations.labels(action).inc()
         extra = "".join(f" {key}={value}" for key, value in details.items())
-        journal.warning("%s by %s (%s): %s%s", action, who.name, who.role.name.lower(), what,
-                        extra)
-        if self.audit is not None:
-            self.audit.record("operator", time.time_ns(), {
-                "who": who.name, "role": who.role.name.lower(), "action": action,
-                "reason": f"{what}{extra}"})
+        record_operator_action(self.audit, who.name, who.role.name.lower(), action,
+                               f"{what}{extra}")

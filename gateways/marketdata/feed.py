@@ -56,7 +56,7 @@ class Feed(ABC):
     counters: FeedCounters
     # True for a feed whose messages reach the engine some other way than its iterator, in an
     # order the consumer must keep (FIX: beside the session's execution reports): nothing pumps
-    # it, and its consumer reports each message it passes on (ServiceFeeds.passed_inline).
+    # it, and its consumer reports each message it passes on (ServiceFeeds.passed).
     inline: bool = False
 
     @abstractmethod

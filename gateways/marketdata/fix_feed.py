@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from service.domain import MarketData
@@ -48,6 +48,7 @@ class FixMarketDataFeed(Feed):
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
+        self.name = f"fix:{symbol}"  # its ``feed`` label: source and symbol, as every feed's
         self.health = FeedHealth.CONNECTING
         self.counters = FeedCounters()
         self.withheld = 0  # level updates held back while the book is unknown or invalid
@@ -122,12 +123,6 @@ class FixMarketDataFeed(Feed):
         return MarketData(self.symbol, message.ts_ns, (), message.trades, False)
 
 
-def fix_feed_name(symbol: str) -> str:
-    """The ``feed`` label of a symbol's FIX feed (as service.feeds.feed_name spells every
-    feed's: source and symbol)."""
-    return f"fix:{symbol}"
-
-
 class FixMarketData:
     """The FIX session's market data, routed to one :class:`FixMarketDataFeed` per subscribed
     symbol. The service's FIX event sink calls :meth:`deliver` and :meth:`session` on the loop,
@@ -136,6 +131,9 @@ class FixMarketData:
     def __init__(self, symbols: Iterable[str]) -> None:
         self.feeds = {symbol: FixMarketDataFeed(symbol) for symbol in symbols}
         self.unrouted = 0  # messages for a symbol not subscribed over FIX: dropped
+        # Told the name of a feed each time it passes a message on: what pumping it would
+        # report (service.feeds.ServiceFeeds.passed, wired by ServiceFeeds.from_config).
+        self.on_passed: Callable[[str], None] | None = None
 
     def deliver(self, message: MarketData) -> MarketData | None:
         """What of ``message`` the engine may have (see :meth:`FixMarketDataFeed.push`)."""
@@ -147,7 +145,10 @@ class FixMarketData:
                             "(market_data.feeds), dropped (%d so far)", message.symbol,
                             self.unrouted)
             return None
-        return feed.push(message)
+        passed = feed.push(message)
+        if passed is not None and self.on_passed is not None:
+            self.on_passed(feed.name)
+        return passed
 
     def session(self, logged_on: bool) -> None:
         for feed in self.feeds.values():

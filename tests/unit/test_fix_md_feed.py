@@ -39,13 +39,14 @@ async def test_fix_market_data_is_a_feed_with_health_a_gate_and_metrics() -> Non
     fix = FixMarketData([GOOG])
     feed = fix.feeds[GOOG]
     feeds = ServiceFeeds({FEED: feed}, engine.risk, metrics, [GOOG], stale_seconds=2.0)
+    fix.on_passed = feeds.passed  # as ServiceFeeds.from_config wires it
     handled: list[MarketData] = []
 
     def deliver(message: MarketData) -> None:
-        """What the service's FIX sink does (service/app.py): judged, reported, handled."""
+        """What the service's FIX sink does (service/app.py): judged (and reported to the
+        feeds), then handled."""
         passed = fix.deliver(message)
         if passed is not None:
-            feeds.passed_inline(FEED)
             handled.append(passed)
             engine.handle(passed, 0)
 
