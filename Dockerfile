@@ -3,8 +3,8 @@
 # venue); docker-compose.yml runs both. Build: `docker build -t execagent:0.1.0 .`
 #
 # Two stages. The builder compiles quickfix (C++, about 6 minutes; its layer stays cached while
-# the project's code changes) and builds the wheels of execagent and of its runtime
-# dependencies. The runtime stage installs those wheels with no compiler and no network, and
+# the project's code changes) and builds the wheels of execagent (its hot-path modules compiled
+# with mypyc: setup.py, native-modules.txt) and of its runtime dependencies. The runtime stage installs those wheels with no compiler and no network, and
 # without the `train` extra: the service runs the ONNX policy with onnxruntime, no torch.
 # Checked without a Docker engine by tests/unit/test_container_files.py.
 
@@ -17,7 +17,7 @@ WORKDIR /src
 # The same requirement as pyproject.toml's (the test checks they agree).
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --wheel-dir=/wheels "quickfix>=1.15.1"
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py native-modules.txt MANIFEST.in README.md ./
 COPY service ./service
 COPY gateways ./gateways
 COPY models ./models

@@ -6,36 +6,56 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench lint venv native clean
+
+# The modules mypyc compiles (setup.py): a change to one of them, or to the list, rebuilds them.
+NATIVE_SOURCES := $(shell grep -v '^\#' native-modules.txt)
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 
-# Stamps re-run the install whenever pyproject.toml changes.
-$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
+# Stamps re-run the install whenever pyproject.toml or setup.py changes.
+$(VENV)/.installed-runtime: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
-	touch $@
+	touch -c $(NATIVE_SOURCES:.py=.*.so)
+	touch $@ $(VENV)/.native
 
 # The tests train and export a small policy, so they need the training extra too (torch is the
 # CPU build on this machine's disk; see pyproject.toml).
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,train]'
-	touch $@ $(VENV)/.installed-runtime
+	touch -c $(NATIVE_SOURCES:.py=.*.so)
+	touch $@ $(VENV)/.installed-runtime $(VENV)/.native
 
-venv: $(VENV)/.installed-dev
+# Recompiles the native modules in place (the editable install's build, without reinstalling
+# the dependencies). Without it an edited module would keep running its old compiled code;
+# tests/conftest.py refuses to run in that state.
+# The old extensions are removed first, not overwritten: a process still running them keeps its
+# copy, and a failed build leaves the sources importable (tests/unit/test_native_modules.py
+# then says what is not compiled). They are touched after: the build copies an extension it
+# did not need to recompile with its old time, which tests/conftest.py would take for stale.
+$(VENV)/.native: native-modules.txt $(NATIVE_SOURCES) | $(VENV)/.installed-runtime
+	rm -f $(NATIVE_SOURCES:.py=.*.so) *__mypyc.*.so
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch -c $(NATIVE_SOURCES:.py=.*.so)
+	touch $@
 
-demo: $(VENV)/.installed-runtime
+venv: $(VENV)/.installed-dev $(VENV)/.native
+
+native: $(VENV)/.native
+
+demo: $(VENV)/.installed-runtime $(VENV)/.native
 	$(BIN)/execagent demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(VENV)/.native
 	scripts/ensure-redis.sh
 	scripts/ensure-promtool.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Runs every benchmark, then fails if any missed its goal.
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev $(VENV)/.native
 	@failed=""; for script in bench/bench_*.py; do echo "== $$script"; \
 		$(BIN)/python $$script || failed="$$failed $$script"; done; \
 		if [ -n "$$failed" ]; then echo "missed goals:$$failed"; exit 1; fi
@@ -45,4 +65,6 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy service gateways models risk sim
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build
+	find service gateways models risk sim -name '*.so' -delete
+	rm -f *__mypyc*.so

@@ -9,7 +9,8 @@ that a check costs the same with one order open or a thousand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Final
 
 from service.domain import (
     CancelReject,
@@ -25,20 +26,31 @@ from service.domain import (
 )
 
 
-@dataclass(slots=True)
 class TrackedOrder:
-    symbol: str
-    side: Side
-    qty: int  # FIX OrderQty: the order's total, filled included
-    price: int | None
-    leaves: int
-    cum: int = 0
-    ids: list[str] = field(default_factory=list)  # every ClOrdID it is known by
-    pending_id: str | None = None  # a replace in flight
-    pending_qty: int = 0
-    pending_price: int | None = None
-    pending_leaves: int = 0
-    unknown: bool = False  # the session was lost: the venue's view is unknown until reported
+    """One order the overlay allowed, under every ClOrdID it is known by.
+
+    A plain class, not a dataclass: every allowed order builds one inside the check's budget,
+    and in the compiled module (native-modules.txt) a dataclass's generated ``__init__`` runs
+    interpreted, about half of an allowed check's instructions; this one compiles.
+    """
+
+    __slots__ = ("symbol", "side", "qty", "price", "leaves", "cum", "ids", "pending_id",
+                 "pending_qty", "pending_price", "pending_leaves", "unknown")
+
+    def __init__(self, symbol: str, side: Side, qty: int, price: int | None, leaves: int,
+                 cum: int, ids: list[str], unknown: bool = False) -> None:
+        self.symbol = symbol
+        self.side = side
+        self.qty = qty  # FIX OrderQty: the order's total, filled included
+        self.price = price
+        self.leaves = leaves
+        self.cum = cum
+        self.ids = ids  # every ClOrdID it is known by
+        self.pending_id: str | None = None  # a replace in flight
+        self.pending_qty = 0
+        self.pending_price: int | None = None
+        self.pending_leaves = 0
+        self.unknown = unknown  # the session was lost: unknown until the venue reports
 
     @property
     def current_id(self) -> str:
@@ -79,9 +91,9 @@ class ReportEffect:
     rejected: bool = False
 
 
-_NOTHING = ReportEffect()
-_AMENDMENTS = frozenset({ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT})
-_BUY = Side.BUY  # bound once: enum member lookups are slow on the check's hot path
+_NOTHING: Final = ReportEffect()
+_AMENDMENTS: Final = frozenset({ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT})
+_BUY: Final = Side.BUY  # bound once: enum member lookups are slow on the check's hot path
 
 
 class Ledger:

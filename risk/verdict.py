@@ -7,7 +7,6 @@ lists them with the control and limit key behind each.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
 
 
 class DenyReason(enum.StrEnum):
@@ -35,21 +34,32 @@ class DenyReason(enum.StrEnum):
     __hash__ = str.__hash__
 
 
-class Verdict(NamedTuple):
-    """A tuple, not a frozen dataclass: building one is on the check's hot path, and a frozen
-    dataclass costs twice as much to construct. A denial carries a message template and its
-    values rather than the message: formatting one (``:g``, ``:,.2f``) costs more than the
-    whole check, and only the rate-limited log line and a curious caller ever read it."""
+class Verdict:
+    """Allowed, or denied for a reason. Built on the check's hot path, so a plain class: in the
+    compiled module (native-modules.txt) constructing one is a C struct fill, where a
+    NamedTuple's ``__new__`` or a frozen dataclass's ``__init__`` runs interpreted. A denial
+    carries a message template and its values rather than the message: formatting one (``:g``,
+    ``:,.2f``) costs more than the whole check, and only the rate-limited log line and a
+    curious caller ever read it. Treat it as immutable."""
 
-    allowed: bool
-    reason: DenyReason | None = None
-    template: str = ""
-    values: tuple[object, ...] = ()
+    __slots__ = ("allowed", "reason", "template", "values")
+
+    def __init__(self, allowed: bool, reason: DenyReason | None = None, template: str = "",
+                 values: tuple[object, ...] = ()) -> None:
+        self.allowed = allowed
+        self.reason = reason
+        self.template = template
+        self.values = values
 
     @property
     def detail(self) -> str:
         """What was wrong, in words: formatted when read."""
         return self.template.format(*self.values)
+
+    def __repr__(self) -> str:
+        if self.allowed:
+            return "Verdict(allowed)"
+        return f"Verdict(denied, {self.reason}: {self.detail})"
 
 
 ALLOW = Verdict(True)

@@ -7,6 +7,7 @@ sequence of calls always gives the same answers: the property tests replay them 
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 
 class TokenBucket:
@@ -80,4 +81,4 @@ class SlidingSum:
         self.expires_ns = items[0][0] + self._window_ns if items else _NEVER
 
 
-_NEVER = 2**63  # later than any nanosecond timestamp the overlay sees
+_NEVER: Final = 2**63  # later than any nanosecond timestamp the overlay sees

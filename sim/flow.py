@@ -32,15 +32,18 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass
 from math import log
-from typing import Protocol
+from typing import Final, Protocol
 
 from service.domain import Side
 from sim.matching import Fill, OrderBook
 
-BUY, SELL = Side.BUY, Side.SELL  # module constants: reading Side.BUY is an attribute lookup
+# Module constants: reading Side.BUY is an attribute lookup; Final, a compiled module reads
+# them as C statics.
+BUY: Final = Side.BUY
+SELL: Final = Side.SELL
 
-SPREAD_BUCKETS = 7  # spreads of 1, 2-3, 4-7, 8-15, 16-31, 32-63 and 64+ ticks
-MAX_SEED_ORDERS = 200  # per side, a bound on the starting book whatever the rates
+SPREAD_BUCKETS: Final = 7  # spreads of 1, 2-3, 4-7, 8-15, 16-31, 32-63 and 64+ ticks
+MAX_SEED_ORDERS: Final = 200  # per side, a bound on the starting book whatever the rates
 
 
 def spread_bucket(spread: int) -> int:
@@ -49,8 +52,8 @@ def spread_bucket(spread: int) -> int:
 
 
 # spread_bucket by table for the usual spreads: it is read at every event.
-_BUCKET_TABLE = 1 << SPREAD_BUCKETS
-_BUCKETS = tuple(spread_bucket(spread) for spread in range(_BUCKET_TABLE))
+_BUCKET_TABLE: Final = 1 << SPREAD_BUCKETS
+_BUCKETS: Final = tuple(spread_bucket(spread) for spread in range(_BUCKET_TABLE))
 
 
 def quantile_table(values: list[float], points: int) -> tuple[float, ...]:
@@ -80,8 +83,8 @@ class OrderFlow(Protocol):
     def apply_next(self, book: OrderBook) -> list[Fill]: ...
 
 
-_GEOMETRIC_DISTANCES = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 4.0)
-_UNIFORM_SIZES = (10.0, 50.0, 100.0, 150.0, 200.0)
+_GEOMETRIC_DISTANCES: Final = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 4.0)
+_UNIFORM_SIZES: Final = (10.0, 50.0, 100.0, 150.0, 200.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,41 +16,78 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Final
 
 from service.domain import Side
 from sim import l2
 
 OrderId = int | str
-# Module constants: reading Side.BUY is a class attribute lookup, measurable per event.
-_BUY, _SELL = Side.BUY, Side.SELL
+# Module constants: reading Side.BUY is a class attribute lookup, measurable per event; Final,
+# a compiled module reads them as C statics.
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
 
 
-@dataclass(slots=True, frozen=True)
 class Fill:
-    price: int
-    qty: int
-    maker_id: OrderId
-    taker_id: OrderId
-    maker_side: Side
-    maker_owner: str | None
-    taker_owner: str | None
-    maker_remaining: int
-    ts_ns: int
+    """One trade between a resting order (the maker) and an incoming one (the taker). A value:
+    treat it as immutable. A plain class rather than a dataclass: the simulator makes one per
+    trade, and in the compiled module (native-modules.txt) a dataclass's generated
+    ``__init__`` runs interpreted while this one compiles."""
+
+    __slots__ = ("price", "qty", "maker_id", "taker_id", "maker_side", "maker_owner",
+                 "taker_owner", "maker_remaining", "ts_ns")
+
+    def __init__(self, price: int, qty: int, maker_id: OrderId, taker_id: OrderId,
+                 maker_side: Side, maker_owner: str | None, taker_owner: str | None,
+                 maker_remaining: int, ts_ns: int) -> None:
+        self.price = price
+        self.qty = qty
+        self.maker_id = maker_id
+        self.taker_id = taker_id
+        self.maker_side = maker_side
+        self.maker_owner = maker_owner
+        self.taker_owner = taker_owner
+        self.maker_remaining = maker_remaining
+        self.ts_ns = ts_ns
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.price, self.qty, self.maker_id, self.taker_id, self.maker_side,
+                self.maker_owner, self.taker_owner, self.maker_remaining, self.ts_ns)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fill):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (f"Fill(price={self.price}, qty={self.qty}, maker_id={self.maker_id!r}, "
+                f"taker_id={self.taker_id!r}, maker_side={self.maker_side}, "
+                f"maker_owner={self.maker_owner!r}, taker_owner={self.taker_owner!r}, "
+                f"maker_remaining={self.maker_remaining}, ts_ns={self.ts_ns})")
 
 
-@dataclass(slots=True, eq=False)
 class RestingOrder:
-    """An order in a queue. Compared by identity (eq=False): it is a thing that changes in
-    place, not a value, and a cancel's ``deque.remove`` then finds it without calling a
-    Python ``__eq__`` on every order ahead of it."""
+    """An order in a queue. Compared by identity: it is a thing that changes in place, not a
+    value, and a cancel's ``deque.remove`` then finds it without calling a Python ``__eq__``
+    on every order ahead of it. A plain class for the same reason as :class:`Fill`."""
 
-    order_id: OrderId
-    side: Side
-    price: int
-    qty: int
-    owner: str | None
-    ts_ns: int
+    __slots__ = ("order_id", "side", "price", "qty", "owner", "ts_ns")
+
+    def __init__(self, order_id: OrderId, side: Side, price: int, qty: int, owner: str | None,
+                 ts_ns: int) -> None:
+        self.order_id = order_id
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.owner = owner
+        self.ts_ns = ts_ns
+
+    def __repr__(self) -> str:
+        return (f"RestingOrder({self.order_id!r}, {self.side}, price={self.price}, "
+                f"qty={self.qty}, owner={self.owner!r}, ts_ns={self.ts_ns})")
 
 
 class _Level:

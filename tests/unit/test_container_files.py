@@ -371,6 +371,8 @@ def test_builder_copies_every_package_and_its_package_data() -> None:
         package = pattern.rstrip("*").rstrip(".")
         assert package in copied, f"package {package} is not copied: the wheel would lack it"
     assert PYPROJECT["project"]["readme"] in copied, "the wheel's build reads the readme"
+    for build_input in ("setup.py", "native-modules.txt"):
+        assert build_input in copied, f"the wheel's build reads {build_input} (mypyc modules)"
     for package, globs in setuptools["package-data"].items():
         for glob in globs:
             files = list((ROOT / package).glob(glob))
