@@ -103,6 +103,8 @@ def _serve_venue(port: int, state_dir: Path) -> Callable[[], None]:
                     state_dir=state_dir / "venue"),
         flows={"GOOG": StillMarket()})
     venue.start()
+    gc.collect()
+    gc.freeze()  # as `execagent venue` does once listening
     return venue.stop
 
 

@@ -40,6 +40,7 @@ from gateways.fix.reconnect import Backoff, ReconnectPacer
 from gateways.fix.redacting_log import RedactingFileLogFactory
 from gateways.fix.rejects import SentOrderMessage, SentOrderMessages, parse_reject, reject_event
 from gateways.fix.settings import SessionSpec, owned_session_id
+from gateways.fix.thread_state import keep_thread_state
 from gateways.marketdata.fix_md import build_md_request, decode_market_data
 from service.domain import ChildOrder, Instrument, OrderIntent, SessionStatus
 
@@ -164,6 +165,7 @@ class FixOrderGateway(fix.Application):
 
     def onLogon(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
         try:
+            keep_thread_state()  # this thread delivers the session's messages from now on
             if self.pacer is not None:
                 self.pacer.on_logon()
             self.logged_on.set()

@@ -4,6 +4,7 @@ stochastic order flow or, for a symbol with ``replay``, by a LOBSTER sample."""
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import threading
 from pathlib import Path
@@ -46,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
         print_error(f"execagent venue: cannot listen on {config.host}:"
                                    f"{config.port}: {exc}")
         return 1
+    # As the service does once started: what start-up built lives as long as the venue, so a
+    # collection while an order is handled scans only what that order allocated.
+    gc.collect()
+    gc.freeze()
     console.print(f"simulated venue {config.comp_id} listening on {config.host}:{config.port} "
                   f"({config.begin_string}, {config.speed:g}x), symbols "
                   f"{', '.join(s.symbol for s in config.symbols)}; Ctrl-C stops")
