@@ -17,9 +17,7 @@ from service.domain import (
     ChildOrder,
     ExecType,
     ExecutionReport,
-    NewOrder,
     OrdStatus,
-    ReplaceOrder,
     Side,
     busted_id,
     busted_trade,
@@ -114,11 +112,11 @@ class Ledger:
         return list({id(o): o for o in self.orders.values()}.values())
 
     # --- what the overlay allowed -------------------------------------------------------------
-    def add_new(self, intent: NewOrder) -> None:
-        # Every allowed order runs this inside the check's budget: each field is read once.
-        qty, cl_ord_id, symbol, side = intent.qty, intent.cl_ord_id, intent.symbol, intent.side
-        self.orders[cl_ord_id] = TrackedOrder(symbol, side, qty, intent.price, qty, 0,
-                                              [cl_ord_id])
+    def add_new(self, cl_ord_id: str, symbol: str, side: Side, qty: int,
+                price: int | None) -> None:
+        # Every allowed order runs this inside the check's budget: the check passes the
+        # intent's fields it has already read and type-checked.
+        self.orders[cl_ord_id] = TrackedOrder(symbol, side, qty, price, qty, 0, [cl_ord_id])
         self.seen_cl_ord_ids.add(cl_ord_id)
         exposure = self.exposure[symbol]
         exposure.open_orders += 1
@@ -129,15 +127,16 @@ class Ledger:
         else:
             exposure.working_sell += qty
 
-    def add_replace(self, intent: ReplaceOrder, order: TrackedOrder) -> None:
+    def add_replace(self, cl_ord_id: str, qty: int, price: int, order: TrackedOrder) -> None:
+        """A replace of ``order`` to ``qty`` (the new total) at ``price``, in flight."""
         before = order.counted
-        order.pending_id = intent.cl_ord_id
-        order.pending_qty = intent.qty
-        order.pending_price = intent.price
-        order.pending_leaves = max(intent.qty - order.cum, 0)
-        order.ids.append(intent.cl_ord_id)
-        self.orders[intent.cl_ord_id] = order
-        self.seen_cl_ord_ids.add(intent.cl_ord_id)
+        order.pending_id = cl_ord_id
+        order.pending_qty = qty
+        order.pending_price = price
+        order.pending_leaves = max(qty - order.cum, 0)
+        order.ids.append(cl_ord_id)
+        self.orders[cl_ord_id] = order
+        self.seen_cl_ord_ids.add(cl_ord_id)
         self._shift(order, before)
 
     def note_cancel(self, cl_ord_id: str) -> None:

@@ -361,7 +361,8 @@ class RiskOverlay:
         raw_symbol: object = fields.symbol
         raw_id: object = fields.cl_ord_id
         raw_orig: object = fields.orig_cl_ord_id if type(intent) is ReplaceOrder else ""
-        if not isinstance(raw_qty, int) or not isinstance(raw_price, (int, type(None))) \
+        if not isinstance(raw_qty, int) or (raw_price is not None and
+                                            not isinstance(raw_price, int)) \
                 or not isinstance(raw_symbol, str) or not isinstance(raw_id, str) \
                 or not isinstance(raw_orig, str):
             return self._deny(intent, _R_INVALID, "quantity {!r} and price {!r} must be "
@@ -450,11 +451,13 @@ class RiskOverlay:
             return self._deny(intent, _R_THROTTLED, "more than {:g} messages per second",
                               bucket.rate_per_ns * 1e9)
         bucket.tokens = tokens - 1.0
-        if type(intent) is NewOrder:
-            ledger.add_new(intent)
+        # The fields go on as the values already checked: reading them again costs more here
+        # than the rest of recording the order.
+        if order is None:
+            ledger.add_new(raw_id, symbol, side, qty, raw_price)
         else:
-            assert isinstance(intent, ReplaceOrder) and order is not None
-            ledger.add_replace(intent, order)
+            assert raw_price is not None  # a replace is always priced (ReplaceOrder.price)
+            ledger.add_replace(raw_id, qty, raw_price, order)
         return ALLOW
 
     def _deny(self, intent: NewOrder | ReplaceOrder, reason: DenyReason, template: str,

@@ -146,9 +146,12 @@ def fields_of(message: fix.Message) -> dict[int, str]:
     quickfix. Why: each ``isSetField``/``getField`` is a call across the binding (a few
     microseconds each, and a chance for another thread to take the interpreter lock); reading
     an ExecutionReport field by field took ~35 of them. A tag that occurs more than once (only
-    inside repeating groups) keeps its last value: read only tags that occur once."""
+    inside repeating groups) keeps its last value: read only tags that occur once. A data
+    field (RawData and the like) may hold the separator itself: its pieces that do not start
+    with a tag number are skipped, so this never raises (the venue calls it before any guard)."""
     return {int(tag): value for tag, _, value in
-            (item.partition("=") for item in message.toString().split(SOH) if item)}
+            (item.partition("=") for item in message.toString().split(SOH) if item)
+            if tag.isascii() and tag.isdigit()}
 
 
 def _required(fields: dict[int, str], tag: int) -> str:

@@ -1,6 +1,8 @@
 """FIX codec: exact prices on the wire; inbound messages either parse or raise FixParseError."""
 
+import calendar
 import contextlib
+import time
 from decimal import Decimal
 
 import pytest
@@ -13,6 +15,7 @@ from gateways.fix.codec import (
     decode_cancel_reject,
     decode_execution_report,
     encode_intent,
+    fields_of,
     format_utc,
     parse_utc,
 )
@@ -118,6 +121,37 @@ def test_utc_timestamps_round_trip_to_the_microsecond() -> None:
     assert parse_utc(format_utc(NOW)) == NOW
     with pytest.raises(FixParseError):
         parse_utc("yesterday")
+
+
+def _strptime_seconds(text: str) -> int | None:
+    try:
+        return calendar.timegm(time.strptime(text, "%Y%m%d-%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.tuples(st.integers(1900, 2100), st.integers(0, 13), st.integers(0, 32),
+                 st.integers(0, 25), st.integers(0, 61), st.integers(0, 62)))
+def test_utc_timestamps_parse_exactly_as_strptime_does(parts) -> None:
+    """parse_utc reads the fixed-width form by slicing (strptime was a fifth of decoding a
+    report); it must accept and reject exactly what strptime does: month 0 or 13, 31 April,
+    29 February of a common year, hour 24, second 61 (a leap second) and so on."""
+    text = "{:04d}{:02d}{:02d}-{:02d}:{:02d}:{:02d}".format(*parts)
+    expected = _strptime_seconds(text)
+    if expected is None:
+        with pytest.raises(FixParseError):
+            parse_utc(text)
+    else:
+        assert parse_utc(text + ".5") == expected * 1_000_000_000 + 500_000_000
+
+
+def test_a_data_field_holding_the_separator_does_not_break_reading_the_rest() -> None:
+    message = _message("8", {11: "C1", 17: "X1"})
+    message.setField(fix.RawDataLength(5))
+    message.setField(fix.RawData("ab\x01cd"))
+    fields = fields_of(message)
+    assert (fields[11], fields[17]) == ("C1", "X1")
 
 
 def test_market_data_request_asks_for_bids_offers_trades() -> None:
