@@ -33,7 +33,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
+from gateways.marketdata.feed import (
+    Feed,
+    FeedCounters,
+    FeedHealth,
+    apply_to_own_book,
+)
 from service.domain import Instrument, MarketData
 from sim.binance import BinanceDecoder, DiffSequence, OffGridError
 from sim.depth_book import DepthBook
@@ -232,9 +237,7 @@ class BinanceWsFeed(Feed):
         except (*_UNREADABLE, *_ABSURD) as exc:
             self.counters.malformed += 1
             raise _SnapshotFailed(f"unusable depth snapshot: {exc!r}") from exc
-        self.book.apply_market_data(snapshot)
-        if self.book.is_crossed():
-            self.counters.invalid_book += 1
+        if not apply_to_own_book(self.book, snapshot, self.counters):
             raise _SnapshotFailed("the depth snapshot is crossed")
         self._sequence.reset(snapshot_id)
         self.last_update_id = snapshot_id

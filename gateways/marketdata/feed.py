@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from service.domain import MarketData
+from sim.depth_book import DepthBook
 
 
 class FeedHealth(enum.Enum):
@@ -46,6 +47,26 @@ class FeedCounters:
     invalid_book: int = 0  # crossed/locked book, negative size, price off the grid: resynced
     duplicates: int = 0  # diffs already applied or in the snapshot: dropped, harmless
     reconnects: int = 0  # connections opened after the first
+
+
+def apply_to_own_book(book: DepthBook, message: MarketData, counters: FeedCounters) -> bool:
+    """Apply ``message`` to a feed's own book, the check made before anything is passed on;
+    False, counted in ``invalid_book``, when that leaves the book crossed or locked (the caller
+    logs, withholds and resyncs as its protocol allows)."""
+    book.apply_market_data(message)
+    if not book.is_crossed():
+        return True
+    counters.invalid_book += 1
+    return False
+
+
+def trades_only(message: MarketData) -> MarketData | None:
+    """What a feed passes on of ``message`` while its book waits for a snapshot: the trades,
+    which happened whatever the book says, and none of the level updates; None without
+    trades."""
+    if not message.trades:
+        return None
+    return MarketData(message.symbol, message.ts_ns, (), message.trades, False)
 
 
 class Feed(ABC):

@@ -33,7 +33,13 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 
-from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
+from gateways.marketdata.feed import (
+    Feed,
+    FeedCounters,
+    FeedHealth,
+    apply_to_own_book,
+    trades_only,
+)
 from service.domain import MarketData
 from sim.depth_book import DepthBook
 
@@ -101,10 +107,8 @@ class FixMarketDataFeed(Feed):
         """Apply ``message`` to the feed's own book; False (counted, logged, resync awaited)
         when that leaves it crossed or locked."""
         book = self.book
-        book.apply_market_data(message)
-        if not book.is_crossed():
+        if apply_to_own_book(book, message, self.counters):
             return True
-        self.counters.invalid_book += 1
         self._synced = False
         count = self.counters.invalid_book
         if count & (count - 1) == 0:  # 1st, 2nd, 4th...: visible, never a flood
@@ -118,9 +122,7 @@ class FixMarketDataFeed(Feed):
         if self.health is not FeedHealth.CONNECTING:
             self.health = FeedHealth.RESYNCING
         self.withheld += len(message.updates)
-        if not message.trades:
-            return None
-        return MarketData(self.symbol, message.ts_ns, (), message.trades, False)
+        return trades_only(message)
 
 
 class FixMarketData:

@@ -44,7 +44,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
+from gateways.marketdata.feed import (
+    Feed,
+    FeedCounters,
+    FeedHealth,
+    apply_to_own_book,
+    trades_only,
+)
 from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from sim.depth_book import DepthBook
 
@@ -459,10 +465,8 @@ class RedisStreamFeed(Feed):
         locked: counted, the resync asked for, and the caller withholds the message (a book
         the publisher got wrong is never passed on as the market's)."""
         book = self.book
-        book.apply_market_data(message)
-        if not book.is_crossed():
+        if apply_to_own_book(book, message, self.counters):
             return True
-        self.counters.invalid_book += 1
         self._synced = False
         self._resync_reason = (f"seq {seq} leaves the book crossed or locked: bid "
                                f"{book.best_bid()} >= ask {book.best_ask()}")
@@ -475,9 +479,7 @@ class RedisStreamFeed(Feed):
         """Until a good snapshot: level updates held back (counted), trades passed on."""
         self.health = FeedHealth.RESYNCING
         self.withheld += len(message.updates)
-        if not message.trades:
-            return None
-        return MarketData(self.symbol, message.ts_ns, (), message.trades, False)
+        return trades_only(message)
 
     async def _request_resync(self, reason: str) -> None:
         self.counters.resyncs += 1
