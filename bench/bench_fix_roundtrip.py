@@ -69,6 +69,7 @@ from sim.matching import Fill, OrderBook  # noqa: E402
 ROUND_TRIPS = 3_000
 WARMUP = 300
 GOAL_RATIO = 1.3
+RUN_DEADLINE_S = 120.0  # for all the service's round trips: ~1 s when nothing is wrong
 GOOG = Instrument("GOOG", Decimal("0.01"))
 BID, ASK = 58_000, 58_002
 FAR_BELOW = 50_000  # a buy limit there never trades against the still book
@@ -123,13 +124,34 @@ def _serve_floor(port: int, state_dir: Path) -> Callable[[], None]:
     return stop
 
 
-def _serve(role: str, port: int, state_dir: Path) -> int:
-    """``--serve ROLE PORT DIR``: answer until stdin closes (the parent ends the run)."""
+def _serve(role: str, port: int, state_dir: Path, cpus: set[int]) -> int:
+    """``--serve ROLE PORT DIR CPUS``: answer until stdin closes (the parent ends the run)."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)  # before quickfix starts: its threads inherit it
     stop = (_serve_venue if role == "venue" else _serve_floor)(port, state_dir)
     print("ready", flush=True)
     sys.stdin.read()
     stop()
     return 0
+
+
+def split_cpus() -> tuple[set[int], set[int]]:
+    """(the measuring process's CPUs, the answering process's): the last CPU this process may
+    use for the answering side, the rest for this one; both empty (no pinning) on one CPU.
+
+    Why bench/bench_tick_to_wire.py uses it: the venue stands for another machine. Left to the
+    scheduler on this 2-core VM, the venue's thread woken by an order on loopback ran on the
+    engine's core and preempted it inside ``sendToTarget`` (perf's sched_switch: the engine
+    runnable, switched out on return from ``send``), so the call returned only once the venue
+    had answered: the median ``sendToTarget`` of a tick that sent an order was 485 µs with the
+    venue unpinned, 147 µs pinned (scratch runs of 10,000 ticks each, 2026-12-01). This bench
+    does not pin (``answering(..., pin=False)``): its bare floor was the one to lose from it
+    (p50 124 µs unpinned against 178-205 µs pinned, same session), the service barely gained,
+    and neither side does a tick's work around the send."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return set(), set()
+    return set(cpus[:-1]), {cpus[-1]}
 
 
 @dataclass(frozen=True)
@@ -146,27 +168,34 @@ class Answerer:
 
 
 @contextlib.contextmanager
-def answering(role: str, state_dir: Path) -> Iterator[Answerer]:
+def answering(role: str, state_dir: Path, pin: bool = False) -> Iterator[Answerer]:
     """The answering side ``role`` ("venue": the simulated venue on a still book, client
-    CompID BENCH; "floor": a bare acceptor) in its own process."""
+    CompID BENCH; "floor": a bare acceptor) in its own process. With ``pin``, on a CPU of its
+    own, while this thread (and the threads it starts, quickfix's among them) keeps to the
+    others (``split_cpus``)."""
+    own, theirs = split_cpus() if pin else (set(), set())
     port = free_port()
     child = subprocess.Popen([sys.executable, __file__, "--serve", role, str(port),
-                              str(state_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+                              str(state_dir), ",".join(map(str, sorted(theirs)))],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    before = os.sched_getaffinity(0)
     try:
+        if own:
+            os.sched_setaffinity(0, own)
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         yield Answerer(port, child.pid)
     finally:
+        os.sched_setaffinity(0, before)
         assert child.stdin is not None
         child.stdin.close()
         child.wait(timeout=30)
 
 
 @contextlib.contextmanager
-def serving(role: str, state_dir: Path) -> Iterator[int]:
+def serving(role: str, state_dir: Path, pin: bool = False) -> Iterator[int]:
     """``answering``, yielding only the port. bench/bench_tick_to_wire.py runs its venue
-    this way too."""
-    with answering(role, state_dir) as answerer:
+    this way, pinned."""
+    with answering(role, state_dir, pin) as answerer:
         yield answerer.port
 
 
@@ -186,12 +215,39 @@ class CpuPerTrip:
 
 
 # --- the service's gateway against the simulated venue --------------------------------------------
+class _Reports:
+    """The gateway's sink in this bench: resolves a future per (ClOrdID, ExecType) the loop
+    registered before sending, with the arrival stamp the gateway hands the engine.
+
+    Why not an ``asyncio.Queue`` read through ``asyncio.wait_for``: that is a Task and a timer
+    per awaited report, about 30 µs of the event loop's work right after each send, holding
+    the interpreter lock when the venue's answer arrives on the gateway's quickfix thread,
+    which then waits for it (measured: p50 164-171 µs against 134-145 µs with these futures,
+    gateway to a bare acceptor, same run). That is the harness's cost, not the gateway's; the
+    service's engine takes each report in the sink's callback the same way."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._awaited: dict[tuple[str, ExecType], asyncio.Future[int]] = {}
+
+    def expect(self, cl_ord_id: str, exec_type: ExecType) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._awaited[(cl_ord_id, exec_type)] = future
+        return future
+
+    def __call__(self, event: object, received_ns: int) -> None:
+        if isinstance(event, ExecutionReport):
+            future = self._awaited.pop((event.cl_ord_id, event.exec_type), None)
+            if future is not None:
+                future.set_result(received_ns)
+
+
 async def _service_round_trips(venue: Answerer, state_dir: Path, cpu: CpuPerTrip) -> list[int]:
-    events: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    reports = _Reports(loop)
     spec = SessionSpec("initiator", "FIX.4.4", "BENCH", "SIMVENUE", "127.0.0.1", venue.port,
                        state_dir / "gateway", heartbeat_seconds=30)
-    gateway = FixOrderGateway(spec, {"GOOG": GOOG}, asyncio.get_running_loop(),
-                              lambda event, received: events.put_nowait((event, received)))
+    gateway = FixOrderGateway(spec, {"GOOG": GOOG}, loop, reports)
     gateway.start()
     samples: list[int] = []
     try:
@@ -199,28 +255,23 @@ async def _service_round_trips(venue: Answerer, state_dir: Path, cpu: CpuPerTrip
             raise RuntimeError("the gateway did not log on to the simulated venue")
         gc.collect()
         gc.freeze()  # as the service does once started (service/app.py)
-        with cpu.measuring(venue, WARMUP + ROUND_TRIPS):
-            for n in range(WARMUP + ROUND_TRIPS):
-                order = _order(n)
-                sent = time.perf_counter_ns()
-                if not gateway.send(order, time.time_ns()):
-                    raise RuntimeError("the gateway could not send")
-                acked = await _until(events, order.cl_ord_id, ExecType.NEW)
-                await _until(events, order.cl_ord_id, ExecType.CANCELED)
-                if n >= WARMUP:
-                    samples.append(acked - sent)
+        # One deadline for the whole run (a lost report fails the bench), not a timer per trip.
+        async with asyncio.timeout(RUN_DEADLINE_S):
+            with cpu.measuring(venue, WARMUP + ROUND_TRIPS):
+                for n in range(WARMUP + ROUND_TRIPS):
+                    order = _order(n)
+                    new = reports.expect(order.cl_ord_id, ExecType.NEW)
+                    canceled = reports.expect(order.cl_ord_id, ExecType.CANCELED)
+                    sent = time.perf_counter_ns()
+                    if not gateway.send(order, time.time_ns()):
+                        raise RuntimeError("the gateway could not send")
+                    acked = await new
+                    await canceled
+                    if n >= WARMUP:
+                        samples.append(acked - sent)
     finally:
         gateway.stop()
     return samples
-
-
-async def _until(events: asyncio.Queue[tuple[object, int]], cl_ord_id: str,
-                 exec_type: ExecType) -> int:
-    while True:
-        event, received = await asyncio.wait_for(events.get(), 10)
-        if isinstance(event, ExecutionReport) and event.cl_ord_id == cl_ord_id and \
-                event.exec_type is exec_type:
-            return received
 
 
 # --- bare quickfix: the floor ---------------------------------------------------------------------
@@ -311,7 +362,8 @@ def _floor_round_trips(acceptor: Answerer, state_dir: Path, cpu: CpuPerTrip) -> 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     if sys.argv[1:2] == ["--serve"]:
-        return _serve(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+        cpus = {int(cpu) for cpu in sys.argv[5].split(",") if cpu}
+        return _serve(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), cpus)
     floor_cpu, service_cpu = CpuPerTrip(), CpuPerTrip()
     with tempfile.TemporaryDirectory(prefix="bench-fix-") as tmp:
         with answering("floor", Path(tmp)) as acceptor:

@@ -4,7 +4,9 @@ with a parent order active and the shipped ONNX policy deciding on every tick (i
 What runs: the service's FixOrderGateway (a quickfix initiator) logged on over loopback to the
 simulated venue (gateways/venue) on a still book, in a process of its own (as
 bench/bench_fix_roundtrip.py runs it, so its threads do not share this process's interpreter
-lock), which acknowledges, cancels, replaces and fills the orders; its execution reports go
+lock) and on a CPU of its own, this process keeping to the others (it stands for another
+machine; sharing the engine's core it preempted the engine inside ``sendToTarget``:
+``split_cpus`` there says by how much), which acknowledges, cancels, replaces and fills the orders; its execution reports go
 through the engine between ticks (not timed); the service's Engine with the real risk overlay
 (limits wide enough never to deny), the OMS and the in-memory store; the shipped policy
 ``models/artifacts/policy.onnx``. The market the policy sees is synthetic and named so: a
@@ -388,7 +390,7 @@ async def main() -> int:
                              "print it as text (what docs/benchmarks.md shows)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="execagent-t2w-") as workdir, \
-            serving("venue", Path(workdir)) as port:
+            serving("venue", Path(workdir), pin=True) as port:
         reports = _Reports()
         gateway = await _session(port, Path(workdir), reports)
         try:

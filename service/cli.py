@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from service.commands import COMMAND_MODULES
+from service.commands.output import print_error
+from service.cpus import CpuListError, parse_cpu_list, pin_process
 
 EXIT_USAGE = 2
 
@@ -26,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="log verbosity (default WARNING)")
+    parser.add_argument("--cpus", metavar="LIST",
+                        help="run only on these CPUs, e.g. 0 or 0,2-3 (default: any); give the "
+                             "engine and a venue simulator on the same machine a core each")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
@@ -38,6 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.cpus is not None:
+        try:  # before the command starts any thread: they all inherit it
+            pin_process(parse_cpu_list(args.cpus))
+        except CpuListError as exc:
+            print_error(f"execagent: {exc}")
+            return EXIT_USAGE
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
