@@ -145,9 +145,11 @@ def split_cpus() -> tuple[set[int], set[int]]:
     runnable, switched out on return from ``send``), so the call returned only once the venue
     had answered: the median ``sendToTarget`` of a tick that sent an order was 485 µs with the
     venue unpinned, 147 µs pinned (scratch runs of 10,000 ticks each, 2026-12-01). This bench
-    does not pin (``answering(..., pin=False)``): its bare floor was the one to lose from it
-    (p50 124 µs unpinned against 178-205 µs pinned, same session), the service barely gained,
-    and neither side does a tick's work around the send."""
+    does not pin (``answering(..., pin=False)``): in nine interleaved runs (unpinned, venue
+    pinned, both pinned) no setting was better for the service's ratio than the run-to-run
+    spread (the bare floor's own p50 was 124 or about 195 µs from one run to the next), and with
+    both of the gateway's threads on one core some runs stalled 3-4 ms at p99, floor and
+    service alike. Neither side here does a tick's work around the send."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return set(), set()
