@@ -6,14 +6,14 @@ simulated venue (gateways/venue) on a still book, in a process of its own (as
 bench/bench_fix_roundtrip.py runs it, so its threads do not share this process's interpreter
 lock) and on a CPU of its own, this process keeping to the others (it stands for another
 machine; sharing the engine's core it preempted the engine inside ``sendToTarget``:
-``split_cpus`` there says by how much), which acknowledges, cancels, replaces and fills the orders; its execution reports go
-through the engine between ticks (not timed); the service's Engine with the real risk overlay
-(limits wide enough never to deny), the OMS and the in-memory store; the shipped policy
-``models/artifacts/policy.onnx``. The market the policy sees is synthetic and named so: a
-seeded random walk of a 10-level GOOG book ($0.01 tick), one FIX incremental refresh per tick
-(three to seven level changes, a price move one tick in twenty, a trade one tick in four), 1 ms
-apart in event time, fed at ``--rate`` ticks per wall second (2,000 by default) so that the
-venue's answers are handled between ticks, as at a market's pace.
+``split_cpus`` there says by how much), which acknowledges, cancels, replaces and fills the
+orders; its execution reports go through the engine between ticks (not timed); the service's
+Engine with the real risk overlay (limits wide enough never to deny), the OMS and the in-memory
+store; the shipped policy ``models/artifacts/policy.onnx``. The market the policy sees is
+synthetic and named so: a seeded random walk of a 10-level GOOG book ($0.01 tick), one FIX
+incremental refresh per tick (three to seven level changes, a price move one tick in twenty, a
+trade one tick in four), 1 ms apart in event time, fed at ``--rate`` ticks per wall second
+(2,000 by default) so that the venue's answers are handled between ticks, as at a market's pace.
 
 Measured in one run, each as p50/p99/p99.9 of per-call ``time.perf_counter_ns``:
 - **tick to wire**: clock read before the FIX message is decoded, to the return of

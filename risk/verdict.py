@@ -12,7 +12,8 @@ import enum
 class DenyReason(enum.StrEnum):
     HALTED = "halted"  # trading state HALTED: nothing but cancels
     REDUCING_ONLY = "reducing_only"  # trading state REDUCING: only position-reducing orders
-    INVALID_ORDER = "invalid_order"  # a field of the wrong type, or a non-positive quantity or price
+    # A field of the wrong type, or a non-positive quantity or price.
+    INVALID_ORDER = "invalid_order"
     DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
     UNKNOWN_ORDER = "unknown_order"  # a replace of an order the overlay does not hold open
     RESTRICTED_SYMBOL = "restricted_symbol"
