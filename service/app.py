@@ -70,6 +70,13 @@ async def stop_within(what: str, step: Awaitable[object],
     return True
 
 
+async def cancel_within(what: str, task: asyncio.Task[object],
+                        timeout_s: float = STOP_STEP_TIMEOUT_S) -> bool:
+    """Cancel ``task`` and wait for it to end, as :func:`stop_within` does."""
+    task.cancel()
+    return await stop_within(what, task, timeout_s)
+
+
 class StartupError(RuntimeError):
     """The service cannot start; the message says why and what to do."""
 
@@ -370,17 +377,14 @@ class Service:
             await stop_within("the market-data feeds", self.feeds.stop())
             self.feeds = None
         if self._engine_task is not None:
-            self._engine_task.cancel()
-            await stop_within("the engine", self._engine_task)
+            await cancel_within("the engine", self._engine_task)
             self._engine_task = None
         if self._loop_lag_task is not None:
-            self._loop_lag_task.cancel()
-            await stop_within("the event-loop lag sampler", self._loop_lag_task)
+            await cancel_within("the event-loop lag sampler", self._loop_lag_task)
             self._loop_lag_task = None
         if self.api is not None:
             await stop_within("the API server", self.api.stop())
             self.api = None
         for task in self._background:  # the journal's last flush happens as it is cancelled
-            task.cancel()
-            await stop_within(f"the {task.get_name()} task", task)
+            await cancel_within(f"the {task.get_name()} task", task)
         self._background = []
