@@ -143,13 +143,12 @@ def split_cpus() -> tuple[set[int], set[int]]:
     scheduler on this 2-core VM, the venue's thread woken by an order on loopback ran on the
     engine's core and preempted it inside ``sendToTarget`` (perf's sched_switch: the engine
     runnable, switched out on return from ``send``), so the call returned only once the venue
-    had answered: the median ``sendToTarget`` of a tick that sent an order was 485 µs with the
-    venue unpinned, 147 µs pinned (scratch runs of 10,000 ticks each, 2026-12-01). This bench
-    does not pin (``answering(..., pin=False)``): in nine interleaved runs (unpinned, venue
-    pinned, both pinned) no setting was better for the service's ratio than the run-to-run
-    spread (the bare floor's own p50 was 124 or about 195 µs from one run to the next), and with
-    both of the gateway's threads on one core some runs stalled 3-4 ms at p99, floor and
-    service alike. Neither side here does a tick's work around the send."""
+    had answered (``bench/tick_probe.py stages --pin none|both``: median ``sendToTarget`` of an
+    order-sending tick 327 against 110 µs). This bench does not pin (``answering(...,
+    pin=False)``): tried, no setting did better for the service's ratio than the run-to-run
+    spread, and with both of the gateway's threads on one core some runs stalled for
+    milliseconds at p99, floor and service alike (docs/benchmarks.md). Neither side here does
+    a tick's work around the send."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return set(), set()
@@ -222,11 +221,11 @@ class _Reports:
     registered before sending, with the arrival stamp the gateway hands the engine.
 
     Why not an ``asyncio.Queue`` read through ``asyncio.wait_for``: that is a Task and a timer
-    per awaited report, about 30 µs of the event loop's work right after each send, holding
-    the interpreter lock when the venue's answer arrives on the gateway's quickfix thread,
-    which then waits for it (measured: p50 164-171 µs against 134-145 µs with these futures,
-    gateway to a bare acceptor, same run). That is the harness's cost, not the gateway's; the
-    service's engine takes each report in the sink's callback the same way."""
+    per awaited report, event-loop work right after each send, holding the interpreter lock
+    when the venue's answer arrives on the gateway's quickfix thread, which then waits for it
+    (the service's p50 fell from 222-271 to 187-196 µs with these futures, same service code:
+    docs/benchmarks.md). That is the harness's cost, not the gateway's; the service's engine
+    takes each report in the sink's callback the same way."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -1,0 +1,207 @@
+"""Where an order-sending tick's time goes, and what grows in memory: the measurements behind
+docs/benchmarks.md, "Tick to wire", that the bench itself does not print. Not run by
+``make bench`` (no goal here); the same session as bench/bench_tick_to_wire.py (its market,
+engine, gateway and venue).
+
+    .venv/bin/python bench/tick_probe.py stages [--ticks 10000] [--pin none|venue|both]
+    .venv/bin/python bench/tick_probe.py memory [--ticks 60000]
+
+``stages``: paced ticks (2,000 a second, as the bench); for every tick that sent an order, the
+time of each step, taken by wrapping the functions the tick calls (the wrappers add about a
+microsecond each, so this is for proportions and for comparing settings, not the bench's
+figure). Prints the medians over the middle half of those ticks and, for a few of them, when
+each part of ``sendToTarget`` ran (our ``toApp``, the message log's ``onOutgoing``) and whether
+the venue's answer arrived before ``sendToTarget`` returned. ``--pin``: the venue free to run
+anywhere (``none``), on the last CPU (``venue``), or on the last CPU with this process on the
+others (``both``, what the bench does).
+
+``memory``: ``tracemalloc`` over ``--ticks`` back-to-back ticks after 20,000 of warm-up; the
+allocations still alive at the end, largest first, with where they were made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import gc
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import quickfix as fix
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_tick_to_wire as t2w  # noqa: E402
+from bench_fix_roundtrip import answering, split_cpus  # noqa: E402
+
+import gateways.fix.gateway as gateway_module  # noqa: E402
+import gateways.fix.redacting_log as redacting_log  # noqa: E402
+import service.engine as engine_module  # noqa: E402
+
+Durations = collections.defaultdict[str, int]
+
+
+def _timed(owner: Any, name: str, label: str, into: Durations) -> None:
+    """Replace ``owner.name`` by a wrapper adding its duration to ``into[label]``."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter_ns()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            into[label] += time.perf_counter_ns() - started
+
+    setattr(owner, name, wrapper)
+
+
+def _stamped(owner: Any, name: str, label: str, into: dict[str, int]) -> None:
+    """Replace ``owner.name`` by a wrapper stamping its entry and exit in ``into``."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        into[f"{label}>"] = time.perf_counter_ns()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            into[f"{label}<"] = time.perf_counter_ns()
+
+    setattr(owner, name, wrapper)
+
+
+def _instrument(durations: Durations, stamps: dict[str, int]) -> None:
+    _timed(t2w, "decode_market_data", "decode the FIX message", durations)
+    _timed(engine_module.Engine, "on_market_data", "engine, whole tick", durations)
+    _timed(engine_module.Engine, "_route", "route the order", durations)
+    _timed(engine_module.Engine, "_save_child", "store write", durations)
+    _timed(engine_module, "observe", "features", durations)
+    _timed(engine_module, "translate", "translate the action", durations)
+    _timed(gateway_module, "encode_intent", "build the NewOrderSingle", durations)
+    _timed(fix.Session, "sendToTarget", "sendToTarget", durations)
+    _stamped(fix.Session, "sendToTarget", "send", stamps)
+    _stamped(gateway_module.FixOrderGateway, "toApp", "toApp", stamps)
+    _stamped(gateway_module.FixOrderGateway, "fromApp", "fromApp", stamps)
+    _stamped(redacting_log.RedactingLog, "onOutgoing", "log out", stamps)
+
+
+async def _stages(ticks: int, pin: str) -> None:
+    durations: Durations = collections.defaultdict(int)
+    stamps: dict[str, int] = {}
+    _instrument(durations, stamps)
+    rows: list[tuple[int, dict[str, int], dict[str, float]]] = []
+    reports = t2w._Reports()  # noqa: SLF001 - the bench's own harness
+    with tempfile.TemporaryDirectory() as workdir, \
+            answering("venue", Path(workdir), pin=pin == "both") as venue:
+        before = os.sched_getaffinity(0)
+        if pin == "venue":  # the venue's threads exist now: pin each of them
+            venue_cpus = split_cpus()[1]
+            for thread in os.listdir(f"/proc/{venue.pid}/task"):
+                os.sched_setaffinity(int(thread), venue_cpus)
+        gateway = await t2w._session(venue.port, Path(workdir), reports)  # noqa: SLF001
+        sender = t2w._TimedSender(gateway)  # noqa: SLF001
+        engine = t2w._engine(sender)  # noqa: SLF001
+        try:
+            for warm_up, seed, count in ((True, 7, 2_000), (False, 8, ticks)):
+                market = t2w._Market(seed)  # noqa: SLF001
+                engine.handle(t2w.decode_market_data(market.snapshot(), t2w.W, t2w.INSTRUMENTS),
+                              time.perf_counter_ns())
+                async for _ in t2w._paced(count, 2_000):  # noqa: SLF001
+                    message = market.next()
+                    sent = sender.sent
+                    durations.clear()
+                    stamps.clear()
+                    arrived = time.perf_counter_ns()
+                    engine.handle(t2w.decode_market_data(message, t2w.X, t2w.INSTRUMENTS),
+                                  arrived)
+                    if sender.sent == sent:
+                        await reports.drain(engine)
+                        continue
+                    if not warm_up:
+                        origin = stamps["send>"]
+                        rows.append((sender.last_sent_ns - arrived, dict(durations),
+                                     {k: (v - origin) / 1e3 for k, v in stamps.items()}))
+                    await reports.settle(engine)
+        finally:
+            gateway.stop()
+            os.sched_setaffinity(0, before)
+    _print_stages(rows, pin)
+
+
+def _print_stages(rows: list[tuple[int, dict[str, int], dict[str, float]]], pin: str) -> None:
+    rows.sort(key=lambda row: row[0])
+    middle = rows[len(rows) // 4: 3 * len(rows) // 4]
+    print(f"pin {pin}: {len(rows)} order-sending ticks; tick to wire median "
+          f"{rows[len(rows) // 2][0] / 1e3:.1f} µs")
+    by_step: dict[str, list[int]] = collections.defaultdict(list)
+    for _, durations, _ in middle:
+        for step, ns in durations.items():
+            by_step[step].append(ns)
+    for step, values in sorted(by_step.items(), key=lambda kv: -sorted(kv[1])[len(kv[1]) // 2]):
+        values.sort()
+        print(f"  {step:26s} median {values[len(values) // 2] / 1e3:7.1f} µs")
+    print("  inside sendToTarget, µs from its start (three ticks at the median):")
+    for _, _, stamps in rows[len(rows) // 2 - 1: len(rows) // 2 + 2]:
+        print("   ", ", ".join(f"{k} {v:.0f}" for k, v in sorted(stamps.items(),
+                                                               key=lambda kv: kv[1])))
+
+
+async def _memory(ticks: int) -> None:
+    reports = t2w._Reports()  # noqa: SLF001
+    with tempfile.TemporaryDirectory() as workdir, \
+            answering("venue", Path(workdir), pin=True) as venue:
+        gateway = await t2w._session(venue.port, Path(workdir), reports)  # noqa: SLF001
+        sender = t2w._TimedSender(gateway)  # noqa: SLF001
+        engine = t2w._engine(sender)  # noqa: SLF001
+        market = t2w._Market(7)  # noqa: SLF001
+        engine.handle(t2w.decode_market_data(market.snapshot(), t2w.W, t2w.INSTRUMENTS),
+                      time.perf_counter_ns())
+
+        async def run(count: int) -> None:
+            for _ in range(count):
+                engine.handle(t2w.decode_market_data(market.next(), t2w.X, t2w.INSTRUMENTS),
+                              time.perf_counter_ns())
+                await reports.drain(engine)
+            await asyncio.sleep(0.5)  # the last answers
+            await reports.drain(engine)
+            gc.collect()
+
+        try:
+            await run(20_000)
+            tracemalloc.start(3)
+            first, sent = tracemalloc.take_snapshot(), sender.sent
+            await run(ticks)
+            growth = tracemalloc.take_snapshot().compare_to(first, "traceback")
+        finally:
+            gateway.stop()
+    print(f"{ticks:,} ticks, {sender.sent - sent:,} order messages sent; still allocated at "
+          "the end, largest first:")
+    for stat in growth[:10]:
+        print(f"{stat.size_diff / 1024:8.1f} KiB in {stat.count_diff:,} blocks, made at")
+        for line in stat.traceback.format()[-4:]:
+            print("     ", line)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    stages = commands.add_parser("stages")
+    stages.add_argument("--ticks", type=int, default=10_000)
+    stages.add_argument("--pin", choices=["none", "venue", "both"], default="both")
+    memory = commands.add_parser("memory")
+    memory.add_argument("--ticks", type=int, default=60_000)
+    args = parser.parse_args()
+    probe: Callable[[], Any] = (lambda: _stages(args.ticks, args.pin)) \
+        if args.command == "stages" else (lambda: _memory(args.ticks))
+    asyncio.run(probe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
