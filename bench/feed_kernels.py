@@ -9,12 +9,17 @@ Why: on a shared machine CPU time swings by 2x with the load, and instruction co
     .venv/bin/python bench/feed_kernels.py publish 2          # once: the stream (not measured)
     valgrind ... bench/feed_kernels.py redis 9000             # and with 1000
     valgrind ... bench/feed_kernels.py fix 9000               # and with 1000
+    valgrind ... bench/feed_kernels.py fix-decode 3000        # and with 1000
 
 ``handle``: the capture's first N messages after the snapshot through ``BinanceWsFeed.handle``.
 ``publish VERSION``: the normalised capture into the stream ``feed-kernel:md:BTCUSDT`` under
 schema version 1 or 2. ``redis``: ``RedisStreamFeed`` reads N entries of it in a new consumer
 group into a ``DepthBook``. ``fix``: N normalised messages through ``FixMarketData`` and
 ``service/feeds.py`` into a ``DepthBook``. Data and Redis as for bench/bench_feed.py.
+``fix-decode``: the first N of 3,000 incremental refreshes of bench/bench_tick_to_wire.py's
+synthetic market (all 3,000 are built whatever N is, so the building cancels out) through
+``decode_market_data``, after its snapshot: FIX decoding alone, quickfix's ``toString``
+included.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from sim.binance import read_capture_lines  # noqa: E402
 from sim.depth_book import DepthBook  # noqa: E402
 
 PREFIX = "feed-kernel"
+FIX_MESSAGES = 3_000
 
 
 def handle(count: int) -> None:
@@ -83,6 +89,20 @@ async def redis(count: int) -> None:
     await client.aclose()
 
 
+def fix_decode(count: int) -> None:
+    # Imported here: the tick-to-wire bench loads onnxruntime and quickfix's session code.
+    from bench_tick_to_wire import INSTRUMENTS, W, X, _Market
+
+    from gateways.marketdata.fix_md import decode_market_data
+
+    market = _Market(seed=7)
+    snapshot = market.snapshot()
+    messages = [market.next() for _ in range(FIX_MESSAGES)]
+    decode_market_data(snapshot, W, INSTRUMENTS)
+    for message in messages[:count]:
+        decode_market_data(message, X, INSTRUMENTS)
+
+
 def main(argv: list[str]) -> None:
     logging.disable(logging.CRITICAL)
     kind, arg = argv
@@ -94,8 +114,10 @@ def main(argv: list[str]) -> None:
         asyncio.run(redis(int(arg)))
     elif kind == "fix":
         asyncio.run(_consume_fix(_normalised()[:int(arg)]))
+    elif kind == "fix-decode":
+        fix_decode(int(arg))
     else:
-        raise SystemExit(f"unknown kernel {kind!r}: handle, publish, redis or fix")
+        raise SystemExit(f"unknown kernel {kind!r}: handle, publish, redis, fix or fix-decode")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ docs/benchmarks.md, "Tick to wire", that the bench itself does not print. Not ru
 engine, gateway and venue).
 
     .venv/bin/python bench/tick_probe.py stages [--ticks 10000] [--pin none|venue|both]
-    .venv/bin/python bench/tick_probe.py memory [--ticks 60000]
+    .venv/bin/python bench/tick_probe.py memory [--ticks 60000] [--warm-up 20000]
 
 ``stages``: paced ticks (2,000 a second, as the bench); for every tick that sent an order, the
 time of each step, taken by wrapping the functions the tick calls (the wrappers add about a
@@ -15,8 +15,13 @@ the venue's answer arrived before ``sendToTarget`` returned. ``--pin``: the venu
 anywhere (``none``), on the last CPU (``venue``), or on the last CPU with this process on the
 others (``both``, what the bench does).
 
-``memory``: ``tracemalloc`` over ``--ticks`` back-to-back ticks after 20,000 of warm-up; the
-allocations still alive at the end, largest first, with where they were made.
+``memory``: after ``--warm-up`` back-to-back ticks, Python's count of allocated blocks and the
+resident set before and after ``--ticks`` more; then ``tracemalloc`` over ``--ticks`` more
+again: the allocations made then and still alive at the end, largest first, with where they
+were made. A warm-up that sends more
+order messages than the bounded memories hold (8,192 recent ExecIDs and ClOrdIDs; the
+gateway's last 20,000 order messages: about 600,000 ticks) shows what is left growing once
+they are full.
 """
 
 from __future__ import annotations
@@ -152,7 +157,7 @@ def _print_stages(rows: list[tuple[int, dict[str, int], dict[str, float]]], pin:
                                                                key=lambda kv: kv[1])))
 
 
-async def _memory(ticks: int) -> None:
+async def _memory(ticks: int, warm_up: int) -> None:
     reports = t2w._Reports()  # noqa: SLF001
     with tempfile.TemporaryDirectory() as workdir, \
             answering("venue", Path(workdir), pin=True) as venue:
@@ -173,15 +178,23 @@ async def _memory(ticks: int) -> None:
             gc.collect()
 
         try:
-            await run(20_000)
+            await run(warm_up)
+            sent, blocks, rss = sender.sent, sys.getallocatedblocks(), t2w.rss_bytes()
+            await run(ticks)
+            print(f"warm-up: {warm_up:,} ticks, {sent:,} order messages; then {ticks:,} ticks, "
+                  f"{sender.sent - sent:,} order messages: Python's allocated blocks "
+                  f"{blocks:,} -> {sys.getallocatedblocks():,}, resident set "
+                  f"{rss / 2**20:.1f} -> {t2w.rss_bytes() / 2**20:.1f} MiB")
             tracemalloc.start(3)
             first, sent = tracemalloc.take_snapshot(), sender.sent
             await run(ticks)
             growth = tracemalloc.take_snapshot().compare_to(first, "traceback")
         finally:
             gateway.stop()
-    print(f"{ticks:,} ticks, {sender.sent - sent:,} order messages sent; still allocated at "
-          "the end, largest first:")
+    print(f"then {ticks:,} ticks more, {sender.sent - sent:,} order messages, traced: "
+          "allocations made then and still alive at the end, largest first (what they "
+          "replaced in a bounded memory was allocated before the tracing, and its freeing "
+          "does not show):")
     for stat in growth[:10]:
         print(f"{stat.size_diff / 1024:8.1f} KiB in {stat.count_diff:,} blocks, made at")
         for line in stat.traceback.format()[-4:]:
@@ -196,9 +209,10 @@ def main() -> int:
     stages.add_argument("--pin", choices=["none", "venue", "both"], default="both")
     memory = commands.add_parser("memory")
     memory.add_argument("--ticks", type=int, default=60_000)
+    memory.add_argument("--warm-up", type=int, default=20_000)
     args = parser.parse_args()
     probe: Callable[[], Any] = (lambda: _stages(args.ticks, args.pin)) \
-        if args.command == "stages" else (lambda: _memory(args.ticks))
+        if args.command == "stages" else (lambda: _memory(args.ticks, args.warm_up))
     asyncio.run(probe())
     return 0
 

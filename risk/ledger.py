@@ -5,6 +5,15 @@ An order counts from the moment the overlay allows it (in flight), not from its 
 and a replace in flight counts as the larger of the old and the new open quantity until the
 venue answers. Aggregates (open quantity per side, open-order counts) are kept incrementally so
 that a check costs the same with one order open or a thousand.
+
+Memory is bounded by what is open, not by the day: an open order keeps its latest ClOrdIDs
+(service.domain.KEPT_PREVIOUS_CL_ORD_IDS), the duplicate-ClOrdID check remembers the last
+RECENT_CL_ORD_IDS ClOrdIDs and the duplicate-report check the ExecIDs of the last
+RECENT_EXEC_IDS reports that were not trades (a trade's ExecID is kept all day: counting a
+trade twice moves the position). Named assumption: a duplicate arrives within that many
+messages of the original; the engine's own ClOrdIDs are unique by construction
+(service/engine.py), so the check stands guard against a bug close behind, not against one
+from hours ago.
 """
 
 from __future__ import annotations
@@ -12,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from risk.windows import RecentIds
 from service.domain import (
+    KEPT_PREVIOUS_CL_ORD_IDS,
     CancelReject,
     ChildOrder,
     ExecType,
@@ -22,6 +33,11 @@ from service.domain import (
     busted_id,
     busted_trade,
 )
+
+RECENT_CL_ORD_IDS: Final = 8_192
+RECENT_EXEC_IDS: Final = 8_192
+# An open order's ClOrdIDs: the kept earlier ones, the current one and a replace in flight.
+_KEPT_IDS: Final = KEPT_PREVIOUS_CL_ORD_IDS + 2
 
 
 class TrackedOrder:
@@ -43,7 +59,7 @@ class TrackedOrder:
         self.price = price
         self.leaves = leaves
         self.cum = cum
-        self.ids = ids  # every ClOrdID it is known by
+        self.ids = ids  # the ClOrdIDs it is known by, oldest first (at most _KEPT_IDS)
         self.pending_id: str | None = None  # a replace in flight
         self.pending_qty = 0
         self.pending_price: int | None = None
@@ -99,8 +115,9 @@ class Ledger:
         self.exposure = {symbol: Exposure(tick) for symbol, tick in tick_sizes.items()}
         self.orders: dict[str, TrackedOrder] = {}  # by every ClOrdID an open order is known by
         self.open_orders = 0
-        self.seen_cl_ord_ids: set[str] = set()
-        self._seen_exec_ids: set[str] = set()
+        self.seen_cl_ord_ids = RecentIds(RECENT_CL_ORD_IDS)
+        self._trade_exec_ids: set[str] = set()
+        self._recent_exec_ids = RecentIds(RECENT_EXEC_IDS)
         # ExecID -> (symbol, side, qty, price) of every trade counted: what a bust undoes.
         self._trades: dict[str, tuple[str, Side, int, int]] = {}
 
@@ -134,7 +151,12 @@ class Ledger:
         order.pending_qty = qty
         order.pending_price = price
         order.pending_leaves = max(qty - order.cum, 0)
-        order.ids.append(cl_ord_id)
+        ids = order.ids
+        ids.append(cl_ord_id)
+        if len(ids) > _KEPT_IDS:
+            forgotten = ids.pop(0)
+            if self.orders.get(forgotten) is order:
+                del self.orders[forgotten]
         self.orders[cl_ord_id] = order
         self.seen_cl_ord_ids.add(cl_ord_id)
         self._shift(order, before)
@@ -144,16 +166,20 @@ class Ledger:
 
     # --- what the venue said -----------------------------------------------------------------
     def on_execution_report(self, report: ExecutionReport) -> ReportEffect:
-        if report.exec_id in self._seen_exec_ids:
+        exec_id = report.exec_id
+        if exec_id in self._trade_exec_ids or exec_id in self._recent_exec_ids:
             return _NOTHING  # a resend (PossDup) or a replay after reconnect
-        self._seen_exec_ids.add(report.exec_id)
         exposure = self.exposure.get(report.symbol)
         filled = 0
         if report.exec_type in _AMENDMENTS:
+            self._trade_exec_ids.add(exec_id)
             filled = self._amend(report)
         elif report.exec_type.is_fill and report.last_qty > 0 and exposure is not None:
+            self._trade_exec_ids.add(exec_id)
             filled = report.last_qty
-            self._book(report.exec_id, report.symbol, report.side, filled, report.last_px)
+            self._book(exec_id, report.symbol, report.side, filled, report.last_px)
+        else:
+            self._recent_exec_ids.add(exec_id)
         order = self.orders.get(report.cl_ord_id) or \
             self.orders.get(report.orig_cl_ord_id or "")
         if order is None:
@@ -225,9 +251,9 @@ class Ledger:
     def restore_fill(self, exec_id: str, symbol: str, side: Side, qty: int, price: int) -> None:
         """A fill recovered from the store (negative: a busted trade's reversal): into the
         position and the cash flow, once."""
-        if exec_id in self._seen_exec_ids:
+        if exec_id in self._trade_exec_ids:
             return
-        self._seen_exec_ids.add(exec_id)
+        self._trade_exec_ids.add(exec_id)
         self._book(exec_id, symbol, side, qty, price)
         undone = busted_trade(exec_id)
         if undone is not None:  # a reversal: the trade it undoes cannot be amended again
@@ -240,7 +266,8 @@ class Ledger:
         tracked = TrackedOrder(order.symbol, order.side, order.qty, order.price,
                                max(order.qty - order.cum_qty, 0), order.cum_qty, ids,
                                unknown=True)
-        self.seen_cl_ord_ids.update(ids)
+        for cl_ord_id in ids:
+            self.seen_cl_ord_ids.add(cl_ord_id)
         if order.pending_cl_ord_id is not None:
             self.seen_cl_ord_ids.add(order.pending_cl_ord_id)
             if order.pending_qty is not None:  # a replace in flight

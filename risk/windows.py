@@ -1,4 +1,5 @@
-"""Time-based counters the controls need: a token bucket and a sliding-window sum.
+"""Bounded memories the controls need: a token bucket and a sliding-window sum over time, and
+the most recent IDs seen, by count.
 
 Times are integer nanoseconds from the caller's clock (event time in the engine), so the same
 sequence of calls always gives the same answers: the property tests replay them exactly.
@@ -79,6 +80,41 @@ class SlidingSum:
     def _set_expiry(self) -> None:
         items = self._items
         self.expires_ns = items[0][0] + self._window_ns if items else _NEVER
+
+
+class RecentIds:
+    """The last ``capacity`` distinct IDs added: a duplicate check whose memory is bounded.
+
+    Why not a set of the day's IDs: at the pace the engine can send (hundreds of order messages
+    a second) such a set grows without end; a duplicate ClOrdID or a resent report arrives
+    close behind the original, not tens of thousands of messages later. What is older than the
+    window is forgotten, oldest first, and is then no longer recognised (the callers name that
+    assumption where they choose ``capacity``)."""
+
+    __slots__ = ("capacity", "_members", "_order")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        self.capacity = capacity
+        self._members: set[str] = set()
+        self._order: deque[str] = deque()
+
+    def __contains__(self, item: str) -> bool:
+        return item in self._members
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def add(self, item: str) -> None:
+        members = self._members
+        if item in members:
+            return
+        members.add(item)
+        order = self._order
+        order.append(item)
+        if len(order) > self.capacity:
+            members.discard(order.popleft())
 
 
 _NEVER: Final = 2**63  # later than any nanosecond timestamp the overlay sees

@@ -276,6 +276,16 @@ class ReplaceOrder:
 
 OrderIntent = NewOrder | CancelOrder | ReplaceOrder
 
+# How many earlier ClOrdIDs an order keeps besides its current one, after replaces: its first
+# (the order's key in the store) and the latest others. Why not all: the bench's policy replaces
+# one child thousands of times an hour, and every ClOrdID kept costs memory in the OMS and the
+# risk ledger and bytes in every store write of the order. Named assumption: a report never names
+# a ClOrdID more than this many replaces old (replaces go one at a time, each after the venue
+# answered the last, and a session delivers in order); one that does is an unknown report,
+# counted and logged. Fills are stored under the first ClOrdID, so recovery finds their order
+# however many replaces later.
+KEPT_PREVIOUS_CL_ORD_IDS = 16
+
 
 @dataclass(slots=True)
 class ChildOrder:
@@ -296,6 +306,7 @@ class ChildOrder:
     pending_cl_ord_id: str | None = None  # cancel or replace request in flight
     pending_qty: int | None = None
     pending_price: int | None = None
+    # The first ClOrdID and the latest before the current one (at most KEPT_PREVIOUS_CL_ORD_IDS).
     previous_cl_ord_ids: list[str] = field(default_factory=list)
 
     @property
@@ -307,6 +318,14 @@ class ChildOrder:
         """The ClOrdID it was first sent under: its key in the store, stable across replaces
         (``cl_ord_id`` follows each replace the venue accepts)."""
         return self.previous_cl_ord_ids[0] if self.previous_cl_ord_ids else self.cl_ord_id
+
+    def replaced_by(self, cl_ord_id: str) -> str | None:
+        """The venue accepted a replace: ``cl_ord_id`` becomes the current ClOrdID. Returns the
+        earlier ClOrdID forgotten to keep the list bounded (never the first), if any."""
+        previous = self.previous_cl_ord_ids
+        previous.append(self.cl_ord_id)
+        self.cl_ord_id = cl_ord_id
+        return previous.pop(1) if len(previous) > KEPT_PREVIOUS_CL_ORD_IDS else None
 
 
 @dataclass(slots=True, frozen=True)

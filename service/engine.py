@@ -583,7 +583,7 @@ class Engine:
         if fill is not None:
             # The fill before the order that carries it: recovery recomputes every order's
             # filled quantity from the fills, so a crash between the two writes loses nothing.
-            self._record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
+            self._record_fill(fill.exec_id, fill.first_cl_ord_id, fill.qty, fill.price)
         order = self.oms.get(report.cl_ord_id)
         if order is not None:
             self._save_child(order)
@@ -610,7 +610,7 @@ class Engine:
         already finished stays finished."""
         adjustments, self.oms.adjustments = self.oms.adjustments, []
         for fill in adjustments:
-            self._record_fill(fill.exec_id, fill.cl_ord_id, fill.qty, fill.price)
+            self._record_fill(fill.exec_id, fill.first_cl_ord_id, fill.qty, fill.price)
         parent = self.oms.parents.get(order.parent_id)
         if parent is not None:
             self._save_parent(parent)

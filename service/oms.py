@@ -8,7 +8,13 @@ ExecID not seen before always counts toward the parent's filled quantity, even w
 claims is refused (the position must follow the money).
 
 Idempotency: fills are keyed by ExecID; a duplicate ExecID (a PossDup resend, a replayed
-message) changes nothing.
+message) changes nothing. The ExecIDs of trades (fills, busts, corrections) are kept all day:
+one per trade, and counting a trade twice moves the position. Those of the other reports
+(acknowledgements, cancels, replaces: most of a busy day's reports) are kept for the last
+RECENT_EXEC_IDS only, so that memory does not grow with every order message. Named assumption:
+a duplicate of such a report arrives within that many reports of the original (a resend
+follows a gap or a reconnect, not thousands of messages later); an older one is applied
+again, and a status it would move backwards is refused by the state machine below.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from risk.windows import RecentIds
 from service.domain import (
     CancelOrder,
     CancelReject,
@@ -33,6 +40,8 @@ from service.domain import (
 )
 
 log = logging.getLogger(__name__)
+
+RECENT_EXEC_IDS = 8_192
 
 S = OrdStatus
 # Allowed OrdStatus transitions (FIX 4.4 order state change matrices). A report that restates
@@ -71,7 +80,7 @@ class FillEvent:
     """A fill the OMS accepted: what the engine, the risk overlay and the store act upon."""
 
     parent_id: str
-    cl_ord_id: str
+    first_cl_ord_id: str  # the order's key in the store: stable across its replaces
     exec_id: str
     qty: int
     price: int
@@ -82,12 +91,15 @@ class OrderManager:
 
     def __init__(self, on_rejected_transition: Callable[[str], None] | None = None) -> None:
         self.parents: dict[str, ParentOrder] = {}
-        self._orders: dict[str, ChildOrder] = {}  # every ClOrdID an order was ever known by
+        # Orders by every ClOrdID they are known by (ChildOrder.previous_cl_ord_ids, the current
+        # one and one in flight).
+        self._orders: dict[str, ChildOrder] = {}
         self._by_parent: dict[str, list[ChildOrder]] = {}
         # Per parent, the orders that may still be open: pruned of finished ones as it is read,
         # so that the engine's every-tick ``working`` costs the open orders, not the day's.
         self._open: dict[str, list[ChildOrder]] = {}
-        self._exec_ids: set[str] = set()
+        self._trade_exec_ids: set[str] = set()
+        self._recent_exec_ids = RecentIds(RECENT_EXEC_IDS)
         self._fills: dict[str, tuple[int, int]] = {}  # ExecID -> (qty, price): what a bust undoes
         # Signed fill records that busts and corrections produced, for the engine to persist
         # (a bust is stored as the negative of the trade under ``<ExecID>:busted``), so that
@@ -167,26 +179,27 @@ class OrderManager:
             order.order_id = report.order_id
 
         fill: FillEvent | None = None
-        is_new_exec = report.exec_id not in self._exec_ids
-        if is_new_exec:
-            self._exec_ids.add(report.exec_id)
+        if self._seen(report.exec_id):
+            return None
         if report.exec_type.is_fill and report.last_qty > 0 and report.last_px is not None:
-            if not is_new_exec:
-                return None
+            self._trade_exec_ids.add(report.exec_id)
             order.cum_qty += report.last_qty
             order.notional_ticks += report.last_qty * report.last_px
             self._fills[report.exec_id] = (report.last_qty, report.last_px)
-            fill = FillEvent(order.parent_id, order.cl_ord_id, report.exec_id, report.last_qty,
-                             report.last_px)
+            fill = FillEvent(order.parent_id, order.first_cl_ord_id, report.exec_id,
+                             report.last_qty, report.last_px)
             parent = self.parents.get(order.parent_id)
             if parent is not None:
                 parent.filled += report.last_qty
                 parent.notional_ticks += report.last_qty * report.last_px
-        elif not is_new_exec:
-            return None
+        else:
+            self._recent_exec_ids.add(report.exec_id)
 
         self._apply_status(order, report)
         return fill
+
+    def _seen(self, exec_id: str) -> bool:
+        return exec_id in self._trade_exec_ids or exec_id in self._recent_exec_ids
 
     def on_trade_amendment(self, report: ExecutionReport) -> ChildOrder | None:
         """A TradeCancel (a bust) or TradeCorrect: take the amended trade (ExecRefID) out of
@@ -204,9 +217,9 @@ class OrderManager:
         if order is None:
             self.unknown_reports += 1
             return None
-        if report.exec_id in self._exec_ids:
+        if self._seen(report.exec_id):
             return None
-        self._exec_ids.add(report.exec_id)
+        self._trade_exec_ids.add(report.exec_id)
         parent = self.parents.get(order.parent_id)
         amended = self._fills.pop(report.exec_ref_id or "", None)
         if amended is None:
@@ -215,14 +228,14 @@ class OrderManager:
                         order.cl_ord_id, report.exec_type.name, report.exec_ref_id)
         else:
             _add_fill(order, parent, -amended[0], amended[1])
-            self.adjustments.append(FillEvent(order.parent_id, order.cl_ord_id,
+            self.adjustments.append(FillEvent(order.parent_id, order.first_cl_ord_id,
                                               busted_id(report.exec_ref_id or ""), -amended[0],
                                               amended[1]))
             if report.exec_type is ExecType.TRADE_CORRECT and report.last_qty > 0 and \
                     report.last_px is not None:
                 self._fills[report.exec_id] = (report.last_qty, report.last_px)
                 _add_fill(order, parent, report.last_qty, report.last_px)
-                self.adjustments.append(FillEvent(order.parent_id, order.cl_ord_id,
+                self.adjustments.append(FillEvent(order.parent_id, order.first_cl_ord_id,
                                                   report.exec_id, report.last_qty,
                                                   report.last_px))
         order.status = report.ord_status
@@ -265,8 +278,9 @@ class OrderManager:
 
     def _complete_replace(self, order: ChildOrder, report: ExecutionReport) -> None:
         if order.pending_cl_ord_id is not None:
-            order.previous_cl_ord_ids.append(order.cl_ord_id)
-            order.cl_ord_id = report.cl_ord_id
+            forgotten = order.replaced_by(report.cl_ord_id)
+            if forgotten is not None and self._orders.get(forgotten) is order:
+                del self._orders[forgotten]
         if order.pending_qty is not None:
             order.qty = order.pending_qty
         if order.pending_price is not None:
@@ -292,7 +306,7 @@ class OrderManager:
             if not order.status.is_terminal:
                 self._track_open(order)
         for exec_id, qty, price in fills:  # sorted: a reversal comes after its trade
-            self._exec_ids.add(exec_id)
+            self._trade_exec_ids.add(exec_id)
             undone = busted_trade(exec_id)
             if undone is not None:
                 self._fills.pop(undone, None)

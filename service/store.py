@@ -26,7 +26,9 @@ class StateStore(Protocol):
     def save_child(self, order: ChildOrder) -> None: ...
 
     def record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> bool:
-        """Store a fill once; False when ``exec_id`` was already recorded."""
+        """Store a fill once; False when ``exec_id`` was already recorded. The engine passes
+        the order's first ClOrdID (its key here), which, unlike the current one, an order
+        keeps across every replace."""
         ...
 
     def parents(self) -> list[ParentOrder]: ...

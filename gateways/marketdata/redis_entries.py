@@ -23,14 +23,10 @@ from typing import Any, Final
 
 import orjson
 
+from gateways.marketdata.tick_grid import TickGrid
 from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
 
 CACHE_SIZE: Final = 50_000  # distinct price strings remembered per decoder
-# What the integer price path (_TickGrid) takes: strings of at most this many characters, and
-# results under this many ticks. Decimal's divmod is exact up to 28 digits and refuses beyond,
-# so inside these bounds both paths give the same ticks; anything else goes the Decimal way.
-_SHORT_PRICE: Final = 24
-_TICKS_LIMIT: Final = 10**18
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
 _AGGRESSOR: Final[dict[str, Side | None]] = {"B": Side.BUY, "S": Side.SELL, "": None}
@@ -68,38 +64,16 @@ def _decimal_price(instrument: Instrument, raw: Any, what: str) -> int:
     return ticks
 
 
-class _TickGrid:
-    """One instrument's tick size as an integer ``units * 10**exponent``, so that a plain price
-    string (ASCII digits, at most one point, a digit before it) converts to ticks with integer
-    arithmetic, exactly as ``Decimal`` would (compiled, 0.2 against 0.6 µs a price; in a day
-    of BTCUSDT about one price string in four is new to the cache). Anything else, and any
-    price that is off the grid, not positive or very long, goes the ``Decimal`` way, which
-    decides and words the error."""
-
-    def __init__(self, instrument: Instrument) -> None:
-        self.instrument = instrument
-        _sign, digits, exponent = instrument.tick_size.as_tuple()
-        assert isinstance(exponent, int)  # a positive tick size is finite (Instrument checks)
-        self.units = int("".join(str(d) for d in digits))
-        self.exponent = exponent
+class _TickGrid(TickGrid):
+    """An instrument's grid with this feed's price fields: a string in the plain form the
+    integer way (in a day of BTCUSDT about one price string in four is new to the cache),
+    anything else (a JSON number, an odd form, a price off the grid) the ``Decimal`` way."""
 
     def ticks(self, raw: Any, what: str) -> int:
         if type(raw) is str:
-            text: str = raw
-            point = text.find(".")
-            digits = text if point < 0 else text[:point] + text[point + 1:]
-            if point != 0 and len(text) <= _SHORT_PRICE and digits.isdigit() \
-                    and digits.isascii():
-                # text = number * 10**-decimals; ticks = text / (units * 10**exponent)
-                number = int(digits)
-                scale = self.exponent + (0 if point < 0 else len(text) - point - 1)
-                if scale < 0:
-                    number *= 10**-scale
-                    divisor = self.units
-                else:
-                    divisor = self.units * 10**scale
-                if number % divisor == 0 and 0 < number // divisor < _TICKS_LIMIT:
-                    return number // divisor
+            ticks = self.plain_ticks(raw)
+            if ticks > 0:
+                return ticks
         return _decimal_price(self.instrument, raw, what)
 
 
