@@ -18,13 +18,23 @@ import time
 import quickfix as fix
 import quickfix44 as fix44
 
+# The entries' tags are defined once, where the decoding reads them.
+from gateways.marketdata.fix_md_wire import (  # noqa: F401 - re-exported for gateways/venue
+    MD_ENTRY_DATE,
+    MD_ENTRY_PX,
+    MD_ENTRY_SIZE,
+    MD_ENTRY_TIME,
+    MD_ENTRY_TYPE,
+    MD_UPDATE_ACTION,
+    NO_MD_ENTRIES,
+    SYMBOL,
+)
 from gateways.marketdata.fix_md_wire import decode as decode_wire
 from service.domain import Instrument, MarketData
 
 MD_REQ_ID, SUBSCRIPTION_REQUEST_TYPE, MARKET_DEPTH, MD_UPDATE_TYPE = 262, 263, 264, 265
-NO_MD_ENTRY_TYPES, MD_ENTRY_TYPE, NO_RELATED_SYM, NO_MD_ENTRIES = 267, 269, 146, 268
-MD_UPDATE_ACTION, MD_ENTRY_PX, MD_ENTRY_SIZE, MD_ENTRY_DATE, MD_ENTRY_TIME = 279, 270, 271, 272, 273
-SYMBOL, MD_REQ_REJ_REASON, TEXT = 55, 281, 58
+NO_MD_ENTRY_TYPES, NO_RELATED_SYM = 267, 146
+MD_REQ_REJ_REASON, TEXT = 281, 58
 
 BID, OFFER, TRADE = "0", "1", "2"
 ACTION_NEW, ACTION_CHANGE, ACTION_DELETE = "0", "1", "2"
