@@ -1,29 +1,33 @@
 """The order acknowledgement round trip over FIX, beside bare quickfix doing the same exchange.
 
 Run: ``make bench`` (or ``.venv/bin/python bench/bench_fix_roundtrip.py``). Two measurements on
-127.0.0.1, in the same run, one after the other, with the same session settings (FIX 4.4,
-FileStore and FileLog, data dictionary validation) and the same topology: the answering side
-runs in a process of its own (this script started again with ``--serve``), as the venue does in
-production (``execagent venue``), so the two sides do not share one interpreter lock.
+127.0.0.1, in the same run, with the same session settings (FIX 4.4, FileStore and FileLog, data
+dictionary validation) and the same topology: the answering side runs in a process of its own
+(this script started again with ``--serve``), as the venue does in production (``execagent
+venue``), so the two sides do not share one interpreter lock.
 
 - **service**: the service's ``FixOrderGateway`` sends a NewOrderSingle to the simulated venue
   (``SimulatedVenue``, order latency 0); timed from just before ``gateway.send`` to the
   arrival of the venue's ExecutionReport New in the gateway's ``fromApp`` (the stamp the
-  gateway hands the engine). The order is an IOC limit far from the touch, so the venue also
-  cancels it (the Canceled report is awaited, untimed, before the next order): the book never
-  grows. The venue's market is still (no crowd flow), so what is timed is the order path.
+  gateway hands the engine). The order is a day limit far below the touch: it rests, and the
+  venue answers it with the New alone, as the floor's acceptor does. After each block the
+  block's orders are cancelled (untimed; their Canceled reports awaited), so the book stays
+  small. The venue's market is still (no crowd flow), so what is timed is the order path.
 - **floor**: two bare quickfix sessions: an initiator builds the same NewOrderSingle (with the
   gateway's codec, inside the timing, as ``gateway.send`` does) and sends it; an acceptor
   answers each with an ExecutionReport New from inside its ``fromApp``. No parsing into domain
   objects, no threads of our own, no asyncio, quickfix's own FileLog.
 
+Both pairs of sessions stay logged on for the whole run, and the round trips alternate between
+them in blocks of ``BLOCK`` (floor first in one block pair, service first in the next), so a
+spell of the VM's noise falls on both measurements alike instead of on whichever ran during it.
+
 Goal (issue 6): the service's p50 and p99 at most 1.3 times the floor's; the script exits 1 when
 either is missed. Timing goals live here, never in the tests.
 
-Also printed: the CPU time each side's process spent per round trip (``time.process_time`` in
-this process, ``/proc/<pid>/stat`` for the answering one, over every round trip including the
-warm-up), which says what the code costs whatever else the machine is doing; the service's
-includes the venue's Canceled report and the gateway's handling of it.
+Also printed: the CPU time each side's process spent per timed round trip (``time.process_time``
+in this process, ``/proc/<pid>/stat`` for the answering one, summed over the blocks), which says
+what the code costs whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from gateways.fix.settings import SessionSpec, owned_session_id, write_settings 
 from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol  # noqa: E402
 from gateways.venue.venue import SimulatedVenue  # noqa: E402
 from service.domain import (  # noqa: E402
+    CancelOrder,
     ExecType,
     ExecutionReport,
     Instrument,
@@ -66,13 +71,15 @@ from service.domain import (  # noqa: E402
 from service.net import free_port  # noqa: E402
 from sim.matching import Fill, OrderBook  # noqa: E402
 
-ROUND_TRIPS = 3_000
+ROUND_TRIPS = 10_000
 WARMUP = 300
+BLOCK = 200  # timed round trips of one side before the other side's turn
+BLOCK_WARMUP = 20  # untimed round trips that start each block: the side's code is warm again
 GOAL_RATIO = 1.3
-RUN_DEADLINE_S = 120.0  # for all the service's round trips: ~1 s when nothing is wrong
+BLOCK_DEADLINE_S = 30.0  # for one block of the service's round trips: ~30 ms when all is well
 GOOG = Instrument("GOOG", Decimal("0.01"))
 BID, ASK = 58_000, 58_002
-FAR_BELOW = 50_000  # a buy limit there never trades against the still book
+FAR_BELOW = 50_000  # a buy limit there rests: it never trades against the still book
 
 
 class StillMarket:
@@ -92,7 +99,7 @@ class StillMarket:
 
 def _order(n: int) -> NewOrder:
     return NewOrder(f"B{n}", "P", "GOOG", Side.BUY, 100, FAR_BELOW, OrdType.LIMIT,
-                    TimeInForce.IOC)
+                    TimeInForce.DAY)
 
 
 # --- the answering sides, each run in its own process ---------------------------------------------
@@ -202,17 +209,28 @@ def serving(role: str, state_dir: Path, pin: bool = False) -> Iterator[int]:
 
 @dataclass
 class CpuPerTrip:
-    """CPU time per round trip of the sending and the answering process, in µs."""
+    """CPU time of the sending and the answering process over the timed round trips."""
 
-    sender_us: float = 0.0
-    answerer_us: float = 0.0
+    sender_s: float = 0.0
+    answerer_s: float = 0.0
+    trips: int = 0
 
     @contextlib.contextmanager
     def measuring(self, answerer: Answerer, trips: int) -> Iterator[None]:
+        """Add the CPU both processes spend inside the block (``trips`` round trips)."""
         sender0, answerer0 = time.process_time(), answerer.cpu_s()
         yield
-        self.sender_us = (time.process_time() - sender0) / trips * 1e6
-        self.answerer_us = (answerer.cpu_s() - answerer0) / trips * 1e6
+        self.sender_s += time.process_time() - sender0
+        self.answerer_s += answerer.cpu_s() - answerer0
+        self.trips += trips
+
+    @property
+    def sender_us(self) -> float:
+        return self.sender_s / max(1, self.trips) * 1e6
+
+    @property
+    def answerer_us(self) -> float:
+        return self.answerer_s / max(1, self.trips) * 1e6
 
 
 # --- the service's gateway against the simulated venue --------------------------------------------
@@ -243,36 +261,50 @@ class _Reports:
                 future.set_result(received_ns)
 
 
-async def _service_round_trips(venue: Answerer, state_dir: Path, cpu: CpuPerTrip) -> list[int]:
-    loop = asyncio.get_running_loop()
-    reports = _Reports(loop)
-    spec = SessionSpec("initiator", "FIX.4.4", "BENCH", "SIMVENUE", "127.0.0.1", venue.port,
-                       state_dir / "gateway", heartbeat_seconds=30)
-    gateway = FixOrderGateway(spec, {"GOOG": GOOG}, loop, reports)
-    gateway.start()
-    samples: list[int] = []
-    try:
-        if not await gateway.wait_logged_on(10):
+class ServiceSide:
+    """The service's gateway logged on to the simulated venue, sending blocks of orders."""
+
+    def __init__(self, venue: Answerer, state_dir: Path) -> None:
+        self.venue = venue
+        self.cpu = CpuPerTrip()
+        self._reports = _Reports(asyncio.get_running_loop())
+        spec = SessionSpec("initiator", "FIX.4.4", "BENCH", "SIMVENUE", "127.0.0.1", venue.port,
+                           state_dir / "gateway", heartbeat_seconds=30)
+        self._gateway = FixOrderGateway(spec, {"GOOG": GOOG}, asyncio.get_running_loop(),
+                                        self._reports)
+        self._order_numbers = itertools.count()
+        self._cancel_ids = itertools.count()
+
+    async def start(self) -> None:
+        self._gateway.start()
+        if not await self._gateway.wait_logged_on(10):
             raise RuntimeError("the gateway did not log on to the simulated venue")
-        gc.collect()
-        gc.freeze()  # as the service does once started (service/app.py)
-        # One deadline for the whole run (a lost report fails the bench), not a timer per trip.
-        async with asyncio.timeout(RUN_DEADLINE_S):
-            with cpu.measuring(venue, WARMUP + ROUND_TRIPS):
-                for n in range(WARMUP + ROUND_TRIPS):
-                    order = _order(n)
-                    new = reports.expect(order.cl_ord_id, ExecType.NEW)
-                    canceled = reports.expect(order.cl_ord_id, ExecType.CANCELED)
+
+    def stop(self) -> None:
+        self._gateway.stop()
+
+    async def block(self, trips: int, timed: bool) -> list[int]:
+        """``trips`` orders: the round trip of each (with ``timed``, under the CPU count),
+        then, untimed, a cancel for each, awaited."""
+        samples: list[int] = []
+        orders = [_order(next(self._order_numbers)) for _ in range(trips)]
+        # One deadline for the block (a lost report fails the bench), not a timer per trip.
+        async with asyncio.timeout(BLOCK_DEADLINE_S):
+            with self.cpu.measuring(self.venue, trips) if timed else contextlib.nullcontext():
+                for order in orders:
+                    new = self._reports.expect(order.cl_ord_id, ExecType.NEW)
                     sent = time.perf_counter_ns()
-                    if not gateway.send(order, time.time_ns()):
+                    if not self._gateway.send(order, time.time_ns()):
                         raise RuntimeError("the gateway could not send")
-                    acked = await new
-                    await canceled
-                    if n >= WARMUP:
-                        samples.append(acked - sent)
-    finally:
-        gateway.stop()
-    return samples
+                    samples.append(await new - sent)
+            for order in orders:
+                cancel = CancelOrder(f"C{next(self._cancel_ids)}", order.cl_ord_id, "P",
+                                     "GOOG", order.side, order.qty)
+                canceled = self._reports.expect(cancel.cl_ord_id, ExecType.CANCELED)
+                if not self._gateway.send(cancel, time.time_ns()):
+                    raise RuntimeError("the gateway could not send")
+                await canceled
+        return samples
 
 
 # --- bare quickfix: the floor ---------------------------------------------------------------------
@@ -329,35 +361,85 @@ class _Initiator(fix.Application):
         self.answered.set()
 
 
-def _floor_round_trips(acceptor: Answerer, state_dir: Path, cpu: CpuPerTrip) -> list[int]:
-    initiator_spec = SessionSpec("initiator", "FIX.4.4", "FLOOR-I", "FLOOR-A", "127.0.0.1",
-                                 acceptor.port, state_dir / "floor-initiator",
-                                 heartbeat_seconds=30)
-    initiator_app = _Initiator()
-    i_settings = initiator_spec.settings()
-    i_parts = (i_settings, fix.FileStoreFactory(i_settings), fix.FileLogFactory(i_settings))
-    initiator = fix.SocketInitiator(initiator_app, i_parts[1], i_settings, i_parts[2])
-    initiator.start()
-    samples: list[int] = []
-    try:
-        if not initiator_app.logged_on.wait(10):
+class FloorSide:
+    """Two bare quickfix sessions (this process's initiator, the answering process's
+    acceptor), sending blocks of orders."""
+
+    def __init__(self, acceptor: Answerer, state_dir: Path) -> None:
+        self.acceptor = acceptor
+        self.cpu = CpuPerTrip()
+        spec = SessionSpec("initiator", "FIX.4.4", "FLOOR-I", "FLOOR-A", "127.0.0.1",
+                           acceptor.port, state_dir / "floor-initiator", heartbeat_seconds=30)
+        self._app = _Initiator()
+        settings = spec.settings()
+        # quickfix holds references only: the parts must outlive the initiator.
+        self._parts = (settings, fix.FileStoreFactory(settings), fix.FileLogFactory(settings))
+        self._initiator = fix.SocketInitiator(self._app, self._parts[1], settings,
+                                              self._parts[2])
+        self._order_numbers = itertools.count()
+
+    def start(self) -> None:
+        self._initiator.start()
+        if not self._app.logged_on.wait(10):
             raise RuntimeError("the floor's sessions did not log on")
-        assert initiator_app.session_id is not None
-        gc.collect()
-        gc.freeze()  # the same for the floor
-        with cpu.measuring(acceptor, WARMUP + ROUND_TRIPS):
-            for n in range(WARMUP + ROUND_TRIPS):
-                initiator_app.answered.clear()
+
+    def stop(self) -> None:
+        self._initiator.stop()
+
+    def block(self, trips: int, timed: bool) -> list[int]:
+        """``trips`` orders, each timed to its answer's arrival."""
+        session_id = self._app.session_id
+        assert session_id is not None
+        samples: list[int] = []
+        with self.cpu.measuring(self.acceptor, trips) if timed else contextlib.nullcontext():
+            for _ in range(trips):
+                n = next(self._order_numbers)
+                self._app.answered.clear()
                 sent = time.perf_counter_ns()  # the message is built inside the timing
                 message = encode_intent(_order(n), GOOG, time.time_ns())
-                fix.Session.sendToTarget(message, initiator_app.session_id)
-                if not initiator_app.answered.wait(10):
+                fix.Session.sendToTarget(message, session_id)
+                if not self._app.answered.wait(10):
                     raise RuntimeError("the floor's acceptor did not answer")
-                if n >= WARMUP:
-                    samples.append(initiator_app.answered_ns - sent)
+                samples.append(self._app.answered_ns - sent)
+        return samples
+
+
+async def _interleaved(acceptor: Answerer, venue: Answerer,
+                       state_dir: Path) -> tuple[FloorSide, list[int], ServiceSide, list[int]]:
+    """Warm both up, then alternate blocks: ``BLOCK_WARMUP`` untimed round trips and ``BLOCK``
+    timed ones, the floor's block first in every other pair. The untimed start keeps the switch
+    from one side's code to the other's out of the samples: a cost both sides would pay, which
+    would bring the ratio toward 1. The floor's blocking waits hold up the event loop, which the
+    gateway does not need between its own blocks (heartbeats are 30 s apart)."""
+    floor_side, service_side = FloorSide(acceptor, state_dir), ServiceSide(venue, state_dir)
+    floor_side.start()
+    await service_side.start()
+    floor: list[int] = []
+    service: list[int] = []
+
+    def floor_block() -> None:
+        floor_side.block(BLOCK_WARMUP, timed=False)
+        floor.extend(floor_side.block(BLOCK, timed=True))
+
+    async def service_block() -> None:
+        await service_side.block(BLOCK_WARMUP, timed=False)
+        service.extend(await service_side.block(BLOCK, timed=True))
+
+    try:
+        floor_side.block(WARMUP, timed=False)
+        await service_side.block(WARMUP, timed=False)
+        gc.collect()
+        gc.freeze()  # as the service does once started (service/app.py); the floor alike
+        for pair in range(ROUND_TRIPS // BLOCK):
+            if pair % 2 == 0:
+                floor_block()
+            await service_block()
+            if pair % 2 == 1:
+                floor_block()
     finally:
-        initiator.stop()
-    return samples
+        service_side.stop()
+        floor_side.stop()
+    return floor_side, floor, service_side, service
 
 
 def main() -> int:
@@ -365,18 +447,20 @@ def main() -> int:
     if sys.argv[1:2] == ["--serve"]:
         cpus = {int(cpu) for cpu in sys.argv[5].split(",") if cpu}
         return _serve(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), cpus)
-    floor_cpu, service_cpu = CpuPerTrip(), CpuPerTrip()
-    with tempfile.TemporaryDirectory(prefix="bench-fix-") as tmp:
-        with answering("floor", Path(tmp)) as acceptor:
-            floor = _floor_round_trips(acceptor, Path(tmp), floor_cpu)
-        with answering("venue", Path(tmp)) as venue:
-            service = asyncio.run(_service_round_trips(venue, Path(tmp), service_cpu))
-    report(f"FIX order acknowledgement round trip on 127.0.0.1 ({ROUND_TRIPS:,} each)",
+    with contextlib.ExitStack() as stack:
+        state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-fix-")))
+        acceptor = stack.enter_context(answering("floor", state_dir))
+        venue = stack.enter_context(answering("venue", state_dir))
+        floor_side, floor, service_side, service = asyncio.run(
+            _interleaved(acceptor, venue, state_dir))
+    report(f"FIX order acknowledgement round trip on 127.0.0.1 ({ROUND_TRIPS:,} each, "
+           f"in alternating blocks of {BLOCK})",
            {"floor: bare quickfix NewOrderSingle -> ExecutionReport": floor,
             "service: gateway -> simulated venue -> ExecutionReport New": service})
-    print(f"CPU per round trip: floor {floor_cpu.sender_us:.0f} µs initiator + "
-          f"{floor_cpu.answerer_us:.0f} µs acceptor; service {service_cpu.sender_us:.0f} µs "
-          f"gateway + {service_cpu.answerer_us:.0f} µs venue")
+    print(f"CPU per round trip: floor {floor_side.cpu.sender_us:.0f} µs initiator + "
+          f"{floor_side.cpu.answerer_us:.0f} µs acceptor; service "
+          f"{service_side.cpu.sender_us:.0f} µs gateway + {service_side.cpu.answerer_us:.0f} µs "
+          "venue")
     met = True
     for q in (50, 99):
         floor_q = percentile(sorted(floor), q)
