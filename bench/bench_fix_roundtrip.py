@@ -13,8 +13,9 @@ venue``), so the two sides do not share one interpreter lock.
   venue answers it with the New alone, as the floor's acceptor does. After each block the
   block's orders are cancelled (untimed; their Canceled reports awaited), so the book stays
   small. The venue's market is still (no crowd flow), so what is timed is the order path.
-- **floor**: two bare quickfix sessions: an initiator builds the same NewOrderSingle (with the
-  gateway's codec, inside the timing, as ``gateway.send`` does) and sends it; an acceptor
+- **floor**: two bare quickfix sessions: an initiator builds the same NewOrderSingle with
+  quickfix as it comes (a ``setField`` per field, bench/_plain_fix.py; inside the timing, as
+  ``gateway.send`` builds its own) and sends it; an acceptor
   answers each with an ExecutionReport New from inside its ``fromApp``. No parsing into domain
   objects, no threads of our own, no asyncio, quickfix's own FileLog.
 
@@ -51,9 +52,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import quickfix as fix  # noqa: E402
+from _plain_fix import plain_new_order_single  # noqa: E402
 from _timing import percentile, report  # noqa: E402
 
-from gateways.fix.codec import encode_intent  # noqa: E402
 from gateways.fix.gateway import FixOrderGateway  # noqa: E402
 from gateways.fix.settings import SessionSpec, owned_session_id, write_settings  # noqa: E402
 from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol  # noqa: E402
@@ -396,7 +397,7 @@ class FloorSide:
                 n = next(self._order_numbers)
                 self._app.answered.clear()
                 sent = time.perf_counter_ns()  # the message is built inside the timing
-                message = encode_intent(_order(n), GOOG, time.time_ns())
+                message = plain_new_order_single(_order(n), GOOG, time.time_ns())
                 fix.Session.sendToTarget(message, session_id)
                 if not self._app.answered.wait(10):
                     raise RuntimeError("the floor's acceptor did not answer")

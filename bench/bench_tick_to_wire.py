@@ -20,7 +20,8 @@ Measured in one run, each as p50/p99/p99.9 of per-call ``time.perf_counter_ns``:
   ``Session.sendToTarget`` for the order it caused (only ticks that caused an order count;
   the others are the "no change" ticks of a policy that acts on change);
 - **the floor**: one ONNX inference of the shipped policy + building a NewOrderSingle with
-  quickfix + ``sendToTarget`` on the same logged-on session, each timed and summed per
+  quickfix as it comes (a ``setField`` per field, bench/_plain_fix.py; the service writes its
+  own as one text) + ``sendToTarget`` on the same logged-on session, each timed and summed per
   iteration;
 - **per stage**: feature building, inference, risk check, OMS update, store write (memory; the
   Redis round trip is in bench/bench_store.py);
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import resource
@@ -55,10 +57,10 @@ import quickfix as fix
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _plain_fix import plain_new_order_single  # noqa: E402
 from _timing import percentile, report  # noqa: E402
 from bench_fix_roundtrip import serving  # noqa: E402
 
-from gateways.fix.codec import encode_intent  # noqa: E402
 from gateways.fix.gateway import FixOrderGateway  # noqa: E402
 from gateways.fix.settings import SessionSpec  # noqa: E402
 from gateways.marketdata.fix_md import decode_market_data  # noqa: E402
@@ -246,28 +248,42 @@ async def tick_to_wire(engine: Engine, sender: _TimedSender, reports: _Reports,
     return samples
 
 
+class FloorIteration:
+    """One iteration of the floor: one inference of the working parent's policy, one
+    NewOrderSingle built, one ``sendToTarget`` on the gateway's session; the four clock reads
+    around them. The order is an IOC buy far below the market: the venue acknowledges and
+    cancels it, and trades nothing."""
+
+    def __init__(self, gateway: FixOrderGateway, engine: Engine) -> None:
+        working = next(iter(engine._by_parent.values()))  # noqa: SLF001 - the bench reads it
+        self._policy = working.policy
+        self._ctx = DecisionContext(working.obs, working.parent, engine.books["GOOG"],
+                                    engine.clock.now_ns(), working.parent.qty // working.n_slices,
+                                    working.n_slices, 0, 0)
+        self._session_id = gateway.session_id
+        self._numbers = itertools.count()
+
+    def __call__(self) -> tuple[int, int, int, int]:
+        t0 = time.perf_counter_ns()
+        self._policy.act(self._ctx)
+        t1 = time.perf_counter_ns()
+        message = plain_new_order_single(
+            NewOrder(f"{FLOOR_PREFIX}{next(self._numbers)}", "P-bench", "GOOG", Side.BUY, 100,
+                     50_000, OrdType.LIMIT, TimeInForce.IOC), GOOG, t1)
+        t2 = time.perf_counter_ns()
+        fix.Session.sendToTarget(message, self._session_id)
+        return t0, t1, t2, time.perf_counter_ns()
+
+
 async def floor(gateway: FixOrderGateway, engine: Engine, reports: _Reports, iterations: int,
                 rate: float) -> dict[str, list[int]]:
-    """One inference + one NewOrderSingle built + sendToTarget, each timed, and their sum, at
-    the ticks' pace. The orders are IOC buys far below the market: the venue acknowledges and
-    cancels them, and trades nothing."""
-    working = next(iter(engine._by_parent.values()))  # noqa: SLF001 - the bench reads its ctx
-    book = engine.books["GOOG"]
-    policy = working.policy
-    ctx = DecisionContext(working.obs, working.parent, book, engine.clock.now_ns(),
-                          working.parent.qty // working.n_slices, working.n_slices, 0, 0)
+    """``FloorIteration`` each timed, and their sum, at the ticks' pace, waiting after each
+    for the venue's New and Canceled as the ticks wait for their answers."""
+    once = FloorIteration(gateway, engine)
     out: dict[str, list[int]] = {"inference": [], "build NewOrderSingle": [],
                                  "sendToTarget": [], "floor (sum)": []}
-    session_id = gateway.session_id
     async for n in _paced(iterations, rate):
-        t0 = time.perf_counter_ns()
-        policy.act(ctx)
-        t1 = time.perf_counter_ns()
-        message = encode_intent(NewOrder(f"{FLOOR_PREFIX}{n}", "P-bench", "GOOG", Side.BUY, 100,
-                                         50_000, OrdType.LIMIT, TimeInForce.IOC), GOOG, t1)
-        t2 = time.perf_counter_ns()
-        fix.Session.sendToTarget(message, session_id)
-        t3 = time.perf_counter_ns()
+        t0, t1, t2, t3 = once()
         deadline = time.perf_counter() + 0.05
         while reports.floor_answers < 2 * (n + 1) and time.perf_counter() < deadline:
             await asyncio.sleep(0.0002)  # New and Canceled: quiet again, as for the ticks

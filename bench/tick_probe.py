@@ -5,6 +5,7 @@ engine, gateway and venue).
 
     .venv/bin/python bench/tick_probe.py stages [--ticks 10000] [--pin none|venue|both]
     .venv/bin/python bench/tick_probe.py memory [--ticks 60000] [--warm-up 20000]
+    .venv/bin/python bench/tick_probe.py send [--pairs 4000]
 
 ``stages``: paced ticks (2,000 a second, as the bench); for every tick that sent an order, the
 time of each step, taken by wrapping the functions the tick calls (the wrappers add about a
@@ -14,6 +15,11 @@ each part of ``sendToTarget`` ran (our ``toApp``, the message log's ``onOutgoing
 the venue's answer arrived before ``sendToTarget`` returned. ``--pin``: the venue free to run
 anywhere (``none``), on the last CPU (``venue``), or on the last CPU with this process on the
 others (``both``, what the bench does).
+
+``send``: whether ``sendToTarget`` costs more inside a tick than in the floor's loop. ``--pairs``
+paced ticks alternate with the floor's iterations (``FloorIteration``) on the same session, the
+venue pinned as in the bench; prints, for the order-sending ticks and for the floor's
+iterations, the median ``sendToTarget`` and when its parts ran (as ``stages`` does).
 
 ``memory``: after ``--warm-up`` back-to-back ticks, Python's count of allocated blocks and the
 resident set before and after ``--ticks`` more; then ``tracemalloc`` over ``--ticks`` more
@@ -29,13 +35,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import gc
 import os
 import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +104,36 @@ def _instrument(durations: Durations, stamps: dict[str, int]) -> None:
     _stamped(redacting_log.RedactingLog, "onOutgoing", "log out", stamps)
 
 
+@dataclass
+class _Bench:
+    """bench/bench_tick_to_wire.py's parts: its gateway logged on to its venue, its engine
+    working its parent, its market (seed 7) with the snapshot applied."""
+
+    reports: t2w._Reports
+    gateway: gateway_module.FixOrderGateway
+    sender: t2w._TimedSender
+    engine: engine_module.Engine
+    market: t2w._Market
+
+
+@contextlib.asynccontextmanager
+async def _pinned_bench() -> AsyncIterator[_Bench]:
+    """``_Bench`` against the venue pinned as the bench pins it; the gateway stopped after."""
+    reports = t2w._Reports()  # noqa: SLF001 - the bench's own harness
+    with tempfile.TemporaryDirectory() as workdir, \
+            answering("venue", Path(workdir), pin=True) as venue:
+        gateway = await t2w._session(venue.port, Path(workdir), reports)  # noqa: SLF001
+        sender = t2w._TimedSender(gateway)  # noqa: SLF001
+        engine = t2w._engine(sender)  # noqa: SLF001
+        market = t2w._Market(7)  # noqa: SLF001
+        engine.handle(t2w.decode_market_data(market.snapshot(), t2w.W, t2w.INSTRUMENTS),
+                      time.perf_counter_ns())
+        try:
+            yield _Bench(reports, gateway, sender, engine, market)
+        finally:
+            gateway.stop()
+
+
 async def _stages(ticks: int, pin: str) -> None:
     durations: Durations = collections.defaultdict(int)
     stamps: dict[str, int] = {}
@@ -139,6 +177,49 @@ async def _stages(ticks: int, pin: str) -> None:
     _print_stages(rows, pin)
 
 
+async def _send(pairs: int) -> None:
+    durations: Durations = collections.defaultdict(int)
+    stamps: dict[str, int] = {}
+    _instrument(durations, stamps)
+    rows: dict[str, list[tuple[int, dict[str, float]]]] = {"tick": [], "floor": []}
+
+    def keep(kind: str) -> None:
+        origin = stamps["send>"]
+        rows[kind].append((durations["sendToTarget"],
+                           {k: (v - origin) / 1e3 for k, v in stamps.items()}))
+
+    async with _pinned_bench() as bench:
+        reports, sender, engine = bench.reports, bench.sender, bench.engine
+        floor_once: t2w.FloorIteration | None = None
+        floor_sent = 0
+        async for n in t2w._paced(2 * pairs, 2_000):  # noqa: SLF001
+            durations.clear()
+            stamps.clear()
+            if n % 2 == 0 or floor_once is None:
+                sent = sender.sent
+                engine.handle(t2w.decode_market_data(bench.market.next(), t2w.X,
+                                                     t2w.INSTRUMENTS), time.perf_counter_ns())
+                if sender.sent != sent:
+                    keep("tick")
+                await reports.settle(engine)
+                floor_once = floor_once or t2w.FloorIteration(bench.gateway, engine)
+                continue
+            floor_once()
+            floor_sent += 1
+            keep("floor")
+            deadline = time.perf_counter() + 0.05
+            while reports.floor_answers < 2 * floor_sent and time.perf_counter() < deadline:
+                await asyncio.sleep(0.0002)  # its New and Canceled, as the bench waits
+    for kind, kept in rows.items():
+        kept = kept[len(kept) // 4:]  # the first quarter warms up
+        kept.sort(key=lambda row: row[0])
+        print(f"{kind}: {len(kept)} sends, sendToTarget median {kept[len(kept) // 2][0] / 1e3:.1f}"
+              " µs; its parts, µs from its start (medians):")
+        parts = {k: sorted(row[1][k] for row in kept if k in row[1])
+                 for k in ("toApp>", "toApp<", "log out>", "log out<", "send<")}
+        print("   ", ", ".join(f"{k} {v[len(v) // 2]:.0f}" for k, v in parts.items() if v))
+
+
 def _print_stages(rows: list[tuple[int, dict[str, int], dict[str, float]]], pin: str) -> None:
     rows.sort(key=lambda row: row[0])
     middle = rows[len(rows) // 4: 3 * len(rows) // 4]
@@ -158,15 +239,8 @@ def _print_stages(rows: list[tuple[int, dict[str, int], dict[str, float]]], pin:
 
 
 async def _memory(ticks: int, warm_up: int) -> None:
-    reports = t2w._Reports()  # noqa: SLF001
-    with tempfile.TemporaryDirectory() as workdir, \
-            answering("venue", Path(workdir), pin=True) as venue:
-        gateway = await t2w._session(venue.port, Path(workdir), reports)  # noqa: SLF001
-        sender = t2w._TimedSender(gateway)  # noqa: SLF001
-        engine = t2w._engine(sender)  # noqa: SLF001
-        market = t2w._Market(7)  # noqa: SLF001
-        engine.handle(t2w.decode_market_data(market.snapshot(), t2w.W, t2w.INSTRUMENTS),
-                      time.perf_counter_ns())
+    async with _pinned_bench() as bench:
+        reports, sender, engine, market = bench.reports, bench.sender, bench.engine, bench.market
 
         async def run(count: int) -> None:
             for _ in range(count):
@@ -177,20 +251,17 @@ async def _memory(ticks: int, warm_up: int) -> None:
             await reports.drain(engine)
             gc.collect()
 
-        try:
-            await run(warm_up)
-            sent, blocks, rss = sender.sent, sys.getallocatedblocks(), t2w.rss_bytes()
-            await run(ticks)
-            print(f"warm-up: {warm_up:,} ticks, {sent:,} order messages; then {ticks:,} ticks, "
-                  f"{sender.sent - sent:,} order messages: Python's allocated blocks "
-                  f"{blocks:,} -> {sys.getallocatedblocks():,}, resident set "
-                  f"{rss / 2**20:.1f} -> {t2w.rss_bytes() / 2**20:.1f} MiB")
-            tracemalloc.start(3)
-            first, sent = tracemalloc.take_snapshot(), sender.sent
-            await run(ticks)
-            growth = tracemalloc.take_snapshot().compare_to(first, "traceback")
-        finally:
-            gateway.stop()
+        await run(warm_up)
+        sent, blocks, rss = sender.sent, sys.getallocatedblocks(), t2w.rss_bytes()
+        await run(ticks)
+        print(f"warm-up: {warm_up:,} ticks, {sent:,} order messages; then {ticks:,} ticks, "
+              f"{sender.sent - sent:,} order messages: Python's allocated blocks "
+              f"{blocks:,} -> {sys.getallocatedblocks():,}, resident set "
+              f"{rss / 2**20:.1f} -> {t2w.rss_bytes() / 2**20:.1f} MiB")
+        tracemalloc.start(3)
+        first, sent = tracemalloc.take_snapshot(), sender.sent
+        await run(ticks)
+        growth = tracemalloc.take_snapshot().compare_to(first, "traceback")
     print(f"then {ticks:,} ticks more, {sender.sent - sent:,} order messages, traced: "
           "allocations made then and still alive at the end, largest first (what they "
           "replaced in a bounded memory was allocated before the tracing, and its freeing "
@@ -210,10 +281,15 @@ def main() -> int:
     memory = commands.add_parser("memory")
     memory.add_argument("--ticks", type=int, default=60_000)
     memory.add_argument("--warm-up", type=int, default=20_000)
+    send = commands.add_parser("send")
+    send.add_argument("--pairs", type=int, default=4_000)
     args = parser.parse_args()
-    probe: Callable[[], Any] = (lambda: _stages(args.ticks, args.pin)) \
-        if args.command == "stages" else (lambda: _memory(args.ticks, args.warm_up))
-    asyncio.run(probe())
+    probes: dict[str, Callable[[], Any]] = {
+        "stages": lambda: _stages(args.ticks, args.pin),
+        "memory": lambda: _memory(args.ticks, args.warm_up),
+        "send": lambda: _send(args.pairs),
+    }
+    asyncio.run(probes[args.command]())
     return 0
 
 

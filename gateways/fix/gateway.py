@@ -136,7 +136,11 @@ class FixOrderGateway(fix.Application):
         session_id = self.session_id
         if session_id is None or not self.logged_on.is_set():
             return False
-        message = encode_intent(intent, self.instruments[intent.symbol], now_ns)
+        try:
+            message = encode_intent(intent, self.instruments[intent.symbol], now_ns)
+        except ValueError as exc:  # an identifier that cannot be a FIX field value
+            log.error("order message not sent: %s", exc)
+            return False
         sending = SentOrderMessage.of(intent)
         self._local.sending = sending  # for toApp, which quickfix calls on this thread
         try:

@@ -34,6 +34,7 @@ from gateways.fix.codec import (
     TRANSACT_TIME,
     FixParseError,
     format_utc,
+    message_of_text,
     msg_type,
 )
 from gateways.marketdata.fix_md import (
@@ -96,13 +97,6 @@ class ClientOrder:
 # costs a few microseconds, and a report built field by field (~17 setField calls) or a request
 # read field by field (~16 isSetField/getField calls) made the venue's order path several times
 # slower than quickfix itself (docs/benchmarks.md). One call each way instead.
-
-
-def _message(msg_type: str, body: str) -> fix.Message:
-    """A message from its body as text (``tag=value`` fields, each ended by the separator), in
-    one call into quickfix. quickfix writes the header of the session it is sent on (the
-    BeginString here is replaced) and computes BodyLength and CheckSum when it sends."""
-    return fix.Message(f"8=FIX.4.4{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}", False)
 
 
 def _clean(value: str) -> str:
@@ -196,7 +190,7 @@ def build_execution_report(order: ClientOrder, exec_id: str, exec_type: str,
     if last_qty is not None and last_px is not None and instrument is not None:
         last = f"{LAST_QTY}={last_qty}{SOH}{LAST_PX}={instrument.to_price(last_px)!s}{SOH}"
     note = f"{TEXT}={_clean(text)}{SOH}" if text else ""
-    return _message(fix.MsgType_ExecutionReport, (
+    return message_of_text(fix.MsgType_ExecutionReport, (
         f"{ORDER_ID}={order.order_id}{SOH}{CL_ORD_ID}={_clean(order.cl_ord_id)}{SOH}{orig}"
         f"{EXEC_ID}={exec_id}{SOH}{EXEC_TYPE}={exec_type}{SOH}"
         f"{ORD_STATUS}={order.status.value}{SOH}{SYMBOL}={_clean(order.symbol)}{SOH}"

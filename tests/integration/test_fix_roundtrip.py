@@ -167,6 +167,17 @@ async def test_invalid_order_is_rejected_and_the_session_survives(harness: Harne
     assert harness.gateway.logged_on.is_set()
 
 
+async def test_an_order_whose_id_holds_the_separator_is_not_sent(harness: Harness) -> None:
+    # Written as text, such a ClOrdID would split into fields of its own: the gateway refuses it.
+    assert not harness.gateway.send(NewOrder("T-bad\x01id", "P", "GOOG", Side.SELL, 100,
+                                             ASK + 10), harness.venue.clock.now_ns())
+    cl = harness.next_id()
+    harness.send(NewOrder(cl, "P", "GOOG", Side.SELL, 100, ASK + 10))
+    new = await harness.next_of(ExecutionReport, lambda r: r.exec_type is ExecType.NEW)
+    assert new.cl_ord_id == cl
+    assert [order.cl_ord_id for order in harness.venue.working_orders()] == [cl]
+
+
 async def test_unknown_compid_is_refused(tmp_path: Path, harness: Harness) -> None:
     loop = asyncio.get_running_loop()
     spec = SessionSpec("initiator", "FIX.4.4", "INTRUDER", "SIMVENUE", "127.0.0.1",

@@ -65,6 +65,61 @@ def test_cancel_and_replace_reference_the_original() -> None:
     assert replace.getHeader().getField(35) == "G" and replace.getField(44) == "580.02"
 
 
+_IDS = st.text(st.characters(codec="ascii", exclude_characters="\x01"), min_size=1, max_size=20)
+_SIDES = st.sampled_from(list(Side))
+
+
+def _intents() -> st.SearchStrategy[NewOrder | ReplaceOrder | CancelOrder]:
+    qty, price = st.integers(-5, 10**9), st.integers(-5, 10**12)
+    new = st.builds(NewOrder, _IDS, st.just("P"), _IDS, _SIDES, qty,
+                    st.one_of(st.none(), price), st.sampled_from(list(OrdType)),
+                    st.sampled_from(list(TimeInForce))).filter(
+        lambda o: o.price is not None or o.ord_type is not OrdType.LIMIT)
+    replace = st.builds(ReplaceOrder, _IDS, _IDS, st.just("P"), _IDS, _SIDES, qty, price)
+    cancel = st.builds(CancelOrder, _IDS, _IDS, st.just("P"), _IDS, _SIDES, qty)
+    return st.one_of(new, replace, cancel)
+
+
+def _field_by_field(intent: NewOrder | ReplaceOrder | CancelOrder, now_ns: int) -> fix.Message:
+    """The reference: the same message built with a ``setField`` per field."""
+    fields = {11: intent.cl_ord_id, 55: intent.symbol, 54: intent.side.fix, 38: str(intent.qty),
+              60: format_utc(now_ns)}
+    if isinstance(intent, NewOrder):
+        fields |= {21: "1", 40: intent.ord_type.value, 59: intent.tif.value}
+        if intent.price is not None and intent.ord_type is OrdType.LIMIT:
+            fields[44] = str(GOOG.to_price(intent.price))
+        return _message("D", fields)
+    fields[41] = intent.orig_cl_ord_id
+    if isinstance(intent, ReplaceOrder):
+        return _message("G", fields | {21: "1", 40: "2", 44: str(GOOG.to_price(intent.price))})
+    return _message("F", fields)
+
+
+def _wire_fields(message: fix.Message) -> list[str]:
+    """The fields quickfix would write, less the three it computes or replaces on sending."""
+    return [f for f in message.toString().split("\x01")
+            if f and not f.startswith(("8=", "9=", "10="))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_intents(), st.integers(0, 4_102_444_800 * 10**9))
+def test_an_order_message_written_as_text_is_the_one_built_field_by_field(intent, now_ns) -> None:
+    assert _wire_fields(encode_intent(intent, GOOG, now_ns)) == \
+        _wire_fields(_field_by_field(intent, now_ns))
+
+
+@pytest.mark.parametrize("intent", [
+    NewOrder("C\x011", "P", "GOOG", Side.SELL, 100, 58001),
+    NewOrder("", "P", "GOOG", Side.SELL, 100, 58001),
+    NewOrder("C1", "P", "GO\x01OG", Side.SELL, 100, 58001),
+    CancelOrder("C2", "C\x011", "P", "GOOG", Side.SELL, 100),
+    ReplaceOrder("C3", "", "P", "GOOG", Side.SELL, 80, 58002),
+])
+def test_an_identifier_that_cannot_be_a_field_value_is_refused(intent) -> None:
+    with pytest.raises(ValueError, match="cannot be sent"):
+        encode_intent(intent, GOOG, NOW)
+
+
 def test_fill_report_parses_to_ticks() -> None:
     report = decode_execution_report(_message("8", FILL), INSTRUMENTS)
     assert report.exec_type is ExecType.TRADE and report.ord_status is OrdStatus.PARTIALLY_FILLED
