@@ -102,13 +102,19 @@ def _header(msg_type: str) -> fix.Message:
     return message
 
 
-def message_of_text(msg_type: str, body: str) -> fix.Message:
+def message_of_text(msg_type: str, body: str,
+                    dictionary: fix.DataDictionary | None = None) -> fix.Message:
     """A message from its body as text (``tag=value`` fields, each ended by the separator), in
     one call into quickfix instead of a ``setField`` per field. quickfix writes the header of
     the session it is sent on (the BeginString here is replaced, the CompIDs, MsgSeqNum and
     SendingTime added) and computes BodyLength and CheckSum when it sends; it keeps the body's
-    fields in tag order whichever way they were added, so the bytes on the wire are the same."""
-    return fix.Message(f"8=FIX.4.4{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}", False)
+    fields in tag order whichever way they were added, so the bytes on the wire are the same.
+    A body with a repeating group needs the ``dictionary`` that defines it: without one,
+    quickfix files every field by its tag, and the group's entries come apart."""
+    text = f"8=FIX.4.4{SOH}9=0{SOH}35={msg_type}{SOH}{body}10=000{SOH}"
+    if dictionary is None:
+        return fix.Message(text, False)
+    return fix.Message(text, dictionary, False)
 
 
 def _field_value(value: str, name: str) -> str:
