@@ -3,7 +3,8 @@ straightforward one, the decoder it replaced, on random messages, well-formed an
 same MarketData, or a FixParseError with the same message, and never another exception.
 
 The reference below is that earlier decoder (split the wire string into a dict per entry, then
-``int``/``float``, ``time.strptime`` and ``Instrument.to_ticks`` on each value), kept here as
+``time.strptime`` and ``Instrument.to_ticks`` on each value, and each size through
+``fix_md_wire.quantity``, the general parser the compiled pass falls back on), kept here as
 the definition; the compiled one reads sizes, times and prices in place and caches prices and
 dates, which is where they could differ."""
 
@@ -30,22 +31,6 @@ INSTRUMENTS = {"GOOG": Instrument("GOOG", Decimal("0.01")),
                "BTC": Instrument("BTC", Decimal("0.5")),
                "BIG": Instrument("BIG", Decimal("25"))}
 SOH = "\x01"
-
-
-def _reference_quantity(value: str, tag: int) -> int:
-    try:
-        qty = int(value)
-    except ValueError:
-        try:
-            as_float = float(value)
-        except ValueError as exc:
-            raise FixParseError(f"tag {tag}={value!r} is not a number") from exc
-        if not as_float.is_integer():
-            raise FixParseError(f"tag {tag}={value!r} is not a whole quantity") from None
-        qty = int(as_float)
-    if qty < 0:
-        raise FixParseError(f"tag {tag}={value!r} is negative")
-    return qty
 
 
 def _reference_time(date: str, clock: str) -> int:
@@ -103,7 +88,7 @@ def reference_decode(raw: str, snapshot: bool,
                 current = {}
                 entries.append(current)
             current[tag] = value
-    count = _reference_quantity(head.get("268", "0"), 268)
+    count = fix_md_wire.quantity(head.get("268", "0"), 268)
     if count != len(entries):
         raise FixParseError(f"NoMDEntries(268)={count} but {len(entries)} entries")
     updates: list[BookUpdate] = []
@@ -126,7 +111,7 @@ def reference_decode(raw: str, snapshot: bool,
         action = "0" if snapshot else _field(entry, 279)
         price = _reference_price(instrument, entry)
         if entry_type == "2":
-            trades.append(Trade(symbol, price, _reference_quantity(_field(entry, 271), 271),
+            trades.append(Trade(symbol, price, fix_md_wire.quantity(_field(entry, 271), 271),
                                 None, ts_ns))
             continue
         if entry_type not in ("0", "1"):
@@ -134,7 +119,7 @@ def reference_decode(raw: str, snapshot: bool,
         if action == "2":
             qty = 0
         elif action in ("0", "1"):
-            qty = _reference_quantity(_field(entry, 271), 271)
+            qty = fix_md_wire.quantity(_field(entry, 271), 271)
         else:
             raise FixParseError(f"unsupported MDUpdateAction {action!r}")
         updates.append(BookUpdate(symbol, Side.BUY if entry_type == "0" else Side.SELL, price,
