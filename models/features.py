@@ -13,11 +13,13 @@ into a caller-owned float32 buffer so the per-tick path allocates nothing.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -156,11 +158,23 @@ def new_observation_buffer() -> np.ndarray:
     return np.zeros(N_FEATURES, dtype=np.float32)
 
 
+def _source_of(names: tuple[str, ...]) -> list[str]:
+    """The source of this module's top-level functions and classes ``names``, exactly as
+    ``inspect.getsource`` gives it for the interpreted module. Read from the file, not from the
+    objects: compiled (native-modules.txt), they carry no source, and the hash must not
+    depend on whether the module was compiled."""
+    source = Path(__file__).with_name("features.py").read_text()
+    lines = source.splitlines(keepends=True)
+    starts = {node.name: node.lineno - 1 for node in ast.parse(source).body
+              if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    return ["".join(inspect.getblock(lines[starts[name]:])) for name in names]
+
+
 def _spec_hash() -> str:
     definition = {
         "id": FEATURE_SPEC_ID,
         "features": FEATURES,
-        "source": [inspect.getsource(fn) for fn in (_clip, MarketTracker, observe)],
+        "source": _source_of(("_clip", "MarketTracker", "observe")),
     }
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
 

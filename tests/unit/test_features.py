@@ -1,8 +1,14 @@
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import models.features as features_module
 from models.features import (
     FEATURE_SPEC_HASH,
     FEATURES,
@@ -74,3 +80,24 @@ def test_observation_is_finite_and_bounded(qty: int, filled: int, t: float, slic
 
 def test_spec_hash_is_a_stable_identifier() -> None:
     assert len(FEATURE_SPEC_HASH) == 16 and len(FEATURES) == N_FEATURES
+
+
+def test_spec_hash_is_the_interpreted_modules_whatever_runs() -> None:
+    """The hash reads the functions' source from models/features.py (compiled, they carry
+    none); it must be what ``inspect.getsource`` gives for the same file interpreted, which is
+    how the shipped model's hash was made."""
+    path = Path(features_module.__file__).with_name("features.py")
+    spec = importlib.util.spec_from_file_location("_features_interpreted", path)
+    assert spec is not None and spec.loader is not None
+    interpreted = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = interpreted  # inspect finds a class's file through sys.modules
+    try:
+        spec.loader.exec_module(interpreted)
+        by_inspect = [inspect.getsource(fn) for fn in
+                      (interpreted._clip, interpreted.MarketTracker, interpreted.observe)]
+    finally:
+        del sys.modules[spec.name]
+    assert interpreted._source_of(("_clip", "MarketTracker", "observe")) == by_inspect
+    assert interpreted.FEATURE_SPEC_HASH == FEATURE_SPEC_HASH
+    assert by_inspect[2].startswith("def observe(") and by_inspect[2].rstrip().endswith(
+        "return out")
