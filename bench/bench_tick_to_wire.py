@@ -66,9 +66,13 @@ from _timing import percentile, report  # noqa: E402
 from bench_fix_roundtrip import serving  # noqa: E402
 
 from gateways.fix.gateway import FixOrderGateway  # noqa: E402
-from gateways.fix.settings import SessionSpec, data_dictionary  # noqa: E402
+from gateways.fix.settings import SessionSpec  # noqa: E402
 from gateways.marketdata.fix_md import decode_market_data  # noqa: E402
-from gateways.venue.messages import build_incremental, build_snapshot  # noqa: E402
+from gateways.venue.messages import (  # noqa: E402
+    build_incremental,
+    build_snapshot,
+    fix44_dictionary,
+)
 from models.features import new_observation_buffer, observe  # noqa: E402
 from models.policy import DecisionContext  # noqa: E402
 from models.registry import make_policy  # noqa: E402
@@ -389,10 +393,10 @@ def _venue_cpus() -> set[int]:
 class _MarketProcess:
     """``market`` continued in a producer process (``_produce``), one batch always being built
     ahead while this process handles the one before: building a message costs about three
-    times what decoding it does (31 against 11 µs, 2026-12-02), so the memory run, building
-    its own, sustained at most 8,923 of the 10,000 ticks a second asked. Each text is parsed
-    here by quickfix with the FIX 4.4 dictionary, as quickfix parses what arrives on a
-    session."""
+    times what decoding it does, so the memory run, building its own, sustained at most 8,923
+    of the 10,000 ticks a second asked (docs/benchmarks.md, "The memory run's market"). Each
+    text is parsed here by quickfix with the FIX 4.4 dictionary, as quickfix parses what
+    arrives on a session."""
 
     def __init__(self, market: _Market, batch: int) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of quickfix's threads
@@ -402,12 +406,12 @@ class _MarketProcess:
         self._process.start()
         self._conn.recv()
         self._conn.send(True)
-        self._dictionary = fix.DataDictionary(str(data_dictionary("FIX.4.4")))
 
     def next_batch(self) -> list[fix.Message]:
         texts = self._conn.recv()
         self._conn.send(True)  # the next batch is built while this one is handled
-        return [fix.Message(text, self._dictionary, False) for text in texts]
+        dictionary = fix44_dictionary()
+        return [fix.Message(text, dictionary, False) for text in texts]
 
     def close(self) -> None:
         self._conn.send(False)
@@ -420,12 +424,10 @@ async def memory(engine: Engine, sender: _TimedSender, reports: _Reports, market
     """RSS after the first minute and at the end of ``minutes`` at ``rate`` ticks/s (paced in
     batches of 1/100 s, the market built just ahead by ``_MarketProcess``, so the run holds no
     backlog), the rate achieved (below ``rate`` when the process cannot keep up) and the
-    order messages sent meanwhile. The venue's answers are handled between the ticks that
-    follow an order (``ANSWER_TICKS`` of them) and after each batch: yielding to the event
-    loop after every tick, as the other runs do, took 17 µs a tick, the answers' handling
-    included (2026-12-02, against 72 µs for the tick itself, the VM at half its fastest
-    speed), and only once a batch, the policy waited up to a batch for its answers and sent a
-    fifth of the order messages."""
+    order messages sent meanwhile. The venue's answers are handled between the ``ANSWER_TICKS``
+    ticks that follow an order and after each batch: yielding to the event loop after every
+    tick cost about a fifth of a tick, and only once a batch cut the order messages to a fifth
+    (docs/benchmarks.md, "The memory run's market")."""
     batch = rate // 100
     producer = _MarketProcess(market, batch)
     deadline = time.monotonic() + minutes * 60

@@ -241,6 +241,14 @@ def build_md_reject(req_id: str, text: str) -> fix.Message:
 _FIX44: list[fix.DataDictionary] = []  # loaded on first use, once per process
 
 
+def fix44_dictionary() -> fix.DataDictionary:
+    """The FIX 4.4 data dictionary, loaded once per process: what parses a market-data message's
+    entries as the repeating group they are."""
+    if not _FIX44:
+        _FIX44.append(fix.DataDictionary(str(data_dictionary("FIX.4.4"))))
+    return _FIX44[0]
+
+
 def _market_data(msg_type: str, body: str) -> fix.Message:
     """A snapshot or incremental refresh from its text, parsed with the FIX 4.4 dictionary (its
     entries are a repeating group). Why text: with the entries built as quickfix groups, a
@@ -248,9 +256,7 @@ def _market_data(msg_type: str, body: str) -> fix.Message:
     (``timeit``, 2026-12-02; docs/benchmarks.md has the command); the venue publishes one per
     book change, and the tick-to-wire bench builds its market with it.
     tests/unit/test_venue_messages.py checks that both ways give the same message."""
-    if not _FIX44:
-        _FIX44.append(fix.DataDictionary(str(data_dictionary("FIX.4.4"))))
-    return message_of_text(msg_type, body, _FIX44[0])
+    return message_of_text(msg_type, body, fix44_dictionary())
 
 
 def _entry(entry_type: str, price: int, qty: int, instrument: Instrument, stamp: str,
