@@ -36,6 +36,10 @@ Writes docs/benchmarks.json (``tick_to_wire_us``, ``floor_us``, ``throughput_tic
 tick-to-wire p50 <= 1.5x the floor's, p99 <= 3x; >= 50,000 ticks/s; RSS growth < 5%.
 
     .venv/bin/python bench/bench_tick_to_wire.py [--ticks 100000] [--memory-minutes 10]
+    .venv/bin/python bench/bench_tick_to_wire.py --profile [throughput|memory] [--memory-minutes M]
+
+``--profile`` prints where the time goes instead (pyinstrument; it slows everything about 2x,
+so for proportions): in the throughput run, or in ``--memory-minutes`` of the memory run.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -357,13 +361,13 @@ async def throughput(engine: Engine, reports: _Reports, market: _Market, ticks: 
     return ticks / elapsed
 
 
-async def profile(engine: Engine, reports: _Reports, market: _Market, ticks: int) -> str:
-    """pyinstrument's text profile of ``ticks`` ticks through the hot path."""
+async def profile(run: Awaitable[object]) -> str:
+    """pyinstrument's text profile of ``run`` (a run of the bench not yet started)."""
     from pyinstrument import Profiler
 
     profiler = Profiler(interval=0.0001)
     profiler.start()
-    await throughput(engine, reports, market, ticks)
+    await run
     profiler.stop()
     return str(profiler.output_text(unicode=False, color=False))
 
@@ -474,9 +478,11 @@ async def main() -> int:
     parser.add_argument("--rate", type=float, default=2_000,
                         help="ticks per wall second in the tick-to-wire and floor runs")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--profile", action="store_true",
-                        help="only profile 20,000 ticks of the hot path with pyinstrument and "
-                             "print it as text (what docs/benchmarks.md shows)")
+    parser.add_argument("--profile", nargs="?", const="throughput",
+                        choices=("throughput", "memory"),
+                        help="only profile with pyinstrument and print it as text (what "
+                             "docs/benchmarks.md shows): 20,000 ticks back to back "
+                             "(throughput, the default) or --memory-minutes of the memory run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="execagent-t2w-") as workdir, \
             serving("venue", Path(workdir), pin=True) as port:
@@ -488,7 +494,9 @@ async def main() -> int:
             market = _Market(args.seed)
             if args.profile:
                 await tick_to_wire(engine, sender, reports, market, 2_000, args.rate)  # warm up
-                print(await profile(engine, reports, market, 20_000))
+                print(await profile(
+                    memory(engine, sender, reports, market, args.memory_minutes, 10_000, print)
+                    if args.profile == "memory" else throughput(engine, reports, market, 20_000)))
                 return 0
             wire = await tick_to_wire(engine, sender, reports, market, args.ticks, args.rate)
             floor_parts = await floor(gateway, engine, reports, 20_000, args.rate)

@@ -81,12 +81,15 @@ class OrdStatus(enum.Enum):
     @property
     def is_terminal(self) -> bool:
         """True when the order can no longer trade."""
-        return self in _TERMINAL_STATUSES
+        # By the member's code, not the member: an Enum member hashes through Enum.__hash__, a
+        # Python function, its str code in C (the property 213 -> 93 ns; about five calls a
+        # tick: docs/benchmarks.md, "Tick to wire").
+        return self._value_ in _TERMINAL_CODES
 
 
-_TERMINAL_STATUSES = frozenset(
-    {OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED,
-     OrdStatus.DONE_FOR_DAY, OrdStatus.REPLACED}
+_TERMINAL_CODES = frozenset(
+    status.value for status in (OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED,
+                                OrdStatus.EXPIRED, OrdStatus.DONE_FOR_DAY, OrdStatus.REPLACED)
 )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker, new_observation_buffer, observe
@@ -44,6 +44,7 @@ from service.domain import (
     OrdStatus,
     ParentOrder,
     SessionStatus,
+    Side,
     TimeInForce,
 )
 from service.journal import Journal
@@ -151,6 +152,10 @@ class Engine:
         self._store_parent = metrics.store_write.labels("save_parent")
         self._store_child = metrics.store_write.labels("save_child")
         self._store_fill = metrics.store_write.labels("record_fill")
+        # The reports' counters by their labels, bound on first use (only the labels the venue
+        # sends get a series): a label lookup costs about 1.8 us, more than counting.
+        self._report_counters: dict[ExecType, Counter] = {}
+        self._fill_counters: dict[tuple[str, Side], Counter] = {}
         metrics.watch_parents(
             filled=lambda: sum(w.parent.filled for w in self._by_parent.values()),
             remaining=lambda: sum(w.parent.remaining for w in self._by_parent.values()),
@@ -568,7 +573,11 @@ class Engine:
             self._apply_report(report)
 
     def _apply_report(self, report: ExecutionReport) -> None:
-        self.metrics.execution_reports.labels(report.exec_type.name.lower()).inc()
+        counter = self._report_counters.get(report.exec_type)
+        if counter is None:
+            counter = self._report_counters[report.exec_type] = \
+                self.metrics.execution_reports.labels(report.exec_type.name.lower())
+        counter.inc()
         if self.journal is not None:
             self.journal.record("execution_report", self.clock.now_ns(), {
                 "cl_ord_id": report.cl_ord_id, "exec_id": report.exec_id,
@@ -593,7 +602,11 @@ class Engine:
             if order is not None and report.exec_type in TRADE_AMENDMENTS:
                 self._on_trade_amended(order)
             return
-        self.metrics.filled_shares.labels(report.symbol, report.side.name.lower()).inc(fill.qty)
+        filled = self._fill_counters.get((report.symbol, report.side))
+        if filled is None:
+            filled = self._fill_counters[(report.symbol, report.side)] = \
+                self.metrics.filled_shares.labels(report.symbol, report.side.name.lower())
+        filled.inc(fill.qty)
         working = self._by_parent.get(fill.parent_id)
         if working is not None:
             # No parent write here: its filled quantity is the sum of its stored fills (what

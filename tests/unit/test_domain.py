@@ -48,5 +48,7 @@ def test_parent_order_validates_quantity_and_window() -> None:
 
 
 def test_terminal_statuses() -> None:
-    assert OrdStatus.FILLED.is_terminal and OrdStatus.CANCELED.is_terminal
-    assert not OrdStatus.NEW.is_terminal and not OrdStatus.PENDING_CANCEL.is_terminal
+    """Exactly the statuses after which an order can no longer trade; every other is live."""
+    terminal = {OrdStatus.FILLED, OrdStatus.CANCELED, OrdStatus.REJECTED, OrdStatus.EXPIRED,
+                OrdStatus.DONE_FOR_DAY, OrdStatus.REPLACED}
+    assert {status for status in OrdStatus if status.is_terminal} == terminal

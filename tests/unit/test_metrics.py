@@ -155,6 +155,11 @@ def test_engine_exports_parent_progress_shortfall_and_order_outcomes() -> None:
     engine.on_execution_report(report(second, ExecType.TRADE, OrdStatus.FILLED, second.qty, 0,
                                       second.qty, 57_999))
     assert value(metrics, "execagent_orders_filled_total") == 1
+    # Counted by label, each label's counter bound once and reused (the second trade).
+    for exec_type, count in (("new", 1), ("trade", 2), ("canceled", 1)):
+        assert value(metrics, "execagent_execution_reports_total", exec_type=exec_type) == count
+    assert value(metrics, "execagent_filled_shares_total", symbol="GOOG", side="sell") == \
+        300 + second.qty
     engine.on_cancel_reject(CancelReject("C9", "X9", OrdStatus.FILLED, "0", "too late"))
     assert value(metrics, "execagent_orders_rejected_total", reason="cancel_too_late") == 1
     for operation in ("save_parent", "save_child", "record_fill"):
