@@ -82,8 +82,8 @@ class OrdStatus(enum.Enum):
     def is_terminal(self) -> bool:
         """True when the order can no longer trade."""
         # By the member's code, not the member: an Enum member hashes through Enum.__hash__, a
-        # Python function, its str code in C (the property 213 -> 93 ns; about five calls a
-        # tick: docs/benchmarks.md, "Tick to wire").
+        # Python function, its str code in C (the property 213 -> 93 ns; several calls a tick:
+        # docs/benchmarks.md, "Tick to wire").
         return self._value_ in _TERMINAL_CODES
 
 

@@ -153,7 +153,8 @@ class Engine:
         self._store_child = metrics.store_write.labels("save_child")
         self._store_fill = metrics.store_write.labels("record_fill")
         # The reports' counters by their labels, bound on first use (only the labels the venue
-        # sends get a series): a label lookup costs about 1.8 us, more than counting.
+        # sends get a series): 0.9 against 2.0 us a report with a label lookup each time
+        # (docs/benchmarks.md, "Tick to wire").
         self._report_counters: dict[ExecType, Counter] = {}
         self._fill_counters: dict[tuple[str, Side], Counter] = {}
         metrics.watch_parents(
