@@ -146,6 +146,8 @@ class Engine:
         risk.on_kill = self._send_kill_cancels
         # Metric children bound once: the tick's path does no label lookups.
         self._tick_counters = {symbol: metrics.ticks.labels(symbol) for symbol in instruments}
+        self._superseded_counters = {symbol: metrics.ticks_superseded.labels(symbol)
+                                     for symbol in instruments}
         self._last_tick_by_symbol = dict.fromkeys(instruments, self._last_tick_mono_ns)
         self._sent = {kind: metrics.orders_sent.labels(kind) for kind in
                       ("new", "cancel", "replace")}
@@ -161,6 +163,7 @@ class Engine:
             filled=lambda: sum(w.parent.filled for w in self._by_parent.values()),
             remaining=lambda: sum(w.parent.remaining for w in self._by_parent.values()),
             scheduled=self._scheduled_shares)
+        metrics.watch_engine_queue(self.queue.qsize)
         metrics.watch_market_data_age(
             instruments,
             lambda symbol: (time.monotonic_ns() - self._last_tick_by_symbol[symbol]) / 1e9)
@@ -171,13 +174,53 @@ class Engine:
         self.queue.put_nowait((event, received_ns))
 
     async def run(self) -> None:
+        """Take what waits on the queue, everything at once, and handle it (``handle_batch``):
+        when the engine falls behind, each symbol is decided on its newest tick."""
         watchdog = asyncio.create_task(self._watch_loop(), name="risk-watch")
+        queue = self.queue
         try:
             while True:
-                event, received_ns = await self.queue.get()
-                self.handle(event, received_ns)
+                batch = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                self.handle_batch(batch)
         finally:
             watchdog.cancel()
+
+    def handle_batch(self, batch: list[tuple[object, int]]) -> None:
+        """Handle events that were waiting together, in their order; a tick with a newer tick
+        of its symbol later in the batch is *superseded*: it moves the book, the market's
+        statistics, the overlay's reference and the parents' market volume as any tick does,
+        but no decision is made on it. The newest tick's decision is made on the state all of
+        them built, and its tick-to-order latency counts from the earliest superseded tick's
+        arrival (the market event the decision is the first answer to).
+
+        Why: a decision on a tick that already has a successor waiting acts on a book that is
+        gone, and deciding on each would make every later decision later still: the queue would
+        grow for as long as ticks come faster than decisions (issue 10's throughput; FIX market
+        data is never conflated on its way here, gateways/marketdata/fix_feed.py). Nothing is
+        merged or dropped: every event is applied, execution reports between ticks included,
+        in the session's order. At a pace the engine keeps up with, every batch holds one
+        event and every tick is decided on."""
+        if len(batch) == 1:
+            event, received_ns = batch[0]
+            self.handle(event, received_ns)
+            return
+        newest: dict[str, int] = {}  # symbol -> index of its newest tick in the batch
+        earliest: dict[int, int] = {}  # newest tick's index -> arrival of the first it supersedes
+        superseded: set[int] = set()
+        for index in range(len(batch) - 1, -1, -1):
+            event, received_ns = batch[index]
+            if isinstance(event, MarketData):
+                last = newest.setdefault(event.symbol, index)
+                if last != index:
+                    superseded.add(index)
+                    earliest[last] = received_ns
+        for index, (event, received_ns) in enumerate(batch):
+            if index in superseded:
+                self.handle(event, received_ns, decide=False)
+            else:
+                self.handle(event, earliest.get(index, received_ns))
 
     def wall_ns_since_last_tick(self) -> int:
         """Monotonic wall time since the last market-data message (since start before any)."""
@@ -199,10 +242,12 @@ class Engine:
                 self.errors += 1
                 log.exception("risk watch failed")
 
-    def handle(self, event: object, received_ns: int) -> None:
+    def handle(self, event: object, received_ns: int, decide: bool = True) -> None:
+        """One inbound event; ``decide=False`` applies a tick without deciding on it (a newer
+        one of its symbol is waiting: ``handle_batch``)."""
         try:
             if isinstance(event, MarketData):
-                self.on_market_data(event, received_ns)
+                self.on_market_data(event, received_ns, decide)
             elif isinstance(event, ExecutionReport):
                 self.on_execution_report(event)
             elif isinstance(event, CancelReject):
@@ -364,7 +409,7 @@ class Engine:
         return True
 
     # --- the walk of one tick ---------------------------------------------------------------
-    def on_market_data(self, message: MarketData, received_ns: int) -> None:
+    def on_market_data(self, message: MarketData, received_ns: int, decide: bool = True) -> None:
         symbol = message.symbol
         book = self.books.get(symbol)
         if book is None:
@@ -377,10 +422,13 @@ class Engine:
         traded = sum(trade.qty for trade in message.trades)
         self.risk.on_market_data(symbol, book.best_bid(), book.best_ask(), now, traded)
         self._tick_counters[symbol].inc()
+        if not decide:
+            self._superseded_counters[symbol].inc()
         for working in tuple(self._active[symbol]):
             if now >= working.parent.start_ns:
                 working.market_volume += traded
-            self._decide(working, book, now, received_ns)
+            if decide:
+                self._decide(working, book, now, received_ns)
 
     def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int) -> None:
         parent = working.parent

@@ -266,6 +266,11 @@ class Metrics:
         self.ticks = LoopCounter("execagent_ticks_total",
                                  "Market-data messages processed by the engine", ("symbol",),
                                  registry=r)
+        self.ticks_superseded = LoopCounter(
+            "execagent_ticks_superseded_total",
+            "Market-data messages applied without a decision of their own: a newer message of "
+            "the symbol was already waiting for the engine, and the decision was made on it",
+            ("symbol",), registry=r)
         self.tick_to_order = LoopHistogram(
             "execagent_tick_to_order_seconds",
             "From a market-data message's arrival to the order handed to the gateway",
@@ -403,6 +408,11 @@ class Metrics:
         self.feed_queue_depth = Gauge(
             "execagent_feed_queue_depth",
             "Market-data messages waiting for the engine (after conflation)", registry=r)
+        self.engine_queue_depth = Gauge(
+            "execagent_engine_queue_depth",
+            "Events waiting for the engine: FIX market data and the session's execution "
+            "reports, in the session's order (never conflated; a backlog is decided on its "
+            "newest tick)", registry=r)
         self._feeds = _FeedCollector()
         r.register(self._feeds)
         self._initialise_label_sets()
@@ -453,6 +463,9 @@ class Metrics:
         self.parent_filled.set_function(filled)
         self.parent_remaining.set_function(remaining)
         self.parent_scheduled.set_function(scheduled)
+
+    def watch_engine_queue(self, depth: Callable[[], int]) -> None:
+        self.engine_queue_depth.set_function(depth)
 
     def watch_market_data_age(self, symbols: Iterable[str],
                               age_seconds: Callable[[str], float]) -> None:

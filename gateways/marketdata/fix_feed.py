@@ -14,8 +14,9 @@ conflating queue, the book could reach the engine after a report that the venue 
 the engine would act on liquidity that is gone. So :meth:`FixMarketData.deliver` judges each
 message synchronously and returns what to pass on, and the service's FIX sink puts it on the
 engine's own queue beside the reports, in the session's order (``service/app.py``); the feed's
-iterator yields nothing and ends when the feed is closed. The price: FIX market data is never
-conflated (as before; the engine's queue is unbounded).
+iterator yields nothing and ends when the feed is closed. FIX market data is never conflated;
+when it comes faster than the engine decides, the engine applies every waiting message and
+decides on each symbol's newest (``Engine.handle_batch``).
 
 What the feed checks, as the other adapters do: its own book is built from what it passes on,
 so an incremental before the symbol's snapshot (the book is unknown) or a message that leaves
