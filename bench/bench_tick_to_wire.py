@@ -45,10 +45,11 @@ ticks/s deciding on every tick (``throughput_ticks_per_s``: the goal is judged o
 sustained rate, which decides on fewer); RSS growth < 5%.
 
     .venv/bin/python bench/bench_tick_to_wire.py [--ticks 100000] [--memory-minutes 10]
-    .venv/bin/python bench/bench_tick_to_wire.py --profile [throughput|memory] [--memory-minutes M]
+    .venv/bin/python bench/bench_tick_to_wire.py --profile [throughput|memory|sustained]
 
 ``--profile`` prints where the time goes instead (pyinstrument; it slows everything about 2x,
-so for proportions): in the throughput run, or in ``--memory-minutes`` of the memory run.
+so for proportions): in the throughput run, in ``--memory-minutes`` of the memory run, or in
+``--sustained-seconds`` of 50,000 ticks a second offered through the engine's queue.
 """
 
 from __future__ import annotations
@@ -588,10 +589,12 @@ async def main() -> int:
                         help="length of each offered rate through the engine's queue")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--profile", nargs="?", const="throughput",
-                        choices=("throughput", "memory"),
+                        choices=("throughput", "memory", "sustained"),
                         help="only profile with pyinstrument and print it as text (what "
                              "docs/benchmarks.md shows): 20,000 ticks back to back "
-                             "(throughput, the default) or --memory-minutes of the memory run")
+                             "(throughput, the default), --memory-minutes of the memory run, "
+                             "or --sustained-seconds of 50,000 ticks/s offered through the "
+                             "engine's queue")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="execagent-t2w-") as workdir, \
             serving("venue", Path(workdir), pin=True) as port:
@@ -603,9 +606,13 @@ async def main() -> int:
             market = _Market(args.seed)
             if args.profile:
                 await tick_to_wire(engine, sender, reports, market, 2_000, args.rate)  # warm up
-                print(await profile(
-                    memory(engine, sender, reports, market, args.memory_minutes, 10_000, print)
-                    if args.profile == "memory" else throughput(engine, reports, market, 20_000)))
+                runs = {
+                    "throughput": lambda: throughput(engine, reports, market, 20_000),
+                    "memory": lambda: memory(engine, sender, reports, market,
+                                             args.memory_minutes, 10_000, print),
+                    "sustained": lambda: sustained(engine, reports, market, 50_000,
+                                                   args.sustained_seconds)}
+                print(await profile(runs[args.profile]()))
                 return 0
             wire = await tick_to_wire(engine, sender, reports, market, args.ticks, args.rate)
             floor_parts = await floor(gateway, engine, reports, 20_000, args.rate)
