@@ -87,6 +87,22 @@ class _Working:
 _CANCEL_REJECT_REASONS = {"0": "cancel_too_late", "1": "cancel_unknown_order"}
 
 
+def _superseded(batch: list[tuple[object, int]]) -> tuple[set[int], dict[int, int]]:
+    """The indices of the ticks in ``batch`` that a newer tick of their symbol follows, and for
+    each symbol's newest tick the arrival of the first it supersedes (``Engine.handle_batch``)."""
+    newest: dict[str, int] = {}  # symbol -> index of its newest tick in the batch
+    earliest: dict[int, int] = {}
+    superseded: set[int] = set()
+    for index in range(len(batch) - 1, -1, -1):
+        event, received_ns = batch[index]
+        if isinstance(event, MarketData):
+            last = newest.setdefault(event.symbol, index)
+            if last != index:
+                superseded.add(index)
+                earliest[last] = received_ns
+    return superseded, earliest
+
+
 def _intent_type(intent: OrderIntent) -> str:
     if isinstance(intent, NewOrder):
         return "new"
@@ -206,16 +222,13 @@ class Engine:
             event, received_ns = batch[0]
             self.handle(event, received_ns)
             return
-        newest: dict[str, int] = {}  # symbol -> index of its newest tick in the batch
-        earliest: dict[int, int] = {}  # newest tick's index -> arrival of the first it supersedes
-        superseded: set[int] = set()
-        for index in range(len(batch) - 1, -1, -1):
-            event, received_ns = batch[index]
-            if isinstance(event, MarketData):
-                last = newest.setdefault(event.symbol, index)
-                if last != index:
-                    superseded.add(index)
-                    earliest[last] = received_ns
+        try:
+            superseded, earliest = _superseded(batch)
+        except Exception:  # noqa: BLE001 - a malformed tick (unhashable symbol) must not stop us
+            self.errors += 1
+            log.exception("engine could not tell which of %d waiting events are superseded "
+                          "(a malformed tick); each is decided on alone", len(batch))
+            superseded, earliest = set(), {}
         for index, (event, received_ns) in enumerate(batch):
             if index in superseded:
                 self.handle(event, received_ns, decide=False)

@@ -221,3 +221,18 @@ def test_superseding_changes_only_which_ticks_are_decided_on(ticks: list, cuts: 
         assert decided == expected[symbol]
         assert [t for t, _, _ in policies["alone", symbol].seen] == \
             [event.ts_ns for event, _ in messages if event.symbol == symbol]
+
+
+def test_a_tick_that_cannot_be_ordered_is_counted_and_the_batch_still_handled() -> None:
+    """A MarketData whose symbol cannot be a key (no decoder makes one, but nothing on the
+    engine's queue may stop its task): counted, and each event then handled and decided alone."""
+    engine, _ = _engine()
+    policy = _RecordingPolicy()
+    _work(engine, "GOOG", policy)
+    now = time.perf_counter_ns()
+    odd = MarketData(["GOOG"], START_NS + 2_000_000)  # type: ignore[arg-type]
+    engine.handle_batch([(_tick("GOOG", 1, 5000, snapshot=True), now), (odd, now),
+                         (_tick("GOOG", 3, 5003), now)])
+    assert engine.errors == 2  # the ordering, then the odd tick itself (its book lookup)
+    assert [_ms(t) for t, _, _ in policy.seen] == [1, 3]
+    assert engine.books["GOOG"].best_bid() == 5003
