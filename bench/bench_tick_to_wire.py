@@ -385,7 +385,6 @@ class Sustained:
     kept_up: bool
     seconds: float  # from the first tick offered to the queue's last event handled
     decided: int  # ticks decided on (the others were superseded by a newer one waiting)
-    ticks: int
     deepest: int  # the queue's largest depth seen between two of the engine's batches
     # Each order's tick to wire, from the arrival of the first tick its decision answers.
     wire_ns: list[int]
@@ -401,19 +400,31 @@ class Sustained:
                 "tick_to_wire_us": _us(self.wire_ns, 50, 99) if self.wire_ns else None}
 
 
-async def _stop(consumer: asyncio.Task[None], engine: Engine, reports: _Reports) -> None:
-    """End a run through the engine's queue: its consumer stopped, the answers back to the
-    bench's own hands, and what still waited handled now, in order (the next runs call
-    ``Engine.handle`` themselves)."""
-    consumer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await consumer
-    reports.sink = None
-    waiting = []
-    while not engine.queue.empty():
-        waiting.append(engine.queue.get_nowait())
-    if waiting:
-        engine.handle_batch(waiting)
+@contextlib.asynccontextmanager
+async def _through_queue(engine: Engine, reports: _Reports) -> AsyncIterator[None]:
+    """A run through the engine's queue, as the service runs: the venue's answers go onto it
+    and the engine's own ``run`` consumes it. On the way out the consumer stops, the answers
+    go back to the bench's own hands, and what still waited is handled now, in order (the
+    other runs call ``Engine.handle`` themselves)."""
+    reports.sink = engine.deliver
+    consumer = asyncio.create_task(engine.run())
+    try:
+        yield
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        reports.sink = None
+        waiting = []
+        while not engine.queue.empty():
+            waiting.append(engine.queue.get_nowait())
+        if waiting:
+            engine.handle_batch(waiting)
+
+
+def _superseded(engine: Engine) -> int:
+    """GOOG's ticks superseded so far (applied without a decision: ``Engine.handle_batch``)."""
+    return engine.metrics.ticks_superseded.labels("GOOG").value
 
 
 async def sustained(engine: Engine, reports: _Reports, market: _Market, rate: int,
@@ -428,35 +439,32 @@ async def sustained(engine: Engine, reports: _Reports, market: _Market, rate: in
     thread would hold the interpreter for it."""
     ticks = int(rate * seconds)
     messages = [market.next() for _ in range(ticks)]
-    ticks_before = engine.metrics.ticks.labels("GOOG").value
-    superseded_before = engine.metrics.ticks_superseded.labels("GOOG").value
-    reports.sink = engine.deliver
+    handled = engine.metrics.ticks.labels("GOOG")
+    handled_before, superseded_before = handled.value, _superseded(engine)
     wire_ns: list[int] = []
     tick_to_order = engine.metrics.tick_to_order
     observe = tick_to_order.observe
     tick_to_order.observe = lambda seconds: (wire_ns.append(int(seconds * 1e9)), observe(seconds))
-    consumer = asyncio.create_task(engine.run())
     deepest = offered = 0
     try:
-        started = time.perf_counter()
-        while offered < ticks:
-            due = min(ticks, int((time.perf_counter() - started) * rate) + 1)
-            while offered < due:
-                engine.deliver(decode_market_data(messages[offered], X, INSTRUMENTS),
-                               time.perf_counter_ns())
-                offered += 1
-            deepest = max(deepest, engine.queue.qsize())
-            await asyncio.sleep(0)
-        while engine.queue.qsize() or engine.metrics.ticks.labels("GOOG").value - ticks_before \
-                < ticks:
-            await asyncio.sleep(0)
-        took = time.perf_counter() - started
+        async with _through_queue(engine, reports):
+            started = time.perf_counter()
+            while offered < ticks:
+                due = min(ticks, int((time.perf_counter() - started) * rate) + 1)
+                while offered < due:
+                    engine.deliver(decode_market_data(messages[offered], X, INSTRUMENTS),
+                                   time.perf_counter_ns())
+                    offered += 1
+                deepest = max(deepest, engine.queue.qsize())
+                await asyncio.sleep(0)
+            while engine.queue.qsize() or handled.value - handled_before < ticks:
+                await asyncio.sleep(0)
+            took = time.perf_counter() - started
     finally:
-        await _stop(consumer, engine, reports)
         tick_to_order.observe = observe
-    superseded = engine.metrics.ticks_superseded.labels("GOOG").value - superseded_before
-    return Sustained(rate, took <= max(seconds * 1.02, seconds + 0.02), took,
-                     ticks - superseded, ticks, deepest, wire_ns)
+    decided = ticks - (_superseded(engine) - superseded_before)
+    return Sustained(rate, took <= max(seconds * 1.02, seconds + 0.02), took, decided, deepest,
+                     wire_ns)
 
 
 async def sustained_ladder(engine: Engine, reports: _Reports, market: _Market,
@@ -547,30 +555,24 @@ async def memory(engine: Engine, sender: _TimedSender, reports: _Reports, market
     deadline = time.monotonic() + minutes * 60
     first_minute = time.monotonic() + 60
     baseline = ticks = 0
-    sent_before = sender.sent
-    superseded = engine.metrics.ticks_superseded.labels("GOOG")
-    superseded_before = superseded.value
-    reports.sink = engine.deliver
-    consumer = asyncio.create_task(engine.run())
+    sent_before, superseded_before = sender.sent, _superseded(engine)
     started = time.perf_counter()
     try:
-        while time.monotonic() < deadline:
-            for message in producer.next_batch():
-                ticks += 1
-                while (time.perf_counter() - started) * rate < ticks:
-                    await asyncio.sleep(0)  # not yet due: the engine's turn
-                engine.deliver(decode_market_data(message, X, INSTRUMENTS),
-                               time.perf_counter_ns())
-            if not baseline and time.monotonic() >= first_minute:
-                baseline = rss_bytes()
-                progress(f"RSS after the first minute: {baseline / 2**20:.1f} MiB")
-        while engine.queue.qsize():
-            await asyncio.sleep(0)
+        async with _through_queue(engine, reports):
+            while time.monotonic() < deadline:
+                for message in producer.next_batch():
+                    ticks += 1
+                    while (time.perf_counter() - started) * rate < ticks:
+                        await asyncio.sleep(0)  # not yet due: the engine's turn
+                    engine.deliver(decode_market_data(message, X, INSTRUMENTS),
+                                   time.perf_counter_ns())
+                if not baseline and time.monotonic() >= first_minute:
+                    baseline = rss_bytes()
+                    progress(f"RSS after the first minute: {baseline / 2**20:.1f} MiB")
     finally:
-        await _stop(consumer, engine, reports)
         producer.close()
     return (baseline or rss_bytes(), rss_bytes(), ticks / (time.perf_counter() - started),
-            sender.sent - sent_before, ticks - (superseded.value - superseded_before))
+            sender.sent - sent_before, ticks - (_superseded(engine) - superseded_before))
 
 
 def _us(samples: list[int], *qs: float) -> dict[str, float]:

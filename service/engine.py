@@ -218,7 +218,7 @@ class Engine:
         merged or dropped: every event is applied, execution reports between ticks included,
         in the session's order. At a pace the engine keeps up with, every batch holds one
         event and every tick is decided on."""
-        if len(batch) == 1:
+        if len(batch) == 1:  # the engine keeping up: nothing to tell apart
             event, received_ns = batch[0]
             self.handle(event, received_ns)
             return
