@@ -18,6 +18,7 @@ WORKDIR /src
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --wheel-dir=/wheels "quickfix>=1.15.1"
 COPY pyproject.toml setup.py native-modules.txt MANIFEST.in README.md ./
+COPY core ./core
 COPY service ./service
 COPY gateways ./gateways
 COPY models ./models

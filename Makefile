@@ -61,8 +61,8 @@ bench: $(VENV)/.installed-dev $(VENV)/.native
 		if [ -n "$$failed" ]; then echo "missed goals:$$failed"; exit 1; fi
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check service gateways models risk sim tests bench
-	$(BIN)/mypy service gateways models risk sim
+	$(BIN)/ruff check core service gateways models risk sim tests bench
+	$(BIN)/mypy core service gateways models risk sim
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import quickfix as fix
 
+from core.domain import Instrument, NewOrder, OrdType
 from gateways.fix.codec import (
     CL_ORD_ID,
     HANDL_INST,
@@ -24,7 +25,6 @@ from gateways.fix.codec import (
     TRANSACT_TIME,
     format_utc,
 )
-from service.domain import Instrument, NewOrder, OrdType
 
 
 def plain_new_order_single(order: NewOrder, instrument: Instrument, now_ns: int) -> fix.Message:

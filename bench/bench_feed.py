@@ -48,18 +48,18 @@ import redis.asyncio as aioredis
 import uvloop
 from redis.utils import HIREDIS_AVAILABLE
 
-from gateways.marketdata.binance_test_exchange import BinanceTestExchange, ExchangeConfig
+from core.depth_book import DepthBook
+from core.domain import Instrument, MarketData
 from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed, ResyncNeeded
 from gateways.marketdata.feed import FeedHealth
 from gateways.marketdata.fix_feed import FixMarketData
 from gateways.marketdata.redis_stream import RedisStreamFeed, encode, stream_key
+from gateways.venue.binance_exchange import BinanceTestExchange, ExchangeConfig
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
-from service.domain import Instrument, MarketData
 from service.feeds import ServiceFeeds
 from service.metrics import Metrics
 from sim.binance import BinanceCapture, read_capture_lines
-from sim.depth_book import DepthBook
 
 CAPTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / \
     "binance_spot_btcusdt_20240808.gz"

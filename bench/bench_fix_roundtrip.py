@@ -55,11 +55,7 @@ import quickfix as fix  # noqa: E402
 from _plain_fix import plain_new_order_single  # noqa: E402
 from _timing import percentile, report  # noqa: E402
 
-from gateways.fix.gateway import FixOrderGateway  # noqa: E402
-from gateways.fix.settings import SessionSpec, owned_session_id, write_settings  # noqa: E402
-from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol  # noqa: E402
-from gateways.venue.venue import SimulatedVenue  # noqa: E402
-from service.domain import (  # noqa: E402
+from core.domain import (  # noqa: E402
     CancelOrder,
     ExecType,
     ExecutionReport,
@@ -69,6 +65,10 @@ from service.domain import (  # noqa: E402
     Side,
     TimeInForce,
 )
+from gateways.fix.gateway import FixOrderGateway  # noqa: E402
+from gateways.fix.settings import SessionSpec, owned_session_id, write_settings  # noqa: E402
+from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol  # noqa: E402
+from gateways.venue.venue import SimulatedVenue  # noqa: E402
 from service.net import free_port  # noqa: E402
 from sim.matching import Fill, OrderBook  # noqa: E402
 

@@ -23,9 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import report  # noqa: E402
 
-from risk.limits import parse_limits  # noqa: E402
-from risk.overlay import RiskOverlay  # noqa: E402
-from service.domain import (  # noqa: E402
+from core.domain import (  # noqa: E402
     ExecType,
     ExecutionReport,
     Instrument,
@@ -33,6 +31,8 @@ from service.domain import (  # noqa: E402
     OrdStatus,
     Side,
 )
+from risk.limits import parse_limits  # noqa: E402
+from risk.overlay import RiskOverlay  # noqa: E402
 
 CHECKS = 200_000
 GOAL_NS = 5_000

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import report  # noqa: E402
 
-from service.domain import ChildOrder, OrdType, ParentOrder, Side, TimeInForce  # noqa: E402
-from service.journal import RedisJournal  # noqa: E402
-from service.redis_store import RedisStore  # noqa: E402
+from core.domain import ChildOrder, OrdType, ParentOrder, Side, TimeInForce  # noqa: E402
+from service.state.journal import RedisJournal  # noqa: E402
+from service.state.redis_store import RedisStore  # noqa: E402
 
 URL = "redis://127.0.0.1:6379/0"
 WRITES = 20_000

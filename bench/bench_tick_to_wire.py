@@ -81,6 +81,17 @@ from _plain_fix import plain_new_order_single  # noqa: E402
 from _timing import percentile, report  # noqa: E402
 from bench_fix_roundtrip import serving  # noqa: E402
 
+from core.domain import (  # noqa: E402
+    Instrument,
+    NewOrder,
+    OrderIntent,
+    OrdStatus,
+    OrdType,
+    ParentOrder,
+    Side,
+    TimeInForce,
+)
+from core.oms import OrderManager  # noqa: E402
 from gateways.fix.gateway import FixOrderGateway  # noqa: E402
 from gateways.fix.settings import SessionSpec  # noqa: E402
 from gateways.marketdata.fix_md import decode_market_data  # noqa: E402
@@ -94,20 +105,9 @@ from models.policy import DecisionContext  # noqa: E402
 from models.registry import make_policy  # noqa: E402
 from risk.limits import parse_limits  # noqa: E402
 from risk.overlay import RiskOverlay  # noqa: E402
-from service.domain import (  # noqa: E402
-    Instrument,
-    NewOrder,
-    OrderIntent,
-    OrdStatus,
-    OrdType,
-    ParentOrder,
-    Side,
-    TimeInForce,
-)
 from service.engine import Engine  # noqa: E402
 from service.metrics import Metrics  # noqa: E402
-from service.oms import OrderManager  # noqa: E402
-from service.store import MemoryStore  # noqa: E402
+from service.state.store import MemoryStore  # noqa: E402
 from sim.matching import Fill  # noqa: E402
 
 MODEL = ROOT / "models" / "artifacts" / "policy.onnx"

@@ -24,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_tick_to_wire as t2w  # noqa: E402
 
-from models.actions import Action, ActionKind, translate  # noqa: E402
-from models.features import MarketTracker, new_observation_buffer, observe  # noqa: E402
-from service.domain import (  # noqa: E402
+from core.depth_book import DepthBook  # noqa: E402
+from core.domain import (  # noqa: E402
     ChildOrder,
     OrdStatus,
     OrdType,
@@ -34,7 +33,8 @@ from service.domain import (  # noqa: E402
     Side,
     TimeInForce,
 )
-from sim.depth_book import DepthBook  # noqa: E402
+from models.actions import Action, ActionKind, translate  # noqa: E402
+from models.features import MarketTracker, new_observation_buffer, observe  # noqa: E402
 
 MESSAGES = 3_000
 

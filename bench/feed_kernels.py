@@ -45,10 +45,10 @@ from bench_feed import (  # noqa: E402
     _publish,
 )
 
+from core.depth_book import DepthBook  # noqa: E402
 from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed, ResyncNeeded  # noqa: E402
 from gateways.marketdata.redis_stream import RedisStreamFeed, stream_key  # noqa: E402
 from sim.binance import read_capture_lines  # noqa: E402
-from sim.depth_book import DepthBook  # noqa: E402
 
 PREFIX = "feed-kernel"
 FIX_MESSAGES = 3_000

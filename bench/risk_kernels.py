@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_risk_check import LIMITS  # noqa: E402
 
+from core.domain import Instrument, NewOrder, Side  # noqa: E402
 from risk.limits import parse_limits  # noqa: E402
 from risk.overlay import RiskOverlay  # noqa: E402
-from service.domain import Instrument, NewOrder, Side  # noqa: E402
 
 
 def main(kind: str, count: int) -> None:

@@ -23,7 +23,8 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from service.domain import (
+from core.depth_book import DepthBook
+from core.domain import (
     CancelOrder,
     ChildOrder,
     NewOrder,
@@ -35,7 +36,6 @@ from service.domain import (
     Side,
     TimeInForce,
 )
-from sim.depth_book import DepthBook
 
 
 class ActionKind(enum.IntEnum):

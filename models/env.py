@@ -7,7 +7,7 @@ engine, it decides on every market-data message: each ``step`` takes the action 
 it returned last, turns it into orders through the same :func:`models.actions.translate` the engine
 uses, hands them to the exchange, and runs the market until the next market-data message. The
 observation is :func:`models.features.observe`, the one definition shared with the engine; child
-orders are tracked by the service's own :class:`~service.oms.OrderManager` from the exchange's
+orders are tracked by the service's own :class:`~core.oms.OrderManager` from the exchange's
 execution reports (so their states follow the same FIX rules as live).
 
 Reward, in basis points of the parent's arrival notional (a cost is negative):
@@ -45,10 +45,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind, horizon_action, translate
-from models.features import N_FEATURES, MarketTracker, new_observation_buffer, observe
-from models.training_config import EVALUATION_SEED_BASE, REWARD_MODES
-from service.domain import (
+from core.depth_book import DepthBook
+from core.domain import (
     CancelReject,
     ExecutionReport,
     MarketData,
@@ -58,8 +56,11 @@ from service.domain import (
     Side,
     TimeInForce,
 )
-from service.oms import OrderManager
-from sim.depth_book import DepthBook
+from core.oms import OrderManager
+from core.tca import cost_in_bps, shortfall_bps, signed_cost_x2
+from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind, horizon_action, translate
+from models.features import N_FEATURES, MarketTracker, new_observation_buffer, observe
+from models.training_config import EVALUATION_SEED_BASE, REWARD_MODES
 from sim.exchange import Exchange, SimExchange
 from sim.flow import FlowParams, StochasticFlow
 from sim.lobster import open_sample
@@ -223,23 +224,19 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         return self.parent.remaining <= 0 and not self.oms.working(self.parent.parent_id)
 
     # --- accounting ------------------------------------------------------------------------------
-    @property
-    def _arrival_notional_x2(self) -> float:
-        assert self.parent.arrival_price_x2 is not None
-        return self.parent.arrival_price_x2 * self.qty
-
     def _fill_cost_bps(self, qty: int, price: int) -> float:
         arrival_x2 = self.parent.arrival_price_x2
         assert arrival_x2 is not None
-        return self.side * qty * (2 * price - arrival_x2) / self._arrival_notional_x2 * 1e4
+        return cost_in_bps(signed_cost_x2(self.side, qty, 2 * price, arrival_x2), arrival_x2,
+                           self.qty)
 
     def _unrealised_bps(self) -> float:
         mid_x2 = self.book.mid_x2()
         arrival_x2 = self.parent.arrival_price_x2
         if mid_x2 is None or arrival_x2 is None:
             return 0.0
-        return self.side * self.parent.remaining * (mid_x2 - arrival_x2) \
-            / self._arrival_notional_x2 * 1e4
+        return cost_in_bps(signed_cost_x2(self.side, self.parent.remaining, mid_x2, arrival_x2),
+                           arrival_x2, self.qty)
 
     def _observe(self) -> np.ndarray:
         observe(self._obs, self.book, self.parent, self.oms.working(self.parent.parent_id),
@@ -248,10 +245,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
 
     def _info(self) -> dict[str, Any]:
         parent = self.parent
-        shortfall: float | None = None  # None, not NaN: NaN != NaN breaks equality checks
-        if parent.filled and parent.arrival_price_x2:
-            shortfall = self.side * (2 * parent.notional_ticks / parent.filled
-                                     - parent.arrival_price_x2) / parent.arrival_price_x2 * 1e4
+        exact = shortfall_bps(parent)
+        # None, not NaN: NaN != NaN breaks equality checks
+        shortfall = None if exact is None else float(exact)
         return {"filled": parent.filled, "remaining": parent.remaining,
                 "shortfall_bps": shortfall, "steps": self.steps, "messages": self.messages}
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
-from sim.depth_book import DepthBook
+from core.depth_book import DepthBook
+from core.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
 
 FEATURE_SPEC_ID = "execagent-obs-v1"
 

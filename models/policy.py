@@ -21,10 +21,10 @@ from typing import Protocol
 
 import numpy as np
 
+from core.depth_book import DepthBook
+from core.domain import ParentOrder
 from models.actions import Action, ActionKind
 from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
-from service.domain import ParentOrder
-from sim.depth_book import DepthBook
 
 
 class ModelError(ValueError):

@@ -7,7 +7,7 @@ key's path and what was expected, and the run does not start.
 The market an episode trades in is the stochastic flow with parameters from a calibration file
 (``sim/params/*.json``, written by ``execagent calibrate``). Episodes are drawn from seeds
 ``seed * 1_000_003 + k``; evaluation uses seeds from a disjoint range, so no evaluated episode
-was seen in training (see :mod:`service.evaluation`).
+was seen in training (see :mod:`service.evaluation.compare`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.config_errors import problems
 
 REWARD_MODES = ("mark_to_market", "shortfall")
 EVALUATION_SEED_BASE = 2**31
@@ -119,10 +121,8 @@ def load_train_config(path: Path | str) -> TrainConfig:
     try:
         config = TrainConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors())
-        raise TrainConfigError(f"training config {path} is invalid: {problems}") from exc
+        raise TrainConfigError(f"training config {path} is invalid: "
+                               f"{'; '.join(problems(exc))}") from exc
     if config.tensorboard_log is not None and importlib.util.find_spec("tensorboard") is None:
         raise TrainConfigError(f"training config {path}: tensorboard_log is set but tensorboard "
                                "is not installed (.venv/bin/pip install tensorboard), or set "

@@ -7,7 +7,7 @@ venue answers. Aggregates (open quantity per side, open-order counts) are kept i
 that a check costs the same with one order open or a thousand.
 
 Memory is bounded by what is open, not by the day: an open order keeps its latest ClOrdIDs
-(service.domain.KEPT_PREVIOUS_CL_ORD_IDS), the duplicate-ClOrdID check remembers the last
+(core.domain.KEPT_PREVIOUS_CL_ORD_IDS), the duplicate-ClOrdID check remembers the last
 RECENT_CL_ORD_IDS ClOrdIDs and the duplicate-report check the ExecIDs of the last
 RECENT_EXEC_IDS reports that were not trades (a trade's ExecID is kept all day: counting a
 trade twice moves the position). Named assumption: a duplicate arrives within that many
@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from risk.windows import RecentIds
-from service.domain import (
+from core.domain import (
     KEPT_PREVIOUS_CL_ORD_IDS,
     CancelReject,
     ChildOrder,
@@ -33,6 +32,7 @@ from service.domain import (
     busted_id,
     busted_trade,
 )
+from core.windows import RecentIds
 
 RECENT_CL_ORD_IDS: Final = 8_192
 RECENT_EXEC_IDS: Final = 8_192

@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.config_errors import problems
+
 
 class RiskConfigError(ValueError):
     """A limits file that cannot be used; the message names the field and what is allowed."""
@@ -99,7 +101,4 @@ def parse_limits(raw: object, source: str = "risk limits") -> RiskLimits:
     try:
         return RiskLimits.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in exc.errors())
-        raise RiskConfigError(f"{source}: {problems}") from exc
+        raise RiskConfigError(f"{source}: {'; '.join(problems(exc))}") from exc

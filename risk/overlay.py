@@ -18,12 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from risk.ledger import Exposure, Ledger, TrackedOrder
-from risk.limits import RiskLimits, SymbolLimits
-from risk.state import KillTrigger, TradingState
-from risk.verdict import ALLOW, DenyReason, Verdict
-from risk.windows import SlidingSum, TokenBucket
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ChildOrder,
@@ -34,6 +29,11 @@ from service.domain import (
     ReplaceOrder,
     Side,
 )
+from core.windows import SlidingSum, TokenBucket
+from risk.ledger import Exposure, Ledger, TrackedOrder
+from risk.limits import RiskLimits, SymbolLimits
+from risk.state import KillTrigger, TradingState
+from risk.verdict import ALLOW, DenyReason, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable
 from pathlib import Path
 
+from core.domain import MarketData, ParentOrder, SessionStatus, Side
 from gateways.fix.gateway import FixOrderGateway
 from gateways.fix.reconnect import Backoff
 from gateways.fix.settings import SessionSpec
@@ -25,22 +26,21 @@ from models.registry import make_policy
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
-from service.api import ApiServer, build_app
-from service.auth import TokenConfigError, Tokens
+from service.api.auth import TokenConfigError, Tokens
+from service.api.model import ModelRoutes, model_info
+from service.api.orders import OrderRoutes
+from service.api.risk import RiskRoutes
+from service.api.server import ApiServer, build_app
 from service.config import ServiceConfig, StoreKind
-from service.domain import MarketData, ParentOrder, SessionStatus, Side
-from service.durability import StoreGuard
 from service.engine import Engine
 from service.feeds import FeedSetupError, ServiceFeeds
-from service.journal import Journal, MemoryJournal, RedisJournal
 from service.kill_triggers import OperatorKill, RedisKillKey
 from service.metrics import Metrics
-from service.model_api import ModelRoutes, model_info
-from service.orders_api import OrderRoutes
-from service.recovery import RecoveredState, load_state
-from service.redis_store import RedisStore
-from service.risk_api import RiskRoutes
-from service.store import MemoryStore, StateStore, StoreUnavailable
+from service.state.durability import StoreGuard
+from service.state.journal import Journal, MemoryJournal, RedisJournal
+from service.state.recovery import RecoveredState, load_state
+from service.state.redis_store import RedisStore
+from service.state.store import MemoryStore, StateStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Service:
     def _recover(self) -> RecoveredState:
         """What an earlier run left in the store, back into the risk overlay (positions, P&L,
         working orders, the trading state); the engine takes the orders at start and the
-        venue confirms them at logon (service/recovery.py). A store that cannot be read stops
+        venue confirms them at logon (service/state/recovery.py). A store that cannot be read stops
         the start; one whose records contradict each other starts HALTED, saying how."""
         try:
             state = load_state(self.store)

@@ -24,11 +24,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from service.domain import Instrument
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message says which field and why."""
+from core.config_errors import ConfigError, describe_validation_error
+from core.domain import Instrument
 
 
 class Mode(StrEnum):
@@ -106,7 +103,7 @@ class RiskConfig(_Section):
 class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
-    # Bearer tokens, "name=role:secret" comma-separated (see service.auth); keep them in the
+    # Bearer tokens, "name=role:secret" comma-separated (see service.api.auth); keep them in the
     # environment (EXECAGENT_API__TOKENS) or a file, never in the YAML under version control.
     tokens: SecretStr = SecretStr("")
     tokens_file: Path | None = None
@@ -121,7 +118,7 @@ class StoreConfig(_Section):
                            pattern=r"^[A-Za-z0-9._-]+$")
     journal_retention_days: int = Field(default=90, gt=0, le=3_650)
     # After a restart or a reconnect, how long the venue has to answer the order-status
-    # requests for our working orders before trading halts (service/recovery.py).
+    # requests for our working orders before trading halts (service/state/recovery.py).
     reconcile_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
 
@@ -260,17 +257,6 @@ class ServiceConfig(BaseSettings):
 
     def instrument_map(self) -> dict[str, Instrument]:
         return {i.symbol: i.to_domain() for i in self.instruments}
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem: the field's dotted path, what was wrong, and the value given."""
-    lines = []
-    for problem in error.errors():
-        location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        given = problem.get("input")
-        shown = "" if isinstance(given, dict) else f" (got {given!r})"
-        lines.append(f"{location}: {problem['msg']}{shown}")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConfig:

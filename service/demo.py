@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,11 +20,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-import sim
+from core.domain import Side
+from core.tca import ExecutionSummary, summarise
 from gateways.venue.config import VenueConfig, VenueSymbol
+from gateways.venue.flows import CALIBRATED_PARAMS, FlowFactory, calibrated_flow
 from gateways.venue.venue import SimulatedVenue
 from models.registry import make_policy
-from service.api import ApiServer, build_app
+from service.api.server import ApiServer, build_app
 from service.app import Service
 from service.config import (
     ApiConfig,
@@ -36,33 +36,11 @@ from service.config import (
     RiskConfig,
     ServiceConfig,
 )
-from service.domain import Side
 from service.metrics import Metrics
 from service.net import free_port
-from service.report import ExecutionSummary, summarise
 from sim.calibrate import load_flow_params
-from sim.flow import FlowParams, OrderFlow, StochasticFlow
 
-FlowFactory = Callable[[VenueSymbol], OrderFlow]
 DEMO_POLICIES = ("rl", "twap", "twap_passive", "vwap", "almgren_chriss", "pov")
-
-
-CALIBRATED_PARAMS = Path(sim.__file__).parent / "params" / "GOOG_2012-06-21.json"
-
-
-def stochastic_flow(symbol: VenueSymbol) -> OrderFlow:
-    """The venue's generic market: the seeded stochastic order flow with its default rates
-    around the symbol's start price."""
-    start_ticks = int(symbol.start_price / symbol.tick_size)
-    return StochasticFlow(FlowParams(start_price=start_ticks), seed=symbol.seed)
-
-
-def calibrated_flow(symbol: VenueSymbol) -> OrderFlow:
-    """The demo's market: the flow calibrated to LOBSTER GOOG 2012-06-21, the market the
-    shipped policy was trained in, around the symbol's start price."""
-    params = dataclasses.replace(load_flow_params(CALIBRATED_PARAMS),
-                                 start_price=int(symbol.start_price / symbol.tick_size))
-    return StochasticFlow(params, seed=symbol.seed)
 
 
 def participation_rate(qty: int, minutes: float) -> float:

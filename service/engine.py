@@ -24,14 +24,8 @@ from typing import Protocol
 import numpy as np
 from prometheus_client import Counter, Gauge
 
-from models.actions import Action, ActionKind, horizon_action, translate
-from models.features import MarketTracker, new_observation_buffer, observe
-from models.policy import DecisionContext, ExecutionPolicy
-from risk.overlay import RiskOverlay
-from risk.state import KillTrigger
-from risk.verdict import Verdict
-from service.clock import EventClock
-from service.domain import (
+from core.depth_book import DepthBook
+from core.domain import (
     CancelOrder,
     CancelReject,
     ChildOrder,
@@ -47,13 +41,19 @@ from service.domain import (
     Side,
     TimeInForce,
 )
-from service.journal import Journal
+from core.oms import TRADE_AMENDMENTS, OrderManager
+from core.tca import shortfall_bps
+from models.actions import Action, ActionKind, horizon_action, translate
+from models.features import MarketTracker, new_observation_buffer, observe
+from models.policy import DecisionContext, ExecutionPolicy
+from risk.overlay import RiskOverlay
+from risk.state import KillTrigger
+from risk.verdict import Verdict
+from service.clock import EventClock
 from service.metrics import LatencyBuckets, Metrics
-from service.oms import TRADE_AMENDMENTS, OrderManager
-from service.recovery import Reconciliation, RecoveredState, judge_status_answer
-from service.report import shortfall_bps
-from service.store import StateStore, StoreUnavailable
-from sim.depth_book import DepthBook
+from service.state.journal import Journal
+from service.state.recovery import Reconciliation, RecoveredState, judge_status_answer
+from service.state.store import StateStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL_S = 0.5  # how often the risk overlay's periodic duties run
@@ -154,7 +154,7 @@ class Engine:
         # the lost-session kill switch (which the store would keep across the restart).
         self.shutting_down = False
         # Reconciliation with the venue: order-status requests awaiting answers after a restart
-        # or a reconnect (service/recovery.py). While one is open, no parent trades.
+        # or a reconnect (service/state/recovery.py). While one is open, no parent trades.
         self._request_status = request_status
         self.reconcile_timeout_ns = int(reconcile_timeout_s * 1e9)
         self.reconciliation: Reconciliation | None = None

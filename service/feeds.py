@@ -36,6 +36,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from core.domain import Instrument, MarketData
 from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed
 from gateways.marketdata.conflation import ConflatingQueue
 from gateways.marketdata.feed import Feed, FeedHealth
@@ -51,7 +52,6 @@ from service.config import (
     MarketDataConfig,
     RedisStreamFeedConfig,
 )
-from service.domain import Instrument, MarketData
 from service.metrics import LatencyBuckets, Metrics
 from sim.lobster import LobsterFormatError, open_sample
 

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from risk.overlay import RiskOverlay
-from service.journal import Journal, record_operator_action
+from service.state.journal import Journal, record_operator_action
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@ its book, and the FIX-shaped answers.
 
 Why shared: the simulated exchange (:mod:`sim.exchange`) and the LOBSTER replay exchange
 (:mod:`sim.replay_exchange`) differ in their book, not in how a venue treats an order. Both
-answer with the same :class:`~service.domain.ExecutionReport` and
-:class:`~service.domain.CancelReject` the FIX gateway hands the engine, so the engine's OMS takes
+answer with the same :class:`~core.domain.ExecutionReport` and
+:class:`~core.domain.CancelReject` the FIX gateway hands the engine, so the engine's OMS takes
 a backtest's answers exactly as live ones; keeping those rules in one place keeps the two
 exchanges from drifting apart.
 
@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ExecType,

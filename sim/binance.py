@@ -33,7 +33,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from service.domain import BookUpdate, MarketData, Side, Trade
+from core.domain import BookUpdate, MarketData, Side, Trade
 
 MAX_WAITING = 10_000  # depth updates kept while waiting for a snapshot to bridge from
 DECODE_CACHE_SIZE = 50_000  # distinct price (and size) strings remembered by a decoder

@@ -42,7 +42,7 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
-from service.domain import Side
+from core.domain import Side
 from sim.flow import SPREAD_BUCKETS, FlowParams, quantile_table, spread_bucket
 from sim.lobster import EventType, LobsterSample
 

@@ -6,11 +6,11 @@ from run to run. Evaluating policies needs paired, reproducible episodes, thousa
 fast as the CPU allows. This exchange runs the same matching book and the same order flow in
 *event time*: given a seed and the same orders, every run is identical.
 
-It speaks the shared domain types: it takes :class:`~service.domain.NewOrder`,
-:class:`~service.domain.CancelOrder` and :class:`~service.domain.ReplaceOrder` intents (it is an
-``OrderSender`` for the engine) and answers with :class:`~service.domain.ExecutionReport` and
-:class:`~service.domain.CancelReject`, exactly as the FIX gateway hands them to the engine, and
-it publishes every book change and print as :class:`~service.domain.MarketData`.
+It speaks the shared domain types: it takes :class:`~core.domain.NewOrder`,
+:class:`~core.domain.CancelOrder` and :class:`~core.domain.ReplaceOrder` intents (it is an
+``OrderSender`` for the engine) and answers with :class:`~core.domain.ExecutionReport` and
+:class:`~core.domain.CancelReject`, exactly as the FIX gateway hands them to the engine, and
+it publishes every book change and print as :class:`~core.domain.MarketData`.
 
 Assumptions, named:
 - One agent (every order sent here belongs to it); crowd orders come from the ``OrderFlow``.
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from service.domain import (
+from core.domain import (
     BookUpdate,
     CancelOrder,
     CancelReject,

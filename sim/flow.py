@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from math import log
 from typing import Final, Protocol
 
-from service.domain import Side
+from core.domain import Side
 from sim.matching import Fill, OrderBook
 
 # Module constants: reading Side.BUY is an attribute lookup; Final, a compiled module reads

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from service.domain import Side
+from core.domain import Side
 
 PRICE_SCALE = 10_000  # LOBSTER prices are dollars x 10000
 EMPTY_ASK, EMPTY_BID = 9_999_999_999, -9_999_999_999

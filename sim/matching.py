@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final
 
-from service.domain import Side
-from sim import l2
+from core import l2
+from core.domain import Side
 
 OrderId = int | str
 # Module constants: reading Side.BUY is a class attribute lookup, measurable per event; Final,
@@ -160,11 +160,11 @@ class OrderBook:
         return level.orders if level else ()
 
     def imbalance(self, levels: int = 1) -> float | None:
-        """Depth imbalance over the top ``levels`` (see :func:`sim.l2.imbalance`)."""
+        """Depth imbalance over the top ``levels`` (see :func:`core.l2.imbalance`)."""
         return l2.imbalance(self.depth(_BUY, levels), self.depth(_SELL, levels))
 
     def microprice(self) -> float | None:
-        """Size-weighted touch price in ticks (see :func:`sim.l2.microprice`)."""
+        """Size-weighted touch price in ticks (see :func:`core.l2.microprice`)."""
         return l2.microprice(self.depth(_BUY, 1), self.depth(_SELL, 1))
 
     def depth(self, side: Side, levels: int) -> list[tuple[int, int]]:

@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from service.domain import Side
+from core.domain import Side
 from sim import lobster
 from sim.lobster import BookRow, EventType, LobsterFormatError, LobsterMessage, LobsterSample
 

@@ -45,7 +45,7 @@ What this adds, named:
 
 from __future__ import annotations
 
-from service.domain import (
+from core.domain import (
     BookUpdate,
     CancelOrder,
     CancelReject,

@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.domain import Side
+from core.domain import Side
 from sim.flow import FlowParams, StochasticFlow
 from sim.lobster import BookRow, EventType, LobsterSample
 from sim.matching import OrderBook

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import quickfix as fix
 
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ChildOrder,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import quickfix as fix
 
+from core.domain import ChildOrder, Instrument, OrderIntent, SessionStatus
 from gateways.fix.codec import (
     FixParseError,
     decode_cancel_reject,
@@ -42,7 +43,6 @@ from gateways.fix.rejects import SentOrderMessage, SentOrderMessages, parse_reje
 from gateways.fix.settings import SessionSpec, owned_session_id
 from gateways.fix.thread_state import keep_thread_state
 from gateways.marketdata.fix_md import build_md_request, decode_market_data
-from service.domain import ChildOrder, Instrument, OrderIntent, SessionStatus
 
 log = logging.getLogger(__name__)
 

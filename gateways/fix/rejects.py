@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import quickfix as fix
 
-from gateways.fix.codec import CL_ORD_ID, ORIG_CL_ORD_ID, SIDE, SYMBOL, TEXT
-from service.domain import (
+from core.domain import (
     CancelReject,
     ExecType,
     ExecutionReport,
@@ -36,6 +35,7 @@ from service.domain import (
     ReplaceOrder,
     Side,
 )
+from gateways.fix.codec import CL_ORD_ID, ORIG_CL_ORD_ID, SIDE, SYMBOL, TEXT
 
 REF_SEQ_NUM, REF_MSG_TYPE, BUSINESS_REJECT_REF_ID = 45, 372, 379
 SESSION_REJECT_REASON, BUSINESS_REJECT_REASON = 373, 380

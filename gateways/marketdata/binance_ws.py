@@ -33,15 +33,15 @@ from typing import Any
 import aiohttp
 import orjson
 
+from core.depth_book import DepthBook
+from core.domain import Instrument, MarketData
 from gateways.marketdata.feed import (
     Feed,
     FeedCounters,
     FeedHealth,
     apply_to_own_book,
 )
-from service.domain import Instrument, MarketData
 from sim.binance import BinanceDecoder, DiffSequence, OffGridError
-from sim.depth_book import DepthBook
 
 log = logging.getLogger(__name__)
 

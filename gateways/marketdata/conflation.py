@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterable, Callable
 
-from service.domain import BookUpdate, MarketData, Side, Trade
+from core.domain import BookUpdate, MarketData, Side, Trade
 
 
 def merge(first: MarketData, second: MarketData) -> MarketData:

@@ -17,8 +17,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from service.domain import MarketData
-from sim.depth_book import DepthBook
+from core.depth_book import DepthBook
+from core.domain import MarketData
 
 
 class FeedHealth(enum.Enum):

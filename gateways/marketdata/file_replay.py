@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from decimal import Decimal
 from pathlib import Path
 
+from core.domain import BookUpdate, MarketData, Side, Trade
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
-from service.domain import BookUpdate, MarketData, Side, Trade
 from sim.binance import BinanceCapture, BookTicker, SequenceGap
 from sim.lobster import BookRow, EventType, LobsterSample
 

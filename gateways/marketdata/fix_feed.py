@@ -34,6 +34,8 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 
+from core.depth_book import DepthBook
+from core.domain import MarketData
 from gateways.marketdata.feed import (
     Feed,
     FeedCounters,
@@ -41,8 +43,6 @@ from gateways.marketdata.feed import (
     apply_to_own_book,
     trades_only,
 )
-from service.domain import MarketData
-from sim.depth_book import DepthBook
 
 log = logging.getLogger(__name__)
 

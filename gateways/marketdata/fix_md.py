@@ -18,6 +18,8 @@ import time
 import quickfix as fix
 import quickfix44 as fix44
 
+from core.domain import Instrument, MarketData
+
 # The entries' tags are defined once, where the decoding reads them.
 from gateways.marketdata.fix_md_wire import (  # noqa: F401 - re-exported for gateways/venue
     MD_ENTRY_DATE,
@@ -30,7 +32,6 @@ from gateways.marketdata.fix_md_wire import (  # noqa: F401 - re-exported for ga
     SYMBOL,
 )
 from gateways.marketdata.fix_md_wire import decode as decode_wire
-from service.domain import Instrument, MarketData
 
 MD_REQ_ID, SUBSCRIPTION_REQUEST_TYPE, MARKET_DEPTH, MD_UPDATE_TYPE = 262, 263, 264, 265
 NO_MD_ENTRY_TYPES, NO_RELATED_SYM = 267, 146

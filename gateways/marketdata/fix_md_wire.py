@@ -30,9 +30,9 @@ import calendar
 import time
 from typing import Any, Final
 
+from core.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from gateways.fix.codec import FixParseError
 from gateways.marketdata.tick_grid import TickGrid
-from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
 
 SOH: Final = "\x01"
 NO_MD_ENTRIES: Final = 268

@@ -23,8 +23,8 @@ from typing import Any, Final
 
 import orjson
 
+from core.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from gateways.marketdata.tick_grid import TickGrid
-from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
 
 CACHE_SIZE: Final = 50_000  # distinct price strings remembered per decoder
 _BUY: Final = Side.BUY

@@ -7,7 +7,7 @@ group's pending list and are read again (XREADGROUP from id 0) before new ones.
 
 The wire schema is in docs/feeds.md ("Redis Streams feed"); :func:`encode` and
 :class:`RedisStreamPublisher` are its reference implementation. One entry is one
-:class:`~service.domain.MarketData`, so a message's updates still apply atomically.
+:class:`~core.domain.MarketData`, so a message's updates still apply atomically.
 
 What can go wrong on a stream and what this feed does about it, never crashing:
 - a sequence jump (``seq`` > last + 1): counted as a gap; a resync request is raised (counter,
@@ -44,13 +44,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.domain import BookUpdate, Instrument, MarketData, Side
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth, trades_only
 from gateways.marketdata.redis_entries import (  # compiled (native-modules.txt)
     CrossingBook,
     EntryDecoder,
     MalformedEntry,
 )
-from service.domain import BookUpdate, Instrument, MarketData, Side
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from core.domain import MarketData
 from gateways.marketdata.feed import Feed, FeedHealth
-from service.domain import MarketData
 
 log = logging.getLogger(__name__)
 

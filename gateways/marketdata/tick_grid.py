@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from service.domain import Instrument
+from core.domain import Instrument
 
 _SHORT_PRICE: Final = 24
 _TICKS_LIMIT: Final = 10**18

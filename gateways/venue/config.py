@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.config import ConfigError, describe_validation_error
+from core.config_errors import ConfigError, describe_validation_error
 
 
 class _Section(BaseModel):

@@ -8,6 +8,7 @@ from decimal import Decimal
 import quickfix as fix
 import quickfix44 as fix44
 
+from core.domain import ExecType, Instrument, OrdStatus, OrdType, Side, TimeInForce
 from gateways.fix.codec import (
     AVG_PX,
     CL_ORD_ID,
@@ -56,7 +57,6 @@ from gateways.marketdata.fix_md import (
     TRADE,
     format_entry_time,
 )
-from service.domain import ExecType, Instrument, OrdStatus, OrdType, Side, TimeInForce
 from sim.matching import Fill
 
 

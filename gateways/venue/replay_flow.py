@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from service.domain import Side
+from core.domain import Side
 from sim.lobster import (
     BookRow,
     EventType,

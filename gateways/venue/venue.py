@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import quickfix as fix
 
+from core.domain import Instrument, OrdStatus, OrdType, Side, TimeInForce
 from gateways.fix.codec import (
     CL_ORD_ID,
     MSG_TYPE,
@@ -59,7 +60,6 @@ from gateways.venue.messages import (
     parse_order_request,
 )
 from gateways.venue.outbox import SessionOutbox
-from service.domain import Instrument, OrdStatus, OrdType, Side, TimeInForce
 from sim.flow import OrderFlow
 from sim.matching import Fill, OrderBook
 

@@ -8,14 +8,14 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+from core.config_errors import ConfigError
+from core.domain import Side
 from models.policy import ModelError
 from models.registry import POLICY_NAMES
 from service.app import StartupError
 from service.commands.output import output_console, print_error
-from service.config import ConfigError
 from service.demo import DEMO_POLICIES, DemoOptions, run_demo
-from service.domain import Side
-from service.report import report_table
+from service.evaluation.report import report_table
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,9 +1,10 @@
 """``execagent evaluate``: the RL policy against TWAP, VWAP, Almgren-Chriss and POV.
 
-Every policy runs through the live engine, risk overlay and OMS (:mod:`service.backtest`) on the
-same held-out episodes: seeds training never draws (``--sim``), or evenly spaced windows of a
-LOBSTER day (``--data``). The episode (side, quantity, horizon, slices, latency) comes from the
-training configuration, so the policy is evaluated on the task it was trained for.
+Every policy runs through the live engine, risk overlay and OMS
+(:mod:`service.evaluation.backtest`) on the same held-out episodes: seeds training never draws
+(``--sim``), or evenly spaced windows of a LOBSTER day (``--data``). The episode (side,
+quantity, horizon, slices, latency) comes from the training configuration, so the policy is
+evaluated on the task it was trained for.
 
 Exit codes: 0 done, 2 a usage problem (no such file, a model that does not match the features,
 no episode fits the data's window), 1 an evaluation that failed.
@@ -18,20 +19,20 @@ from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.domain import Instrument, Side
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
 from models.registry import make_policy
 from models.training_config import EVALUATION_SEED_BASE, TrainConfigError, load_train_config
 from risk.limits import RiskLimits, load_limits
-from service.backtest import EpisodeSpec
 from service.commands.output import output_console, print_error
-from service.domain import Instrument, Side
-from service.evaluation import (
+from service.evaluation.backtest import EpisodeSpec
+from service.evaluation.compare import (
     ExchangeForEpisode,
     paired_difference,
     policy_stats,
     run_evaluation,
 )
-from service.tca_report import (
+from service.evaluation.results_page import (
     results_markdown,
     stats_table,
     summary_json,

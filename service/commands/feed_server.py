@@ -12,7 +12,7 @@ import asyncio
 import signal
 from pathlib import Path
 
-from gateways.marketdata.binance_test_exchange import BinanceTestExchange, ExchangeConfig
+from gateways.venue.binance_exchange import BinanceTestExchange, ExchangeConfig
 from service.commands.output import output_console, print_error
 
 DEFAULT_DATA = Path("../shared/data/binance_spot_btcusdt_20240808.gz")

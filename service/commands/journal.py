@@ -12,8 +12,8 @@ from datetime import date
 from pathlib import Path
 
 from service.commands.output import output_console, print_error
-from service.journal import RedisJournal, export
-from service.redis_store import StoreUnavailable
+from service.state.journal import RedisJournal, export
+from service.state.redis_store import StoreUnavailable
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 

@@ -10,14 +10,16 @@ from pathlib import Path
 
 from rich.console import Console
 
+from core.config_errors import ConfigError
+from core.domain import Side
+from core.tca import summarise
 from models.policy import ModelError
 from models.registry import make_policy
 from service.app import Service, StartupError
 from service.commands.output import output_console, print_error
-from service.config import ConfigError, load_config
-from service.domain import Side
+from service.config import load_config
+from service.evaluation.report import report_table
 from service.kill_triggers import install_kill_signal
-from service.report import report_table, summarise
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,12 +9,12 @@ import signal
 import threading
 from pathlib import Path
 
+from core.config_errors import ConfigError
 from gateways.venue.config import load_venue_config
+from gateways.venue.flows import stochastic_flow
 from gateways.venue.replay_flow import lobster_flow
 from gateways.venue.venue import SimulatedVenue
 from service.commands.output import output_console, print_error
-from service.config import ConfigError
-from service.demo import stochastic_flow
 from sim.lobster import LobsterFormatError
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from service.demo import DemoOptions, run_demo, stochastic_flow
-from service.domain import Side
+from core.domain import Side
+from gateways.venue.flows import stochastic_flow
+from service.demo import DemoOptions, run_demo
 from tests.support.scripted_flow import ScriptedFlow
 
 pytestmark = pytest.mark.e2e

@@ -30,9 +30,9 @@ import aiohttp
 import pytest
 import yaml
 
+from core.domain import Side
 from models.registry import make_policy
 from service.app import Service
-from service.domain import Side
 from service.net import free_port
 from tests.support.scripted_flow import ScriptedFlow
 from tests.support.session import running_service, scripted_venue, service_config

@@ -33,12 +33,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service import routes
+from core.domain import Side
+from service.api import routes
 from service.app import Service
 from service.config import (
     ApiConfig,
 )
-from service.domain import Side
 from service.net import free_port
 from tests.support.session import running_service, scripted_venue, service_config
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
+from core.domain import Side
 from models.baselines import TwapPolicy
 from risk.state import KillTrigger, TradingState
-from service.domain import Side
-from service.journal import MemoryJournal
 from service.net import free_port
+from service.state.journal import MemoryJournal
 from tests.support.scripted_flow import ScriptedFlow
 from tests.support.session import running_service, scripted_venue, service_config, until
 

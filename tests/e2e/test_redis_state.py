@@ -13,6 +13,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+from core.domain import ParentOrder, Side
 from gateways.venue.venue import SimulatedVenue
 from models.baselines import TwapPolicy
 from risk.state import KillTrigger, TradingState
@@ -23,11 +24,10 @@ from service.config import (
     StoreConfig,
     StoreKind,
 )
-from service.domain import ParentOrder, Side
-from service.journal import RedisJournal, trading_day
 from service.kill_triggers import kill_key
 from service.net import free_port
-from service.redis_store import RedisStore
+from service.state.journal import RedisJournal, trading_day
+from service.state.redis_store import RedisStore
 from tests.support.redis_server import RedisServer
 from tests.support.session import running_service, scripted_venue, service_config, until
 

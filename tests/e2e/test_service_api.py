@@ -11,13 +11,13 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from core.domain import Side
 from gateways.venue.venue import SimulatedVenue
 from service.app import Service
 from service.config import (
     ApiConfig,
     PolicyConfig,
 )
-from service.domain import Side
 from service.net import free_port
 from tests.support.session import running_service, scripted_venue, service_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from service.api import ApiServer, build_app
+from service.api.server import ApiServer, build_app
 from service.metrics import Metrics
 
 pytestmark = pytest.mark.integration

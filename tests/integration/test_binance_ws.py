@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from gateways.marketdata.binance_test_exchange import BinanceTestExchange, ExchangeConfig
+from core.depth_book import DepthBook
+from core.domain import Instrument
 from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed
 from gateways.marketdata.feed import FeedHealth
-from service.domain import Instrument
+from gateways.venue.binance_exchange import BinanceTestExchange, ExchangeConfig
 from sim.binance import BinanceCapture, BookTicker
-from sim.depth_book import DepthBook
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 DAY1 = SHARED / "binance_spot_btcusdt_20240808.gz"

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from service.backtest import EpisodeResult
 from service.cli import main
-from service.evaluation import paired_difference
-from service.tca_report import upsert_section
+from service.evaluation.backtest import EpisodeResult
+from service.evaluation.compare import paired_difference
+from service.evaluation.results_page import upsert_section
 from tests.support.onnx_models import constant_action_policy, linear_policy
 
 GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \

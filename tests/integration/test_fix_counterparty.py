@@ -21,11 +21,7 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
-from gateways.fix.gateway import FixOrderGateway
-from gateways.fix.settings import SessionSpec
-from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
-from gateways.venue.venue import SimulatedVenue
-from service.domain import (
+from core.domain import (
     CancelReject,
     ChildOrder,
     ExecType,
@@ -36,8 +32,12 @@ from service.domain import (
     ParentOrder,
     Side,
 )
+from core.oms import OrderManager
+from gateways.fix.gateway import FixOrderGateway
+from gateways.fix.settings import SessionSpec
+from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
+from gateways.venue.venue import SimulatedVenue
 from service.net import free_port
-from service.oms import OrderManager
 from tests.support.fix_peer import Fields, FixPeer, app_message, execution_report
 from tests.support.scripted_flow import ScriptedFlow
 

@@ -22,14 +22,7 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
-from gateways.fix.gateway import FixOrderGateway
-from gateways.fix.settings import SessionSpec
-from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
-from gateways.venue.venue import SimulatedVenue
-from models.baselines import TwapPolicy
-from service.app import Service
-from service.config import FixConfig, PolicyConfig
-from service.domain import (
+from core.domain import (
     BookUpdate,
     CancelOrder,
     CancelReject,
@@ -46,8 +39,15 @@ from service.domain import (
     Side,
     TimeInForce,
 )
+from core.oms import OrderManager
+from gateways.fix.gateway import FixOrderGateway
+from gateways.fix.settings import SessionSpec
+from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
+from gateways.venue.venue import SimulatedVenue
+from models.baselines import TwapPolicy
+from service.app import Service
+from service.config import FixConfig, PolicyConfig
 from service.net import free_port
-from service.oms import OrderManager
 from tests.support.fix_peer import Fields, FixPeer, execution_report
 from tests.support.scripted_flow import ScriptedFlow
 from tests.support.session import running_service, service_config

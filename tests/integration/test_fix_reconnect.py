@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import Instrument, SessionStatus
 from gateways.fix.gateway import FixOrderGateway
 from gateways.fix.reconnect import Backoff, ReconnectPacer
 from gateways.fix.settings import SessionSpec
-from service.domain import Instrument, SessionStatus
 from service.net import free_port
 from tests.support.fix_peer import FixPeer
 from tests.support.session import until

@@ -11,11 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateways.fix.gateway import FixOrderGateway
-from gateways.fix.settings import SessionSpec
-from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
-from gateways.venue.venue import SimulatedVenue
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ExecType,
@@ -31,8 +27,12 @@ from service.domain import (
     Side,
     TimeInForce,
 )
+from core.oms import OrderManager
+from gateways.fix.gateway import FixOrderGateway
+from gateways.fix.settings import SessionSpec
+from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
+from gateways.venue.venue import SimulatedVenue
 from service.net import free_port
-from service.oms import OrderManager
 from tests.support.scripted_flow import ScriptedFlow
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     try:
         assert await gateway.wait_logged_on(WAIT_S), "no logon"
         oms = OrderManager()
-        from service.domain import ParentOrder
+        from core.domain import ParentOrder
 
         oms.add_parent(ParentOrder("P", "GOOG", Side.SELL, 10**6, 0, 10**20, "test"))
         yield Harness(venue, gateway, events, oms, itertools.count(1))

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from service.cli import main
-from service.journal import COLUMNS, MemoryJournal, RedisJournal, export, trading_day
-from service.redis_store import StoreUnavailable
+from service.state.journal import COLUMNS, MemoryJournal, RedisJournal, export, trading_day
+from service.state.redis_store import StoreUnavailable
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DAY1 = 1_700_000_000 * 10**9  # 2023-11-14 22:13 UTC

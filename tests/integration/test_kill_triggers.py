@@ -11,10 +11,9 @@ import uuid
 import pytest
 import redis
 
+from core.domain import Side
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
-from service.domain import Side
-from service.journal import MemoryJournal
 from service.kill_triggers import (
     KILL_SIGNAL,
     OperatorKill,
@@ -22,6 +21,7 @@ from service.kill_triggers import (
     install_kill_signal,
     kill_key,
 )
+from service.state.journal import MemoryJournal
 from tests.support.risk import make_overlay, new
 from tests.support.session import until
 

@@ -15,11 +15,11 @@ import pytest
 
 from models.actions import DEFAULT_ACTION_TABLE
 from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
-from service.api import ApiServer, build_app
-from service.auth import Tokens
+from service.api.auth import Tokens
+from service.api.model import ModelRoutes
+from service.api.server import ApiServer, build_app
 from service.cli import main
 from service.metrics import Metrics
-from service.model_api import ModelRoutes
 from tests.support.onnx_models import linear_policy
 
 pytestmark = pytest.mark.integration

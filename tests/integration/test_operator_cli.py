@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from risk.state import TradingState
-from service.api import ApiServer, build_app
-from service.auth import Tokens
+from service.api.auth import Tokens
+from service.api.risk import RiskRoutes
+from service.api.server import ApiServer, build_app
 from service.cli import main
 from service.metrics import Metrics
 from service.net import free_port
-from service.risk_api import RiskRoutes
 from tests.support.risk import make_overlay
 
 pytestmark = pytest.mark.integration

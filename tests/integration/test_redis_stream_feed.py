@@ -10,6 +10,8 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 
+from core.depth_book import DepthBook
+from core.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from gateways.marketdata.feed import FeedHealth
 from gateways.marketdata.redis_stream import (
     RedisStreamFeed,
@@ -17,8 +19,6 @@ from gateways.marketdata.redis_stream import (
     resync_key,
     stream_key,
 )
-from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
-from sim.depth_book import DepthBook
 from tests.support.redis_server import RedisServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.domain import Side
 from risk.state import TradingState
 from risk.verdict import DenyReason
-from service.api import ApiServer, build_app
-from service.auth import Tokens
-from service.domain import Side
+from service.api.auth import Tokens
+from service.api.risk import RiskRoutes
+from service.api.server import ApiServer, build_app
 from service.metrics import Metrics
-from service.risk_api import RiskRoutes
 from tests.support.risk import BASE_LIMITS, make_overlay, new
 
 pytestmark = pytest.mark.integration

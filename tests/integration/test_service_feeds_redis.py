@@ -14,12 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
-from gateways.marketdata.redis_stream import RedisStreamPublisher, resync_key, stream_key
-from models.actions import Action, ActionKind
-from models.policy import DecisionContext
-from risk.verdict import DenyReason
-from service.config import MarketDataConfig, RedisStreamFeedConfig
-from service.domain import (
+from core.domain import (
     BookUpdate,
     ExecType,
     ExecutionReport,
@@ -31,10 +26,15 @@ from service.domain import (
     Side,
     Trade,
 )
+from gateways.marketdata.redis_stream import RedisStreamPublisher, resync_key, stream_key
+from models.actions import Action, ActionKind
+from models.policy import DecisionContext
+from risk.verdict import DenyReason
+from service.config import MarketDataConfig, RedisStreamFeedConfig
 from service.engine import Engine
 from service.feeds import ServiceFeeds
 from service.metrics import Metrics
-from service.store import MemoryStore
+from service.state.store import MemoryStore
 from tests.support.risk import SECOND, make_overlay, roomy
 from tests.support.sending import RecordingSender
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from service.domain import ChildOrder, OrdStatus, OrdType, ParentOrder, Side, TimeInForce
-from service.redis_store import RedisStore, StoreUnavailable, redact_url
-from service.state_codec import StateFormatError
-from service.store import MemoryStore, StateStore
+from core.domain import ChildOrder, OrdStatus, OrdType, ParentOrder, Side, TimeInForce
+from service.state.codec import StateFormatError
+from service.state.redis_store import RedisStore, StoreUnavailable, redact_url
+from service.state.store import MemoryStore, StateStore
 from tests.support.redis_server import RedisServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import Instrument, MarketData, Side
 from gateways.fix.gateway import FixOrderGateway
 from gateways.fix.settings import SessionSpec
 from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
 from gateways.venue.replay_flow import lobster_flow
 from gateways.venue.venue import SimulatedVenue
-from service.domain import Instrument, MarketData, Side
 from service.net import free_port
 from sim.lobster import open_sample
 

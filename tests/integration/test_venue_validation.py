@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
+from core.domain import ExecType, ExecutionReport, Instrument, NewOrder, Side
 from gateways.fix.codec import encode_intent
 from gateways.fix.gateway import FixOrderGateway
 from gateways.fix.settings import SessionSpec
 from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
 from gateways.venue.venue import SimulatedVenue
-from service.domain import ExecType, ExecutionReport, Instrument, NewOrder, Side
 from service.net import free_port
 from tests.support.scripted_flow import ScriptedFlow
 

@@ -39,10 +39,10 @@ from typing import Any
 import yaml
 
 from gateways.venue.config import VenueConfig, VenueSymbol
+from gateways.venue.flows import stochastic_flow
 from gateways.venue.venue import SimulatedVenue
-from service.demo import stochastic_flow
 from service.net import free_port
-from service.redis_store import RedisStore
+from service.state.redis_store import RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "crash-test-token-0123456789"

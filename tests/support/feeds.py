@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from core.domain import MarketData
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
-from service.domain import MarketData
 
 
 class ScriptedFeed(Feed):

@@ -8,9 +8,7 @@ import itertools
 from decimal import Decimal
 from typing import Any
 
-from risk.limits import parse_limits
-from risk.overlay import RiskOverlay
-from service.domain import (
+from core.domain import (
     CancelOrder,
     ExecType,
     ExecutionReport,
@@ -22,6 +20,8 @@ from service.domain import (
     Side,
     TimeInForce,
 )
+from risk.limits import parse_limits
+from risk.overlay import RiskOverlay
 
 SYMBOL = "GOOG"
 SECOND = 1_000_000_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 
-from service.domain import Side
+from core.domain import Side
 from sim.matching import Fill, OrderBook
 
 

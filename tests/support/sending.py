@@ -3,7 +3,7 @@ the order-status requests it asked for) and answers nothing by itself."""
 
 from __future__ import annotations
 
-from service.domain import ChildOrder, OrderIntent
+from core.domain import ChildOrder, OrderIntent
 
 
 class RecordingSender:

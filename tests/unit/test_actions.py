@@ -5,8 +5,8 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.actions import WAIT, Action, ActionKind, horizon_action, translate
-from service.domain import (
+from core.depth_book import DepthBook
+from core.domain import (
     BookUpdate,
     CancelOrder,
     ChildOrder,
@@ -18,7 +18,7 @@ from service.domain import (
     Side,
     TimeInForce,
 )
-from sim.depth_book import DepthBook
+from models.actions import WAIT, Action, ActionKind, horizon_action, translate
 
 
 def _book(bid: int = 58000, ask: int = 58002) -> DepthBook:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import Principal, Role, TokenConfigError, Tokens
+from service.api.auth import Principal, Role, TokenConfigError, Tokens
 
 SECRET = "s" * 16
 

@@ -1,10 +1,10 @@
 import numpy as np
 
+from core.depth_book import DepthBook
+from core.domain import BookUpdate, ParentOrder, Side
 from models.actions import WAIT, Action, ActionKind
 from models.baselines import TwapPolicy
 from models.policy import DecisionContext
-from service.domain import BookUpdate, ParentOrder, Side
-from sim.depth_book import DepthBook
 
 SECOND = 10**9
 

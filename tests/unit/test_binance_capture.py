@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain import MarketData, Side
+from core.depth_book import DepthBook
+from core.domain import MarketData, Side
 from sim.binance import BinanceCapture, BinanceFormatError, BookTicker, SequenceGap
-from sim.depth_book import DepthBook
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 DAY1 = SHARED / "binance_spot_btcusdt_20240808.gz"

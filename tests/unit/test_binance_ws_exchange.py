@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from gateways.marketdata.binance_test_exchange import BinanceTestExchange, ExchangeConfig
+from gateways.venue.binance_exchange import BinanceTestExchange, ExchangeConfig
 
 
 def _depth(first: int, final: int, bid: str, qty: str) -> dict[str, Any]:

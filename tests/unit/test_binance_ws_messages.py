@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from core.domain import Instrument, Side
 from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed, ResyncNeeded
 from gateways.marketdata.feed import FeedHealth
-from service.domain import Instrument, Side
 
 
 def _feed() -> BinanceWsFeed:

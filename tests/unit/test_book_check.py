@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import Side
 from service.cli import main
-from service.domain import Side
 from sim.book_check import Mismatch, check_book
 from sim.lobster import EventType, LobsterFormatError, LobsterSample, open_sample
 

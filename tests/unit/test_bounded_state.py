@@ -9,10 +9,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from risk.ledger import _KEPT_IDS, RECENT_CL_ORD_IDS
-from risk.verdict import DenyReason
-from risk.windows import RecentIds
-from service.domain import (
+from core.domain import (
     KEPT_PREVIOUS_CL_ORD_IDS,
     ExecType,
     ExecutionReport,
@@ -22,9 +19,12 @@ from service.domain import (
     ReplaceOrder,
     Side,
 )
-from service.oms import RECENT_EXEC_IDS, OrderManager
-from service.recovery import load_state
-from service.store import MemoryStore
+from core.oms import RECENT_EXEC_IDS, OrderManager
+from core.windows import RecentIds
+from risk.ledger import _KEPT_IDS, RECENT_CL_ORD_IDS
+from risk.verdict import DenyReason
+from service.state.recovery import load_state
+from service.state.store import MemoryStore
 from tests.support.risk import SECOND, make_overlay, new, report, roomy
 
 REPLACES = 200

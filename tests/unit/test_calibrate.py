@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import Side
 from service.cli import main
-from service.domain import Side
 from sim.calibrate import calibrate, load_flow_params
 from sim.flow import SPREAD_BUCKETS, FlowParams, StochasticFlow
 from sim.lobster import EMPTY_ASK, EMPTY_BID, open_sample

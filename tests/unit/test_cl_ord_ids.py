@@ -9,10 +9,10 @@ import re
 import time
 from decimal import Decimal
 
-from service.domain import Instrument
+from core.domain import Instrument
 from service.engine import Engine
 from service.metrics import Metrics
-from service.store import MemoryStore
+from service.state.store import MemoryStore
 from tests.support.risk import make_overlay, roomy
 
 

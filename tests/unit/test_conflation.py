@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.depth_book import DepthBook
+from core.domain import BookUpdate, MarketData, Side, Trade
 from gateways.marketdata.conflation import ConflatingQueue, merge, pump
-from service.domain import BookUpdate, MarketData, Side, Trade
-from sim.depth_book import DepthBook
 
 SYMBOLS = ("AAA", "BBB", "CCC")
 

@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from gateways.venue.config import VenueConfig, load_venue_config
 from models.registry import make_policy
 from risk.limits import load_limits
-from service.api import ApiServer, build_app
+from service.api.server import ApiServer, build_app
 from service.cli import build_parser
 from service.config import ApiConfig, ServiceConfig, StoreKind
 from service.metrics import Metrics

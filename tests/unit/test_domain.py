@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain import Instrument, OrdStatus, ParentOrder, Side
+from core.domain import Instrument, OrdStatus, ParentOrder, Side
 
 GOOG = Instrument("GOOG", Decimal("0.01"))
 

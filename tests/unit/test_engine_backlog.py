@@ -17,11 +17,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.actions import WAIT, Action, ActionKind
-from models.policy import DecisionContext
-from risk.limits import parse_limits
-from risk.overlay import RiskOverlay
-from service.domain import (
+from core.domain import (
     BookUpdate,
     ExecType,
     ExecutionReport,
@@ -32,9 +28,13 @@ from service.domain import (
     Side,
     Trade,
 )
+from models.actions import WAIT, Action, ActionKind
+from models.policy import DecisionContext
+from risk.limits import parse_limits
+from risk.overlay import RiskOverlay
 from service.engine import Engine
 from service.metrics import Metrics
-from service.store import MemoryStore
+from service.state.store import MemoryStore
 from tests.support.risk import roomy
 from tests.support.sending import RecordingSender
 

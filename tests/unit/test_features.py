@@ -9,15 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import models.features as features_module
-from models.features import (
-    FEATURE_SPEC_HASH,
-    FEATURES,
-    N_FEATURES,
-    MarketTracker,
-    new_observation_buffer,
-    observe,
-)
-from service.domain import (
+from core.depth_book import DepthBook
+from core.domain import (
     BookUpdate,
     ChildOrder,
     MarketData,
@@ -27,7 +20,14 @@ from service.domain import (
     TimeInForce,
     Trade,
 )
-from sim.depth_book import DepthBook
+from models.features import (
+    FEATURE_SPEC_HASH,
+    FEATURES,
+    N_FEATURES,
+    MarketTracker,
+    new_observation_buffer,
+    observe,
+)
 
 SECOND = 10**9
 

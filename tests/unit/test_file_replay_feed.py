@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core.depth_book import DepthBook
+from core.domain import BookUpdate, MarketData, Side, Trade
 from gateways.marketdata.feed import FeedHealth
 from gateways.marketdata.file_replay import FileReplayFeed
-from service.domain import BookUpdate, MarketData, Side, Trade
-from sim.depth_book import DepthBook
 from sim.lobster import open_sample
 
 NAME = "AAA_2012-06-21_34200000_57600000_{kind}_2.csv"

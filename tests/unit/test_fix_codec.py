@@ -10,17 +10,7 @@ import quickfix as fix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateways.fix.codec import (
-    FixParseError,
-    decode_cancel_reject,
-    decode_execution_report,
-    encode_intent,
-    fields_of,
-    format_utc,
-    parse_utc,
-)
-from gateways.marketdata.fix_md import build_md_request, decode_market_data, format_entry_time
-from service.domain import (
+from core.domain import (
     CancelOrder,
     ExecType,
     Instrument,
@@ -31,6 +21,16 @@ from service.domain import (
     Side,
     TimeInForce,
 )
+from gateways.fix.codec import (
+    FixParseError,
+    decode_cancel_reject,
+    decode_execution_report,
+    encode_intent,
+    fields_of,
+    format_utc,
+    parse_utc,
+)
+from gateways.marketdata.fix_md import build_md_request, decode_market_data, format_entry_time
 
 GOOG = Instrument("GOOG", Decimal("0.01"))
 INSTRUMENTS = {"GOOG": GOOG}

@@ -15,9 +15,9 @@ import quickfix as fix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.domain import ExecType, Instrument, OrdStatus
 from gateways.fix.gateway import FixOrderGateway
 from gateways.fix.settings import SessionSpec
-from service.domain import ExecType, Instrument, OrdStatus
 
 REPORT = {37: "O1", 11: "C1", 17: "E1", 150: "F", 39: "1", 55: "GOOG", 54: "2", 38: "100",
           14: "40", 151: "60", 32: "40", 31: "580.01", 6: "580.01",

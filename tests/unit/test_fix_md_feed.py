@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from core.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from gateways.marketdata.feed import FeedHealth
 from gateways.marketdata.fix_feed import FixMarketData
-from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from service.engine import Engine
 from service.feeds import ServiceFeeds
 from service.metrics import Metrics
-from service.store import MemoryStore
+from service.state.store import MemoryStore
 from tests.support.risk import SECOND, make_overlay, roomy
 from tests.support.sending import RecordingSender
 

@@ -20,11 +20,11 @@ import quickfix as fix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from gateways.fix.codec import FixParseError
 from gateways.marketdata import fix_md_wire
 from gateways.marketdata.fix_md import decode_market_data
 from gateways.venue.messages import build_incremental, build_snapshot
-from service.domain import BookUpdate, Instrument, MarketData, Side, Trade
 from sim.matching import Fill
 
 INSTRUMENTS = {"GOOG": Instrument("GOOG", Decimal("0.01")),

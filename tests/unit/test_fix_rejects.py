@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import quickfix as fix
 
-from gateways.fix.redacting_log import redact
-from gateways.fix.rejects import SentOrderMessage, SentOrderMessages, VenueReject, reject_event
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ExecType,
@@ -16,6 +14,8 @@ from service.domain import (
     ReplaceOrder,
     Side,
 )
+from gateways.fix.redacting_log import redact
+from gateways.fix.rejects import SentOrderMessage, SentOrderMessages, VenueReject, reject_event
 
 
 def _sent(msg_type: str, cl_ord_id: str, orig: str | None = None) -> SentOrderMessage:

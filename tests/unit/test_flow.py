@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.domain import Side
+from core.domain import Side
 from sim.calibrate import load_flow_params
 from sim.flow import (
     SPREAD_BUCKETS,

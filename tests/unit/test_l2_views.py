@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain import BookUpdate, Side
-from sim.depth_book import DepthBook
+from core.depth_book import DepthBook
+from core.domain import BookUpdate, Side
 from sim.matching import OrderBook
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain import Side
+from core.domain import Side
 from sim import int_csv
 from sim.lobster import EventType, HaltPhase, LobsterFormatError, open_sample
 from sim.lobster_columns import EMPTY, book_blocks, read_messages

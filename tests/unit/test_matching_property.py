@@ -16,7 +16,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from service.domain import Side
+from core.domain import Side
 from sim.matching import OrderBook
 
 PRICES = st.integers(95, 105)

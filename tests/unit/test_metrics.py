@@ -13,9 +13,7 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from models.baselines import TwapPolicy
-from risk.verdict import DenyReason
-from service.domain import (
+from core.domain import (
     BookUpdate,
     CancelReject,
     ExecType,
@@ -26,9 +24,11 @@ from service.domain import (
     ParentOrder,
     Side,
 )
+from models.baselines import TwapPolicy
+from risk.verdict import DenyReason
 from service.engine import Engine
 from service.metrics import FIX_MSG_TYPES, Metrics
-from service.store import MemoryStore
+from service.state.store import MemoryStore
 from tests.support.risk import make_overlay, report, roomy
 from tests.support.sending import RecordingSender
 

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ExecType,
@@ -15,7 +15,7 @@ from service.domain import (
     ReplaceOrder,
     Side,
 )
-from service.oms import TRANSITIONS, OrderManager, transition_allowed
+from core.oms import TRANSITIONS, OrderManager, transition_allowed
 
 S = OrdStatus
 # The statuses an order can be in (REPLACED is FIX 4.2's and normalised away; the two

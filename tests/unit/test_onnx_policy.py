@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.depth_book import DepthBook
+from core.domain import ParentOrder, Side
 from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind
 from models.features import N_FEATURES
 from models.policy import DecisionContext, ModelError, OnnxPolicy
-from service.domain import ParentOrder, Side
-from sim.depth_book import DepthBook
 from tests.support.onnx_models import constant_action_policy, linear_policy
 
 

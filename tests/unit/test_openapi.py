@@ -6,8 +6,8 @@ from __future__ import annotations
 import schemathesis
 
 from risk.limits import RiskLimits
-from service.api_models import OrderProgress, SubmitBody
-from service.openapi import OPERATIONS, docs_page, openapi_document
+from service.api.openapi import OPERATIONS, docs_page, openapi_document
+from service.api.schemas import OrderProgress, SubmitBody
 
 EXPECTED = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/openapi.json"),

@@ -17,9 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.baselines import TwapPolicy
-from risk.state import KillTrigger, TradingState
-from service.domain import (
+from core.domain import (
     BookUpdate,
     CancelReject,
     ChildOrder,
@@ -35,11 +33,13 @@ from service.domain import (
     Side,
     TimeInForce,
 )
+from models.baselines import TwapPolicy
+from risk.state import KillTrigger, TradingState
 from service.engine import Engine
-from service.journal import MemoryJournal
 from service.metrics import Metrics
-from service.recovery import judge_status_answer, load_state
-from service.store import MemoryStore
+from service.state.journal import MemoryJournal
+from service.state.recovery import judge_status_answer, load_state
+from service.state.store import MemoryStore
 from tests.support.risk import make_overlay, roomy
 from tests.support.sending import RecordingSender
 

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.depth_book import DepthBook
+from core.domain import BookUpdate, Instrument, MarketData, Side
 from gateways.marketdata.redis_entries import (
     CrossingBook,
     EntryDecoder,
@@ -19,8 +21,6 @@ from gateways.marketdata.redis_entries import (
     _decimal_price,
     _TickGrid,
 )
-from service.domain import BookUpdate, Instrument, MarketData, Side
-from sim.depth_book import DepthBook
 
 TICKS = [Decimal("0.01"), Decimal("0.5"), Decimal("25"), Decimal("1E+1"), Decimal("0.010"),
          Decimal("0.0001")]

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from core.domain import BookUpdate, Instrument, MarketData, Side
 from gateways.marketdata.redis_stream import EntryDecoder, MalformedEntry, decode, encode
-from service.domain import BookUpdate, Instrument, MarketData, Side
 
 INSTRUMENTS = {"GOOG": Instrument("GOOG", Decimal("0.01"))}
 GOOD = {"v": "1", "seq": "7", "symbol": "GOOG", "ts_ns": "1000", "snapshot": "0",

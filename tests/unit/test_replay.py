@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.domain import Side
+from core.domain import Side
 from sim.lobster import open_sample
 from sim.replay import AgentFill, ReplayMarket
 

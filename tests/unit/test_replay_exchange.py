@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.domain import (
+from core.depth_book import DepthBook
+from core.domain import (
     CancelOrder,
     CancelReject,
     ExecType,
@@ -23,8 +24,7 @@ from service.domain import (
     Side,
     TimeInForce,
 )
-from service.oms import OrderManager
-from sim.depth_book import DepthBook
+from core.oms import OrderManager
 from sim.exchange import AgentFill, Exchange, ExchangeEvent
 from sim.lobster import BookRow, LobsterSample, open_sample
 from sim.replay_exchange import ReplayExchange

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.domain import ExecType, OrdStatus, Side
 from risk.limits import RiskConfigError, load_limits, parse_limits
 from risk.verdict import DenyReason
-from service.domain import ExecType, OrdStatus, Side
 from tests.support.risk import (
     SECOND,
     SYMBOL,
@@ -199,7 +199,7 @@ def test_replace_of_an_unknown_order_is_denied() -> None:
 
 
 def test_rejected_replace_restores_the_old_quantity() -> None:
-    from service.domain import CancelReject
+    from core.domain import CancelReject
 
     overlay = make_overlay(roomy())
     order = new(Side.BUY, 500)

@@ -13,8 +13,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.domain import CancelOrder, NewOrder, ReplaceOrder, Side
 from risk.verdict import DenyReason, Verdict
-from service.domain import CancelOrder, NewOrder, ReplaceOrder, Side
 from tests.support.risk import SYMBOL, make_overlay, new
 
 ANY_VALUE = st.one_of(

@@ -24,10 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from risk.limits import parse_limits
-from risk.overlay import RiskOverlay
-from risk.state import KillTrigger, TradingState
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ExecType,
@@ -40,6 +37,9 @@ from service.domain import (
     Side,
     TimeInForce,
 )
+from risk.limits import parse_limits
+from risk.overlay import RiskOverlay
+from risk.state import KillTrigger, TradingState
 from tests.support.risk import INSTRUMENTS, SECOND, SYMBOL, limits_with
 
 MIN_INTENTS = 100_000

@@ -7,10 +7,10 @@ import copy
 
 import pytest
 
+from core.domain import Side
 from risk.limits import parse_limits
 from risk.state import KillTrigger, TradingState
 from risk.verdict import DenyReason
-from service.domain import Side
 from tests.support.risk import BASE_LIMITS, SECOND, SYMBOL, fill, limits_with, make_overlay, new
 
 

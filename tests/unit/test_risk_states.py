@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from core.domain import CancelOrder, ExecType, OrdStatus, Side
 from risk.state import KillTrigger, TradingState
 from risk.verdict import DenyReason
-from service.domain import CancelOrder, ExecType, OrdStatus, Side
 from tests.support.risk import (
     SECOND,
     SYMBOL,

@@ -10,10 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from models.actions import Action, ActionKind
-from models.policy import DecisionContext
-from risk.verdict import DenyReason
-from service.domain import (
+from core.depth_book import DepthBook
+from core.domain import (
     BookUpdate,
     ExecType,
     ExecutionReport,
@@ -26,11 +24,13 @@ from service.domain import (
     Side,
     Trade,
 )
+from models.actions import Action, ActionKind
+from models.policy import DecisionContext
+from risk.verdict import DenyReason
 from service.engine import Engine
 from service.feeds import ServiceFeeds
 from service.metrics import LatencyBuckets, Metrics
-from service.store import MemoryStore
-from sim.depth_book import DepthBook
+from service.state.store import MemoryStore
 from tests.support.feeds import ScriptedFeed, settle
 from tests.support.risk import SECOND, make_overlay, roomy
 from tests.support.sending import RecordingSender

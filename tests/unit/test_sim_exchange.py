@@ -2,10 +2,7 @@
 
 from decimal import Decimal
 
-from models.registry import make_policy
-from risk.limits import load_limits
-from service.backtest import EpisodeSpec, run_episode, unperturbed_mid_path
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ExecType,
@@ -19,6 +16,9 @@ from service.domain import (
     Side,
     TimeInForce,
 )
+from models.registry import make_policy
+from risk.limits import load_limits
+from service.evaluation.backtest import EpisodeSpec, run_episode, unperturbed_mid_path
 from service.metrics import Metrics
 from sim.exchange import SimExchange
 from sim.flow import FlowParams, StochasticFlow

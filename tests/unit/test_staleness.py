@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from core.domain import MarketData
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from gateways.marketdata.staleness import StaleChange, StalenessWatchdog
-from service.domain import MarketData
 
 S = 1_000_000_000
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.depth_book import DepthBook
+from core.domain import BookUpdate, Instrument, MarketData, ParentOrder, Side, Trade
 from models.actions import WAIT, Action, ActionKind
 from models.baselines import (
     DEFAULT_POV_RATE,
@@ -25,12 +27,10 @@ from models.baselines import (
 )
 from models.policy import DecisionContext
 from models.registry import POLICY_NAMES, make_policy
-from service.domain import BookUpdate, Instrument, MarketData, ParentOrder, Side, Trade
 from service.engine import Engine
 from service.metrics import Metrics
-from service.store import MemoryStore
+from service.state.store import MemoryStore
 from sim import profile as profiles
-from sim.depth_book import DepthBook
 from sim.lobster import open_sample
 from sim.profile import ProfileFormatError, VolumeProfile, volume_profile
 from tests.support.risk import make_overlay, roomy

@@ -8,8 +8,7 @@ from decimal import Decimal
 import pytest
 import quickfix as fix
 
-from gateways.fix.codec import FixParseError, decode_execution_report
-from service.domain import (
+from core.domain import (
     ExecType,
     ExecutionReport,
     Instrument,
@@ -18,7 +17,8 @@ from service.domain import (
     ParentOrder,
     Side,
 )
-from service.oms import OrderManager
+from core.oms import OrderManager
+from gateways.fix.codec import FixParseError, decode_execution_report
 
 INSTRUMENTS = {"GOOG": Instrument("GOOG", Decimal("0.01"))}
 REPORT = {37: "O1", 11: "C1", 17: "E2", 150: "H", 39: "0", 55: "GOOG", 54: "2", 14: "0",

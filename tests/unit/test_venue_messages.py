@@ -9,9 +9,9 @@ import quickfix44 as fix44
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.domain import Instrument, Side
 from gateways.marketdata.fix_md import decode_market_data
 from gateways.venue.messages import build_incremental, build_snapshot
-from service.domain import Instrument, Side
 from sim.matching import Fill
 
 INSTRUMENTS = {"GOOG": Instrument("GOOG", Decimal("0.01")),

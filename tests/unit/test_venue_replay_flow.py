@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import Side
 from gateways.venue.replay_flow import lobster_flow
-from service.domain import Side
 from sim.lobster import LobsterFormatError, open_sample
 from sim.matching import OrderBook
 

@@ -23,14 +23,15 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.domain import Instrument, MarketData, ParentOrder, SessionStatus, Side
+from core.tca import cost_in_bps, filled_cost_x2, signed_cost_x2
 from models.policy import ExecutionPolicy
 from risk.limits import RiskLimits
 from risk.overlay import RiskOverlay
 from service.clock import EventClock
-from service.domain import Instrument, MarketData, ParentOrder, SessionStatus, Side
 from service.engine import Engine
 from service.metrics import Metrics
-from service.store import MemoryStore
+from service.state.store import MemoryStore
 from sim.exchange import Exchange
 
 INVENTORY_POINTS = 21  # the inventory path's samples: start, every 5% of the horizon, end
@@ -73,7 +74,7 @@ MidPath = tuple[list[int], list[int]]  # event times, twice the mid in ticks
 
 def unperturbed_mid_path(exchange: Exchange, until_ns: int) -> MidPath:
     """The mid after every market-data message of a run with no agent orders."""
-    from sim.depth_book import DepthBook
+    from core.depth_book import DepthBook
 
     book = DepthBook(exchange.symbol)
     book.apply_market_data(exchange.snapshot())
@@ -159,17 +160,17 @@ def _result(name: str, seed: int, parent: ParentOrder, engine: Engine, exchange:
     if arrival_x2 is None:
         raise RuntimeError(f"episode {seed}: the market never showed a two-sided quote")
     side = int(parent.side)
-    notional_x2 = arrival_x2 * parent.qty
-    cost_x2 = side * (2 * parent.notional_ticks - arrival_x2 * parent.filled)
+    cost_x2 = filled_cost_x2(parent)
     last_mid = engine.books[parent.symbol].mid_x2() or arrival_x2
-    cost_x2 += side * parent.remaining * (last_mid - arrival_x2)  # opportunity cost
+    cost_x2 += signed_cost_x2(side, parent.remaining, last_mid, arrival_x2)  # opportunity cost
     impact_x2 = 0
     if unperturbed is not None:
         for fill in exchange.fills:
             mid = _mid_at(unperturbed, fill.ts_ns) or arrival_x2
-            impact_x2 += side * fill.qty * (2 * fill.price - mid)
+            impact_x2 += signed_cost_x2(side, fill.qty, 2 * fill.price, mid)
     return EpisodeResult(
         policy=name, seed=seed, qty=parent.qty, filled=parent.filled,
-        arrival_mid=arrival_x2 / 2, shortfall_bps=cost_x2 / notional_x2 * 1e4,
-        impact_bps=impact_x2 / notional_x2 * 1e4, child_orders=parent.child_orders_sent,
+        arrival_mid=arrival_x2 / 2, shortfall_bps=cost_in_bps(cost_x2, arrival_x2, parent.qty),
+        impact_bps=cost_in_bps(impact_x2, arrival_x2, parent.qty),
+        child_orders=parent.child_orders_sent,
         risk_denials=parent.risk_denials, inventory=inventory)

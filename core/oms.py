@@ -23,8 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from risk.windows import RecentIds
-from service.domain import (
+from core.domain import (
     CancelOrder,
     CancelReject,
     ChildOrder,
@@ -38,6 +37,7 @@ from service.domain import (
     busted_id,
     busted_trade,
 )
+from core.windows import RecentIds
 
 log = logging.getLogger(__name__)
 

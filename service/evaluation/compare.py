@@ -1,7 +1,7 @@
 """``execagent evaluate``: every policy through the live engine on the same held-out episodes.
 
-Why it lives in ``service/`` and not ``models/`` (where DESIGN.md lists it): backtest equals live,
-so it runs :func:`service.backtest.run_episode`, which composes the service's own engine, and
+It lives in ``service/``, not ``models/``: backtest equals live, so it runs
+:func:`service.evaluation.backtest.run_episode`, which composes the service's own engine, and
 imports point from ``service`` to ``models``, never back.
 
 Paired by construction: episode ``k`` has one seed (simulation) or one window of the day
@@ -24,10 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.domain import Instrument
 from models.policy import ExecutionPolicy
 from risk.limits import RiskLimits
-from service.backtest import EpisodeResult, EpisodeSpec, run_episode, unperturbed_mid_path
-from service.domain import Instrument
+from service.evaluation.backtest import (
+    EpisodeResult,
+    EpisodeSpec,
+    run_episode,
+    unperturbed_mid_path,
+)
 from service.metrics import Metrics
 from sim.exchange import Exchange
 

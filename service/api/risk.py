@@ -16,9 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
+from core.domain import Side
 from risk.limits import RiskLimits
 from risk.overlay import RiskOverlay
-from service.api_models import (
+from service.api.auth import Principal, Tokens
+from service.api.routes import OperatorRoutes, reply
+from service.api.schemas import (
     KillAnswer,
     LimitsChanged,
     OpenOrder,
@@ -26,14 +29,11 @@ from service.api_models import (
     RiskState,
     TradingStateAnswer,
 )
-from service.auth import Principal, Tokens
-from service.domain import Side
 from service.metrics import Metrics
-from service.routes import OperatorRoutes, reply
 
 
 class RiskRoutes(OperatorRoutes):
-    """The ``risk`` group of :data:`service.openapi.OPERATIONS`."""
+    """The ``risk`` group of :data:`service.api.openapi.OPERATIONS`."""
 
     GROUP = "risk"
 

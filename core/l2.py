@@ -1,7 +1,7 @@
 """Views of an L2 book that features and analysis read: depth imbalance and the microprice.
 
 Pure functions over ``depth(side, levels)`` lists, so the order-level book
-(:class:`sim.matching.OrderBook`) and the feed consumer's book (:class:`sim.depth_book.DepthBook`)
+(:class:`sim.matching.OrderBook`) and the feed consumer's book (:class:`core.depth_book.DepthBook`)
 give the same numbers for the same levels.
 """
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from risk.limits import RiskLimits
-from service.api_models import (
+from service.api.auth import Role
+from service.api.schemas import (
     ErrorAnswer,
     Health,
     KillAnswer,
@@ -33,7 +34,6 @@ from service.api_models import (
     SubmitBody,
     TradingStateAnswer,
 )
-from service.auth import Role
 
 Group = Literal["service", "orders", "risk", "model"]
 

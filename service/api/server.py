@@ -1,7 +1,7 @@
 """The HTTP surface: liveness, Prometheus metrics, the OpenAPI document and the operator routes.
 
 Bound to 127.0.0.1 by default: an execution service's controls are not for the open network.
-Every route comes from the table in :mod:`service.openapi`; ``/openapi.json`` and ``/docs``
+Every route comes from the table in :mod:`service.api.openapi`; ``/openapi.json`` and ``/docs``
 describe the routes this app actually serves.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.api_models import Health, Readiness
+from service.api.openapi import docs_page, openapi_document, operations
+from service.api.routes import MAX_BODY_BYTES, Handler, OperatorRoutes, add_route, reply
+from service.api.schemas import Health, Readiness
 from service.metrics import Metrics
-from service.openapi import docs_page, openapi_document, operations
-from service.routes import MAX_BODY_BYTES, Handler, OperatorRoutes, add_route, reply
 
 log = logging.getLogger(__name__)
 HealthCheck = Callable[[], dict[str, object]]

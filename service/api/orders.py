@@ -13,13 +13,13 @@ from datetime import datetime
 
 from aiohttp import web
 
-from service.api_models import OrderList, OrderProgress, SubmitBody
-from service.auth import Principal, Tokens
-from service.domain import Instrument, ParentOrder, Side
+from core.domain import Instrument, ParentOrder, Side
+from core.tca import summarise
+from service.api.auth import Principal, Tokens
+from service.api.routes import OperatorRoutes, reply
+from service.api.schemas import OrderList, OrderProgress, SubmitBody
 from service.engine import Engine
 from service.metrics import Metrics
-from service.report import summarise
-from service.routes import OperatorRoutes, reply
 
 # (side, quantity, symbol, duration seconds, policy name or None, limit price in ticks or None)
 # (side, quantity, symbol, start ns, end ns, policy name or None, limit in ticks or None, urgency)
@@ -31,7 +31,7 @@ def _ns(when: datetime) -> int:
 
 
 class OrderRoutes(OperatorRoutes):
-    """The ``orders`` group of :data:`service.openapi.OPERATIONS`."""
+    """The ``orders`` group of :data:`service.api.openapi.OPERATIONS`."""
 
     GROUP = "orders"
 

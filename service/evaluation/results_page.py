@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from service.backtest import EpisodeResult
-from service.evaluation import PairedDifference, PolicyStats
+from service.evaluation.backtest import EpisodeResult
+from service.evaluation.compare import PairedDifference, PolicyStats
 
 
 def stats_table(stats: Sequence[PolicyStats], title: str) -> Table:

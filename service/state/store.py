@@ -1,7 +1,7 @@
 """Where the service's state lives between ticks and across restarts.
 
 The interface is what the engine needs to persist; ``memory`` keeps it in this process (the
-demo and backtests), :class:`service.redis_store.RedisStore` (production) follows the same
+demo and backtests), :class:`service.state.redis_store.RedisStore` (production) follows the same
 contract, and one test suite (tests/integration/test_store_contract.py) holds both to it. Writes are
 synchronous calls so the engine's order of operations is the order of persistence; a durable
 implementation batches them off the tick's critical path behind the same calls.
@@ -13,7 +13,7 @@ import json
 from dataclasses import replace
 from typing import Protocol
 
-from service.domain import ChildOrder, ParentOrder
+from core.domain import ChildOrder, ParentOrder
 
 
 class StoreUnavailable(RuntimeError):

@@ -17,11 +17,12 @@ from typing import Any, ClassVar, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from risk.windows import TokenBucket
-from service.auth import ANONYMOUS_READER, Principal, Role, Tokens
-from service.journal import Journal, record_operator_action
+from core.config_errors import problems
+from core.windows import TokenBucket
+from service.api.auth import ANONYMOUS_READER, Principal, Role, Tokens
+from service.api.openapi import Group, Operation, operations
 from service.metrics import Metrics
-from service.openapi import Group, Operation, operations
+from service.state.journal import Journal, record_operator_action
 
 journal = logging.getLogger("execagent.journal")
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -69,7 +70,7 @@ def _no_constant(text: str) -> float:
 
 class OperatorRoutes:
     """A group of routes; subclasses name their group in the route table
-    (:data:`service.openapi.OPERATIONS`) and implement the handlers it names."""
+    (:data:`service.api.openapi.OPERATIONS`) and implement the handlers it names."""
 
     GROUP: ClassVar[Group]
 
@@ -128,9 +129,7 @@ class OperatorRoutes:
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                                 for e in exc.errors())
-            raise self.reject(400, "invalid_body", problems) from exc
+            raise self.reject(400, "invalid_body", "; ".join(problems(exc, top="body"))) from exc
 
     def reject(self, status: int, reason: str, message: str) -> web.HTTPException:
         self.metrics.api_rejected.labels(reason).inc()

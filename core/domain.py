@@ -351,7 +351,7 @@ class ExecutionReport:
     ts_ns: int = 0
     poss_dup: bool = False
     # AvgPx(6) in ticks (fractional: an average need not sit on the grid); None when absent.
-    # Used to price fills that only an order-status answer reveals (service/recovery.py).
+    # Used to price fills that only an order-status answer reveals (service/state/recovery.py).
     avg_px_ticks: float | None = None
     # ExecRefID(19): the ExecID a TradeCancel or TradeCorrect amends; None on other reports.
     exec_ref_id: str | None = None

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 
-from service.domain import BookUpdate, MarketData, Side
-from sim import l2
+from core import l2
+from core.domain import BookUpdate, MarketData, Side
 
 
 class DepthBook:
@@ -96,11 +96,11 @@ class DepthBook:
         return spread is not None and spread <= 0
 
     def imbalance(self, levels: int = 1) -> float | None:
-        """Depth imbalance over the top ``levels`` (see :func:`sim.l2.imbalance`)."""
+        """Depth imbalance over the top ``levels`` (see :func:`core.l2.imbalance`)."""
         return l2.imbalance(self.depth(Side.BUY, levels), self.depth(Side.SELL, levels))
 
     def microprice(self) -> float | None:
-        """Size-weighted touch price in ticks (see :func:`sim.l2.microprice`)."""
+        """Size-weighted touch price in ticks (see :func:`core.l2.microprice`)."""
         return l2.microprice(self.depth(Side.BUY, 1), self.depth(Side.SELL, 1))
 
     def depth(self, side: Side, levels: int) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from service.redis_store import StoreUnavailable, redact_url
+from service.state.redis_store import StoreUnavailable, redact_url
 
 log = logging.getLogger(__name__)
 

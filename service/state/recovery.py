@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from risk.state import TradingState
-from service.domain import (
+from core.domain import (
     ChildOrder,
     ExecType,
     ExecutionReport,
@@ -26,7 +25,8 @@ from service.domain import (
     ParentOrder,
     Side,
 )
-from service.store import StateStore
+from risk.state import TradingState
+from service.state.store import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, fields
 from typing import Any
 
-from service.domain import ChildOrder, OrdStatus, OrdType, ParentOrder, Side, TimeInForce
+from core.domain import ChildOrder, OrdStatus, OrdType, ParentOrder, Side, TimeInForce
 
 FORMAT_VERSION = 1
 

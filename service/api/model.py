@@ -17,10 +17,10 @@ from pathlib import Path
 from aiohttp import web
 
 from models.policy import OnnxPolicy
-from service.api_models import ActionEntry, ModelInfo
-from service.auth import Principal, Tokens
+from service.api.auth import Principal, Tokens
+from service.api.routes import OperatorRoutes, reply
+from service.api.schemas import ActionEntry, ModelInfo
 from service.metrics import Metrics
-from service.routes import OperatorRoutes, reply
 
 _PREFIX = "execagent."
 _FIELDS = ("feature_spec_id", "feature_spec_hash", "algorithm", "training_data", "seed",
@@ -56,7 +56,7 @@ def model_info(policy: str, model_path: Path) -> ModelInfo:
 
 
 class ModelRoutes(OperatorRoutes):
-    """The ``model`` group of :data:`service.openapi.OPERATIONS`."""
+    """The ``model`` group of :data:`service.api.openapi.OPERATIONS`."""
 
     GROUP = "model"
 

@@ -1,7 +1,7 @@
 """The durable state store: Redis, behind the same contract as the in-memory one.
 
 Layout, under a namespace (``execagent`` by default, so one Redis can hold several services):
-- ``{ns}:parents``: hash, parent id -> parent order (JSON, :mod:`service.state_codec`);
+- ``{ns}:parents``: hash, parent id -> parent order (JSON, :mod:`service.state.codec`);
 - ``{ns}:children``: hash, ClOrdID -> child order;
 - ``{ns}:fills``: hash, ExecID -> fill; written with HSETNX, so a duplicate ExecID (a PossDup
   resend, a replayed report) is refused by Redis itself, atomically;
@@ -34,9 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from service.domain import ChildOrder, ParentOrder
-from service.state_codec import decode_child, decode_parent, encode_child, encode_parent
-from service.store import StoreUnavailable
+from core.domain import ChildOrder, ParentOrder
+from service.state.codec import decode_child, decode_parent, encode_child, encode_parent
+from service.state.store import StoreUnavailable
 
 __all__ = ["RedisStore", "StoreUnavailable", "redact_url"]
 
