@@ -56,13 +56,14 @@ test: $(VENV)/.installed-dev $(VENV)/.native
 
 # Runs every benchmark, then fails if any missed its goal.
 bench: $(VENV)/.installed-dev $(VENV)/.native
-	@failed=""; for script in bench/bench_*.py; do echo "== $$script"; \
-		$(BIN)/python $$script || failed="$$failed $$script"; done; \
+	@failed=""; for script in bench/bench_*.py; do name=bench.$$(basename $$script .py); \
+		echo "== python -m $$name"; $(BIN)/python -m $$name || failed="$$failed $$name"; done; \
 		if [ -n "$$failed" ]; then echo "missed goals:$$failed"; exit 1; fi
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check core service gateways models risk sim tests bench
 	$(BIN)/mypy core service gateways models risk sim
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build

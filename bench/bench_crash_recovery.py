@@ -3,7 +3,7 @@ each followed by a restart; then the audit of tests/support/crash_harness.py (ve
 service must agree exactly). Prints the audit and the restart times, writes
 docs/reliability.json, and exits non-zero when anything differs.
 
-    .venv/bin/python bench/bench_crash_recovery.py [--kills 200] [--seed 7]
+    .venv/bin/python -m bench.bench_crash_recovery [--kills 200] [--seed 7]
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
+from tests.support.crash_harness import CrashHarness
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from tests.support.crash_harness import CrashHarness  # noqa: E402
 
 
 def main() -> int:

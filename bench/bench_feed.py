@@ -1,7 +1,7 @@
 """How fast market data gets into a book: the Binance websocket feed (its own work, and end to end
 over loopback) and the Redis Streams feed.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/bench_feed.py [handle|websocket|
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_feed [handle|websocket|
 websocket-service|redis|redis-v1|fix]``; all but ``redis-v1`` and ``fix`` by default);
 needs the BTCUSDT capture in ``../shared/data`` and, for the Redis part, the Redis on
 127.0.0.1:6379 that ``make test`` starts. Goal (issue 7): at least 50,000 messages per second

@@ -1,6 +1,6 @@
 """The order acknowledgement round trip over FIX, beside bare quickfix doing the same exchange.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/bench_fix_roundtrip.py``). Two measurements on
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_fix_roundtrip``). Two measurements on
 127.0.0.1, in the same run, with the same session settings (FIX 4.4, FileStore and FileLog, data
 dictionary validation) and the same topology: the answering side runs in a process of its own
 (this script started again with ``--serve``), as the venue does in production (``execagent
@@ -49,13 +49,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quickfix as fix
 
-import quickfix as fix  # noqa: E402
-from _plain_fix import plain_new_order_single  # noqa: E402
-from _timing import percentile, report  # noqa: E402
-
-from core.domain import (  # noqa: E402
+from bench._plain_fix import plain_new_order_single
+from bench._timing import percentile, report
+from core.domain import (
     CancelOrder,
     ExecType,
     ExecutionReport,
@@ -65,12 +63,12 @@ from core.domain import (  # noqa: E402
     Side,
     TimeInForce,
 )
-from gateways.fix.gateway import FixOrderGateway  # noqa: E402
-from gateways.fix.settings import SessionSpec, owned_session_id, write_settings  # noqa: E402
-from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol  # noqa: E402
-from gateways.venue.venue import SimulatedVenue  # noqa: E402
-from service.net import free_port  # noqa: E402
-from sim.matching import Fill, OrderBook  # noqa: E402
+from gateways.fix.gateway import FixOrderGateway
+from gateways.fix.settings import SessionSpec, owned_session_id, write_settings
+from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
+from gateways.venue.venue import SimulatedVenue
+from service.net import free_port
+from sim.matching import Fill, OrderBook
 
 ROUND_TRIPS = 10_000
 WARMUP = 300

@@ -1,6 +1,6 @@
 """Matching-engine throughput: the stochastic order flow applied to one order-level book.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/bench_matching.py``). Simulated flow, not market
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_matching``). Simulated flow, not market
 data: it measures the book's and the flow model's cost per event (limit, market and cancel
 events in the flow's proportions), which bounds how fast training and the simulated venue can
 go. Two flows: the uncalibrated default (the generic venue's) and the one calibrated to GOOG
@@ -22,13 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _timing import report  # noqa: E402
-
-from sim.calibrate import load_flow_params  # noqa: E402
-from sim.flow import FlowParams, StochasticFlow  # noqa: E402
-from sim.matching import OrderBook  # noqa: E402
+from bench._timing import report
+from sim.calibrate import load_flow_params
+from sim.flow import FlowParams, StochasticFlow
+from sim.matching import OrderBook
 
 EVENTS = 200_000
 RUNS = 3

@@ -1,6 +1,6 @@
 """Latency of the pre-trade risk check, the one call every child order must pass.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/bench_risk_check.py``). A synthetic session on
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_risk_check``). A synthetic session on
 one symbol with every control switched on (participation included): a quote and a trade every
 few intents, limit orders around the mid (some beyond the collar or the size limits, so both
 verdicts are timed), and the venue answering each allowed order with a fill or a cancel a few
@@ -17,13 +17,9 @@ import sys
 import time
 from collections import deque
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _timing import report  # noqa: E402
-
-from core.domain import (  # noqa: E402
+from bench._timing import report
+from core.domain import (
     ExecType,
     ExecutionReport,
     Instrument,
@@ -31,8 +27,8 @@ from core.domain import (  # noqa: E402
     OrdStatus,
     Side,
 )
-from risk.limits import parse_limits  # noqa: E402
-from risk.overlay import RiskOverlay  # noqa: E402
+from risk.limits import parse_limits
+from risk.overlay import RiskOverlay
 
 CHECKS = 200_000
 GOAL_NS = 5_000

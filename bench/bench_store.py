@@ -1,6 +1,6 @@
 """What durability costs: the Redis store's writes and the journal's, on loopback.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/bench_store.py``); needs the Redis on
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_store``); needs the Redis on
 127.0.0.1:6379 that ``make test`` starts. Each store write is one synchronous round trip (its
 durability point is its return: the engine persists a child order before sending it), so its
 latency is the price of that guarantee on the decision path. The journal only appends to a
@@ -14,15 +14,11 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _timing import report  # noqa: E402
-
-from core.domain import ChildOrder, OrdType, ParentOrder, Side, TimeInForce  # noqa: E402
-from service.state.journal import RedisJournal  # noqa: E402
-from service.state.redis_store import RedisStore  # noqa: E402
+from bench._timing import report
+from core.domain import ChildOrder, OrdType, ParentOrder, Side, TimeInForce
+from service.state.journal import RedisJournal
+from service.state.redis_store import RedisStore
 
 URL = "redis://127.0.0.1:6379/0"
 WRITES = 20_000

@@ -44,8 +44,8 @@ non-zero when a goal is missed: tick-to-wire p50 <= 1.5x the floor's, p99 <= 3x;
 ticks/s deciding on every tick (``throughput_ticks_per_s``: the goal is judged on it, not on the
 sustained rate, which decides on fewer); RSS growth < 5%.
 
-    .venv/bin/python bench/bench_tick_to_wire.py [--ticks 100000] [--memory-minutes 10]
-    .venv/bin/python bench/bench_tick_to_wire.py --profile [throughput|memory|sustained]
+    .venv/bin/python -m bench.bench_tick_to_wire [--ticks 100000] [--memory-minutes 10]
+    .venv/bin/python -m bench.bench_tick_to_wire --profile [throughput|memory|sustained]
 
 ``--profile`` prints where the time goes instead (pyinstrument; it slows everything about 2x,
 so for proportions): in the throughput run, in ``--memory-minutes`` of the memory run, or in
@@ -74,14 +74,10 @@ from pathlib import Path
 
 import quickfix as fix
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _plain_fix import plain_new_order_single  # noqa: E402
-from _timing import percentile, report  # noqa: E402
-from bench_fix_roundtrip import serving  # noqa: E402
-
-from core.domain import (  # noqa: E402
+from bench._plain_fix import plain_new_order_single
+from bench._timing import percentile, report
+from bench.bench_fix_roundtrip import serving
+from core.domain import (
     Instrument,
     NewOrder,
     OrderIntent,
@@ -91,25 +87,26 @@ from core.domain import (  # noqa: E402
     Side,
     TimeInForce,
 )
-from core.oms import OrderManager  # noqa: E402
-from gateways.fix.gateway import FixOrderGateway  # noqa: E402
-from gateways.fix.settings import SessionSpec  # noqa: E402
-from gateways.marketdata.fix_md import decode_market_data  # noqa: E402
-from gateways.venue.messages import (  # noqa: E402
+from core.oms import OrderManager
+from gateways.fix.gateway import FixOrderGateway
+from gateways.fix.settings import SessionSpec
+from gateways.marketdata.fix_md import decode_market_data
+from gateways.venue.messages import (
     build_incremental,
     build_snapshot,
     fix44_dictionary,
 )
-from models.features import new_observation_buffer, observe  # noqa: E402
-from models.policy import DecisionContext  # noqa: E402
-from models.registry import make_policy  # noqa: E402
-from risk.limits import parse_limits  # noqa: E402
-from risk.overlay import RiskOverlay  # noqa: E402
-from service.engine import Engine  # noqa: E402
-from service.metrics import Metrics  # noqa: E402
-from service.state.store import MemoryStore  # noqa: E402
-from sim.matching import Fill  # noqa: E402
+from models.features import new_observation_buffer, observe
+from models.policy import DecisionContext
+from models.registry import make_policy
+from risk.limits import parse_limits
+from risk.overlay import RiskOverlay
+from service.engine import Engine
+from service.metrics import Metrics
+from service.state.store import MemoryStore
+from sim.matching import Fill
 
+ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "artifacts" / "policy.onnx"
 OUT = ROOT / "docs" / "benchmarks.json"
 GOOG = Instrument("GOOG", Decimal("0.01"))

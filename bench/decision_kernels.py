@@ -18,14 +18,10 @@ moved aside.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_tick_to_wire as t2w  # noqa: E402
-
-from core.depth_book import DepthBook  # noqa: E402
-from core.domain import (  # noqa: E402
+from bench import bench_tick_to_wire as t2w
+from core.depth_book import DepthBook
+from core.domain import (
     ChildOrder,
     OrdStatus,
     OrdType,
@@ -33,8 +29,8 @@ from core.domain import (  # noqa: E402
     Side,
     TimeInForce,
 )
-from models.actions import Action, ActionKind, translate  # noqa: E402
-from models.features import MarketTracker, new_observation_buffer, observe  # noqa: E402
+from models.actions import Action, ActionKind, translate
+from models.features import MarketTracker, new_observation_buffer, observe
 
 MESSAGES = 3_000
 

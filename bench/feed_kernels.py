@@ -6,10 +6,10 @@ Why: on a shared machine CPU time swings by 2x with the load, and instruction co
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p .venv/bin/python \\
         bench/feed_kernels.py handle 8000      # and with 0: BinanceWsFeed.handle
-    .venv/bin/python bench/feed_kernels.py publish 2          # once: the stream (not measured)
-    valgrind ... bench/feed_kernels.py redis 9000             # and with 1000
-    valgrind ... bench/feed_kernels.py fix 9000               # and with 1000
-    valgrind ... bench/feed_kernels.py fix-decode 3000        # and with 1000
+    .venv/bin/python -m bench.feed_kernels publish 2          # once: the stream (not measured)
+    valgrind ... -m bench.feed_kernels redis 9000             # and with 1000
+    valgrind ... -m bench.feed_kernels fix 9000               # and with 1000
+    valgrind ... -m bench.feed_kernels fix-decode 3000        # and with 1000
 
 ``handle``: the capture's first N messages after the snapshot through ``BinanceWsFeed.handle``.
 ``publish VERSION``: the normalised capture into the stream ``feed-kernel:md:BTCUSDT`` under
@@ -30,13 +30,10 @@ import json
 import logging
 import sys
 import uuid
-from pathlib import Path
 
 import redis.asyncio as aioredis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_feed import (  # noqa: E402
+from bench.bench_feed import (
     CAPTURE,
     INSTRUMENT,
     REDIS_URL,
@@ -44,11 +41,10 @@ from bench_feed import (  # noqa: E402
     _normalised,
     _publish,
 )
-
-from core.depth_book import DepthBook  # noqa: E402
-from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed, ResyncNeeded  # noqa: E402
-from gateways.marketdata.redis_stream import RedisStreamFeed, stream_key  # noqa: E402
-from sim.binance import read_capture_lines  # noqa: E402
+from core.depth_book import DepthBook
+from gateways.marketdata.binance_ws import BinanceWsConfig, BinanceWsFeed, ResyncNeeded
+from gateways.marketdata.redis_stream import RedisStreamFeed, stream_key
+from sim.binance import read_capture_lines
 
 PREFIX = "feed-kernel"
 FIX_MESSAGES = 3_000

@@ -6,9 +6,9 @@ Why: on a shared machine the timings swing with the load, and instruction counts
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python \\
         bench/risk_kernels.py qty 6000            # and with 1000: a max_order_qty denial
-    valgrind ... bench/risk_kernels.py collar 6000         # a price_collar denial
-    valgrind ... bench/risk_kernels.py allowed 6000        # an allowed new order ...
-    valgrind ... bench/risk_kernels.py allowed-setup 6000  # ... less building its intents
+    valgrind ... -m bench.risk_kernels collar 6000         # a price_collar denial
+    valgrind ... -m bench.risk_kernels allowed 6000        # an allowed new order ...
+    valgrind ... -m bench.risk_kernels allowed-setup 6000  # ... less building its intents
 
 ``allowed`` checks N distinct orders under limits too wide to deny (bench_risk_check.py's, with
 the position, open-order and participation caps opened up), so every check takes the whole
@@ -21,15 +21,11 @@ import copy
 import logging
 import sys
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_risk_check import LIMITS  # noqa: E402
-
-from core.domain import Instrument, NewOrder, Side  # noqa: E402
-from risk.limits import parse_limits  # noqa: E402
-from risk.overlay import RiskOverlay  # noqa: E402
+from bench.bench_risk_check import LIMITS
+from core.domain import Instrument, NewOrder, Side
+from risk.limits import parse_limits
+from risk.overlay import RiskOverlay
 
 
 def main(kind: str, count: int) -> None:

@@ -3,9 +3,9 @@ docs/benchmarks.md, "Tick to wire", that the bench itself does not print. Not ru
 ``make bench`` (no goal here); the same session as bench/bench_tick_to_wire.py (its market,
 engine, gateway and venue).
 
-    .venv/bin/python bench/tick_probe.py stages [--ticks 10000] [--pin none|venue|both]
-    .venv/bin/python bench/tick_probe.py memory [--ticks 60000] [--warm-up 20000]
-    .venv/bin/python bench/tick_probe.py send [--pairs 4000]
+    .venv/bin/python -m bench.tick_probe stages [--ticks 10000] [--pin none|venue|both]
+    .venv/bin/python -m bench.tick_probe memory [--ticks 60000] [--warm-up 20000]
+    .venv/bin/python -m bench.tick_probe send [--pairs 4000]
 
 ``stages``: paced ticks (2,000 a second, as the bench); for every tick that sent an order, the
 time of each step, taken by wrapping the functions the tick calls (the wrappers add about a
@@ -49,14 +49,11 @@ from typing import Any
 
 import quickfix as fix
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_tick_to_wire as t2w  # noqa: E402
-from bench_fix_roundtrip import answering, split_cpus  # noqa: E402
-
-import gateways.fix.gateway as gateway_module  # noqa: E402
-import gateways.fix.redacting_log as redacting_log  # noqa: E402
-import service.engine as engine_module  # noqa: E402
+import gateways.fix.gateway as gateway_module
+import gateways.fix.redacting_log as redacting_log
+import service.engine as engine_module
+from bench import bench_tick_to_wire as t2w
+from bench.bench_fix_roundtrip import answering, split_cpus
 
 Durations = collections.defaultdict[str, int]
 

@@ -22,7 +22,7 @@ from core.domain import BookUpdate, MarketData, Side
 class DepthBook:
     """L2 book of one symbol, updated by :class:`BookUpdate` (new total quantity per level)."""
 
-    __slots__ = ("symbol", "_qty", "_prices", "last_update_ns", "last_trade_price")
+    __slots__ = ("_prices", "_qty", "last_trade_price", "last_update_ns", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol

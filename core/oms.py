@@ -39,7 +39,7 @@ from core.domain import (
 )
 from core.windows import RecentIds
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 RECENT_EXEC_IDS = 8_192
 

@@ -14,7 +14,7 @@ from typing import Final
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up; starts full."""
 
-    __slots__ = ("rate_per_ns", "burst", "tokens", "last_ns")
+    __slots__ = ("burst", "last_ns", "rate_per_ns", "tokens")
 
     def __init__(self, rate_per_second: float, burst: int) -> None:
         self.rate_per_ns = rate_per_second / 1e9
@@ -46,7 +46,7 @@ class SlidingSum:
     ``total`` is current without a call to :meth:`expire`, which the risk check relies on.
     """
 
-    __slots__ = ("_window_ns", "_items", "total", "expires_ns")
+    __slots__ = ("_items", "_window_ns", "expires_ns", "total")
 
     def __init__(self, window_seconds: float) -> None:
         self._window_ns = int(window_seconds * 1e9)
@@ -91,7 +91,7 @@ class RecentIds:
     window is forgotten, oldest first, and is then no longer recognised (the callers name that
     assumption where they choose ``capacity``)."""
 
-    __slots__ = ("capacity", "_members", "_order")
+    __slots__ = ("_members", "_order", "capacity")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:

@@ -13,11 +13,10 @@ from models.baselines import (
     TwapPolicy,
     VwapPolicy,
 )
+from models.names import POLICY_NAMES
 from models.policy import ExecutionPolicy, OnnxPolicy
 from sim import profile as volume_profiles
 from sim.profile import VolumeProfile
-
-POLICY_NAMES = ("twap", "twap_passive", "vwap", "almgren_chriss", "pov", "onnx")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -48,8 +48,20 @@ class TrackedOrder:
     interpreted, about half of an allowed check's instructions; this one compiles.
     """
 
-    __slots__ = ("symbol", "side", "qty", "price", "leaves", "cum", "ids", "pending_id",
-                 "pending_qty", "pending_price", "pending_leaves", "unknown")
+    __slots__ = (
+        "cum",
+        "ids",
+        "leaves",
+        "pending_id",
+        "pending_leaves",
+        "pending_price",
+        "pending_qty",
+        "price",
+        "qty",
+        "side",
+        "symbol",
+        "unknown",
+    )
 
     def __init__(self, symbol: str, side: Side, qty: int, price: int | None, leaves: int,
                  cum: int, ids: list[str], unknown: bool = False) -> None:

@@ -35,7 +35,7 @@ from risk.limits import RiskLimits, SymbolLimits
 from risk.state import KillTrigger, TradingState
 from risk.verdict import ALLOW, DenyReason, Verdict
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 KillHandler = Callable[[list[CancelOrder], KillTrigger, str], None]
 

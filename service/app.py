@@ -42,7 +42,7 @@ from service.state.recovery import RecoveredState, load_state
 from service.state.redis_store import RedisStore
 from service.state.store import MemoryStore, StateStore, StoreUnavailable
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 # How long one step of Service.stop may take (a background task to end once cancelled, the API
 # server's cleanup). Each ends in milliseconds when nothing is wrong; the bound is there so

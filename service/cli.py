@@ -41,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level,
+    # Every logger of ours is under "execagent.", so one level sets them all; libraries stay
+    # at WARNING whatever the level asked for (aiohttp's and asyncio's debug output is theirs).
+    logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("execagent").setLevel(args.log_level)
     if args.cpus is not None:
         try:  # before the command starts any thread: they all inherit it
             pin_process(parse_cpu_list(args.cpus))

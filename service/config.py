@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from core.config_errors import ConfigError, describe_validation_error
 from core.domain import Instrument
+from models.names import POLICY_NAMES
 
 
 class Mode(StrEnum):
@@ -85,8 +86,7 @@ class FixConfig(_Section):
 
 
 class PolicyConfig(_Section):
-    name: str = Field(default="twap",
-                      pattern=r"^(twap|twap_passive|vwap|almgren_chriss|pov|onnx)$")
+    name: str = Field(default="twap", pattern=f"^({'|'.join(POLICY_NAMES)})$")
     model_path: Path = Path("models/artifacts/policy.onnx")
     slice_seconds: float = Field(default=30.0, gt=0)
     horizon_grace_seconds: float = Field(default=60.0, ge=0)

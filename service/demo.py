@@ -25,6 +25,7 @@ from core.tca import ExecutionSummary, summarise
 from gateways.venue.config import VenueConfig, VenueSymbol
 from gateways.venue.flows import CALIBRATED_PARAMS, FlowFactory, calibrated_flow
 from gateways.venue.venue import SimulatedVenue
+from models.names import BASELINE_NAMES
 from models.registry import make_policy
 from service.api.server import ApiServer, build_app
 from service.app import Service
@@ -40,7 +41,7 @@ from service.metrics import Metrics
 from service.net import free_port
 from sim.calibrate import load_flow_params
 
-DEMO_POLICIES = ("rl", "twap", "twap_passive", "vwap", "almgren_chriss", "pov")
+DEMO_POLICIES = ("rl", *BASELINE_NAMES)
 
 
 def participation_rate(qty: int, minutes: float) -> float:

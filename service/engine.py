@@ -52,10 +52,11 @@ from risk.verdict import Verdict
 from service.clock import EventClock
 from service.metrics import LatencyBuckets, Metrics
 from service.state.journal import Journal
-from service.state.recovery import Reconciliation, RecoveredState, judge_status_answer
+from service.state.reconciliation import Reconciler, Reconciliation, StatusRequester
+from service.state.recovery import RecoveredState
 from service.state.store import StateStore, StoreUnavailable
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 WATCH_INTERVAL_S = 0.5  # how often the risk overlay's periodic duties run
 
 
@@ -64,7 +65,6 @@ class OrderSender(Protocol):
 
 
 # Sends an OrderStatusRequest for a child order; False when the session cannot take it.
-StatusRequester = Callable[[ChildOrder], bool]
 
 
 @dataclass(slots=True)
@@ -153,11 +153,9 @@ class Engine:
         # Set by the service as it stops: the logout that follows is ours, and must not fire
         # the lost-session kill switch (which the store would keep across the restart).
         self.shutting_down = False
-        # Reconciliation with the venue: order-status requests awaiting answers after a restart
-        # or a reconnect (service/state/recovery.py). While one is open, no parent trades.
-        self._request_status = request_status
-        self.reconcile_timeout_ns = int(reconcile_timeout_s * 1e9)
-        self.reconciliation: Reconciliation | None = None
+        self.reconciler = Reconciler(
+            self.oms, risk, metrics, self.clock, journal, request_status, reconcile_timeout_s,
+            apply_report=self._apply_report, resuming=lambda: len(self._by_parent))
         self._last_tick_mono_ns = time.monotonic_ns()
         risk.on_kill = self._send_kill_cancels
         # Metric children bound once: the tick's path does no label lookups.
@@ -224,7 +222,7 @@ class Engine:
             return
         try:
             superseded, earliest = _superseded(batch)
-        except Exception:  # noqa: BLE001 - a malformed tick (unhashable symbol) must not stop us
+        except Exception:
             self.errors += 1
             log.exception("engine could not tell which of %d waiting events are superseded "
                           "(a malformed tick); each is decided on alone", len(batch))
@@ -245,13 +243,13 @@ class Engine:
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
             try:
-                if self.reconciliation is not None:
+                if self.reconciler.in_progress:
                     # Restored orders wait for the venue's word, not for a quote: the stale-feed
                     # kill resumes once they are reconciled; a venue that never answers halts.
                     self.check_reconciliation_deadline()
                     continue
                 self.risk.watch(self.clock.now_ns() + self.wall_ns_since_last_tick())
-            except Exception:  # noqa: BLE001 - the watchdog must outlive a bad check
+            except Exception:
                 self.errors += 1
                 log.exception("risk watch failed")
 
@@ -269,7 +267,7 @@ class Engine:
                 self.on_session_status(event)
             else:
                 log.warning("engine ignored an event of type %s", type(event).__name__)
-        except Exception:  # noqa: BLE001 - one bad event must not stop the daemon
+        except Exception:
             self.errors += 1
             log.exception("engine failed to handle %s", type(event).__name__)
 
@@ -315,95 +313,26 @@ class Engine:
                           "as it is", parent.parent_id, parent.symbol)
                 continue
             finished[parent.parent_id] = self._work(parent, policy_for(parent)).finished
-        working = [order.cl_ord_id for order in state.working]
-        if working:
-            self.reconciliation = Reconciliation(working)
-        self.metrics.reconciliation_pending.set(len(working))
+        self.reconciler.expect([order.cl_ord_id for order in state.working])
         return finished
+
+    # Reconciliation with the venue (service/state/reconciliation.py): while one is open, no
+    # parent trades.
+    @property
+    def reconciliation(self) -> Reconciliation | None:
+        return self.reconciler.current
 
     def reconcile(self) -> None:
         """Ask the venue about every order we hold as working: at logon (after a restart these
         are the restored ones; after a reconnect, whatever was working when the session
         dropped; answers and resent reports bring what happened meanwhile), and when the
         durable store is back after an outage. Waits for the logon when the session is down."""
-        if not self.session_up:
-            return
-        if self.reconciliation is None:
-            working = [o.cl_ord_id for o in self.oms.all_orders() if not o.status.is_terminal]
-            if not working:
-                return
-            self.reconciliation = Reconciliation(working)
-        reconciliation = self.reconciliation
-        reconciliation.requested_mono_ns = time.monotonic_ns()
-        if self._request_status is None:
-            reconciliation.problems.append("this venue connection cannot send order-status "
-                                           "requests")
-            self._finish_reconciliation()
-            return
-        for cl_ord_id in sorted(reconciliation.awaiting):
-            order = self.oms.get(cl_ord_id)
-            if order is None or not self._request_status(order):
-                reconciliation.problems.append(f"could not ask the venue about {cl_ord_id}")
-        self.metrics.reconciliation_pending.set(len(reconciliation.awaiting))
-        if reconciliation.problems:
-            self._finish_reconciliation()
-
-    def _on_status_answer(self, report: ExecutionReport) -> None:
-        """An order-status answer: fills it reveals are booked first (as recovered fills),
-        then its status applies as any execution report's would. What cannot be squared with
-        our record (the venue knows less than we booked, or does not know an order it had
-        acknowledged) goes to the reconciliation's problems, which halt trading."""
-        order = self.oms.get(report.cl_ord_id) or self.oms.get(report.orig_cl_ord_id or "")
-        reconciliation = self.reconciliation
-        if order is not None:
-            if reconciliation is not None:
-                reconciliation.answered(order)
-            problem, missed = judge_status_answer(order, report)
-            if problem:
-                log.error("reconciliation: %s", problem)
-                if reconciliation is not None:
-                    reconciliation.problems.append(problem)
-            elif missed is not None:
-                log.warning("order %s: %d filled at the venue that no execution report "
-                            "brought; booked at %s ticks from AvgPx", order.cl_ord_id,
-                            missed.last_qty, missed.last_px)
-                self.metrics.recovered_fills.inc()
-                if reconciliation is not None:
-                    reconciliation.recovered_fills += 1
-                self._apply_report(missed)
-        self._apply_report(report)
-        if reconciliation is not None:
-            self.metrics.reconciliation_pending.set(len(reconciliation.awaiting))
-            if reconciliation.done:
-                self._finish_reconciliation()
+        if self.session_up:
+            self.reconciler.start()
 
     def check_reconciliation_deadline(self) -> None:
         """The venue's silence past ``reconcile_timeout_s`` halts (from the watch loop)."""
-        reconciliation = self.reconciliation
-        if reconciliation is not None and \
-                reconciliation.overdue(time.monotonic_ns(), self.reconcile_timeout_ns):
-            self._finish_reconciliation()
-
-    def _finish_reconciliation(self) -> None:
-        """Trading resumes where the answers squared with our records; otherwise the kill
-        switch halts it, saying what differs (an operator checks at the venue and resumes)."""
-        reconciliation = self.reconciliation
-        assert reconciliation is not None
-        self.reconciliation = None
-        self.metrics.reconciliation_pending.set(0)
-        if self.journal is not None:
-            self.journal.record("reconciliation", self.clock.now_ns(), {
-                "outcome": "halted" if reconciliation.problems else "squared",
-                "orders": reconciliation.asked, "recovered_fills": reconciliation.recovered_fills,
-                "detail": "; ".join(reconciliation.problems)})
-        if reconciliation.problems:
-            self.metrics.reconciliation_failures.inc()
-            self.risk.engage_kill_switch(
-                "reconciliation with the venue: " + "; ".join(reconciliation.problems[:5]),
-                self.clock.now_ns(), KillTrigger.RECOVERY)
-        else:
-            log.info("reconciled with the venue: %d parent orders resume",
-                     len(self._by_parent))
+        self.reconciler.check_deadline()
 
     def parent(self, parent_id: str) -> ParentOrder:
         return self.oms.parents[parent_id]
@@ -445,7 +374,7 @@ class Engine:
 
     def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int) -> None:
         parent = working.parent
-        if now < parent.start_ns or self.reconciliation is not None:
+        if now < parent.start_ns or self.reconciler.in_progress:
             return
         if parent.arrival_price_x2 is None:
             parent.arrival_price_x2 = book.mid_x2()
@@ -593,34 +522,26 @@ class Engine:
         return total
 
     # --- store writes, timed; a failure goes to the store guard, never up the tick ------------
-    def _save_parent(self, parent: ParentOrder) -> bool:
+    def _timed_write(self, histogram: LatencyBuckets, write: Callable[..., object],
+                     *args: object) -> bool:
         started = time.perf_counter_ns()
         try:
-            self.store.save_parent(parent)
+            write(*args)
         except StoreUnavailable as exc:
             self._store_failed(exc)
             return False
-        self._store_parent.observe((time.perf_counter_ns() - started) / 1e9)
+        histogram.observe((time.perf_counter_ns() - started) / 1e9)
         return True
+
+    def _save_parent(self, parent: ParentOrder) -> bool:
+        return self._timed_write(self._store_parent, self.store.save_parent, parent)
 
     def _save_child(self, order: ChildOrder) -> bool:
-        started = time.perf_counter_ns()
-        try:
-            self.store.save_child(order)
-        except StoreUnavailable as exc:
-            self._store_failed(exc)
-            return False
-        self._store_child.observe((time.perf_counter_ns() - started) / 1e9)
-        return True
+        return self._timed_write(self._store_child, self.store.save_child, order)
 
     def _record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> None:
-        started = time.perf_counter_ns()
-        try:
-            self.store.record_fill(exec_id, cl_ord_id, qty, price)
-        except StoreUnavailable as exc:
-            self._store_failed(exc)
-            return
-        self._store_fill.observe((time.perf_counter_ns() - started) / 1e9)
+        self._timed_write(self._store_fill, self.store.record_fill, exec_id, cl_ord_id, qty,
+                          price)
 
     def _store_failed(self, error: StoreUnavailable) -> None:
         self.metrics.store_errors.inc()
@@ -630,7 +551,7 @@ class Engine:
     # --- execution reports --------------------------------------------------------------------
     def on_execution_report(self, report: ExecutionReport) -> None:
         if report.exec_type is ExecType.ORDER_STATUS:
-            self._on_status_answer(report)
+            self.reconciler.on_status_answer(report)
         else:
             self._apply_report(report)
 
@@ -717,7 +638,7 @@ class Engine:
             # with an OrderCancelReject instead of a rejected ExecutionReport: the same news.
             order = self.oms.get(reject.cl_ord_id)
             if order is not None:
-                self._on_status_answer(ExecutionReport(
+                self.reconciler.on_status_answer(ExecutionReport(
                     order.cl_ord_id, f"{order.cl_ord_id}:unknown-at-venue",
                     ExecType.ORDER_STATUS, OrdStatus.REJECTED, order.symbol, order.side, 0, 0,
                     text=reject.text or "unknown order"))

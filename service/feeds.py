@@ -55,7 +55,7 @@ from service.config import (
 from service.metrics import LatencyBuckets, Metrics
 from sim.lobster import LobsterFormatError, open_sample
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 _LIVE = FeedHealth.LIVE
 Handler = Callable[[MarketData, int], None]
@@ -228,7 +228,7 @@ class ServiceFeeds:
                 if latency is not None:
                     latency.observe(max(0, time.time_ns() - message.ts_ns) / 1e9)
                 put(message, received)
-        except Exception:  # noqa: BLE001 - one feed's failure must not stop the others
+        except Exception:
             log.exception("feed %s failed; its symbol stays stopped", name)
         finally:
             # Its iterator is done, so nothing more will come whatever health it claims: an
@@ -243,7 +243,7 @@ class ServiceFeeds:
             message, received = await get()
             try:
                 handle(message, received)  # Engine.handle counts and logs its own failures
-            except Exception:  # noqa: BLE001 - one bad message must not stop the market data
+            except Exception:
                 log.exception("market data for %s could not be handled", message.symbol)
 
     async def _supervise(self) -> None:
@@ -252,14 +252,14 @@ class ServiceFeeds:
             await asyncio.sleep(interval)
             try:
                 self.check()
-            except Exception:  # noqa: BLE001 - supervision must outlive one bad round
+            except Exception:
                 log.exception("feed supervision failed")
 
     async def stop(self) -> None:
         for name, feed in self.feeds.items():
             try:
                 await feed.close()
-            except Exception:  # noqa: BLE001 - stopping the others matters more
+            except Exception:
                 log.exception("feed %s did not close cleanly", name)
         for task in self._tasks:
             task.cancel()

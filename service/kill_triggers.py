@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from risk.overlay import RiskOverlay
 from service.state.journal import Journal, record_operator_action
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 KILL_SIGNAL = signal.SIGUSR1
 POLL_SECONDS = 0.5  # how late a Redis kill request may be seen: the stale-feed watchdog's pace

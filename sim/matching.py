@@ -34,8 +34,17 @@ class Fill:
     trade, and in the compiled module (native-modules.txt) a dataclass's generated
     ``__init__`` runs interpreted while this one compiles."""
 
-    __slots__ = ("price", "qty", "maker_id", "taker_id", "maker_side", "maker_owner",
-                 "taker_owner", "maker_remaining", "ts_ns")
+    __slots__ = (
+        "maker_id",
+        "maker_owner",
+        "maker_remaining",
+        "maker_side",
+        "price",
+        "qty",
+        "taker_id",
+        "taker_owner",
+        "ts_ns",
+    )
 
     def __init__(self, price: int, qty: int, maker_id: OrderId, taker_id: OrderId,
                  maker_side: Side, maker_owner: str | None, taker_owner: str | None,
@@ -74,7 +83,7 @@ class RestingOrder:
     value, and a cancel's ``deque.remove`` then finds it without calling a Python ``__eq__``
     on every order ahead of it. A plain class for the same reason as :class:`Fill`."""
 
-    __slots__ = ("order_id", "side", "price", "qty", "owner", "ts_ns")
+    __slots__ = ("order_id", "owner", "price", "qty", "side", "ts_ns")
 
     def __init__(self, order_id: OrderId, side: Side, price: int, qty: int, owner: str | None,
                  ts_ns: int) -> None:
@@ -91,7 +100,7 @@ class RestingOrder:
 
 
 class _Level:
-    __slots__ = ("orders", "total", "anonymous")
+    __slots__ = ("anonymous", "orders", "total")
 
     def __init__(self) -> None:
         self.orders: deque[RestingOrder] = deque()

@@ -44,7 +44,7 @@ from gateways.fix.settings import SessionSpec, owned_session_id
 from gateways.fix.thread_state import keep_thread_state
 from gateways.marketdata.fix_md import build_md_request, decode_market_data
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 USERNAME, PASSWORD, TEXT, POSS_DUP, MSG_SEQ_NUM = 553, 554, 58, 43, 34
 # Order messages quickfix would resend on the counterparty's ResendRequest. A resent order is
@@ -179,7 +179,7 @@ class FixOrderGateway(fix.Application):
                 self._md_requests += 1
                 request = build_md_request(f"md-{self._md_requests}", self._subscribe)
                 fix.Session.sendToTarget(request, sessionID)
-        except Exception:  # noqa: BLE001 - must never reach quickfix
+        except Exception:
             log.exception("onLogon handler failed")
 
     def onLogout(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
@@ -188,7 +188,7 @@ class FixOrderGateway(fix.Application):
             self.logged_on.clear()
             if was_on:
                 self._deliver(SessionStatus(False, self.last_logout_text))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onLogout handler failed")
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
@@ -202,7 +202,7 @@ class FixOrderGateway(fix.Application):
                     message.setField(USERNAME, username)
                 if password:
                     message.setField(PASSWORD, password)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("toAdmin handler failed")
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
@@ -213,7 +213,7 @@ class FixOrderGateway(fix.Application):
                 self.last_logout_text = message.getField(TEXT)
             elif kind == fix.MsgType_Reject:
                 self._on_venue_reject(message, kind)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("fromAdmin handler failed")
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
@@ -224,14 +224,14 @@ class FixOrderGateway(fix.Application):
             # names only that (gateways/fix/rejects.py): one field read, no more.
             try:
                 self._sent_orders.record(sending, int(message.getHeader().getField(MSG_SEQ_NUM)))
-            except Exception:  # noqa: BLE001 - must never reach quickfix
+            except Exception:
                 log.exception("could not remember an outgoing order message")
             return
         try:
             kind = msg_type(message)
             header = message.getHeader()
             resend = header.isSetField(POSS_DUP) and header.getField(POSS_DUP) == "Y"
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("toApp handler failed")
             return
         if resend and kind in STALE_ON_RESEND:
@@ -242,7 +242,7 @@ class FixOrderGateway(fix.Application):
             sent = SentOrderMessage.read(message, kind)
             if sent is not None:
                 self._sent_orders.record(sent, int(header.getField(MSG_SEQ_NUM)))
-        except Exception:  # noqa: BLE001 - must never reach quickfix
+        except Exception:
             log.exception("could not remember an outgoing order message")
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
@@ -274,7 +274,7 @@ class FixOrderGateway(fix.Application):
         except FixParseError as exc:
             self._count_malformed("fix")
             log.warning("malformed message from venue dropped: %s", exc)
-        except Exception:  # noqa: BLE001 - must never reach quickfix
+        except Exception:
             self._count_malformed("fix")
             log.exception("failed to handle a message from the venue")
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import quickfix as fix
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 CONNECTING, DISCONNECTING = "Connecting to", "Disconnecting"
 HISTORY = 64  # attempts and waits remembered
@@ -107,7 +107,7 @@ class ReconnectPacer:
                 self.attempts.append(time.monotonic())
             elif text == DISCONNECTING:
                 self._connection_ended()
-        except Exception:  # noqa: BLE001 - must never reach quickfix
+        except Exception:
             log.exception("reconnect pacing failed on event %r", text)
 
     def on_logon(self) -> None:

@@ -43,7 +43,7 @@ from gateways.marketdata.feed import (
 )
 from sim.binance import BinanceDecoder, DiffSequence, OffGridError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 # Readable, but negative, off the grid or infinite: the book is in doubt. Caught before
 # _UNREADABLE, which includes ValueError (a level that is not a [price, qty] pair, a bad int).

@@ -49,7 +49,7 @@ class _Entry:
     thousand levels cost a thousand operations per message, and the queue became the
     bottleneck it exists to remove; absorbing costs the size of the new message."""
 
-    __slots__ = ("message", "received_ns", "levels", "trades", "ts_ns", "snapshot")
+    __slots__ = ("levels", "message", "received_ns", "snapshot", "trades", "ts_ns")
 
     def __init__(self, message: MarketData, received_ns: int) -> None:
         self.message = message

@@ -44,7 +44,7 @@ from gateways.marketdata.feed import (
     trades_only,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 
 class FixMarketDataFeed(Feed):

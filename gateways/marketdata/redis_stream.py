@@ -52,7 +52,7 @@ from gateways.marketdata.redis_entries import (  # compiled (native-modules.txt)
     MalformedEntry,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 __all__ = ["EntryDecoder", "MalformedEntry", "RedisStreamFeed",
            "RedisStreamPublisher", "decode", "encode", "resync_key", "stream_key"]

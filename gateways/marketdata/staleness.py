@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from core.domain import MarketData
 from gateways.marketdata.feed import Feed, FeedHealth
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +125,7 @@ class StalenessWatchdog:
         self.transitions += 1
         try:
             self.on_change(change)
-        except Exception:  # noqa: BLE001 - a bad callback must not stop the watching
+        except Exception:
             self.callback_errors += 1
             log.exception("staleness callback failed for %s %s", change.feed, change.symbol)
 

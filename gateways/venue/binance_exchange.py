@@ -31,7 +31,7 @@ from aiohttp import WSCloseCode, web
 
 from sim.binance import read_capture_lines
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 MIN_SLEEP_S = 0.005
 MALFORMED = (  # what a broken proxy or a protocol change might deliver

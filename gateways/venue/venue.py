@@ -63,7 +63,7 @@ from gateways.venue.outbox import SessionOutbox
 from sim.flow import OrderFlow
 from sim.matching import Fill, OrderBook
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 USERNAME, PASSWORD = 553, 554
 SNAPSHOT_DEPTH = 20
@@ -206,7 +206,7 @@ class SimulatedVenue(fix.Application):
                                        if s.session_key != key]
                 if self.config.cancel_on_disconnect:
                     self._cancel_all_of(key)
-        except Exception:  # noqa: BLE001 - must never reach quickfix
+        except Exception:
             self.errors += 1
             log.exception("venue onLogout failed")
 
@@ -248,7 +248,7 @@ class SimulatedVenue(fix.Application):
     def _guard(self, action: Callable[[], None]) -> None:
         try:
             action()
-        except Exception:  # noqa: BLE001 - must never reach quickfix
+        except Exception:
             self.errors += 1
             log.exception("venue failed to handle a client message")
 
@@ -547,6 +547,6 @@ class SimulatedVenue(fix.Application):
             fix.Session.sendToTarget(message, session_id)
         except fix.SessionNotFound:
             log.debug("session %s gone; message dropped", session_key)
-        except Exception:  # noqa: BLE001 - one bad message must not stop the sender
+        except Exception:
             self.errors += 1
             log.exception("venue failed to send a message")

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.names import PolicyName
 from risk.limits import RiskLimits
 
 MAX_DURATION_SECONDS = 86_400.0
@@ -54,7 +55,7 @@ class SubmitBody(_Body):
     duration_seconds: float | None = Field(default=None, gt=0, le=MAX_DURATION_SECONDS)
     start_time: AwareDatetime | None = None
     end_time: AwareDatetime | None = None
-    policy: Literal["twap", "twap_passive", "vwap", "almgren_chriss", "pov", "onnx"] | None = None
+    policy: PolicyName | None = None
     limit_price: Decimal | None = Field(default=None, gt=0, max_digits=18)
     urgency: Literal["low", "normal", "high"] = "normal"
 

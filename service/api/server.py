@@ -19,7 +19,7 @@ from service.api.routes import MAX_BODY_BYTES, Handler, OperatorRoutes, add_rout
 from service.api.schemas import Health, Readiness
 from service.metrics import Metrics
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 HealthCheck = Callable[[], dict[str, object]]
 ReadinessCheck = Callable[[], dict[str, bool]]
 

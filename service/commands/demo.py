@@ -10,8 +10,8 @@ from pathlib import Path
 
 from core.config_errors import ConfigError
 from core.domain import Side
+from models.names import POLICY_NAMES
 from models.policy import ModelError
-from models.registry import POLICY_NAMES
 from service.app import StartupError
 from service.commands.output import output_console, print_error
 from service.demo import DEMO_POLICIES, DemoOptions, run_demo

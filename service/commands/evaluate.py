@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.domain import Instrument, Side
+from models.names import BASELINE_NAMES
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
 from models.registry import make_policy
 from models.training_config import EVALUATION_SEED_BASE, TrainConfigError, load_train_config
@@ -45,7 +46,7 @@ from sim.exchange import SimExchange
 from sim.flow import StochasticFlow
 from sim.profile import VolumeProfile
 
-BASELINES = ("twap", "twap_passive", "vwap", "almgren_chriss", "pov")
+BASELINES = BASELINE_NAMES
 SIM_START_NS = 1_340_280_000 * 10**9  # 2012-06-21 12:00 UTC: a date, not a market fact
 TICK = Decimal("0.01")
 DAY_NS = 86_400 * 10**9

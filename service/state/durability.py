@@ -25,7 +25,7 @@ from typing import Protocol
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 
 class DurableStore(Protocol):
@@ -93,5 +93,5 @@ class StoreGuard:
             await asyncio.sleep(self.check_interval_s)
             try:
                 self.after_ping(await asyncio.to_thread(self.store.ping))
-            except Exception:  # noqa: BLE001 - the watchdog must outlive one bad pass
+            except Exception:
                 log.exception("store watchdog failed")

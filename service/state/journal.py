@@ -33,7 +33,7 @@ import redis
 
 from service.state.redis_store import StoreUnavailable, redact_url
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "decision": ("parent_id", "policy", "features", "action", "intent", "cl_ord_id", "verdict",

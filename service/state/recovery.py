@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 
 from core.domain import (
     ChildOrder,
-    ExecType,
-    ExecutionReport,
-    OrdStatus,
     ParentOrder,
     Side,
 )
 from risk.state import TradingState
 from service.state.store import StateStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"execagent.{__name__}")
 
 
 @dataclass(slots=True)
@@ -100,77 +97,3 @@ def load_state(store: StateStore) -> RecoveredState:
         except ValueError:
             problems.append(f"stored trading state {stored[0]!r} is not one this build knows")
     return state
-
-
-def judge_status_answer(order: ChildOrder, report: ExecutionReport) \
-        -> tuple[str, ExecutionReport | None]:
-    """What an order-status answer means for our record of ``order``: a difference that
-    cannot be squared (trading must halt, the text says what differs), or a fill no execution
-    report brought (to book before the answer's status applies), or neither."""
-    if report.ord_status is OrdStatus.REJECTED and order.status is not OrdStatus.PENDING_NEW \
-            and not order.status.is_terminal:
-        return (f"order {order.cl_ord_id} is {order.status.name} in our records, the venue "
-                f"does not know it ({report.text or 'rejected'})"), None
-    if report.cum_qty < order.cum_qty:
-        return (f"order {order.cl_ord_id}: the venue reports {report.cum_qty} filled, our "
-                f"fills add up to {order.cum_qty}"), None
-    return "", recovered_fill(order, report)
-
-
-def recovered_fill(order: ChildOrder, report: ExecutionReport) -> ExecutionReport | None:
-    """The fill an order-status answer reveals and no execution report brought: the venue's
-    CumQty above ours (reports the venue sent while we were down, or that died in our queue
-    with the process). Its ExecID is derived from the order and the CumQty, so a second
-    status answer with the same CumQty recovers nothing twice. Priced so that our average
-    matches the venue's AvgPx, rounded to the tick; exact when one fill was missed, which is
-    the common case. None when nothing is missing (or AvgPx is absent and the order has no
-    limit price to stand in)."""
-    missing = report.cum_qty - order.cum_qty
-    if missing <= 0:
-        return None
-    if report.avg_px_ticks is not None and report.avg_px_ticks > 0:
-        price = round((report.avg_px_ticks * report.cum_qty - order.notional_ticks) / missing)
-    elif order.price is not None:
-        price = order.price
-    else:
-        return None
-    status = OrdStatus.FILLED if report.cum_qty >= order.qty else OrdStatus.PARTIALLY_FILLED
-    return ExecutionReport(
-        cl_ord_id=order.cl_ord_id, exec_id=f"{order.order_id or order.cl_ord_id}"
-        f":recovered:{report.cum_qty}", exec_type=ExecType.TRADE, ord_status=status,
-        symbol=order.symbol, side=order.side, cum_qty=report.cum_qty,
-        leaves_qty=max(order.qty - report.cum_qty, 0), last_qty=missing, last_px=price,
-        order_id=report.order_id, text="fill recovered from an order-status answer")
-
-
-class Reconciliation:
-    """The order-status requests in flight and what their answers disagreed with."""
-
-    def __init__(self, cl_ord_ids: list[str]) -> None:
-        self.awaiting = set(cl_ord_ids)
-        self.asked = len(self.awaiting)
-        self.requested_mono_ns: int | None = None  # when the requests went (at logon)
-        self.problems: list[str] = []
-        self.recovered_fills = 0
-
-    @property
-    def done(self) -> bool:
-        return not self.awaiting
-
-    def overdue(self, now_mono_ns: int, timeout_ns: int) -> bool:
-        """Past the deadline since the requests went: the silence becomes a problem."""
-        if self.requested_mono_ns is None or now_mono_ns - self.requested_mono_ns <= timeout_ns:
-            return False
-        unanswered = sorted(self.awaiting)
-        self.problems.append(f"no answer within {timeout_ns / 1e9:g} s for {len(unanswered)} "
-                             f"orders (e.g. {unanswered[:3]})")
-        return True
-
-    def answered(self, order: ChildOrder) -> bool:
-        """Is this one of ours? Then it is no longer awaited."""
-        ids = {order.cl_ord_id, *order.previous_cl_ord_ids}
-        if order.pending_cl_ord_id is not None:
-            ids.add(order.pending_cl_ord_id)
-        hit = self.awaiting & ids
-        self.awaiting -= hit
-        return bool(hit)

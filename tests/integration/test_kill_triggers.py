@@ -68,7 +68,7 @@ async def test_an_unreachable_redis_is_logged_once_and_never_raises(
         caplog: pytest.LogCaptureFixture) -> None:
     kill, overlay, journal = _killer()
     watch = RedisKillKey("redis://127.0.0.1:1/0", "x", kill)
-    with caplog.at_level(logging.ERROR, logger="service.kill_triggers"):
+    with caplog.at_level(logging.ERROR, logger="execagent.service.kill_triggers"):
         for _ in range(3):
             assert await watch.poll_once() is False
     assert len([r for r in caplog.records if "cannot read the kill key" in r.message]) == 1

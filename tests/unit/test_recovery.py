@@ -38,7 +38,8 @@ from risk.state import KillTrigger, TradingState
 from service.engine import Engine
 from service.metrics import Metrics
 from service.state.journal import MemoryJournal
-from service.state.recovery import judge_status_answer, load_state
+from service.state.reconciliation import judge_status_answer
+from service.state.recovery import load_state
 from service.state.store import MemoryStore
 from tests.support.risk import make_overlay, roomy
 from tests.support.sending import RecordingSender

@@ -167,7 +167,7 @@ def test_state_changes_are_reported() -> None:
 def test_a_feed_stop_is_a_warning_only_once_the_feed_has_been_live(
         caplog: pytest.LogCaptureFixture) -> None:
     overlay = make_overlay()
-    with caplog.at_level(logging.INFO, logger="risk.overlay"):
+    with caplog.at_level(logging.INFO, logger="execagent.risk.overlay"):
         overlay.stop_symbol(SYMBOL, "feed fix:GOOG is connecting", starting=True)
         assert not overlay.check(new(Side.BUY, 10), 0).allowed  # stopped all the same
         overlay.clear_symbol_stop(SYMBOL)

@@ -26,7 +26,7 @@ async def test_a_part_that_ignores_its_cancellation_is_named_and_left(
     task = asyncio.create_task(stubborn())
     await asyncio.sleep(0)
     task.cancel()
-    with caplog.at_level(logging.ERROR, logger="service.app"):
+    with caplog.at_level(logging.ERROR, logger="execagent.service.app"):
         assert await stop_within("the stubborn task", task, timeout_s=0.05) is False
     assert "stopping: the stubborn task did not finish within 0.05 s" in caplog.text
     assert not task.done()  # left to itself, not waited for
