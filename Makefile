@@ -77,10 +77,10 @@ lint: $(VENV)/.installed-dev
 
 # The dependencies' wheels are remade when pyproject.toml changes, pinned to the versions .venv
 # has (quickfix then comes from pip's wheel cache); the project's wheel when its sources do.
-$(WHEELHOUSE)/deps/requirements.txt: pyproject.toml | $(VENV)/.installed-runtime
+$(WHEELHOUSE)/deps/requirements.txt: pyproject.toml scripts/wheelhouse.py | $(VENV)/.installed-runtime
 	$(BIN)/python scripts/wheelhouse.py deps $(WHEELHOUSE)
 
-$(WHEELHOUSE)/project/.built: $(PROJECT_SOURCES) | $(VENV)/.installed-runtime
+$(WHEELHOUSE)/project/.built: $(PROJECT_SOURCES) scripts/wheelhouse.py | $(VENV)/.installed-runtime
 	$(BIN)/python scripts/wheelhouse.py project $(WHEELHOUSE)
 	touch $@
 

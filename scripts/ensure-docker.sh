@@ -6,6 +6,7 @@
 #   scripts/ensure-docker.sh --ops    also the image the compose `offline` profile runs Redis
 #                                     and Prometheus from (OPS_IMAGE)
 #
+# Compose: installs Debian's docker-compose when no compose command is found and it can.
 # Engine. Order: one answers -> done; dockerd installed and root -> start it; root with apt-get
 # -> install Debian's docker.io, then start it; otherwise one line saying what to run. It is
 # started as `dockerd --iptables=false --bridge=none`: containers run on the host's network or
@@ -76,6 +77,21 @@ ensure_engine() {
   start_engine
 }
 
+# docker-compose.yml is checked with `docker compose config` (tests/e2e/test_container.py): the
+# compose plugin, or else Debian's docker-compose (1.29: profiles, no top-level name).
+ensure_compose() {
+  if "$DOCKER" compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; then
+    return 0
+  fi
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    echo "installing docker-compose with apt-get"
+    apt_install docker-compose
+    return 0
+  fi
+  echo "note: neither 'docker compose' nor docker-compose is installed: 'sudo apt-get install" \
+    "docker-compose' to validate or run docker-compose.yml" >&2
+}
+
 have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
 # make_rootfs_image NAME PACKAGES: Debian with PACKAGES, as the image NAME.
@@ -113,12 +129,13 @@ make_rootfs_image() {
 }
 
 ensure_engine
+ensure_compose
 case "$BASE_IMAGE" in
   execagent-base*)
     have_image "$BASE_IMAGE" || make_rootfs_image "$BASE_IMAGE" python3,python3-venv ;;
 esac
 if [[ "$with_ops" == 1 ]] && ! have_image "$OPS_IMAGE"; then
-  # The same local base plus Debian's Redis and Prometheus, which an offline network cannot
+  # Debian 12 minbase, as the local base, with Debian's Redis and Prometheus, which an offline network cannot
   # pull as redis:7 or prom/prometheus.
-  make_rootfs_image "$OPS_IMAGE" python3,python3-venv,redis-server,prometheus
+  make_rootfs_image "$OPS_IMAGE" redis-server,prometheus
 fi

@@ -7,7 +7,8 @@
 ``deps`` writes ``DIR/deps/requirements.txt`` from pyproject.toml's ``[project]`` dependencies
 (no extra: the image has no torch) and runs ``pip wheel`` on it, pinned to the versions this
 Python's environment has installed (the ones the test suite ran against; quickfix then comes
-from pip's wheel cache instead of a 6-minute compile). ``project`` runs ``pip wheel --no-deps``
+from pip's wheel cache instead of a 6-minute compile; wheels compiled here lose their debug
+symbols). ``project`` runs ``pip wheel --no-deps``
 on the repository: the wheel carries its mypyc-compiled modules (setup.py). Both build in a
 scratch directory and then replace only what changed, so an unchanged wheel keeps its bytes and
 the image's layer cache holds.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import filecmp
 import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
@@ -131,6 +133,30 @@ def target_pythons() -> list[str]:
     return [f"{major}.{minor}.{patch}" for patch in range(micro + 1)]
 
 
+def strip_local_builds(wheels: Path) -> None:
+    """Drop the debug symbols of the shared objects in wheels compiled here (platform tag
+    ``linux_*``, not a registry's ``manylinux``): quickfix's sdist compiles with -g, 65 MB of
+    its 67 MB extension. Repacked with a fixed timestamp, so the same input gives the same
+    bytes. Skipped where binutils' strip is missing (the image is then only larger)."""
+    strip = shutil.which("strip")
+    if strip is None:
+        print("wheelhouse: no `strip` on PATH: locally built wheels keep their debug symbols")
+        return
+    for wheel in sorted(wheels.glob("*-linux_*.whl")):
+        with tempfile.TemporaryDirectory(prefix="wheelhouse-strip-") as scratch:
+            subprocess.run([sys.executable, "-m", "wheel", "unpack", "--dest", scratch,
+                            str(wheel)], check=True, capture_output=True)
+            (unpacked,) = Path(scratch).iterdir()
+            objects = [str(p) for p in unpacked.rglob("*.so*") if p.is_file()]
+            if not objects:
+                continue
+            subprocess.run([strip, "--strip-debug", *objects], check=True)
+            wheel.unlink()
+            subprocess.run([sys.executable, "-m", "wheel", "pack", "--dest-dir", str(wheels),
+                            str(unpacked)], check=True, capture_output=True,
+                           env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"})
+
+
 def sync(built: Path, target: Path, keep: set[str]) -> list[str]:
     """Make ``target`` hold exactly ``built``'s files (and ``keep``), rewriting only those whose
     bytes differ. Returns the names written."""
@@ -169,6 +195,7 @@ def build_deps(house: Path) -> None:
                 print(f"wheelhouse: Python {python} also needs {', '.join(extra)}")
                 pip("wheel", "--quiet", "--wheel-dir", str(wheels), "--constraint", str(pins),
                     *extra)
+        strip_local_builds(wheels)
         built = {requirement_name(w.name.split("-")[0]) for w in wheels.glob("*.whl")}
         missing = sorted({requirement_name(r) for r in requirements} - built)
         if missing:
@@ -186,6 +213,7 @@ def build_project(house: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="wheelhouse-") as scratch:
         wheels = Path(scratch)
         pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(ROOT))
+        strip_local_builds(wheels)
         names = [w.name for w in wheels.glob("*.whl")]
         if len(names) != 1 or not canonical(names[0]).startswith(canonical(PROJECT) + "-"):
             sys.exit(f"wheelhouse: expected one {PROJECT} wheel, pip built {names}")
