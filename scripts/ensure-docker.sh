@@ -34,6 +34,11 @@ for arg in "$@"; do
   esac
 done
 
+# dockerd lives in /usr/sbin, which a user's PATH often lacks.
+dockerd_path() {
+  command -v dockerd 2>/dev/null || { [[ -x /usr/sbin/dockerd ]] && echo /usr/sbin/dockerd; }
+}
+
 answers() { "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
@@ -45,7 +50,7 @@ apt_install() {
 start_engine() {
   echo "starting dockerd (log: $DOCKERD_LOG)"
   # setsid: the engine outlives this script and the make that ran it.
-  setsid dockerd --iptables=false --bridge=none >"$DOCKERD_LOG" 2>&1 </dev/null &
+  setsid "$(dockerd_path)" --iptables=false --bridge=none >"$DOCKERD_LOG" 2>&1 </dev/null &
   for _ in $(seq 1 60); do answers && return 0; sleep 0.5; done
   echo "dockerd started but does not answer; see $DOCKERD_LOG" >&2
   return 1
@@ -53,7 +58,7 @@ start_engine() {
 
 ensure_engine() {
   if answers; then return 0; fi
-  if ! command -v "$DOCKER" >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; then
+  if ! command -v "$DOCKER" >/dev/null 2>&1 || [[ -z "$(dockerd_path)" ]]; then
     if is_root && command -v apt-get >/dev/null 2>&1; then
       echo "installing docker.io with apt-get"
       apt_install docker.io
