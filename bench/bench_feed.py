@@ -122,7 +122,7 @@ def _serve(port_out: multiprocessing.Queue[int]) -> None:
                                                       start_on_snapshot=True))
         await exchange.start()
         port_out.put(exchange.port)
-        while not exchange.finished:
+        while not exchange.finished:  # noqa: ASYNC110 - the exchange signals nothing else
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         await exchange.stop()
@@ -158,12 +158,12 @@ async def _consume_websocket(port: int, through_service: bool) -> tuple[int, flo
     # From the snapshot (the exchange starts its replay when it is asked for) to the last
     # message applied; the exchange closes the stream at the capture's end, and the feed's
     # next reconnect says so. Polling every millisecond costs the consumer little.
-    while feed.health is not FeedHealth.LIVE:
+    while feed.health is not FeedHealth.LIVE:  # noqa: ASYNC110 - polled, as the comment says
         await asyncio.sleep(0.001)
     _freeze_heap()
     started, cpu_started = time.perf_counter(), time.process_time()
     first, reconnects = feed.counters.messages, feed.counters.reconnects
-    while feed.counters.reconnects == reconnects:
+    while feed.counters.reconnects == reconnects:  # noqa: ASYNC110 - a counter, polled
         await asyncio.sleep(0.01)
     if service is not None:
         await service.stop()

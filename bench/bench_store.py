@@ -61,8 +61,8 @@ def main() -> int:
                 rows["journal.flush (500 entries)"].append(time.perf_counter_ns() - started)
     finally:
         store.clear()
-        for day_key in journal._redis.keys(f"{namespace}:journal:*"):
-            journal._redis.delete(day_key)
+        for day_key in journal._redis.keys(f"{namespace}:journal:*"):  # noqa: SLF001
+            journal._redis.delete(day_key)  # noqa: SLF001
         journal.close()
     report(f"Durable state on Redis at {URL} ({WRITES:,} child orders and fills)", rows)
     return 0
