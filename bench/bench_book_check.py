@@ -1,6 +1,6 @@
 """LOBSTER book check throughput: the whole GOOG 10-level day, from the zip to the verdict.
 
-Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_book_check``). Goal (issue 3):
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_book_check``). Goal:
 ``execagent book-check`` on the full GOOG 2012-06-21 10-level sample (147,915 events checked)
 at >= 250,000 events per second including parsing: decompression, parsing and validating both
 files, the replay of every message and its comparison with every order-book row. Real data,

@@ -4,7 +4,7 @@ over loopback) and the Redis Streams feed.
 Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_feed [handle|websocket|
 websocket-service|redis|redis-v1|fix]``; all but ``redis-v1`` and ``fix`` by default);
 needs the BTCUSDT capture in ``../shared/data`` and, for the Redis part, the Redis on
-127.0.0.1:6379 that ``make test`` starts. Goal (issue 7): at least 50,000 messages per second
+127.0.0.1:6379 that ``make test`` starts. Goal: at least 50,000 messages per second
 into the book for the websocket feed over loopback and for Redis Streams; the script exits 1
 when one is missed.
 

@@ -23,7 +23,7 @@ Both pairs of sessions stay logged on for the whole run, and the round trips alt
 them in blocks of ``BLOCK`` (floor first in one block pair, service first in the next), so a
 spell of the VM's noise falls on both measurements alike instead of on whichever ran during it.
 
-Goal (issue 6): the service's p50 and p99 at most 1.3 times the floor's; the script exits 1 when
+Goal: the service's p50 and p99 at most 1.3 times the floor's; the script exits 1 when
 either is missed. Timing goals live here, never in the tests.
 
 Also printed: the CPU time each side's process spent per timed round trip (``time.process_time``

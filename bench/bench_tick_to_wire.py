@@ -1,5 +1,5 @@
 """Tick to wire: from a FIX market-data message's arrival to the NewOrderSingle handed to quickfix,
-with a parent order active and the shipped ONNX policy deciding on every tick (issue 10).
+with a parent order active and the shipped ONNX policy deciding on every tick.
 
 What runs: the service's FixOrderGateway (a quickfix initiator) logged on over loopback to the
 simulated venue (gateways/venue) on a still book, in a process of its own (as

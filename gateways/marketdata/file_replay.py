@@ -1,6 +1,6 @@
 """File replay feeds: LOBSTER samples and Binance captures as a live-looking Feed.
 
-Why: backtest equals live (DESIGN.md). The engine consumes a recorded day through the same Feed
+Why: backtest equals live (docs/architecture.md). The engine consumes a recorded day through the same Feed
 interface as the websocket or Redis feed, paced in real time (``speed=1``), accelerated
 (event-time gaps divided by ``speed``) or as fast as possible (``speed=0``). Pacing uses an
 injectable monotonic clock and sleep so tests never wait on the wall clock.
