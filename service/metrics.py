@@ -2,8 +2,8 @@
 
 Why a class with its own registry: tests and the demo run several services in one process; a
 module-level default registry would make their counters collide. Names follow the project's
-conventions (docs/operations.md, "Metrics"): ``execagent_`` prefix, base units, counters ending in ``_total``, and label values
-from closed sets only (never a ClOrdID or a parent id).
+conventions (CONTRIBUTING.md): ``execagent_`` prefix, base units, counters ending in
+``_total``, and label values from closed sets only (never a ClOrdID or a parent id).
 
 Why every closed label set is initialised here: a labelled metric exports nothing until its
 first child exists, so a dashboard panel or an alert on, say, denials by reason would show "no
