@@ -23,7 +23,7 @@ when one is missed.
   FIX gateway's sink does) and through ``service/feeds.py`` into a book: what the feed plumbing
   costs FIX market data (decoding FIX is bench/bench_tick_to_wire.py's).
 The consumers run on asyncio's own event loop, as ``execagent run`` does;
-``BENCH_LOOP=uvloop`` runs them on uvloop instead (a dependency the service does not use yet).
+``BENCH_LOOP=uvloop`` runs them on uvloop instead (a dependency the service does not use).
 The test exchange's process always runs on uvloop: it stands for another machine.
 """
 

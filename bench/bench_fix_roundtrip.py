@@ -149,12 +149,12 @@ def split_cpus() -> tuple[set[int], set[int]]:
     scheduler on this 2-core VM, the venue's thread woken by an order on loopback ran on the
     engine's core and preempted it inside ``sendToTarget`` (perf's sched_switch: the engine
     runnable, switched out on return from ``send``), so the call returned only once the venue
-    had answered (``bench/tick_probe.py stages --pin none|both``: median ``sendToTarget`` of an
-    order-sending tick 327 against 110 µs). This bench does not pin (``answering(...,
-    pin=False)``): tried, no setting did better for the service's ratio than the run-to-run
-    spread, and with both of the gateway's threads on one core some runs stalled for
-    milliseconds at p99, floor and service alike (docs/benchmarks.md). Neither side here does
-    a tick's work around the send."""
+    had answered (``python -m bench.tick_probe stages --pin none|both``: median
+    ``sendToTarget`` of an order-sending tick 327 against 110 µs). This bench does not pin
+    (``answering(..., pin=False)``): tried, no setting did better for the service's ratio than
+    the run-to-run spread, and with both of the gateway's threads on one core some runs stalled
+    for milliseconds at p99, floor and service alike (docs/benchmarks.md). Neither side here
+    does a tick's work around the send."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return set(), set()
