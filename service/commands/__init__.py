@@ -11,7 +11,9 @@ COMMAND_MODULES = (
     "service.commands.journal",
     "service.commands.operator",
     "service.commands.orders_cli",
+    "service.commands.posture",
     "service.commands.run",
+    "service.commands.scenario",
     "service.commands.train",
     "service.commands.venue",
 )
