@@ -180,7 +180,11 @@ class PostureGate:
         if sp.last_ns is not None and now_ns > sp.last_ns:
             sp.time_in[sp.posture] += (now_ns - sp.last_ns) / 1e9
         sp.last_ns = now_ns
-        sp.state.update(book, message)
+        exposure = self.risk.ledger.exposure.get(symbol)
+        if exposure is None:
+            sp.state.update(book, message)
+        else:
+            sp.state.update(book, message, exposure.working_buy, exposure.working_sell)
         sp.bid, sp.ask = book.best_bid(), book.best_ask()
         if sp.market_volume is not None:
             for trade in message.trades:

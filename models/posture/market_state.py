@@ -99,8 +99,11 @@ class MarketState:
         self._last_ts_ns = 0
         self._started = False
 
-    def update(self, book: DepthBook, message: MarketData) -> None:
-        """Fold in ``message``; ``book`` must already have it applied."""
+    def update(self, book: DepthBook, message: MarketData, own_bid: int = 0,
+               own_ask: int = 0) -> None:
+        """Fold in ``message``; ``book`` must already have it applied. ``own_bid`` and
+        ``own_ask``: our own open quantity on each side, left out of the depth (our resting
+        order must not hide the market's withdrawal)."""
         ts_ns = message.ts_ns
         dt = 0.0
         if self._started:
@@ -133,8 +136,10 @@ class MarketState:
         if bid is None or ask is None or ask <= bid:
             self.cancel_per_s *= d1
             return
-        bid5 = book.total_qty(_BUY, DEPTH_LEVELS)
-        ask5 = book.total_qty(_SELL, DEPTH_LEVELS)
+        bid5 = book.total_qty(_BUY, DEPTH_LEVELS) - own_bid
+        ask5 = book.total_qty(_SELL, DEPTH_LEVELS) - own_ask
+        bid5 = bid5 if bid5 > 0 else 0
+        ask5 = ask5 if ask5 > 0 else 0
         if self.bid_base < 0.0:
             self.bid_base = float(bid5)
             self.ask_base = float(ask5)

@@ -118,6 +118,7 @@ def summary(spec: scenarios.ScenarioSpec, args: argparse.Namespace, on: scenario
         "stressed_seconds": on.seconds_in.get("stressed", 0.0),
         "elevated_seconds": on.seconds_in.get("elevated", 0.0),
         "orders_sent_stressed": on.orders_sent_stressed,
+        "new_orders_sent_stressed": on.new_orders_sent_stressed,
         "shares_filled_stressed": on.shares_filled_stressed,
         "is_bps_posture_on": round(on.shortfall_bps, 4),
         "is_bps_posture_off": round(off.shortfall_bps, 4),

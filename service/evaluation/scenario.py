@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.domain import (
+    CancelOrder,
     Instrument,
     MarketData,
     OrderIntent,
@@ -81,7 +82,8 @@ class RunResult:
     child_orders: int
     transitions: list[tuple[int, Posture]] = field(default_factory=list)
     seconds_in: dict[str, float] = field(default_factory=dict)
-    orders_sent_stressed: int = 0
+    orders_sent_stressed: int = 0  # every order message
+    new_orders_sent_stressed: int = 0  # of which new orders and replaces (the rest: cancels)
     shares_filled_stressed: int = 0
     posture_denials: dict[str, int] = field(default_factory=dict)
     risk_denials: int = 0
@@ -92,12 +94,12 @@ class _Recorder:
 
     def __init__(self, exchange: ReplayExchange) -> None:
         self.exchange = exchange
-        self.sent: list[int] = []
+        self.sent: list[tuple[int, bool]] = []  # (when, a new order or replace)
 
     def send(self, intent: OrderIntent, now_ns: int) -> bool:
         sent = self.exchange.send(intent, now_ns)
         if sent:
-            self.sent.append(now_ns)
+            self.sent.append((now_ns, not isinstance(intent, CancelOrder)))
         return sent
 
 
@@ -155,7 +157,9 @@ def run(spec: ScenarioSpec, policy: ExecutionPolicy, limits: RiskLimits,
     if gate is not None:
         result.seconds_in = _seconds_after(transitions, spec.onset_ns, exchange.now_ns)
         result.posture_denials = dict(gate.denials)
-        result.orders_sent_stressed = sum(1 for ts in sender.sent if _stressed(transitions, ts))
+        stressed = [adds for ts, adds in sender.sent if _stressed(transitions, ts)]
+        result.orders_sent_stressed = len(stressed)
+        result.new_orders_sent_stressed = sum(stressed)
         result.shares_filled_stressed = sum(f.qty for f in exchange.fills
                                             if _stressed(transitions, f.ts_ns))
     return result
