@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import copy
 import math
-from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.depth_book import DepthBook
-from core.domain import BookUpdate, Instrument, MarketData, NewOrder, ParentOrder, Side
+from core.domain import BookUpdate, MarketData, NewOrder, ParentOrder, Side
 from models.actions import Action, ActionKind
 from models.policy import DecisionContext
 from models.posture.levels import Posture
