@@ -247,6 +247,7 @@ class InjectedExchange(ReplayExchange):
         self._synthetic_ns: int | None = scenario.onset_ns if scenario.kind is not \
             Injection.NONE else None
         self._stuffed = False  # the stuffed quote is showing
+        self._stuffed_price: int | None = None  # where
 
     def next_event_ns(self) -> int | None:
         recorded = super().next_event_ns()
@@ -283,14 +284,19 @@ class InjectedExchange(ReplayExchange):
         return None
 
     def _stuff(self, now_ns: int) -> MarketData | None:
-        """One stuffed message: 100 more shares at the best bid, or those shares taken back."""
+        """One stuffed message: 100 more shares at the best bid, or, next, those shares taken
+        back from the level they were added to (the shown quantity there now)."""
         bids = self._shown[Side.BUY]
-        if not bids:
+        if self._stuffed_price is not None:
+            price, self._stuffed_price = self._stuffed_price, None
+            qty = bids.get(price, 0)
+        elif bids:
+            price = self._stuffed_price = max(bids)
+            qty = bids[price] + STUFFING_QTY
+        else:
             return None
-        best = max(bids)
-        self._stuffed = not self._stuffed
-        qty = bids[best] + (STUFFING_QTY if self._stuffed else 0)
-        return MarketData(self.symbol, now_ns, (BookUpdate(self.symbol, Side.BUY, best, qty,
+        self._stuffed = self._stuffed_price is not None
+        return MarketData(self.symbol, now_ns, (BookUpdate(self.symbol, Side.BUY, price, qty,
                                                            now_ns),), ())
 
 
