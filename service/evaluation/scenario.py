@@ -29,6 +29,7 @@ from pathlib import Path
 
 from core.domain import (
     CancelOrder,
+    ExecutionReport,
     Instrument,
     MarketData,
     OrderIntent,
@@ -90,26 +91,23 @@ class RunResult:
 
 
 class _Recorder:
-    """The exchange as the engine's order sender, remembering when each order went out."""
+    """The exchange as the engine's order sender, remembering each order sent while STRESSED
+    (the posture read as the order goes out)."""
 
-    def __init__(self, exchange: ReplayExchange) -> None:
+    def __init__(self, exchange: ReplayExchange, gate: PostureGate | None, symbol: str) -> None:
         self.exchange = exchange
-        self.sent: list[tuple[int, bool]] = []  # (when, a new order or replace)
+        self.gate = gate
+        self.symbol = symbol
+        self.stressed: list[bool] = []  # per order sent while STRESSED: a new order or replace
+
+    def stressed_now(self) -> bool:
+        return self.gate is not None and self.gate.posture(self.symbol) is Posture.STRESSED
 
     def send(self, intent: OrderIntent, now_ns: int) -> bool:
         sent = self.exchange.send(intent, now_ns)
-        if sent:
-            self.sent.append((now_ns, not isinstance(intent, CancelOrder)))
+        if sent and self.stressed_now():
+            self.stressed.append(not isinstance(intent, CancelOrder))
         return sent
-
-
-def _stressed(transitions: list[tuple[int, Posture]], ts_ns: int) -> bool:
-    current = Posture.NORMAL
-    for at, posture in transitions:
-        if at > ts_ns:
-            break
-        current = posture
-    return current is Posture.STRESSED
 
 
 def run(spec: ScenarioSpec, policy: ExecutionPolicy, limits: RiskLimits,
@@ -131,7 +129,7 @@ def run(spec: ScenarioSpec, policy: ExecutionPolicy, limits: RiskLimits,
         gate = PostureGate(params, config, instruments, risk,
                            on_transition=lambda _s, _b, after, _w: transitions.append(
                                (exchange.now_ns, after)))
-    sender = _Recorder(exchange)
+    sender = _Recorder(exchange, gate, spec.symbol)
     engine = Engine(instruments, risk, sender, MemoryStore(), Metrics(),
                     clock=EventClock(exchange.now_ns), slice_seconds=spec.slice_s,
                     horizon_grace_seconds=spec.grace_s, max_child_qty=spec.max_child_qty,
@@ -145,8 +143,9 @@ def run(spec: ScenarioSpec, policy: ExecutionPolicy, limits: RiskLimits,
                          policy.name)
     finished = engine.submit(parent, policy)
     last_watch = exchange.now_ns
+    filled_stressed = 0
     while not finished.is_set() and exchange.next_event_ns() is not None:
-        _deliver(engine, exchange)
+        filled_stressed += _deliver(engine, exchange, sender.stressed_now())
         if exchange.now_ns - last_watch >= WATCH_NS:
             risk.watch(exchange.now_ns)
             last_watch = exchange.now_ns
@@ -157,11 +156,9 @@ def run(spec: ScenarioSpec, policy: ExecutionPolicy, limits: RiskLimits,
     if gate is not None:
         result.seconds_in = _seconds_after(transitions, spec.onset_ns, exchange.now_ns)
         result.posture_denials = dict(gate.denials)
-        stressed = [adds for ts, adds in sender.sent if _stressed(transitions, ts)]
-        result.orders_sent_stressed = len(stressed)
-        result.new_orders_sent_stressed = sum(stressed)
-        result.shares_filled_stressed = sum(f.qty for f in exchange.fills
-                                            if _stressed(transitions, f.ts_ns))
+        result.orders_sent_stressed = len(sender.stressed)
+        result.new_orders_sent_stressed = sum(sender.stressed)
+        result.shares_filled_stressed = filled_stressed
     return result
 
 
@@ -178,9 +175,14 @@ def _seconds_after(transitions: list[tuple[int, Posture]], onset_ns: int,
     return {k: round(v, 3) for k, v in spent.items()}
 
 
-def _deliver(engine: Engine, exchange: ReplayExchange) -> None:
+def _deliver(engine: Engine, exchange: ReplayExchange, stressed: bool = False) -> int:
+    """Hand the exchange's next events to the engine; the shares filled when ``stressed``."""
+    filled = 0
     for event in exchange.step():
+        if stressed and isinstance(event, ExecutionReport):
+            filled += event.last_qty
         engine.handle(event, time.perf_counter_ns())
+    return filled
 
 
 def _shortfall(parent: ParentOrder, engine: Engine) -> float:
@@ -213,7 +215,7 @@ def clean_day(data: Path, symbol: str, limits: RiskLimits, params: PostureParams
     moves: list[Posture] = []
     gate = PostureGate(params, config, instruments, risk,
                        on_transition=lambda _s, _b, after, _w: moves.append(after))
-    engine = Engine(instruments, risk, _Recorder(exchange), MemoryStore(), Metrics(),
+    engine = Engine(instruments, risk, _Recorder(exchange, gate, symbol), MemoryStore(), Metrics(),
                     clock=EventClock(exchange.now_ns), cl_ord_id_prefix="CD", posture=gate)
     engine.handle(exchange.snapshot(), time.perf_counter_ns())
     while exchange.next_event_ns() is not None:
