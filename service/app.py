@@ -189,7 +189,7 @@ class Service:
             gate = PostureGate(params, config.posture, self.instruments, self.risk,
                                on_transition=self._on_posture)
             oversight.watch("posture", params.reference)
-            oversight.posture_features = {s: sp.state.values for s, sp in gate.symbols.items()}
+            oversight.posture = gate
         for name, expected in oversight.expected.items():
             metrics.expected_shortfall.labels(name).set(expected.mean_bps)
         metrics.attach(gate, oversight)

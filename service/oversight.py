@@ -34,6 +34,7 @@ from models.actions import Action
 from models.drift import DriftMonitor, ReferenceError
 from models.features import MarketTracker
 from models.policy import DecisionContext
+from service.posture import PostureGate
 from service.shadow import ShadowRunner
 
 log = logging.getLogger(f"execagent.{__name__}")
@@ -101,7 +102,7 @@ class Oversight:
         self.excess: dict[str, list[float]] = {}  # finished parents' excess, by policy
         self.shadow: ShadowRunner | None = None
         self.trackers: Mapping[str, MarketTracker] = {}
-        self.posture_features: Mapping[str, list[float]] = {}  # by symbol, the gate's states
+        self.posture: PostureGate | None = None  # whose features and scores are watched
         # Called with (policy, excess bps) for each finished parent with an expected cost.
         self.on_excess: Callable[[str, float], None] | None = None
 
@@ -138,11 +139,16 @@ class Oversight:
 
     # --- the engine's hooks -------------------------------------------------------------------
     def on_tick(self, symbol: str, book: DepthBook, message: MarketData, now_ns: int) -> None:
-        posture = self.models.get("posture")
-        values = self.posture_features.get(symbol)
-        if posture is not None and values is not None:
-            for monitor, value in zip(posture.features, values, strict=False):
-                monitor.observe(value)
+        watched = self.models.get("posture")
+        gate = self.posture
+        if watched is not None and gate is not None:
+            symbol_posture = gate.symbols.get(symbol)
+            if symbol_posture is not None:
+                for monitor, value in zip(watched.features, symbol_posture.state.values,
+                                          strict=False):
+                    monitor.observe(value)
+                for monitor in watched.outputs:
+                    monitor.observe(symbol_posture.scorer.anomaly)
         shadow = self.shadow
         if shadow is not None and shadow.parents:
             tracker = self.trackers.get(symbol)
