@@ -192,6 +192,8 @@ class Service:
             oversight.posture = gate
         for name, expected in oversight.expected.items():
             metrics.expected_shortfall.labels(name).set(expected.mean_bps)
+            # The series exists from the start: its first parent is an increase Prometheus sees.
+            metrics.shortfall_excess.labels(name)
         metrics.attach(gate, oversight)
         return oversight, gate, slots
 
