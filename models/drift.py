@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 PSI_FLOOR = 1e-4
@@ -109,7 +110,7 @@ class DriftMonitor:
         else:
             edges = reference.get("edges")
             if not isinstance(edges, list) or len(edges) + 1 != len(probs) or \
-                    any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+                    any(b <= a for a, b in pairwise(edges)):
                 raise ReferenceError(f"reference of {name}: 'edges' must rise and number one "
                                      "fewer than the shares")
             self._edges = [float(e) for e in edges]

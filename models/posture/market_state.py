@@ -76,9 +76,10 @@ _SELL: Final = Side.SELL
 class MarketState:
     """The posture's features of one symbol, updated once per feed message."""
 
-    __slots__ = ("ask_base", "bid_base", "cancel_per_s", "elapsed_s", "hold_baselines",
-                 "last_total", "mid_ref", "rate_fast", "rate_slow", "spread_base", "values",
-                 "var_long", "var_mid", "var_short", "_last_mid", "_last_ts_ns", "_started")
+    __slots__ = ("_last_mid", "_last_ts_ns", "_started", "ask_base", "bid_base",
+                 "cancel_per_s", "elapsed_s", "hold_baselines", "last_total", "mid_ref",
+                 "rate_fast", "rate_slow", "spread_base", "values", "var_long", "var_mid",
+                 "var_short")
 
     def __init__(self) -> None:
         self.values = [0.0] * N_POSTURE_FEATURES
@@ -104,7 +105,30 @@ class MarketState:
         """Fold in ``message``; ``book`` must already have it applied. ``own_bid`` and
         ``own_ask``: our own open quantity on each side, left out of the depth (our resting
         order must not hide the market's withdrawal)."""
-        ts_ns = message.ts_ns
+        dt = self._advance(message.ts_ns)
+        d1 = math.exp(-dt)
+        hold = self.hold_baselines
+        self.rate_fast = self.rate_fast * d1 + 1.0
+        if not hold:
+            self.rate_slow = self.rate_slow * math.exp(-dt / 600.0) + 1.0 / 600.0
+        # Bias-corrected for the first minutes: the weight the window has seen so far.
+        seen_slow = 1.0 - math.exp(-self.elapsed_s / 600.0)
+        usual_rate = self.rate_slow / seen_slow if seen_slow > 1e-9 else self.rate_fast
+        self.values[3] = math.log((self.rate_fast + 1.0) / (usual_rate + 1.0))
+        bid = book.best_bid()
+        ask = book.best_ask()
+        if bid is None or ask is None or ask <= bid:
+            self.cancel_per_s *= d1
+            return
+        traded = 0
+        for trade in message.trades:
+            traded += trade.qty
+        d60 = math.exp(-dt / 60.0)
+        self._book(book, d1, d60, traded, own_bid, own_ask)
+        self._mid(bid, ask, dt, d60)
+
+    def _advance(self, ts_ns: int) -> float:
+        """Event time moves to ``ts_ns`` (never back); the seconds it moved."""
         dt = 0.0
         if self._started:
             if ts_ns > self._last_ts_ns:
@@ -114,28 +138,12 @@ class MarketState:
             self._started = True
             self._last_ts_ns = ts_ns
         self.elapsed_s += dt
-        d1 = math.exp(-dt)
-        d2 = math.exp(-dt / 2.0)
-        d10 = math.exp(-dt / 10.0)
-        d60 = math.exp(-dt / 60.0)
-        d600 = math.exp(-dt / 600.0)
+        return dt
+
+    def _book(self, book: DepthBook, d1: float, d60: float, traded: int, own_bid: int,
+              own_ask: int) -> None:
+        """Spread, depth and withdrawals of a two-sided book."""
         hold = self.hold_baselines
-        self.rate_fast = self.rate_fast * d1 + 1.0
-        if not hold:
-            self.rate_slow = self.rate_slow * d600 + 1.0 / 600.0
-        # Bias-corrected for the first minutes: the weight the window has seen so far.
-        seen_slow = 1.0 - math.exp(-self.elapsed_s / 600.0)
-        usual_rate = self.rate_slow / seen_slow if seen_slow > 1e-9 else self.rate_fast
-        values = self.values
-        values[3] = math.log((self.rate_fast + 1.0) / (usual_rate + 1.0))
-        traded = 0
-        for trade in message.trades:
-            traded += trade.qty
-        bid = book.best_bid()
-        ask = book.best_ask()
-        if bid is None or ask is None or ask <= bid:
-            self.cancel_per_s *= d1
-            return
         bid5 = book.total_qty(_BUY, DEPTH_LEVELS) - own_bid
         ask5 = book.total_qty(_SELL, DEPTH_LEVELS) - own_ask
         bid5 = bid5 if bid5 > 0 else 0
@@ -154,16 +162,24 @@ class MarketState:
                 withdrawn = 0
         self.last_total = total
         self.cancel_per_s = self.cancel_per_s * d1 + withdrawn
+        bid = book.best_bid()
+        ask = book.best_ask()
+        assert bid is not None and ask is not None
         spread = float(ask - bid)
         if self.spread_base <= 0.0:
             self.spread_base = spread
         elif not hold:
             self.spread_base = self.spread_base * d60 + (1.0 - d60) * spread
+        values = self.values
         values[0] = math.log(spread / self.spread_base)
         bid_ratio = math.log((bid5 + 1.0) / (self.bid_base + 1.0))
         ask_ratio = math.log((ask5 + 1.0) / (self.ask_base + 1.0))
         values[1] = bid_ratio if bid_ratio > ask_ratio else ask_ratio
         values[4] = math.log1p(self.cancel_per_s / (self.bid_base + self.ask_base + 1.0))
+
+    def _mid(self, bid: int, ask: int, dt: float, d60: float) -> None:
+        """The jump and the realised variances of the mid."""
+        d2 = math.exp(-dt / 2.0)
         mid = (bid + ask) / 2.0
         if self.mid_ref <= 0.0:
             self.mid_ref = mid
@@ -173,12 +189,13 @@ class MarketState:
         self._last_mid = mid
         r = math.log(mid / previous) * 1e4 if mid != previous else 0.0
         r2 = r * r
-        self.var_short = self.var_short * d10 + r2 / 10.0
+        self.var_short = self.var_short * math.exp(-dt / 10.0) + r2 / 10.0
         self.var_mid = self.var_mid * d60 + r2 / 60.0
-        if not hold:
-            self.var_long = self.var_long * d600 + r2 / 600.0
+        if not self.hold_baselines:
+            self.var_long = self.var_long * math.exp(-dt / 600.0) + r2 / 600.0
         usual = _unbiased(self.var_long, self.elapsed_s, 600.0)
-        values[2] = abs(mid / self.mid_ref - 1.0) * 1e4 / math.sqrt(2.0 * usual + JUMP_FLOOR_BPS2)
+        self.values[2] = abs(mid / self.mid_ref - 1.0) * 1e4 / math.sqrt(
+            2.0 * usual + JUMP_FLOOR_BPS2)
 
     def variances(self) -> tuple[float, float, float]:
         """Realised variance rates of the mid (bps^2 per second) over 10 s, 60 s and 600 s,

@@ -11,11 +11,14 @@ from __future__ import annotations
 import copy
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.depth_book import DepthBook
 from core.domain import BookUpdate, MarketData, NewOrder, ParentOrder, Side
 from models.actions import Action, ActionKind
+from models.baselines import AlmgrenChrissPolicy
 from models.policy import DecisionContext
 from models.posture.levels import Posture
 from risk.limits import parse_limits
@@ -142,7 +145,7 @@ def _checks(metrics: Metrics) -> int:
 
 
 def test_stressed_pauses_risk_increasing_orders_before_the_overlay() -> None:
-    engine, venue, overlay, metrics = _engine(Posture.STRESSED, max_order_qty=5_000)
+    engine, venue, _overlay, metrics = _engine(Posture.STRESSED, max_order_qty=5_000)
     for second in range(1, 5):
         _tick(engine, second)
     assert venue.sent == []
@@ -152,7 +155,7 @@ def test_stressed_pauses_risk_increasing_orders_before_the_overlay() -> None:
 
 
 def test_elevated_halves_the_child_order_and_the_overlay_still_checks_it() -> None:
-    engine, venue, overlay, metrics = _engine(Posture.ELEVATED, max_order_qty=5_000)
+    engine, venue, _overlay, metrics = _engine(Posture.ELEVATED, max_order_qty=5_000)
     _tick(engine, 1)
     [order] = venue.sent
     assert isinstance(order, NewOrder) and order.qty == 500  # 600, capped at 1,000 x 0.5
@@ -170,3 +173,23 @@ def test_the_hard_limit_still_denies_what_the_posture_lets_by() -> None:
         assert denied + posture_denied == 1
         if posture is Posture.NORMAL:
             assert denied == 1 and _checks(metrics) == 1
+
+
+def test_a_posture_configured_to_loosen_is_a_configuration_error() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        Tightening(collar=1.5, child_qty=1, participation=1, messages=1)
+    with pytest.raises(ValidationError, match="looser than posture.elevated.collar"):
+        PostureConfig(elevated=Tightening(collar=0.5, child_qty=1, participation=1, messages=1),
+                      stressed=Tightening(collar=0.8, child_qty=1, participation=1, messages=1))
+
+
+def test_urgency_makes_almgren_chriss_trade_sooner() -> None:
+    parent = ParentOrder("P", "GOOG", Side.SELL, 10_000, 0, 600 * SECOND, "almgren_chriss")
+    policy = AlmgrenChrissPolicy()
+    calm = DecisionContext(None, parent, DepthBook("GOOG"), 0, 500, 20, 0, 0)  # type: ignore[arg-type]
+    urgent = DecisionContext(None, parent, DepthBook("GOOG"), 0, 500, 20, 0, 0,  # type: ignore[arg-type]
+                             urgency=4.0)
+    assert policy.urgent_kappa(urgent) == pytest.approx(2 * policy.urgent_kappa(calm))
+    assert policy.target(urgent, 5) > policy.target(calm, 5)
