@@ -171,7 +171,8 @@ class Service:
         policy_cfg = config.policy
         if policy_cfg.name == "onnx":
             try:
-                oversight.watch_policy("onnx", OnnxPolicy(policy_cfg.model_path).metadata)
+                live = OnnxPolicy(policy_cfg.model_path)
+                oversight.watch_policy(live.name, live.metadata)
             except ValueError as exc:  # the model's problem is reported by GET /api/v1/model
                 log.error("the live model cannot be watched for drift: %s", exc)
         try:

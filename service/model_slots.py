@@ -100,7 +100,7 @@ class ModelSlots:
             raise ModelChangeRefused(f"the live model cannot run as the shadow: {exc}") from exc
         self.live, self.shadow, self.promoted = candidate, old_live, promoted
         if self.policy_name == "onnx":
-            self.oversight.watch_policy("onnx", policy.metadata)
+            self.oversight.watch_policy(policy.name, policy.metadata)
         return self.live, old_live
 
 

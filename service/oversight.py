@@ -125,7 +125,8 @@ class Oversight:
         return True
 
     def watch_policy(self, name: str, metadata: Mapping[str, str]) -> None:
-        """The live ONNX policy's references and expected cost (called again on a promotion)."""
+        """The live ONNX policy's references and expected cost (called again on a promotion);
+        ``name``: the policy's own name, which its parents carry (``rl``)."""
         self.policy_name = name
         try:
             reference = onnx_reference(metadata)
