@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +155,15 @@ class Oversight:
             tracker = self.trackers.get(symbol)
             if tracker is not None:
                 shadow.on_tick(symbol, book, message, tracker, now_ns)
+
+    def observe_inputs(self, role: str, values: Sequence[float]) -> None:
+        """One observation of ``role``'s input features, in its reference's order (a signal's
+        feature vector, say)."""
+        model = self.models.get(role)
+        if model is None:
+            return
+        for monitor, value in zip(model.features, values, strict=False):
+            monitor.observe(float(value))
 
     def observe_output(self, role: str, name: str, value: float) -> None:
         """One prediction of ``role``'s output ``name`` (a signal's forecast, say)."""

@@ -37,3 +37,18 @@ def test_the_live_policy_is_watched_under_its_own_name() -> None:
     oversight.on_decision(parent, "twap", ctx, Action(ActionKind.CROSS, 100))  # not watched
     oversight.on_finish(parent, "twap", 5.0)
     assert len(excess) == 1
+
+
+def test_any_model_plugs_in_by_its_reference() -> None:
+    """How a price signal's drift is watched: its reference, then its inputs and outputs."""
+    oversight = Oversight(window=10)
+    reference = {"features": {"f": {"edges": [0.0], "probs": [0.5, 0.5]}},
+                 "outputs": {"prediction": {"edges": [0.0], "probs": [0.5, 0.5]}}}
+    assert oversight.watch("signal", reference)
+    for _ in range(10):
+        oversight.observe_inputs("signal", [1.0])
+        oversight.observe_output("signal", "prediction", -1.0)
+    drift = {(role, kind, name): v for role, kind, name, v in oversight.psi()}
+    assert drift[("signal", "feature", "f")] > 1.0 and drift[("signal", "output",
+                                                              "prediction")] > 1.0
+    assert not oversight.watch("signal", {"features": {"f": {"probs": "bad"}}})
