@@ -13,11 +13,12 @@ never stops the daemon, and nothing already accepted is lost.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,8 +41,10 @@ from core.domain import (
     SessionStatus,
     Side,
     TimeInForce,
+    UnreadableReport,
 )
-from core.oms import TRADE_AMENDMENTS, OrderManager
+from core.fill_rules import UNKNOWN_ORDER, Doubt
+from core.oms import TRADE_AMENDMENTS, FillEvent, OrderManager
 from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker, new_observation_buffer, observe
@@ -79,12 +82,53 @@ class _Working:
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
+    # When it began to wind down (monotonic ns): past Engine.settle_ns it finishes whether or
+    # not the venue has answered for every child order.
+    winding_since_ns: int | None = None
     obs: np.ndarray = field(default_factory=new_observation_buffer)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(slots=True, frozen=True)
+class SuspectFill:
+    """A fill that failed its checks, as the venue stated it (never booked)."""
+
+    exec_id: str
+    parent_id: str  # "" when its ClOrdID is none we sent
+    cl_ord_id: str
+    symbol: str
+    side: str
+    qty: int
+    price: str  # as the venue wrote it
+    reasons: str
+
+    def describe(self) -> str:
+        return (f"fill {self.exec_id} on {self.cl_ord_id or '?'}: {self.side} {self.qty} "
+                f"{self.symbol} @ {self.price} not believed ({self.reasons})")
+
+
+@dataclass(slots=True, frozen=True)
+class ParentOutcome:
+    """What became of a parent, honestly: what was filled and believed, what is in doubt.
+    ``execagent run --submit`` prints it and chooses its exit code from it."""
+
+    parent_id: str
+    outcome: str  # filled, cancelled, expired, stopped; "" while it is worked
+    qty: int
+    filled: int
+    stopped: str  # why it was stopped ("" if it was not)
+    suspect_fills: tuple[str, ...]  # each described
+    unknown_orders: tuple[str, ...]  # ClOrdIDs whose state at the venue is not known
+    working_orders: tuple[str, ...]  # ClOrdIDs still working at the venue as far as we know
+
+    @property
+    def in_doubt(self) -> bool:
+        return bool(self.suspect_fills or self.unknown_orders or self.working_orders)
+
+
 # CxlRejReason(102) -> the reason label of execagent_orders_rejected_total.
 _CANCEL_REJECT_REASONS = {"0": "cancel_too_late", "1": "cancel_unknown_order"}
+UNKNOWN_ORDER_REJECT = "1"  # CxlRejReason(102) 1: unknown order
 
 
 def _superseded(batch: list[tuple[object, int]]) -> tuple[set[int], dict[int, int]]:
@@ -101,6 +145,14 @@ def _superseded(batch: list[tuple[object, int]]) -> tuple[set[int], dict[int, in
                 superseded.add(index)
                 earliest[last] = received_ns
     return superseded, earliest
+
+
+def _suspect_of_record(exec_id: str, record: dict[str, object]) -> SuspectFill:
+    """A suspect fill as the store keeps it (``dataclasses.asdict`` of a SuspectFill)."""
+    return SuspectFill(exec_id, str(record.get("parent_id", "")),
+                       str(record.get("cl_ord_id", "")), str(record.get("symbol", "")),
+                       str(record.get("side", "")), int(str(record.get("qty", 0))),
+                       str(record.get("price", "")), str(record.get("reasons", "")))
 
 
 def _intent_type(intent: OrderIntent) -> str:
@@ -125,6 +177,8 @@ class Engine:
         journal: Journal | None = None,
         request_status: StatusRequester | None = None,
         reconcile_timeout_s: float = 10.0,
+        fill_band_bps: Mapping[str, float] | None = None,
+        settle_seconds: float = 10.0,
     ) -> None:
         self.instruments = instruments
         self.risk = risk
@@ -133,13 +187,23 @@ class Engine:
         self.metrics = metrics
         self.clock = clock or EventClock()
         self.oms = OrderManager(
-            on_rejected_transition=lambda s: metrics.rejected_transitions.labels(s).inc())
+            on_rejected_transition=lambda s: metrics.rejected_transitions.labels(s).inc(),
+            fill_band_bps=fill_band_bps)
         self.books = {symbol: DepthBook(symbol) for symbol in instruments}
         self.trackers = {symbol: MarketTracker() for symbol in instruments}
         self._active: dict[str, list[_Working]] = {symbol: [] for symbol in instruments}
         self._by_parent: dict[str, _Working] = {}
         self.slice_ns = int(slice_seconds * 1e9)
         self.grace_ns = int(horizon_grace_seconds * 1e9)
+        # How long a parent winding down (past its horizon and grace, cancelled or stopped)
+        # waits, on the wall clock, for the venue to answer its cancels before it finishes
+        # anyway, naming what is still working or unknown (ParentOutcome): a parent always
+        # ends.
+        self.settle_ns = int(settle_seconds * 1e9)
+        self._request_status = request_status
+        self.suspect_fills: list[SuspectFill] = []
+        self._unknown: set[str] = set()  # first ClOrdIDs of the orders in an unknown state
+        self.outcomes: dict[str, str] = {}  # parent id -> how it finished
         self.max_child_qty = max_child_qty
         # ClOrdIDs unique across restarts: a prefix from the start time, then a counter.
         prefix = cl_ord_id_prefix or f"EA{time.time_ns() // 1_000_000:x}"
@@ -155,7 +219,8 @@ class Engine:
         self.shutting_down = False
         self.reconciler = Reconciler(
             self.oms, risk, metrics, self.clock, journal, request_status, reconcile_timeout_s,
-            apply_report=self._apply_report, resuming=lambda: len(self._by_parent))
+            apply_report=self._apply_report, resuming=lambda: len(self._by_parent),
+            on_problem=self._on_status_problem, on_answered=self._on_order_known)
         self._last_tick_mono_ns = time.monotonic_ns()
         risk.on_kill = self._send_kill_cancels
         # Metric children bound once: the tick's path does no label lookups.
@@ -178,6 +243,7 @@ class Engine:
             remaining=lambda: sum(w.parent.remaining for w in self._by_parent.values()),
             scheduled=self._scheduled_shares)
         metrics.watch_engine_queue(self.queue.qsize)
+        metrics.watch_unknown_orders(lambda: len(self._unknown))
         metrics.watch_market_data_age(
             instruments,
             lambda symbol: (time.monotonic_ns() - self._last_tick_by_symbol[symbol]) / 1e9)
@@ -248,7 +314,9 @@ class Engine:
                     # kill resumes once they are reconciled; a venue that never answers halts.
                     self.check_reconciliation_deadline()
                     continue
-                self.risk.watch(self.clock.now_ns() + self.wall_ns_since_last_tick())
+                now = self.clock.now_ns() + self.wall_ns_since_last_tick()
+                self.risk.watch(now)
+                self.check_endings(now)
             except Exception:
                 self.errors += 1
                 log.exception("risk watch failed")
@@ -263,6 +331,8 @@ class Engine:
                 self.on_execution_report(event)
             elif isinstance(event, CancelReject):
                 self.on_cancel_reject(event)
+            elif isinstance(event, UnreadableReport):
+                self.on_unreadable_report(event)
             elif isinstance(event, SessionStatus):
                 self.on_session_status(event)
             else:
@@ -306,6 +376,9 @@ class Engine:
         request each, sent at logon). Returns each resumed parent's finished event."""
         self.oms.restore(state.parents, state.children,
                          ((exec_id, qty, price) for exec_id, _, _, qty, price in state.fills))
+        self._unknown = {order.first_cl_ord_id for order in state.children if order.unknown}
+        for exec_id, record in sorted(state.suspect_fills.items()):
+            self.suspect_fills.append(_suspect_of_record(exec_id, record))
         finished = {}
         for parent in state.unfinished:
             if parent.symbol not in self.books:
@@ -382,6 +455,9 @@ class Engine:
                 return  # no two-sided market yet: no benchmark, no trading
             self._save_parent(parent)
         children = self.oms.working(parent.parent_id)
+        if parent.stopped:
+            self._wind_down(working, children, now, "stopped")
+            return
         if parent.remaining <= 0 and not children:
             self._finish(working, "filled")
             return
@@ -410,8 +486,30 @@ class Engine:
             return
         if action.qty > self.max_child_qty:
             action = Action(action.kind, self.max_child_qty)
-        for intent in translate(action, parent, book, children, self._next_id):
+        intents = translate(action, parent, book, children, self._next_id)
+        if self._unknown and any(o.unknown for o in children):
+            # A child's state at the venue is not known: nothing that could add to what may
+            # already have filled, only cancels, until an order-status answer says.
+            intents = [intent for intent in intents if isinstance(intent, CancelOrder)]
+        for intent in intents:
             self._route(intent, parent, now, received_ns)
+
+    def check_endings(self, now: int) -> None:
+        """From the watch loop (no market data needed): parents stopped, or past their horizon
+        and grace, wind down; one winding down longer than ``settle_ns`` finishes whatever the
+        venue has (not) answered. So a parent always ends, and ``execagent run --submit``
+        always returns."""
+        for working in tuple(self._by_parent.values()):
+            parent = working.parent
+            if parent.stopped:
+                outcome = "stopped"
+            elif working.cancelled:
+                outcome = "cancelled"
+            elif now > parent.end_ns + self.grace_ns:
+                outcome = "expired"
+            else:
+                continue
+            self._wind_down(working, self.oms.working(parent.parent_id), now, outcome)
 
     def _route(self, intent: OrderIntent, parent: ParentOrder, now: int,
                received_ns: int) -> None:
@@ -478,14 +576,23 @@ class Engine:
 
     def _wind_down(self, working: _Working, children: list[ChildOrder], now: int,
                    outcome: str) -> None:
-        """Stop (past the horizon and its grace, or cancelled): cancel what still rests, and
-        finish once nothing is working."""
+        """Stop (past the horizon and its grace, cancelled, or stopped): cancel what still
+        rests, and finish once nothing is working, or once the venue has had ``settle_ns``
+        to answer (what is left is named in the parent's outcome)."""
+        started = time.monotonic_ns()
+        if working.winding_since_ns is None:
+            working.winding_since_ns = started
         for order in children:
             if order.pending_cl_ord_id is None:
                 cancel = CancelOrder(self._next_id(), order.cl_ord_id, order.parent_id,
                                      order.symbol, order.side, order.qty)
                 self._route(cancel, working.parent, now, time.perf_counter_ns())
         if not children:
+            self._finish(working, outcome)
+        elif started - working.winding_since_ns > self.settle_ns:
+            log.error("parent %s finishes %s with %d child orders the venue has not answered "
+                      "for (%s)", working.parent.parent_id, outcome, len(children),
+                      ", ".join(o.cl_ord_id for o in children))
             self._finish(working, outcome)
 
     def _finish(self, working: _Working, outcome: str) -> None:
@@ -494,12 +601,24 @@ class Engine:
         self._active[parent.symbol].remove(working)
         del self._by_parent[parent.parent_id]
         self._save_parent(parent)
+        self.outcomes[parent.parent_id] = outcome
         self.metrics.parent_orders_active.set(len(self._by_parent))
         self.metrics.parent_orders_completed.labels(outcome).inc()
         shortfall = self._show_shortfall(working)
         if shortfall is not None:
             self.metrics.parent_final_shortfall.labels(working.policy.name).observe(shortfall)
         working.finished.set()
+
+    def outcome(self, parent_id: str) -> ParentOutcome:
+        """What became of the parent so far, doubts included (ParentOutcome)."""
+        parent = self.oms.parents[parent_id]
+        children = self.oms.children(parent_id)
+        return ParentOutcome(
+            parent_id, self.outcomes.get(parent_id, ""), parent.qty, parent.filled,
+            parent.stopped,
+            tuple(f.describe() for f in self.suspect_fills if f.parent_id == parent_id),
+            tuple(o.cl_ord_id for o in children if o.unknown),
+            tuple(o.cl_ord_id for o in children if not o.status.is_terminal))
 
     def _show_shortfall(self, working: _Working) -> float | None:
         """The parent's shortfall so far into its policy's gauge (after a fill, at the end)."""
@@ -568,11 +687,25 @@ class Engine:
                 "last_qty": report.last_qty, "last_px": report.last_px,
                 "cum_qty": report.cum_qty, "leaves_qty": report.leaves_qty})
         before = self.oms.get(report.cl_ord_id)
+        if before is None and report.exec_type not in TRADE_AMENDMENTS:
+            self._on_unknown_order_report(report)
+            return
         was_open = before is not None and not before.status.is_terminal
         cancel_requested = before is not None and before.pending_cl_ord_id is not None
-        fill = self.oms.on_execution_report(report)
+        fill = self.oms.on_execution_report(report, self._reference(report.symbol))
+        if self.oms.splits:
+            self._on_replaces_taken_as_new()
+        if before is not None and fill is not None and (
+                fill.doubts or (fill.claim is not None and fill.claim.derived)):
+            # What the overlay books is what the OMS believed, with the order's side: a
+            # doubted fill moves no position, a derived one its derived quantity and price.
+            report = dataclasses.replace(report, last_qty=0 if fill.doubts else fill.qty,
+                                         last_px=fill.price, side=before.side)
         self.risk.on_execution_report(report, self.clock.now_ns())
-        if fill is not None:
+        if fill is not None and fill.doubts:
+            self._on_suspect_fill(fill, report)
+            fill = None
+        elif fill is not None:
             # The fill before the order that carries it: recovery recomputes every order's
             # filled quantity from the fills, so a crash between the two writes loses nothing.
             self._record_fill(fill.exec_id, fill.first_cl_ord_id, fill.qty, fill.price)
@@ -596,8 +729,135 @@ class Engine:
             # recovery recomputes), so the record is saved at submit, arrival and finish only,
             # one Redis round trip fewer per fill.
             self._show_shortfall(working)
-            if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id):
+            if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id) and \
+                    not working.parent.stopped:
                 self._finish(working, "filled")
+
+    def _reference(self, symbol: str) -> float | None:
+        """The symbol's mid in ticks (the fills' price band), None without a two-sided book."""
+        book = self.books.get(symbol)
+        mid_x2 = book.mid_x2() if book is not None else None
+        return None if mid_x2 is None else mid_x2 / 2
+
+    # --- reports that cannot be believed, or read -------------------------------------------
+    def _on_suspect_fill(self, fill: FillEvent, report: ExecutionReport) -> None:
+        """A fill that failed its checks: kept as the venue stated it (store, journal),
+        counted by reason, its parent stopped and its symbol held, never booked."""
+        assert fill.claim is not None
+        instrument = self.instruments.get(report.symbol)
+        price = (fill.claim.price_as_sent(instrument) if instrument is not None
+                 else fill.claim.price_text or str(fill.claim.price))
+        self._keep_suspect(SuspectFill(
+            fill.exec_id, fill.parent_id, fill.first_cl_ord_id, report.symbol,
+            fill.claim.side.name, fill.claim.qty, price,
+            "; ".join(doubt.text for doubt in fill.doubts)), fill.doubts)
+        self.stop_parent(fill.parent_id,
+                         f"a fill not believed: {self.suspect_fills[-1].describe()}")
+
+    def _keep_suspect(self, suspect: SuspectFill, doubts: tuple[Doubt, ...]) -> None:
+        self.suspect_fills.append(suspect)
+        log.error("%s", suspect.describe())
+        for doubt in doubts:
+            self.metrics.suspect_fills.labels(doubt.code).inc()
+        try:
+            self.store.record_suspect_fill(suspect.exec_id, dataclasses.asdict(suspect))
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+        if self.journal is not None:
+            self.journal.record("suspect_fill", self.clock.now_ns(), {
+                "exec_id": suspect.exec_id, "cl_ord_id": suspect.cl_ord_id,
+                "parent_id": suspect.parent_id, "symbol": suspect.symbol,
+                "side": suspect.side, "last_qty": suspect.qty, "last_px": suspect.price,
+                "reason": suspect.reasons})
+        if suspect.symbol in self.instruments:
+            self.risk.hold_symbol(suspect.symbol, suspect.describe())
+
+    def stop_parent(self, parent_id: str, reason: str) -> None:
+        """Stop ``parent_id`` for good: it sends nothing but cancels, winds down and finishes
+        as "stopped", ``reason`` in its outcome."""
+        parent = self.oms.parents.get(parent_id)
+        if parent is None or parent.stopped:
+            return
+        parent.stopped = reason
+        log.error("parent %s stopped: %s", parent_id, reason)
+        self._save_parent(parent)
+
+    def _on_unknown_order_report(self, report: ExecutionReport) -> None:
+        """A report naming a ClOrdID we never sent (or forgot): recorded, counted, alerted;
+        never matched to another order. A fill in it is kept as a suspect fill."""
+        self.metrics.unknown_order_reports.inc()
+        self.oms.unknown_reports += 1
+        log.error("execution report %s names ClOrdID %s, which we never sent (or no longer "
+                  "know); recorded, not matched to any order", report.exec_id, report.cl_ord_id)
+        if not report.exec_type.is_fill or (report.last_qty <= 0 and report.cum_qty <= 0):
+            return
+        if any(f.exec_id == report.exec_id for f in self.suspect_fills):
+            return  # a duplicate (PossDup) of one already kept
+        price = report.last_px_text or (str(self.instruments[report.symbol].to_price(
+            report.last_px)) if report.last_px is not None and report.symbol in
+            self.instruments else "?")
+        self._keep_suspect(SuspectFill(
+            report.exec_id, "", report.cl_ord_id, report.symbol, report.side.name,
+            report.last_qty or report.cum_qty, price,
+            f"ClOrdID {report.cl_ord_id} is none we sent"),
+            (Doubt(UNKNOWN_ORDER, "unknown ClOrdID"),))
+
+    def _on_replaces_taken_as_new(self) -> None:
+        """The venue took a replace as a new order: both orders are recorded as it works them
+        (OrderManager._split); the overlay counts both; the parent is stopped (every further
+        replace would add another order) and winds both down."""
+        splits, self.oms.splits = self.oms.splits, []
+        for original, taken in splits:
+            self.risk.on_replace_taken_as_new(taken.cl_ord_id)
+            self.metrics.suspect_fills.labels("replace_as_new").inc()
+            self._save_child(original)
+            self._save_child(taken)
+            self.stop_parent(taken.parent_id,
+                             f"the venue took replace {taken.cl_ord_id} of order "
+                             f"{original.cl_ord_id} as a new order: both work there")
+
+    def on_unreadable_report(self, event: UnreadableReport) -> None:
+        """An execution report the service cannot read: kept raw in the journal and counted;
+        its order (or, when it names none we know, every order working on its symbol, or on
+        every symbol) becomes unknown and is asked about with an OrderStatusRequest; its
+        parent sends nothing but cancels until the answer comes."""
+        self.metrics.unreadable_reports.inc()
+        if self.journal is not None:
+            self.journal.record("unreadable_report", self.clock.now_ns(), {
+                "cl_ord_id": event.cl_ord_id or "", "symbol": event.symbol or "",
+                "reason": event.reason, "raw": event.raw.replace("\x01", "|")})
+        order = self.oms.get(event.cl_ord_id or "") or self.oms.get(event.orig_cl_ord_id or "")
+        if order is not None:
+            orders = [order]
+        else:
+            orders = [o for o in self.oms.all_orders() if not o.status.is_terminal
+                      and (event.symbol not in self.instruments or o.symbol == event.symbol)]
+        log.error("unreadable execution report (%s): %d orders now unknown, asked about",
+                  event.reason, len(orders))
+        for unknown in orders:
+            self.mark_unknown(unknown)
+
+    def mark_unknown(self, order: ChildOrder) -> None:
+        """``order``'s state at the venue is not known: ask the venue (OrderStatusRequest)."""
+        self.oms.mark_unknown(order)
+        self.risk.mark_unknown(order.cl_ord_id)
+        self._unknown.add(order.first_cl_ord_id)
+        self._save_child(order)
+        if self._request_status is None or not self._request_status(order):
+            log.error("order %s is unknown and its status could not be asked for",
+                      order.cl_ord_id)
+
+    def _on_order_known(self, order: ChildOrder) -> None:
+        """An order-status answer for ``order`` came (service/state/reconciliation.py)."""
+        if order.unknown:
+            order.unknown = False
+            self._unknown.discard(order.first_cl_ord_id)
+            log.warning("order %s is known again: the venue answered for it", order.cl_ord_id)
+
+    def _on_status_problem(self, order: ChildOrder, problem: str) -> None:
+        """An order-status answer outside a reconciliation that cannot be squared with our
+        record: the order's parent stops, the difference named."""
+        self.stop_parent(order.parent_id, problem)
 
     def _on_trade_amended(self, order: ChildOrder) -> None:
         """A bust or a correction changed the parent's filled quantity and notional (the OMS
@@ -649,6 +909,10 @@ class Engine:
         self.risk.on_cancel_reject(reject, self.clock.now_ns())
         if order is not None:
             self._save_child(order)
+            if reject.reason == UNKNOWN_ORDER_REJECT and not order.status.is_terminal and \
+                    not order.unknown:
+                # The venue does not know an order we hold as working: ask what it knows.
+                self.mark_unknown(order)
 
     def on_session_status(self, status: SessionStatus) -> None:
         self.session_up = status.logged_on

@@ -31,6 +31,7 @@ from core.domain import (
     OrdStatus,
     ParentOrder,
     Side,
+    UnreadableReport,
 )
 from core.oms import OrderManager
 from gateways.fix.gateway import FixOrderGateway
@@ -264,19 +265,28 @@ async def test_unknown_and_malformed_messages_are_answered_and_the_session_stays
     peer.send(app_message("U9", t58="not in the dictionary"))
     await peer.wait_for("3", lambda f: f.get(372) == "U9")  # session Reject: invalid MsgType
 
+    # An execution report that cannot be read is never dropped: it reaches the service raw.
     no_exec_id = er("M-1", "unused", "0", "0")
     no_exec_id.removeField(17)
     peer.send(no_exec_id)
-    await peer.wait_for("3", lambda f: f.get(371) == "17")  # session Reject: tag missing
+    unreadable = await client.until(lambda e: isinstance(e, UnreadableReport))
+    assert isinstance(unreadable, UnreadableReport)
+    assert unreadable.cl_ord_id == "M-1" and "tag 17" in unreadable.reason
 
-    peer.send(er("M-2", "X0", "Z", "0"))  # an ExecType that does not exist
-    await peer.wait_for("3", lambda f: f.get(371) == "150")  # session Reject: bad value
+    # One that even the tolerant dictionary refuses (an ExecType no FIX version has) gets
+    # quickfix's session Reject, and still reaches the service raw.
+    peer.send(er("M-2", "X0", "Z", "0"))
+    await peer.wait_for("3", lambda f: f.get(371) == "150")
+    refused = await client.until(lambda e: isinstance(e, UnreadableReport))
+    assert isinstance(refused, UnreadableReport) and refused.cl_ord_id == "M-2"
+    assert "data dictionary" in refused.reason and "\x01150=Z\x01" in refused.raw
 
-    # Valid FIX that the gateway cannot use: counted and logged, no answer.
+    # Valid FIX that the gateway cannot use: counted and logged, delivered raw, no answer.
     before = gateway.malformed
     peer.send(er("M-3", "X1", "F", "2", 300, (300, "580.10"), symbol="ZZZZ"))
-    peer.send(execution_report("M-4", "X2", "F", "2", qty=300, cum_qty=300,
-                               last_qty=300))  # a fill without a price
+    no_price = execution_report("M-4", "X2", "F", "2", qty=300, cum_qty=300, last_qty=300)
+    no_price.removeField(6)
+    peer.send(no_price)  # a fill without LastPx or AvgPx: nothing says at what price
     peer.send(er("M-5", "X3", "0", "0"))  # a well-formed report: the session is still fine
     await client.until(_report_for("X3"))
     assert gateway.malformed == before + 2
