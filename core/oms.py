@@ -248,6 +248,10 @@ class OrderManager:
     def _seen(self, exec_id: str) -> bool:
         return exec_id in self._trade_exec_ids or exec_id in self._recent_exec_ids
 
+    def seen(self, exec_id: str) -> bool:
+        """Was a report with this ExecID applied already (a duplicate changes nothing)?"""
+        return self._seen(exec_id)
+
     def on_trade_amendment(self, report: ExecutionReport) -> ChildOrder | None:
         """A TradeCancel (a bust) or TradeCorrect: take the amended trade (ExecRefID) out of
         the order's and the parent's filled quantity and notional, and put a correction's

@@ -487,7 +487,7 @@ class Engine:
         if action.qty > self.max_child_qty:
             action = Action(action.kind, self.max_child_qty)
         intents = translate(action, parent, book, children, self._next_id)
-        if self._unknown and any(o.unknown for o in children):
+        if self._unknown and any(o.unknown for o in self.oms.children(parent.parent_id)):
             # A child's state at the venue is not known: nothing that could add to what may
             # already have filled, only cancels, until an order-status answer says.
             intents = [intent for intent in intents if isinstance(intent, CancelOrder)]
@@ -690,8 +690,15 @@ class Engine:
         if before is None and report.exec_type not in TRADE_AMENDMENTS:
             self._on_unknown_order_report(report)
             return
+        if before is not None and before.unknown and not report.exec_type.is_fill and \
+                report.exec_type not in TRADE_AMENDMENTS and not self.oms.seen(report.exec_id):
+            # A new report that is not a fill states the venue's CumQty, as an order-status
+            # answer does: it settles what the unreadable report left unknown.
+            self.reconciler.on_status_answer(report)
+            return
         was_open = before is not None and not before.status.is_terminal
         cancel_requested = before is not None and before.pending_cl_ord_id is not None
+        fresh = not self.oms.seen(report.exec_id)
         fill = self.oms.on_execution_report(report, self._reference(report.symbol))
         if self.oms.splits:
             self._on_replaces_taken_as_new()
@@ -714,6 +721,18 @@ class Engine:
             self._save_child(order)
             if was_open and order.status.is_terminal:
                 self._count_order_end(order, report.exec_type, cancel_requested)
+            if fresh and not order.unknown and report.exec_type not in TRADE_AMENDMENTS and \
+                    not (fill is None and report.exec_type.is_fill) and \
+                    report.cum_qty != order.cum_qty and not self._stopped(order):
+                # The venue's CumQty is not what its fills add up to here: a fill was missed
+                # (or misstated). Ask; the answer books what is missing, or stops the parent.
+                log.error("order %s: the venue reports %d filled, the fills booked add up to "
+                          "%d", order.cl_ord_id, report.cum_qty, order.cum_qty)
+                self.mark_unknown(order)
+        if fill is None and fresh and report.exec_type.is_fill and order is not None and \
+                not order.unknown and not self._stopped(order):
+            log.error("order %s: fill report %s states no fill", order.cl_ord_id, report.exec_id)
+            self.mark_unknown(order)
         if fill is None:
             if order is not None and report.exec_type in TRADE_AMENDMENTS:
                 self._on_trade_amended(order)
@@ -732,6 +751,12 @@ class Engine:
             if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id) and \
                     not working.parent.stopped:
                 self._finish(working, "filled")
+
+    def _stopped(self, order: ChildOrder) -> bool:
+        """Is ``order``'s parent stopped? (Its fills not believed leave its CumQty apart from
+        the venue's on purpose.)"""
+        parent = self.oms.parents.get(order.parent_id)
+        return parent is not None and bool(parent.stopped)
 
     def _reference(self, symbol: str) -> float | None:
         """The symbol's mid in ticks (the fills' price band), None without a two-sided book."""

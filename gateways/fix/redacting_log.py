@@ -106,12 +106,16 @@ class RedactingLog(fix.Log):
 
 class RedactingFileLogFactory(fix.LogFactory):
     """A FileLog per session (and a global one, each text bounded) under ``path``, each wrapped
-    in a RedactingLog; the observers are the session logs' (see RedactingLog)."""
+    in a RedactingLog; the observers are the session logs' (see RedactingLog).
+    ``bound_sessions``: the session logs' texts are bounded too (the venue's: a client may
+    send anything)."""
 
     def __init__(self, path: str, on_event: EventObserver | None = None,
                  on_report: EventObserver | None = None,
-                 on_secret_sent: Callable[[], object] | None = None) -> None:
+                 on_secret_sent: Callable[[], object] | None = None,
+                 bound_sessions: bool = False) -> None:
         super().__init__()
+        self._bound_sessions = bound_sessions
         self._path = path
         self._on_event = on_event
         self._on_report = on_report
@@ -120,7 +124,7 @@ class RedactingFileLogFactory(fix.LogFactory):
     def create(self, *args: fix.SessionID) -> fix.Log:
         if args:
             log = RedactingLog(fix.FileLog(self._path, args[0]), self._on_event,
-                               self._on_report, self._on_secret_sent)
+                               self._on_report, self._on_secret_sent, self._bound_sessions)
         else:
             log = RedactingLog(fix.FileLog(self._path), limit=True)
         # Handed over to quickfix (``__disown__``): it holds only a C++ pointer, so Python

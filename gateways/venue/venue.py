@@ -165,10 +165,12 @@ class SimulatedVenue(fix.Application):
         settings = write_settings(self.session_specs(), self.config.state_dir / "venue.cfg")
         # quickfix keeps only references to the settings and factories: they must outlive the
         # acceptor (the SWIG objects would otherwise be freed while it still uses them).
-        # Its message log without the clients' passwords, its global log (what comes before a
-        # session is known: junk on the port) bounded per message (gateways/fix/redacting_log.py).
+        # Its logs without the clients' passwords, each message bounded (a client, or anyone
+        # on the port before a session is known, may send megabytes of junk):
+        # gateways/fix/redacting_log.py.
         self._quickfix_parts = (settings, fix.FileStoreFactory(settings),
-                                RedactingFileLogFactory(str(self.config.state_dir / "log")))
+                                RedactingFileLogFactory(str(self.config.state_dir / "log"),
+                                                        bound_sessions=True))
         # The threaded acceptor (a thread per connection): quickfix's (1.16) single-threaded
         # SocketAcceptor.stop() races its own poll thread over the socket map; right after a
         # client disconnected it crashed the process in 8 of 12 runs of five stops each, and

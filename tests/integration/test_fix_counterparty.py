@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -305,14 +306,29 @@ async def test_logon_credentials_come_from_the_environment_and_are_not_logged(
     logon = await client.peer.wait_for("A")
     assert (logon[553], logon[554]) == ("desk7", "pw-hunter2")
     assert "pw-hunter2" not in caplog.text
-    logs = [p for p in client.spec.state_dir.rglob("*") if p.is_file() and "log" in p.parts]
-    assert logs and not any("pw-hunter2" in p.read_text(errors="replace") for p in logs)
+    # Not in the message log, nor in the message store (which keeps the Logon it sent), nor
+    # anywhere else in the state directory; and that directory is the service user's alone.
+    files = [p for p in client.spec.state_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".body" for p in files) and any("log" in p.parts for p in files)
+    assert not any(b"pw-hunter2" in p.read_bytes() for p in files)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
+    dirs = [client.spec.state_dir, *(p for p in client.spec.state_dir.rglob("*") if p.is_dir())]
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in dirs)
 
 
-async def test_the_venue_refuses_a_wrong_password(tmp_path: Path) -> None:
+def _junk_logon(sender: str, password: str, junk_chars: int) -> bytes:
+    """A Logon as bytes on the wire, with a Text(58) of ``junk_chars`` characters."""
+    body = (f"35=A\x0134=1\x0149={sender}\x0152=20261123-15:00:00.000\x0156=SIMVENUE\x01"
+            f"98=0\x01108=5\x01554={password}\x0158={'X' * junk_chars}\x01")
+    head = f"8=FIX.4.4\x019={len(body)}\x01{body}"
+    return f"{head}10={sum(head.encode()) % 256:03d}\x01".encode()
+
+
+async def test_the_venue_refuses_a_wrong_password_and_keeps_no_secret_and_no_junk(
+        tmp_path: Path) -> None:
     port = free_port()
     venue = SimulatedVenue(
-        VenueConfig(port=port, clients=[VenueClient(comp_id="TESTER", password="right")],
+        VenueConfig(port=port, clients=[VenueClient(comp_id="TESTER", password="pw-right-7f3")],
                     symbols=[VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"),
                                          start_price=Decimal("580.01"))],
                     state_dir=tmp_path / "venue"),
@@ -322,13 +338,29 @@ async def test_the_venue_refuses_a_wrong_password(tmp_path: Path) -> None:
                        tmp_path / "client", reconnect_seconds=30)
     gateway = FixOrderGateway(spec, {"GOOG": GOOG}, asyncio.get_running_loop(),
                               lambda e, _t: None)
-    os.environ["EXECAGENT_FIX_PASSWORD"] = "wrong"
+    os.environ["EXECAGENT_FIX_PASSWORD"] = "pw-wrong-9c1"
     try:
         gateway.start()
         assert not await gateway.wait_logged_on(2.0)
         assert venue.rejected_logons >= 1 and venue.sessions_logged_on == set()
+        # Megabytes of junk in a Logon from a CompID it does not know (its global log) and
+        # from one it knows (the session's log).
+        for sender in ("NOBODY", "TESTER"):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.sendall(_junk_logon(sender, "pw-junk-4d2", 2_000_000))
+                await asyncio.sleep(0.5)
     finally:
         del os.environ["EXECAGENT_FIX_PASSWORD"]
         gateway.stop()
         venue.stop()
-
+    # The service's side keeps no trace of the (wrong) password it sent either.
+    assert not any(b"pw-wrong-9c1" in p.read_bytes()
+                   for p in (tmp_path / "client").rglob("*") if p.is_file())
+    files = [p for p in (tmp_path / "venue").rglob("*") if p.is_file()]
+    assert any(p.name.startswith("GLOBAL") and p.stat().st_size > 0 for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(secret in data for secret in (b"pw-right-7f3", b"pw-wrong-9c1",
+                                                     b"pw-junk-4d2")), path
+        assert path.stat().st_size < 64 * 1024, path  # each message's text bounded
+        assert path.stat().st_mode & 0o777 == 0o600, path
