@@ -3,9 +3,16 @@
 Why a strict state machine: an execution report that would move an order somewhere FIX 4.4 does
 not allow (a fill on a rejected order, a filled order becoming new again) means the counterparty
 and we disagree about the world. Such a report is refused, counted and logged; the order keeps
-the state it had. One exception, named: a *fill* is a fact, not a claim, so a fill with an
-ExecID not seen before always counts toward the parent's filled quantity, even when the status it
-claims is refused (the position must follow the money).
+the state it had. One exception, named: a *fill* that passes its checks (core/fill_rules.py:
+side, price, limit, mid band, the order's and the parent's quantities) is believed, and a
+believed fill with an ExecID not seen before always counts toward the parent's filled quantity,
+even when the status it claims is refused (the position must follow the money). A fill that
+fails them is returned with its doubts and booked nowhere: the engine records it as stated.
+
+Reports are matched to an order by their ClOrdID only (one we sent: the current, a pending or a
+kept earlier one); one naming any other ClOrdID is an unknown report, never matched to another
+order through its OrigClOrdID. A New or a fill under a pending replace's ClOrdID means the venue
+took the replace as a new order: the order is split in two, as the venue holds them.
 
 Idempotency: fills are keyed by ExecID; a duplicate ExecID (a PossDup resend, a replayed
 message) changes nothing. The ExecIDs of trades (fills, busts, corrections) are kept all day:

@@ -155,6 +155,18 @@ def _suspect_of_record(exec_id: str, record: dict[str, object]) -> SuspectFill:
                        str(record.get("price", "")), str(record.get("reasons", "")))
 
 
+def _as_believed(report: ExecutionReport, fill: FillEvent | None,
+                 order: ChildOrder | None) -> ExecutionReport:
+    """``report`` as the risk overlay is to book it: what the OMS believed, with the order's
+    side. A fill not believed moves no position; one derived from CumQty and AvgPx its derived
+    quantity and price. Otherwise the report itself (the common case: no copy)."""
+    if order is None or fill is None or not (fill.doubts or (fill.claim is not None and
+                                                             fill.claim.derived)):
+        return report
+    return dataclasses.replace(report, last_qty=0 if fill.doubts else fill.qty,
+                               last_px=fill.price, side=order.side)
+
+
 def _intent_type(intent: OrderIntent) -> str:
     if isinstance(intent, NewOrder):
         return "new"
@@ -455,21 +467,7 @@ class Engine:
                 return  # no two-sided market yet: no benchmark, no trading
             self._save_parent(parent)
         children = self.oms.working(parent.parent_id)
-        if parent.stopped:
-            self._wind_down(working, children, now, "stopped")
-            return
-        if parent.remaining <= 0 and not children:
-            self._finish(working, "filled")
-            return
-        if working.cancelled:
-            self._wind_down(working, children, now, "cancelled")
-            return
-        if now >= parent.end_ns:
-            working.horizon_ticks += 1
-        if now > parent.end_ns + self.grace_ns and working.horizon_ticks > 1:
-            # At least one chance to cross the remainder first: event time can jump past the
-            # whole grace between two ticks when the feed stalls.
-            self._wind_down(working, children, now, "expired")
+        if self._ending(working, children, now):
             return
         action = horizon_action(parent, now)
         if action is None:
@@ -486,13 +484,37 @@ class Engine:
             return
         if action.qty > self.max_child_qty:
             action = Action(action.kind, self.max_child_qty)
-        intents = translate(action, parent, book, children, self._next_id)
-        if self._unknown and any(o.unknown for o in self.oms.children(parent.parent_id)):
-            # A child's state at the venue is not known: nothing that could add to what may
-            # already have filled, only cancels, until an order-status answer says.
-            intents = [intent for intent in intents if isinstance(intent, CancelOrder)]
-        for intent in intents:
+        for intent in self._only_cancels_if_unknown(
+                parent, translate(action, parent, book, children, self._next_id)):
             self._route(intent, parent, now, received_ns)
+
+    def _ending(self, working: _Working, children: list[ChildOrder], now: int) -> bool:
+        """Does the parent end rather than trade on this tick? Stopped or cancelled, it winds
+        down; filled with nothing working, it finishes; past its horizon and grace (after at
+        least one chance to cross the remainder: event time can jump past the whole grace
+        between two ticks when the feed stalls), it winds down."""
+        parent = working.parent
+        if parent.stopped:
+            self._wind_down(working, children, now, "stopped")
+        elif parent.remaining <= 0 and not children:
+            self._finish(working, "filled")
+        elif working.cancelled:
+            self._wind_down(working, children, now, "cancelled")
+        else:
+            if now >= parent.end_ns:
+                working.horizon_ticks += 1
+            if now <= parent.end_ns + self.grace_ns or working.horizon_ticks <= 1:
+                return False
+            self._wind_down(working, children, now, "expired")
+        return True
+
+    def _only_cancels_if_unknown(self, parent: ParentOrder,
+                                 intents: list[OrderIntent]) -> list[OrderIntent]:
+        """While a child's state at the venue is not known, nothing that could add to what may
+        already have filled: only cancels, until an order-status answer says."""
+        if self._unknown and any(o.unknown for o in self.oms.children(parent.parent_id)):
+            return [intent for intent in intents if isinstance(intent, CancelOrder)]
+        return intents
 
     def check_endings(self, now: int) -> None:
         """From the watch loop (no market data needed): parents stopped, or past their horizon
@@ -675,6 +697,32 @@ class Engine:
             self._apply_report(report)
 
     def _apply_report(self, report: ExecutionReport) -> None:
+        self._count_and_journal(report)
+        before = self.oms.get(report.cl_ord_id)
+        if self._handled_aside(report, before):
+            return
+        was_open = before is not None and not before.status.is_terminal
+        cancel_requested = before is not None and before.pending_cl_ord_id is not None
+        fresh = not self.oms.seen(report.exec_id)
+        fill = self.oms.on_execution_report(report, self._reference(report.symbol))
+        if self.oms.splits:
+            self._on_replaces_taken_as_new()
+        self.risk.on_execution_report(_as_believed(report, fill, before), self.clock.now_ns())
+        believed = self._keep_fill(fill, report)
+        order = self.oms.get(report.cl_ord_id)
+        if order is not None:
+            self._save_child(order)
+            if was_open and order.status.is_terminal:
+                self._count_order_end(order, report.exec_type, cancel_requested)
+            if fresh:
+                self._check_cum_qty(order, report, believed)
+        if believed is None:
+            if order is not None and report.exec_type in TRADE_AMENDMENTS:
+                self._on_trade_amended(order)
+            return
+        self._on_fill_booked(believed, report)
+
+    def _count_and_journal(self, report: ExecutionReport) -> None:
         counter = self._report_counters.get(report.exec_type)
         if counter is None:
             counter = self._report_counters[report.exec_type] = \
@@ -686,57 +734,53 @@ class Engine:
                 "exec_type": report.exec_type.name, "ord_status": report.ord_status.name,
                 "last_qty": report.last_qty, "last_px": report.last_px,
                 "cum_qty": report.cum_qty, "leaves_qty": report.leaves_qty})
-        before = self.oms.get(report.cl_ord_id)
-        if before is None and report.exec_type not in TRADE_AMENDMENTS:
+
+    def _handled_aside(self, report: ExecutionReport, order: ChildOrder | None) -> bool:
+        """Reports that do not go the usual way: one naming a ClOrdID we never sent, and a new
+        report that is not a fill on an order in an unknown state, which states the venue's
+        CumQty as an order-status answer does and settles the order the same way."""
+        if report.exec_type in TRADE_AMENDMENTS:
+            return False
+        if order is None:
             self._on_unknown_order_report(report)
-            return
-        if before is not None and before.unknown and not report.exec_type.is_fill and \
-                report.exec_type not in TRADE_AMENDMENTS and not self.oms.seen(report.exec_id):
-            # A new report that is not a fill states the venue's CumQty, as an order-status
-            # answer does: it settles what the unreadable report left unknown.
+            return True
+        if order.unknown and not report.exec_type.is_fill and not self.oms.seen(report.exec_id):
             self.reconciler.on_status_answer(report)
-            return
-        was_open = before is not None and not before.status.is_terminal
-        cancel_requested = before is not None and before.pending_cl_ord_id is not None
-        fresh = not self.oms.seen(report.exec_id)
-        fill = self.oms.on_execution_report(report, self._reference(report.symbol))
-        if self.oms.splits:
-            self._on_replaces_taken_as_new()
-        if before is not None and fill is not None and (
-                fill.doubts or (fill.claim is not None and fill.claim.derived)):
-            # What the overlay books is what the OMS believed, with the order's side: a
-            # doubted fill moves no position, a derived one its derived quantity and price.
-            report = dataclasses.replace(report, last_qty=0 if fill.doubts else fill.qty,
-                                         last_px=fill.price, side=before.side)
-        self.risk.on_execution_report(report, self.clock.now_ns())
-        if fill is not None and fill.doubts:
-            self._on_suspect_fill(fill, report)
-            fill = None
-        elif fill is not None:
-            # The fill before the order that carries it: recovery recomputes every order's
-            # filled quantity from the fills, so a crash between the two writes loses nothing.
-            self._record_fill(fill.exec_id, fill.first_cl_ord_id, fill.qty, fill.price)
-        order = self.oms.get(report.cl_ord_id)
-        if order is not None:
-            self._save_child(order)
-            if was_open and order.status.is_terminal:
-                self._count_order_end(order, report.exec_type, cancel_requested)
-            if fresh and not order.unknown and report.exec_type not in TRADE_AMENDMENTS and \
-                    not (fill is None and report.exec_type.is_fill) and \
-                    report.cum_qty != order.cum_qty and not self._stopped(order):
-                # The venue's CumQty is not what its fills add up to here: a fill was missed
-                # (or misstated). Ask; the answer books what is missing, or stops the parent.
-                log.error("order %s: the venue reports %d filled, the fills booked add up to "
-                          "%d", order.cl_ord_id, report.cum_qty, order.cum_qty)
-                self.mark_unknown(order)
-        if fill is None and fresh and report.exec_type.is_fill and order is not None and \
-                not order.unknown and not self._stopped(order):
-            log.error("order %s: fill report %s states no fill", order.cl_ord_id, report.exec_id)
-            self.mark_unknown(order)
+            return True
+        return False
+
+    def _keep_fill(self, fill: FillEvent | None, report: ExecutionReport) -> FillEvent | None:
+        """Record a new fill: a believed one in the store (the fill before the order that
+        carries it: recovery recomputes every order's filled quantity from the fills, so a
+        crash between the two writes loses nothing), one not believed as a suspect fill.
+        Returns the fill when it was believed."""
         if fill is None:
-            if order is not None and report.exec_type in TRADE_AMENDMENTS:
-                self._on_trade_amended(order)
+            return None
+        if fill.doubts:
+            self._on_suspect_fill(fill, report)
+            return None
+        self._record_fill(fill.exec_id, fill.first_cl_ord_id, fill.qty, fill.price)
+        return fill
+
+    def _check_cum_qty(self, order: ChildOrder, report: ExecutionReport,
+                       fill: FillEvent | None) -> None:
+        """A new report whose CumQty is not what the fills booked on its order add up to (a
+        fill missed or misstated), or a fill report that states no fill: the order is unknown
+        until the venue answers for it (the answer books what is missing, or stops the
+        parent). A stopped parent's orders are left alone: its fills not believed set them
+        apart from the venue's on purpose."""
+        if order.unknown or report.exec_type in TRADE_AMENDMENTS or self._stopped(order):
             return
+        if report.exec_type.is_fill and fill is None:
+            log.error("order %s: fill report %s states no fill", order.cl_ord_id,
+                      report.exec_id)
+            self.mark_unknown(order)
+        elif report.cum_qty != order.cum_qty:
+            log.error("order %s: the venue reports %d filled, the fills booked add up to %d",
+                      order.cl_ord_id, report.cum_qty, order.cum_qty)
+            self.mark_unknown(order)
+
+    def _on_fill_booked(self, fill: FillEvent, report: ExecutionReport) -> None:
         filled = self._fill_counters.get((report.symbol, report.side))
         if filled is None:
             filled = self._fill_counters[(report.symbol, report.side)] = \

@@ -174,26 +174,32 @@ class Reconciler:
                 reconciliation.answered(order)
             if self._on_answered is not None:
                 self._on_answered(order)
-            problem, missed = judge_status_answer(order, report)
-            if problem:
-                log.error("reconciliation: %s", problem)
-                if reconciliation is not None:
-                    reconciliation.problems.append(problem)
-                elif self._on_problem is not None:
-                    self._on_problem(order, problem)
-            elif missed is not None:
-                log.warning("order %s: %d filled at the venue that no execution report "
-                            "brought; booked at %s ticks from AvgPx", order.cl_ord_id,
-                            missed.last_qty, missed.last_px)
-                self.metrics.recovered_fills.inc()
-                if reconciliation is not None:
-                    reconciliation.recovered_fills += 1
-                self._apply_report(missed)
+            self._judge(order, report, reconciliation)
         self._apply_report(report)
         if reconciliation is not None:
             self.metrics.reconciliation_pending.set(len(reconciliation.awaiting))
             if reconciliation.done:
                 self._finish()
+
+    def _judge(self, order: ChildOrder, report: ExecutionReport,
+               reconciliation: Reconciliation | None) -> None:
+        """Book the fill the answer reveals, or say what cannot be squared: to the open
+        reconciliation, else to ``on_problem`` (the engine stops the order's parent)."""
+        problem, missed = judge_status_answer(order, report)
+        if problem:
+            log.error("reconciliation: %s", problem)
+            if reconciliation is not None:
+                reconciliation.problems.append(problem)
+            elif self._on_problem is not None:
+                self._on_problem(order, problem)
+        elif missed is not None:
+            log.warning("order %s: %d filled at the venue that no execution report "
+                        "brought; booked at %s ticks from AvgPx", order.cl_ord_id,
+                        missed.last_qty, missed.last_px)
+            self.metrics.recovered_fills.inc()
+            if reconciliation is not None:
+                reconciliation.recovered_fills += 1
+            self._apply_report(missed)
 
     def check_deadline(self) -> None:
         """The venue's silence past the timeout halts (from the engine's watch loop)."""
