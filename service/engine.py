@@ -214,7 +214,8 @@ class Engine:
         self.settle_ns = int(settle_seconds * 1e9)
         self._request_status = request_status
         self.suspect_fills: list[SuspectFill] = []
-        self._unknown: set[str] = set()  # first ClOrdIDs of the orders in an unknown state
+        # First ClOrdIDs of the orders in an unknown state whose parents are being worked.
+        self._unknown: set[str] = set()
         self.outcomes: dict[str, str] = {}  # parent id -> how it finished
         self.max_child_qty = max_child_qty
         # ClOrdIDs unique across restarts: a prefix from the start time, then a counter.
@@ -388,7 +389,9 @@ class Engine:
         request each, sent at logon). Returns each resumed parent's finished event."""
         self.oms.restore(state.parents, state.children,
                          ((exec_id, qty, price) for exec_id, _, _, qty, price in state.fills))
-        self._unknown = {order.first_cl_ord_id for order in state.children if order.unknown}
+        unfinished = {parent.parent_id for parent in state.unfinished}
+        self._unknown = {order.first_cl_ord_id for order in state.children
+                         if order.unknown and order.parent_id in unfinished}
         for exec_id, record in sorted(state.suspect_fills.items()):
             self.suspect_fills.append(_suspect_of_record(exec_id, record))
         finished = {}
@@ -620,6 +623,9 @@ class Engine:
     def _finish(self, working: _Working, outcome: str) -> None:
         parent = working.parent
         parent.done = True
+        # Its orders still unknown are named in its outcome; the gauge counts those that
+        # hold a parent back.
+        self._unknown -= {o.first_cl_ord_id for o in self.oms.children(parent.parent_id)}
         self._active[parent.symbol].remove(working)
         del self._by_parent[parent.parent_id]
         self._save_parent(parent)
@@ -910,7 +916,8 @@ class Engine:
         """``order``'s state at the venue is not known: ask the venue (OrderStatusRequest)."""
         self.oms.mark_unknown(order)
         self.risk.mark_unknown(order.cl_ord_id)
-        self._unknown.add(order.first_cl_ord_id)
+        if order.parent_id in self._by_parent:
+            self._unknown.add(order.first_cl_ord_id)
         self._save_child(order)
         if self._request_status is None or not self._request_status(order):
             log.error("order %s is unknown and its status could not be asked for",

@@ -189,6 +189,38 @@ async def test_every_fix44_exec_type_moves_the_order_as_the_venue_says(client: C
     assert client.gateway is not None and client.gateway.malformed == 0
 
 
+def _without(message: fix.Message, *tags: int, avg_px: str = "") -> fix.Message:
+    for tag in tags:
+        message.removeField(tag)
+    if avg_px:
+        message.setField(6, avg_px)
+    return message
+
+
+async def test_what_counterparties_send_in_the_wild_reaches_the_oms_as_meant(
+        client: Client) -> None:
+    client.peer.respond = _scripted({
+        # FIX 4.2's ExecType 1 and 2 on this 4.4 session, no OrderID; the second fill with
+        # neither LastQty nor LastPx, only CumQty and AvgPx (300 at 580.11 on average: the 200
+        # more went at 580.115, rounded to the tick, 580.12).
+        "LG": lambda cl, _s: [_without(er(cl, f"{cl}.1", "1", "1", 100, (100, "580.10")), 37),
+                              _without(er(cl, f"{cl}.2", "2", "2", 300, (200, "580.12")),
+                                       31, 32, avg_px="580.1133333")],
+        # Done for day.
+        "DD": lambda cl, _s: [er(cl, f"{cl}.1", "0", "0"), er(cl, f"{cl}.2", "3", "3")],
+    })
+    gateway = await client.connect()
+    client.send_new("LG-1")
+    await client.until(_report_for("LG-1.2"))
+    order = client.order("LG-1")
+    assert (order.status, order.cum_qty) == (OrdStatus.FILLED, 300)
+    assert order.notional_ticks == 100 * 58_010 + 200 * 58_012
+    client.send_new("DD-1")
+    await client.until(_report_for("DD-1.2"))
+    assert client.order("DD-1").status is OrdStatus.DONE_FOR_DAY
+    assert gateway.malformed == 0 and client.peer.of_type("3") == []  # nothing refused
+
+
 async def test_a_duplicate_exec_id_changes_nothing(client: Client) -> None:
     client.peer.respond = _scripted({
         "D": lambda cl, _s: [er(cl, "N1", "0", "0"),
