@@ -65,18 +65,15 @@ def bounded(text: str) -> str:
 
 class RedactingLog(fix.Log):
     """Forwards to ``inner`` with secrets blanked (see the module docstring), and shows each
-    session event to ``on_event`` (the reconnect pacer watches connection attempts there)."""
+    session event to ``on_event`` (the reconnect pacer watches connection attempts there) and
+    each outgoing message that carried a secret to ``on_secret_sent``."""
 
     def __init__(self, inner: fix.Log, on_event: EventObserver | None = None,
-                 on_report: EventObserver | None = None,
-                 on_secret_sent: Callable[[], object] | None = None,
-                 limit: bool = False) -> None:
+                 on_secret_sent: Callable[[], object] | None = None) -> None:
         super().__init__()
         self._inner = inner
         self._on_event = on_event
-        self._on_report = on_report
         self._on_secret_sent = on_secret_sent
-        self._limit = limit  # a global log: each text bounded
         # Bound once: these run for every message in and out, on the path to the wire.
         self._incoming = inner.onIncoming
         self._outgoing = inner.onOutgoing
@@ -88,18 +85,49 @@ class RedactingLog(fix.Log):
         self._inner.backup()
 
     def onIncoming(self, text: str) -> None:  # noqa: N802 - quickfix's name
-        self._incoming(bounded(redact(text)) if self._limit else redact(text))
-        if self._on_report is not None and text.find(_REPORT, 0, _REPORT_WITHIN) >= 0:
-            self._on_report(text)
+        self._incoming(redact(text))
 
     def onOutgoing(self, text: str) -> None:  # noqa: N802
         logged = redact(text)
-        self._outgoing(bounded(logged) if self._limit else logged)
+        self._outgoing(logged)
         if logged is not text and self._on_secret_sent is not None:
             self._on_secret_sent()
 
     def onEvent(self, text: str) -> None:  # noqa: N802
-        self._inner.onEvent(bounded(redact(text)) if self._limit else redact(text))
+        self._inner.onEvent(redact(text))
+        if self._on_event is not None:
+            self._on_event(text)
+
+
+class ReportWatchingLog(RedactingLog):
+    """A RedactingLog that also shows every incoming execution report to ``on_report``, before
+    quickfix validates it (the gateway keeps it, in case quickfix refuses it). A class of its
+    own so that a log without the watcher pays nothing for it: this runs for every message."""
+
+    def __init__(self, inner: fix.Log, on_report: EventObserver,
+                 on_event: EventObserver | None = None,
+                 on_secret_sent: Callable[[], object] | None = None) -> None:
+        super().__init__(inner, on_event, on_secret_sent)
+        self._on_report = on_report
+
+    def onIncoming(self, text: str) -> None:  # noqa: N802 - quickfix's name
+        self._incoming(redact(text))
+        if text.find(_REPORT, 0, _REPORT_WITHIN) >= 0:
+            self._on_report(text)
+
+
+class BoundedLog(RedactingLog):
+    """A RedactingLog that writes at most MAX_GLOBAL_TEXT characters of each text (a global
+    log, and the venue's, where anyone may send megabytes)."""
+
+    def onIncoming(self, text: str) -> None:  # noqa: N802 - quickfix's name
+        self._incoming(bounded(redact(text)))
+
+    def onOutgoing(self, text: str) -> None:  # noqa: N802
+        self._outgoing(bounded(redact(text)))
+
+    def onEvent(self, text: str) -> None:  # noqa: N802
+        self._inner.onEvent(bounded(redact(text)))
         if self._on_event is not None:
             self._on_event(text)
 
@@ -122,11 +150,18 @@ class RedactingFileLogFactory(fix.LogFactory):
         self._on_secret_sent = on_secret_sent
 
     def create(self, *args: fix.SessionID) -> fix.Log:
-        if args:
-            log = RedactingLog(fix.FileLog(self._path, args[0]), self._on_event,
-                               self._on_report, self._on_secret_sent, self._bound_sessions)
+        log: RedactingLog
+        if not args:
+            log = BoundedLog(fix.FileLog(self._path))
+        elif self._bound_sessions:
+            log = BoundedLog(fix.FileLog(self._path, args[0]), self._on_event,
+                             self._on_secret_sent)
+        elif self._on_report is not None:
+            log = ReportWatchingLog(fix.FileLog(self._path, args[0]), self._on_report,
+                                    self._on_event, self._on_secret_sent)
         else:
-            log = RedactingLog(fix.FileLog(self._path), limit=True)
+            log = RedactingLog(fix.FileLog(self._path, args[0]), self._on_event,
+                               self._on_secret_sent)
         # Handed over to quickfix (``__disown__``): it holds only a C++ pointer, so Python
         # must not free the object while quickfix may still write to it. Keeping the Python
         # objects here instead and dropping them with the factory freed them twice

@@ -8,7 +8,7 @@ record equals the venue's exactly (every order the venue holds, by OrderID: the 
 quantity, finished or not alike; the parent's filled quantity their sum), or the parent was
 stopped and the difference is named (the fills not believed, the replace taken as a new
 order). Never is more than the parent believed filled. The table of outcomes is written to
-``persona-matrix.md`` in the test's directory and printed (``pytest -s``)."""
+``persona-matrix.md`` in pytest's base temporary directory and printed (``pytest -s``)."""
 
 from __future__ import annotations
 
