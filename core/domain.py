@@ -226,6 +226,9 @@ class ParentOrder:
     child_orders_sent: int = 0
     risk_denials: int = 0
     done: bool = False
+    # Why it was stopped for good (a fill that failed its checks, a replace the venue took as
+    # a new order): nothing but cancels from then on. Empty while it may trade.
+    stopped: str = ""
 
     def __post_init__(self) -> None:
         if self.qty <= 0:
@@ -311,6 +314,9 @@ class ChildOrder:
     pending_price: int | None = None
     # The first ClOrdID and the latest before the current one (at most KEPT_PREVIOUS_CL_ORD_IDS).
     previous_cl_ord_ids: list[str] = field(default_factory=list)
+    # A report about it could not be read: its state at the venue is not known until an
+    # order-status answer says (service/engine.py); its parent sends nothing but cancels.
+    unknown: bool = False
 
     @property
     def leaves_qty(self) -> int:
@@ -355,6 +361,23 @@ class ExecutionReport:
     avg_px_ticks: float | None = None
     # ExecRefID(19): the ExecID a TradeCancel or TradeCorrect amends; None on other reports.
     exec_ref_id: str | None = None
+    # LastPx(31) as the venue wrote it, when it is a number off the instrument's tick grid
+    # (``last_px`` is then None): kept so the fill can be recorded as what the venue said and
+    # flagged (core/fill_rules.py), never rounded onto the grid.
+    last_px_text: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class UnreadableReport:
+    """An ExecutionReport the service could not read (refused by quickfix's data dictionary,
+    or by the codec): kept raw, with whatever could be picked out of it, so that its order can
+    be asked about (service/engine.py)."""
+
+    raw: str
+    reason: str
+    cl_ord_id: str | None = None
+    orig_cl_ord_id: str | None = None
+    symbol: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

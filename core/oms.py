@@ -3,9 +3,16 @@
 Why a strict state machine: an execution report that would move an order somewhere FIX 4.4 does
 not allow (a fill on a rejected order, a filled order becoming new again) means the counterparty
 and we disagree about the world. Such a report is refused, counted and logged; the order keeps
-the state it had. One exception, named: a *fill* is a fact, not a claim, so a fill with an
-ExecID not seen before always counts toward the parent's filled quantity, even when the status it
-claims is refused (the position must follow the money).
+the state it had. One exception, named: a *fill* that passes its checks (core/fill_rules.py:
+side, price, limit, mid band, the order's and the parent's quantities) is believed, and a
+believed fill with an ExecID not seen before always counts toward the parent's filled quantity,
+even when the status it claims is refused (the position must follow the money). A fill that
+fails them is returned with its doubts and booked nowhere: the engine records it as stated.
+
+Reports are matched to an order by their ClOrdID only (one we sent: the current, a pending or a
+kept earlier one); one naming any other ClOrdID is an unknown report, never matched to another
+order through its OrigClOrdID. A New or a fill under a pending replace's ClOrdID means the venue
+took the replace as a new order: the order is split in two, as the venue holds them.
 
 Idempotency: fills are keyed by ExecID; a duplicate ExecID (a PossDup resend, a replayed
 message) changes nothing. The ExecIDs of trades (fills, busts, corrections) are kept all day:
@@ -20,7 +27,7 @@ again, and a status it would move backwards is refused by the state machine belo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from core.domain import (
@@ -32,11 +39,13 @@ from core.domain import (
     NewOrder,
     OrderIntent,
     OrdStatus,
+    OrdType,
     ParentOrder,
     ReplaceOrder,
     busted_id,
     busted_trade,
 )
+from core.fill_rules import DEFAULT_FILL_BAND_BPS, Doubt, FillClaim, check_fill, fill_claim
 from core.windows import RecentIds
 
 log = logging.getLogger(f"execagent.{__name__}")
@@ -71,25 +80,36 @@ TRANSITIONS: dict[OrdStatus, frozenset[OrdStatus]] = {
 TRADE_AMENDMENTS = frozenset({ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT})
 
 
+# What a venue answers a new order with: under a replace's ClOrdID, before a Replaced or
+# PendingReplace, they mean the venue took the replace as a new order (OrderManager._split).
+_NEW_ORDER_ANSWERS = frozenset({ExecType.NEW, ExecType.PENDING_NEW, ExecType.TRADE,
+                                ExecType.PARTIAL_FILL_42, ExecType.FILL_42})
+
+
 def transition_allowed(current: OrdStatus, new: OrdStatus) -> bool:
     return new is current or new in TRANSITIONS.get(current, frozenset())
 
 
 @dataclass(slots=True, frozen=True)
 class FillEvent:
-    """A fill the OMS accepted: what the engine, the risk overlay and the store act upon."""
+    """A new fill: believed (``doubts`` empty: booked on the order and its parent, for the
+    engine, the risk overlay and the store to book too), or not (kept as what the venue said,
+    never booked; core/fill_rules.py)."""
 
     parent_id: str
     first_cl_ord_id: str  # the order's key in the store: stable across its replaces
     exec_id: str
     qty: int
-    price: int
+    price: int  # ticks (0 when the venue's price was off the grid: see ``claim``)
+    claim: FillClaim | None = None
+    doubts: tuple[Doubt, ...] = ()
 
 
 class OrderManager:
     """Child orders by ClOrdID, their parents, and the fills already counted."""
 
-    def __init__(self, on_rejected_transition: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_rejected_transition: Callable[[str], None] | None = None,
+                 fill_band_bps: Mapping[str, float] | None = None) -> None:
         self.parents: dict[str, ParentOrder] = {}
         # Orders by every ClOrdID they are known by (ChildOrder.previous_cl_ord_ids, the current
         # one and one in flight).
@@ -105,6 +125,9 @@ class OrderManager:
         # (a bust is stored as the negative of the trade under ``<ExecID>:busted``), so that
         # recovery, which sums the stored fills, sees the amended quantities.
         self.adjustments: list[FillEvent] = []
+        # Replaces the venue took as new orders, (the order, the new one), for the engine.
+        self.splits: list[tuple[ChildOrder, ChildOrder]] = []
+        self._bands = dict(fill_band_bps or {})  # symbol -> the fills' mid band, bps
         self._on_rejected_transition = on_rejected_transition
         self.rejected_transitions = 0
         self.unknown_reports = 0
@@ -163,43 +186,78 @@ class OrderManager:
             target.pending_qty = target.pending_price = None
         return target
 
-    def on_execution_report(self, report: ExecutionReport) -> FillEvent | None:
-        """Apply a report; returns the fill it carries when that fill is new."""
+    def on_execution_report(self, report: ExecutionReport,
+                            reference: float | None = None) -> FillEvent | None:
+        """Apply a report; returns the fill it carries when that fill is new, believed or not
+        (``FillEvent.doubts``). ``reference``: the symbol's mid in ticks, for the fill's price
+        band (core/fill_rules.py). A report naming a ClOrdID we never sent (or forgot) changes
+        nothing: it is never matched to another order by its OrigClOrdID."""
         if report.exec_type in TRADE_AMENDMENTS:
             self.on_trade_amendment(report)
             return None
         order = self._orders.get(report.cl_ord_id)
-        if order is None and report.orig_cl_ord_id:
-            order = self._orders.get(report.orig_cl_ord_id)
         if order is None:
             self.unknown_reports += 1
             log.warning("execution report for unknown ClOrdID %s ignored", report.cl_ord_id)
             return None
+        if report.cl_ord_id == order.pending_cl_ord_id and order.pending_qty is not None and \
+                report.exec_type in _NEW_ORDER_ANSWERS:
+            order = self._split(order, report)
         if report.order_id:
             order.order_id = report.order_id
 
         fill: FillEvent | None = None
         if self._seen(report.exec_id):
             return None
-        if report.exec_type.is_fill and report.last_qty > 0 and report.last_px is not None:
+        claim = fill_claim(order, report) if report.exec_type.is_fill else None
+        if claim is not None:
             self._trade_exec_ids.add(report.exec_id)
-            order.cum_qty += report.last_qty
-            order.notional_ticks += report.last_qty * report.last_px
-            self._fills[report.exec_id] = (report.last_qty, report.last_px)
-            fill = FillEvent(order.parent_id, order.first_cl_ord_id, report.exec_id,
-                             report.last_qty, report.last_px)
             parent = self.parents.get(order.parent_id)
-            if parent is not None:
-                parent.filled += report.last_qty
-                parent.notional_ticks += report.last_qty * report.last_px
+            doubts = check_fill(claim, order, parent, reference,
+                                self._bands.get(order.symbol, DEFAULT_FILL_BAND_BPS))
+            fill = FillEvent(order.parent_id, order.first_cl_ord_id, report.exec_id, claim.qty,
+                             claim.price if claim.price is not None else 0, claim, doubts)
+            if not doubts:
+                self._fills[report.exec_id] = (claim.qty, fill.price)
+                _add_fill(order, parent, claim.qty, fill.price)
         else:
             self._recent_exec_ids.add(report.exec_id)
 
         self._apply_status(order, report)
         return fill
 
+    def _split(self, order: ChildOrder, report: ExecutionReport) -> ChildOrder:
+        """The venue answered our replace of ``order`` as a new order (a New or a fill under
+        the replace's ClOrdID, where a Replaced or PendingReplace was due): it now works two
+        orders, the original and one of the replace's quantity and price. Record the second
+        as the venue has it, a child of the same parent, so that what we hold matches the
+        venue; :attr:`splits` tells the engine, which stops the parent."""
+        assert order.pending_cl_ord_id is not None and order.pending_qty is not None
+        taken = ChildOrder(order.pending_cl_ord_id, order.parent_id, order.symbol, order.side,
+                           order.pending_qty, order.pending_price, OrdType.LIMIT, order.tif)
+        order.pending_cl_ord_id = order.pending_qty = order.pending_price = None
+        self._orders[taken.cl_ord_id] = taken
+        self._by_parent.setdefault(taken.parent_id, []).append(taken)
+        self._open.setdefault(taken.parent_id, []).append(taken)
+        parent = self.parents.get(taken.parent_id)
+        if parent is not None:
+            parent.child_orders_sent += 1
+        self.splits.append((order, taken))
+        log.error("order %s: the venue took replace %s as a new order; both are working there",
+                  order.cl_ord_id, taken.cl_ord_id)
+        return taken
+
+    def mark_unknown(self, order: ChildOrder) -> None:
+        """A report about ``order`` could not be read: its state is unknown until an
+        order-status answer (or any later report with its CumQty) says."""
+        order.unknown = True
+
     def _seen(self, exec_id: str) -> bool:
         return exec_id in self._trade_exec_ids or exec_id in self._recent_exec_ids
+
+    def seen(self, exec_id: str) -> bool:
+        """Was a report with this ExecID applied already (a duplicate changes nothing)?"""
+        return self._seen(exec_id)
 
     def on_trade_amendment(self, report: ExecutionReport) -> ChildOrder | None:
         """A TradeCancel (a bust) or TradeCorrect: take the amended trade (ExecRefID) out of

@@ -294,6 +294,24 @@ class Ledger:
         self.open_orders += 1
         self._shift(tracked, 0)
 
+    def mark_unknown(self, cl_ord_id: str) -> None:
+        order = self.orders.get(cl_ord_id)
+        if order is not None:
+            order.unknown = True
+
+    def split_replace(self, cl_ord_id: str) -> None:
+        """The replace ``cl_ord_id`` in flight on an order became an order of its own at the
+        venue (it took the replace as a new order): the original counts as before the
+        replace, and the new one counts its whole quantity."""
+        order = self.orders.get(cl_ord_id)
+        if order is None or order.pending_id != cl_ord_id:
+            return
+        before = order.counted
+        qty, price = order.pending_qty, order.pending_price
+        self._drop_pending(order)
+        self._shift(order, before)
+        self.add_new(cl_ord_id, order.symbol, order.side, qty, price)
+
     def mark_all_unknown(self) -> int:
         orders = self.open_order_list()
         for order in orders:

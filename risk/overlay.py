@@ -53,6 +53,7 @@ _R_INVALID: Final = DenyReason.INVALID_ORDER
 _R_DUPLICATE: Final = DenyReason.DUPLICATE_CL_ORD_ID
 _R_UNKNOWN_ORDER: Final = DenyReason.UNKNOWN_ORDER
 _R_RESTRICTED: Final = DenyReason.RESTRICTED_SYMBOL
+_R_HELD: Final = DenyReason.SYMBOL_HELD
 _R_FEED: Final = DenyReason.FEED_NOT_LIVE
 _R_UNKNOWN_SYMBOL: Final = DenyReason.UNKNOWN_SYMBOL
 _R_QTY: Final = DenyReason.MAX_ORDER_QTY
@@ -110,8 +111,13 @@ class RiskOverlay:
         self._on_denial = on_denial
         self._on_state_change = on_state_change
         self.on_kill = on_kill  # public: the engine connects its cancel sender here
+        # Told the held symbols whenever they change (the service keeps them in the store).
+        self.on_holds_change: Callable[[dict[str, str]], None] | None = None
         self._state = TradingState.ACTIVE
         g = limits.global_
+        # Symbols held because a fill on them could not be believed, with why (hold_symbol).
+        # They join the restricted ones, so that the check's allowed path pays nothing for them.
+        self._holds: dict[str, str] = {}
         self._restricted = frozenset(g.restricted_symbols)
         self._max_daily_loss = float(g.max_daily_loss)
         self._max_reference_age_ns = int(g.max_reference_age_seconds * 1e9)
@@ -182,7 +188,7 @@ class RiskOverlay:
         self._throttle.burst = float(g.throttle.burst)
         self._throttle.tokens = min(self._throttle.tokens, self._throttle.burst)
         self._rejects.window_ns = reject_window_ns
-        self._restricted = frozenset(g.restricted_symbols)
+        self._restricted = frozenset(g.restricted_symbols) | frozenset(self._holds)
         self._max_daily_loss = float(g.max_daily_loss)
         self._max_reference_age_ns = reference_age_ns
         self._stale_feed_ns = stale_feed_ns
@@ -242,8 +248,38 @@ class RiskOverlay:
         for the next trading day."""
         if not reason.strip() or not operator.strip():
             raise ValueError("resuming trading needs an operator and a reason")
+        if self._holds:
+            log.warning("symbols %s released by %s: %s", sorted(self._holds), operator, reason)
+            self._holds.clear()
+            self._restricted = frozenset(self.limits.global_.restricted_symbols)
+            self._report_holds()
         self._set_state(TradingState.ACTIVE, f"resumed by {operator}: {reason}")
         self._check_loss(now_ns)
+
+    # --- symbols held for fills that could not be believed ---------------------------------
+    def hold_symbol(self, symbol: str, reason: str) -> None:
+        """No new orders or replaces on ``symbol`` (cancels pass) until an operator resumes:
+        a fill on it failed its checks, so its position is in doubt. Unlike a feed stop it
+        never clears by itself; unlike the kill switch it cancels nothing and stops one
+        symbol."""
+        if symbol in self._holds:
+            return
+        log.error("new orders on %s held: %s", symbol, reason)
+        self._holds[symbol] = reason
+        self._restricted = self._restricted | {symbol}
+        self._report_holds()
+
+    def held_symbols(self) -> dict[str, str]:
+        return dict(self._holds)
+
+    def restore_holds(self, holds: dict[str, str]) -> None:
+        """Holds recorded before a restart (the store keeps them: only an operator lifts one)."""
+        for symbol, reason in holds.items():
+            self.hold_symbol(symbol, reason)
+
+    def _report_holds(self) -> None:
+        if self.on_holds_change is not None:
+            self.on_holds_change(dict(self._holds))
 
     def set_reducing(self, reason: str, now_ns: int) -> None:
         if self._state is TradingState.HALTED:
@@ -383,6 +419,9 @@ class RiskOverlay:
                 return self._deny(intent, _R_UNKNOWN_ORDER, "{} is not an open order without "
                                   "a replace in flight", intent.orig_cl_ord_id)
         if symbol in self._restricted:
+            if symbol in self._holds:
+                return self._deny(intent, _R_HELD, "{} is held: {}", symbol,
+                                  self._holds[symbol])
             return self._deny(intent, _R_RESTRICTED, "{} is restricted", symbol)
         if symbol in self._feed_stops:
             return self._deny(intent, _R_FEED, "{}'s feed: {}", symbol, self._feed_stops[symbol])
@@ -494,6 +533,15 @@ class RiskOverlay:
 
     def on_cancel_reject(self, reject: CancelReject, now_ns: int) -> None:
         self.ledger.on_cancel_reject(reject)
+
+    def mark_unknown(self, cl_ord_id: str) -> None:
+        """A report about the order could not be read: unknown until the venue reports on it."""
+        self.ledger.mark_unknown(cl_ord_id)
+
+    def on_replace_taken_as_new(self, cl_ord_id: str) -> None:
+        """The venue took our replace ``cl_ord_id`` as a new order: the original stays open as
+        it was, and the replace is an open order of its own."""
+        self.ledger.split_replace(cl_ord_id)
 
     def _check_loss(self, now_ns: int) -> None:
         if self._state is _HALTED:

@@ -17,6 +17,9 @@ class DenyReason(enum.StrEnum):
     DUPLICATE_CL_ORD_ID = "duplicate_cl_ord_id"
     UNKNOWN_ORDER = "unknown_order"  # a replace of an order the overlay does not hold open
     RESTRICTED_SYMBOL = "restricted_symbol"
+    # A fill on the symbol failed its checks (core/fill_rules.py): held until an operator
+    # resumes, having looked at the venue.
+    SYMBOL_HELD = "symbol_held"
     FEED_NOT_LIVE = "feed_not_live"  # the symbol's market-data feed is stale or resyncing
     UNKNOWN_SYMBOL = "unknown_symbol"  # no limits configured for the symbol
     MAX_ORDER_QTY = "max_order_qty"

@@ -119,6 +119,8 @@ class Service:
             raise StartupError(str(exc)) from exc
         self.store, self.journal, self.guard = self._open_store()
         self._state_sink = self.store
+        self.risk.on_holds_change = self._on_holds
+        self.metrics.watch_held_symbols(lambda: len(self.risk.held_symbols()))
         self.recovered = self._recover()
         self.oversight, self.posture, self.slots = self._oversight()
         self.gateway: FixOrderGateway | None = None
@@ -218,6 +220,7 @@ class Service:
         if state.empty and state.trading_state is TradingState.ACTIVE:
             return state
         self.risk.restore(state.working, state.fills, state.trading_state, state.trading_reason)
+        self.risk.restore_holds(state.holds)
         log.warning("recovered from the store (namespace %s): %d parent orders (%d "
                     "unfinished), %d child orders (%d working), %d fills; trading state %s",
                     self.config.store.namespace, len(state.parents), len(state.unfinished),
@@ -251,6 +254,13 @@ class Service:
         except StoreUnavailable as exc:  # the store guard halts on the outage itself
             log.error("the trading state could not be stored: %s", exc)
 
+    def _on_holds(self, holds: dict[str, str]) -> None:
+        """Symbols held for suspect fills, kept in the store: a restart keeps them held."""
+        try:
+            self.store.save_symbol_holds(holds)
+        except StoreUnavailable as exc:  # the store guard halts on the outage itself
+            log.error("the held symbols could not be stored: %s", exc)
+
     def _show_state(self, current: TradingState) -> None:
         for state in TradingState:
             self.metrics.trading_state.labels(state.value).set(1 if state is current else 0)
@@ -283,7 +293,10 @@ class Service:
                              max_child_qty=policy_cfg.max_child_qty, journal=self.journal,
                              request_status=self.gateway.request_status,
                              reconcile_timeout_s=self.config.store.reconcile_timeout_seconds,
-                             posture=self.posture, oversight=self.oversight)
+                             posture=self.posture, oversight=self.oversight,
+                             fill_band_bps={i.symbol: i.fill_band_bps
+                                            for i in self.config.instruments},
+                             settle_seconds=policy_cfg.settle_seconds)
         self.oversight.trackers = self.engine.trackers
         self.resumed = self.engine.restore(self.recovered, self._policy_for)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")

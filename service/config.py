@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from core.config_errors import ConfigError, describe_validation_error
 from core.domain import Instrument
+from core.fill_rules import DEFAULT_FILL_BAND_BPS
 from models.names import POLICY_NAMES
 from service.oversight_config import OversightConfig
 from service.posture_config import PostureConfig
@@ -49,6 +50,9 @@ class _Section(BaseModel):
 class InstrumentConfig(_Section):
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._/-]+$")
     tick_size: Decimal = Field(gt=0)
+    # A fill further than this from the mid is not believed (core/fill_rules.py names the
+    # default's assumption: US equities' widest limit-up/limit-down band).
+    fill_band_bps: float = Field(default=DEFAULT_FILL_BAND_BPS, gt=0, le=100_000)
 
     def to_domain(self) -> Instrument:
         return Instrument(self.symbol, self.tick_size)
@@ -92,6 +96,10 @@ class PolicyConfig(_Section):
     model_path: Path = Path("models/artifacts/policy.onnx")
     slice_seconds: float = Field(default=30.0, gt=0)
     horizon_grace_seconds: float = Field(default=60.0, ge=0)
+    # A parent winding down (past its horizon and grace, cancelled, or stopped) finishes
+    # after this many wall-clock seconds even if the venue has not answered its cancels; its
+    # outcome names what is still working or unknown.
+    settle_seconds: float = Field(default=10.0, gt=0, le=3_600)
     # The largest child order the engine sends: a bigger action (a policy's catch-up, the
     # remainder crossed at the horizon) is worked over several ticks. Keep it at or below the
     # risk limits' max_order_qty, or the overlay denies the excess every tick.

@@ -13,11 +13,12 @@ never stops the daemon, and nothing already accepted is lost.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -40,8 +41,10 @@ from core.domain import (
     SessionStatus,
     Side,
     TimeInForce,
+    UnreadableReport,
 )
-from core.oms import TRADE_AMENDMENTS, OrderManager
+from core.fill_rules import UNKNOWN_ORDER, Doubt
+from core.oms import TRADE_AMENDMENTS, FillEvent, OrderManager
 from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker, new_observation_buffer, observe
@@ -80,12 +83,53 @@ class _Working:
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
+    # When it began to wind down (monotonic ns): past Engine.settle_ns it finishes whether or
+    # not the venue has answered for every child order.
+    winding_since_ns: int | None = None
     obs: np.ndarray = field(default_factory=new_observation_buffer)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(slots=True, frozen=True)
+class SuspectFill:
+    """A fill that failed its checks, as the venue stated it (never booked)."""
+
+    exec_id: str
+    parent_id: str  # "" when its ClOrdID is none we sent
+    cl_ord_id: str
+    symbol: str
+    side: str
+    qty: int
+    price: str  # as the venue wrote it
+    reasons: str
+
+    def describe(self) -> str:
+        return (f"fill {self.exec_id} on {self.cl_ord_id or '?'}: {self.side} {self.qty} "
+                f"{self.symbol} @ {self.price} not believed ({self.reasons})")
+
+
+@dataclass(slots=True, frozen=True)
+class ParentOutcome:
+    """What became of a parent, honestly: what was filled and believed, what is in doubt.
+    ``execagent run --submit`` prints it and chooses its exit code from it."""
+
+    parent_id: str
+    outcome: str  # filled, cancelled, expired, stopped; "" while it is worked
+    qty: int
+    filled: int
+    stopped: str  # why it was stopped ("" if it was not)
+    suspect_fills: tuple[str, ...]  # each described
+    unknown_orders: tuple[str, ...]  # ClOrdIDs whose state at the venue is not known
+    working_orders: tuple[str, ...]  # ClOrdIDs still working at the venue as far as we know
+
+    @property
+    def in_doubt(self) -> bool:
+        return bool(self.suspect_fills or self.unknown_orders or self.working_orders)
+
+
 # CxlRejReason(102) -> the reason label of execagent_orders_rejected_total.
 _CANCEL_REJECT_REASONS = {"0": "cancel_too_late", "1": "cancel_unknown_order"}
+UNKNOWN_ORDER_REJECT = "1"  # CxlRejReason(102) 1: unknown order
 
 
 def _superseded(batch: list[tuple[object, int]]) -> tuple[set[int], dict[int, int]]:
@@ -102,6 +146,26 @@ def _superseded(batch: list[tuple[object, int]]) -> tuple[set[int], dict[int, in
                 superseded.add(index)
                 earliest[last] = received_ns
     return superseded, earliest
+
+
+def _suspect_of_record(exec_id: str, record: dict[str, object]) -> SuspectFill:
+    """A suspect fill as the store keeps it (``dataclasses.asdict`` of a SuspectFill)."""
+    return SuspectFill(exec_id, str(record.get("parent_id", "")),
+                       str(record.get("cl_ord_id", "")), str(record.get("symbol", "")),
+                       str(record.get("side", "")), int(str(record.get("qty", 0))),
+                       str(record.get("price", "")), str(record.get("reasons", "")))
+
+
+def _as_believed(report: ExecutionReport, fill: FillEvent | None,
+                 order: ChildOrder | None) -> ExecutionReport:
+    """``report`` as the risk overlay is to book it: what the OMS believed, with the order's
+    side. A fill not believed moves no position; one derived from CumQty and AvgPx its derived
+    quantity and price. Otherwise the report itself (the common case: no copy)."""
+    if order is None or fill is None or not (fill.doubts or (fill.claim is not None and
+                                                             fill.claim.derived)):
+        return report
+    return dataclasses.replace(report, last_qty=0 if fill.doubts else fill.qty,
+                               last_px=fill.price, side=order.side)
 
 
 def _intent_type(intent: OrderIntent) -> str:
@@ -128,6 +192,8 @@ class Engine:
         reconcile_timeout_s: float = 10.0,
         posture: PostureGate | None = None,
         oversight: Oversight | None = None,
+        fill_band_bps: Mapping[str, float] | None = None,
+        settle_seconds: float = 10.0,
     ) -> None:
         self.instruments = instruments
         self.risk = risk
@@ -136,13 +202,24 @@ class Engine:
         self.metrics = metrics
         self.clock = clock or EventClock()
         self.oms = OrderManager(
-            on_rejected_transition=lambda s: metrics.rejected_transitions.labels(s).inc())
+            on_rejected_transition=lambda s: metrics.rejected_transitions.labels(s).inc(),
+            fill_band_bps=fill_band_bps)
         self.books = {symbol: DepthBook(symbol) for symbol in instruments}
         self.trackers = {symbol: MarketTracker() for symbol in instruments}
         self._active: dict[str, list[_Working]] = {symbol: [] for symbol in instruments}
         self._by_parent: dict[str, _Working] = {}
         self.slice_ns = int(slice_seconds * 1e9)
         self.grace_ns = int(horizon_grace_seconds * 1e9)
+        # How long a parent winding down (past its horizon and grace, cancelled or stopped)
+        # waits, on the wall clock, for the venue to answer its cancels before it finishes
+        # anyway, naming what is still working or unknown (ParentOutcome): a parent always
+        # ends.
+        self.settle_ns = int(settle_seconds * 1e9)
+        self._request_status = request_status
+        self.suspect_fills: list[SuspectFill] = []
+        # First ClOrdIDs of the orders in an unknown state whose parents are being worked.
+        self._unknown: set[str] = set()
+        self.outcomes: dict[str, str] = {}  # parent id -> how it finished
         self.max_child_qty = max_child_qty
         # ClOrdIDs unique across restarts: a prefix from the start time, then a counter.
         prefix = cl_ord_id_prefix or f"EA{time.time_ns() // 1_000_000:x}"
@@ -164,7 +241,8 @@ class Engine:
         self.shutting_down = False
         self.reconciler = Reconciler(
             self.oms, risk, metrics, self.clock, journal, request_status, reconcile_timeout_s,
-            apply_report=self._apply_report, resuming=lambda: len(self._by_parent))
+            apply_report=self._apply_report, resuming=lambda: len(self._by_parent),
+            on_problem=self._on_status_problem, on_answered=self._on_order_known)
         self._last_tick_mono_ns = time.monotonic_ns()
         risk.on_kill = self._send_kill_cancels
         # Metric children bound once: the tick's path does no label lookups.
@@ -187,6 +265,7 @@ class Engine:
             remaining=lambda: sum(w.parent.remaining for w in self._by_parent.values()),
             scheduled=self._scheduled_shares)
         metrics.watch_engine_queue(self.queue.qsize)
+        metrics.watch_unknown_orders(lambda: len(self._unknown))
         metrics.watch_market_data_age(
             instruments,
             lambda symbol: (time.monotonic_ns() - self._last_tick_by_symbol[symbol]) / 1e9)
@@ -258,7 +337,9 @@ class Engine:
                     # kill resumes once they are reconciled; a venue that never answers halts.
                     self.check_reconciliation_deadline()
                     continue
-                self.risk.watch(self.clock.now_ns() + self.wall_ns_since_last_tick())
+                now = self.clock.now_ns() + self.wall_ns_since_last_tick()
+                self.risk.watch(now)
+                self.check_endings(now)
             except Exception:
                 self.errors += 1
                 log.exception("risk watch failed")
@@ -273,6 +354,8 @@ class Engine:
                 self.on_execution_report(event)
             elif isinstance(event, CancelReject):
                 self.on_cancel_reject(event)
+            elif isinstance(event, UnreadableReport):
+                self.on_unreadable_report(event)
             elif isinstance(event, SessionStatus):
                 self.on_session_status(event)
             else:
@@ -316,6 +399,11 @@ class Engine:
         request each, sent at logon). Returns each resumed parent's finished event."""
         self.oms.restore(state.parents, state.children,
                          ((exec_id, qty, price) for exec_id, _, _, qty, price in state.fills))
+        unfinished = {parent.parent_id for parent in state.unfinished}
+        self._unknown = {order.first_cl_ord_id for order in state.children
+                         if order.unknown and order.parent_id in unfinished}
+        for exec_id, record in sorted(state.suspect_fills.items()):
+            self.suspect_fills.append(_suspect_of_record(exec_id, record))
         finished = {}
         for parent in state.unfinished:
             if parent.symbol not in self.books:
@@ -396,18 +484,7 @@ class Engine:
                 return  # no two-sided market yet: no benchmark, no trading
             self._save_parent(parent)
         children = self.oms.working(parent.parent_id)
-        if parent.remaining <= 0 and not children:
-            self._finish(working, "filled")
-            return
-        if working.cancelled:
-            self._wind_down(working, children, now, "cancelled")
-            return
-        if now >= parent.end_ns:
-            working.horizon_ticks += 1
-        if now > parent.end_ns + self.grace_ns and working.horizon_ticks > 1:
-            # At least one chance to cross the remainder first: event time can jump past the
-            # whole grace between two ticks when the feed stalls.
-            self._wind_down(working, children, now, "expired")
+        if self._ending(working, children, now):
             return
         action = horizon_action(parent, now)
         if action is None:
@@ -430,8 +507,54 @@ class Engine:
             self.posture.max_child_qty(parent.symbol, self.max_child_qty)
         if action.qty > largest:
             action = Action(action.kind, largest)
-        for intent in translate(action, parent, book, children, self._next_id):
+        for intent in self._only_cancels_if_unknown(
+                parent, translate(action, parent, book, children, self._next_id)):
             self._route(intent, parent, now, received_ns)
+
+    def _ending(self, working: _Working, children: list[ChildOrder], now: int) -> bool:
+        """Does the parent end rather than trade on this tick? Stopped or cancelled, it winds
+        down; filled with nothing working, it finishes; past its horizon and grace (after at
+        least one chance to cross the remainder: event time can jump past the whole grace
+        between two ticks when the feed stalls), it winds down."""
+        parent = working.parent
+        if parent.stopped:
+            self._wind_down(working, children, now, "stopped")
+        elif parent.remaining <= 0 and not children:
+            self._finish(working, "filled")
+        elif working.cancelled:
+            self._wind_down(working, children, now, "cancelled")
+        else:
+            if now >= parent.end_ns:
+                working.horizon_ticks += 1
+            if now <= parent.end_ns + self.grace_ns or working.horizon_ticks <= 1:
+                return False
+            self._wind_down(working, children, now, "expired")
+        return True
+
+    def _only_cancels_if_unknown(self, parent: ParentOrder,
+                                 intents: list[OrderIntent]) -> list[OrderIntent]:
+        """While a child's state at the venue is not known, nothing that could add to what may
+        already have filled: only cancels, until an order-status answer says."""
+        if self._unknown and any(o.unknown for o in self.oms.children(parent.parent_id)):
+            return [intent for intent in intents if isinstance(intent, CancelOrder)]
+        return intents
+
+    def check_endings(self, now: int) -> None:
+        """From the watch loop (no market data needed): parents stopped, or past their horizon
+        and grace, wind down; one winding down longer than ``settle_ns`` finishes whatever the
+        venue has (not) answered. So a parent always ends, and ``execagent run --submit``
+        always returns."""
+        for working in tuple(self._by_parent.values()):
+            parent = working.parent
+            if parent.stopped:
+                outcome = "stopped"
+            elif working.cancelled:
+                outcome = "cancelled"
+            elif now > parent.end_ns + self.grace_ns:
+                outcome = "expired"
+            else:
+                continue
+            self._wind_down(working, self.oms.working(parent.parent_id), now, outcome)
 
     def _route(self, intent: OrderIntent, parent: ParentOrder, now: int,
                received_ns: int) -> None:
@@ -506,8 +629,12 @@ class Engine:
 
     def _wind_down(self, working: _Working, children: list[ChildOrder], now: int,
                    outcome: str) -> None:
-        """Stop (past the horizon and its grace, or cancelled): cancel what still rests, and
-        finish once nothing is working."""
+        """Stop (past the horizon and its grace, cancelled, or stopped): cancel what still
+        rests, and finish once nothing is working, or once the venue has had ``settle_ns``
+        to answer (what is left is named in the parent's outcome)."""
+        started = time.monotonic_ns()
+        if working.winding_since_ns is None:
+            working.winding_since_ns = started
         for order in children:
             if order.pending_cl_ord_id is None:
                 cancel = CancelOrder(self._next_id(), order.cl_ord_id, order.parent_id,
@@ -515,13 +642,22 @@ class Engine:
                 self._route(cancel, working.parent, now, time.perf_counter_ns())
         if not children:
             self._finish(working, outcome)
+        elif started - working.winding_since_ns > self.settle_ns:
+            log.error("parent %s finishes %s with %d child orders the venue has not answered "
+                      "for (%s)", working.parent.parent_id, outcome, len(children),
+                      ", ".join(o.cl_ord_id for o in children))
+            self._finish(working, outcome)
 
     def _finish(self, working: _Working, outcome: str) -> None:
         parent = working.parent
         parent.done = True
+        # Its orders still unknown are named in its outcome; the gauge counts those that
+        # hold a parent back.
+        self._unknown -= {o.first_cl_ord_id for o in self.oms.children(parent.parent_id)}
         self._active[parent.symbol].remove(working)
         del self._by_parent[parent.parent_id]
         self._save_parent(parent)
+        self.outcomes[parent.parent_id] = outcome
         self.metrics.parent_orders_active.set(len(self._by_parent))
         self.metrics.parent_orders_completed.labels(outcome).inc()
         shortfall = self._show_shortfall(working)
@@ -530,6 +666,17 @@ class Engine:
         if self.oversight is not None:
             self.oversight.on_finish(parent, working.policy.name, shortfall)
         working.finished.set()
+
+    def outcome(self, parent_id: str) -> ParentOutcome:
+        """What became of the parent so far, doubts included (ParentOutcome)."""
+        parent = self.oms.parents[parent_id]
+        children = self.oms.children(parent_id)
+        return ParentOutcome(
+            parent_id, self.outcomes.get(parent_id, ""), parent.qty, parent.filled,
+            parent.stopped,
+            tuple(f.describe() for f in self.suspect_fills if f.parent_id == parent_id),
+            tuple(o.cl_ord_id for o in children if o.unknown),
+            tuple(o.cl_ord_id for o in children if not o.status.is_terminal))
 
     def _show_shortfall(self, working: _Working) -> float | None:
         """The parent's shortfall so far into its policy's gauge (after a fill, at the end)."""
@@ -586,6 +733,32 @@ class Engine:
             self._apply_report(report)
 
     def _apply_report(self, report: ExecutionReport) -> None:
+        self._count_and_journal(report)
+        before = self.oms.get(report.cl_ord_id)
+        if self._handled_aside(report, before):
+            return
+        was_open = before is not None and not before.status.is_terminal
+        cancel_requested = before is not None and before.pending_cl_ord_id is not None
+        fresh = not self.oms.seen(report.exec_id)
+        fill = self.oms.on_execution_report(report, self._reference(report.symbol))
+        if self.oms.splits:
+            self._on_replaces_taken_as_new()
+        self.risk.on_execution_report(_as_believed(report, fill, before), self.clock.now_ns())
+        believed = self._keep_fill(fill, report)
+        order = self.oms.get(report.cl_ord_id)
+        if order is not None:
+            self._save_child(order)
+            if was_open and order.status.is_terminal:
+                self._count_order_end(order, report.exec_type, cancel_requested)
+            if fresh:
+                self._check_cum_qty(order, report, believed)
+        if believed is None:
+            if order is not None and report.exec_type in TRADE_AMENDMENTS:
+                self._on_trade_amended(order)
+            return
+        self._on_fill_booked(believed, report)
+
+    def _count_and_journal(self, report: ExecutionReport) -> None:
         counter = self._report_counters.get(report.exec_type)
         if counter is None:
             counter = self._report_counters[report.exec_type] = \
@@ -597,24 +770,53 @@ class Engine:
                 "exec_type": report.exec_type.name, "ord_status": report.ord_status.name,
                 "last_qty": report.last_qty, "last_px": report.last_px,
                 "cum_qty": report.cum_qty, "leaves_qty": report.leaves_qty})
-        before = self.oms.get(report.cl_ord_id)
-        was_open = before is not None and not before.status.is_terminal
-        cancel_requested = before is not None and before.pending_cl_ord_id is not None
-        fill = self.oms.on_execution_report(report)
-        self.risk.on_execution_report(report, self.clock.now_ns())
-        if fill is not None:
-            # The fill before the order that carries it: recovery recomputes every order's
-            # filled quantity from the fills, so a crash between the two writes loses nothing.
-            self._record_fill(fill.exec_id, fill.first_cl_ord_id, fill.qty, fill.price)
-        order = self.oms.get(report.cl_ord_id)
-        if order is not None:
-            self._save_child(order)
-            if was_open and order.status.is_terminal:
-                self._count_order_end(order, report.exec_type, cancel_requested)
+
+    def _handled_aside(self, report: ExecutionReport, order: ChildOrder | None) -> bool:
+        """Reports that do not go the usual way: one naming a ClOrdID we never sent, and a new
+        report that is not a fill on an order in an unknown state, which states the venue's
+        CumQty as an order-status answer does and settles the order the same way."""
+        if report.exec_type in TRADE_AMENDMENTS:
+            return False
+        if order is None:
+            self._on_unknown_order_report(report)
+            return True
+        if order.unknown and not report.exec_type.is_fill and not self.oms.seen(report.exec_id):
+            self.reconciler.on_status_answer(report)
+            return True
+        return False
+
+    def _keep_fill(self, fill: FillEvent | None, report: ExecutionReport) -> FillEvent | None:
+        """Record a new fill: a believed one in the store (the fill before the order that
+        carries it: recovery recomputes every order's filled quantity from the fills, so a
+        crash between the two writes loses nothing), one not believed as a suspect fill.
+        Returns the fill when it was believed."""
         if fill is None:
-            if order is not None and report.exec_type in TRADE_AMENDMENTS:
-                self._on_trade_amended(order)
+            return None
+        if fill.doubts:
+            self._on_suspect_fill(fill, report)
+            return None
+        self._record_fill(fill.exec_id, fill.first_cl_ord_id, fill.qty, fill.price)
+        return fill
+
+    def _check_cum_qty(self, order: ChildOrder, report: ExecutionReport,
+                       fill: FillEvent | None) -> None:
+        """A new report whose CumQty is not what the fills booked on its order add up to (a
+        fill missed or misstated), or a fill report that states no fill: the order is unknown
+        until the venue answers for it (the answer books what is missing, or stops the
+        parent). A stopped parent's orders are left alone: its fills not believed set them
+        apart from the venue's on purpose."""
+        if order.unknown or report.exec_type in TRADE_AMENDMENTS or self._stopped(order):
             return
+        if report.exec_type.is_fill and fill is None:
+            log.error("order %s: fill report %s states no fill", order.cl_ord_id,
+                      report.exec_id)
+            self.mark_unknown(order)
+        elif report.cum_qty != order.cum_qty:
+            log.error("order %s: the venue reports %d filled, the fills booked add up to %d",
+                      order.cl_ord_id, report.cum_qty, order.cum_qty)
+            self.mark_unknown(order)
+
+    def _on_fill_booked(self, fill: FillEvent, report: ExecutionReport) -> None:
         filled = self._fill_counters.get((report.symbol, report.side))
         if filled is None:
             filled = self._fill_counters[(report.symbol, report.side)] = \
@@ -628,8 +830,142 @@ class Engine:
             # recovery recomputes), so the record is saved at submit, arrival and finish only,
             # one Redis round trip fewer per fill.
             self._show_shortfall(working)
-            if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id):
+            if working.parent.remaining <= 0 and not self.oms.working(fill.parent_id) and \
+                    not working.parent.stopped:
                 self._finish(working, "filled")
+
+    def _stopped(self, order: ChildOrder) -> bool:
+        """Is ``order``'s parent stopped? (Its fills not believed leave its CumQty apart from
+        the venue's on purpose.)"""
+        parent = self.oms.parents.get(order.parent_id)
+        return parent is not None and bool(parent.stopped)
+
+    def _reference(self, symbol: str) -> float | None:
+        """The symbol's mid in ticks (the fills' price band), None without a two-sided book."""
+        book = self.books.get(symbol)
+        mid_x2 = book.mid_x2() if book is not None else None
+        return None if mid_x2 is None else mid_x2 / 2
+
+    # --- reports that cannot be believed, or read -------------------------------------------
+    def _on_suspect_fill(self, fill: FillEvent, report: ExecutionReport) -> None:
+        """A fill that failed its checks: kept as the venue stated it (store, journal),
+        counted by reason, its parent stopped and its symbol held, never booked."""
+        assert fill.claim is not None
+        instrument = self.instruments.get(report.symbol)
+        price = (fill.claim.price_as_sent(instrument) if instrument is not None
+                 else fill.claim.price_text or str(fill.claim.price))
+        self._keep_suspect(SuspectFill(
+            fill.exec_id, fill.parent_id, fill.first_cl_ord_id, report.symbol,
+            fill.claim.side.name, fill.claim.qty, price,
+            "; ".join(doubt.text for doubt in fill.doubts)), fill.doubts)
+        self.stop_parent(fill.parent_id,
+                         f"a fill not believed: {self.suspect_fills[-1].describe()}")
+
+    def _keep_suspect(self, suspect: SuspectFill, doubts: tuple[Doubt, ...]) -> None:
+        self.suspect_fills.append(suspect)
+        log.error("%s", suspect.describe())
+        for doubt in doubts:
+            self.metrics.suspect_fills.labels(doubt.code).inc()
+        try:
+            self.store.record_suspect_fill(suspect.exec_id, dataclasses.asdict(suspect))
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+        if self.journal is not None:
+            self.journal.record("suspect_fill", self.clock.now_ns(), {
+                "exec_id": suspect.exec_id, "cl_ord_id": suspect.cl_ord_id,
+                "parent_id": suspect.parent_id, "symbol": suspect.symbol,
+                "side": suspect.side, "last_qty": suspect.qty, "last_px": suspect.price,
+                "reason": suspect.reasons})
+        if suspect.symbol in self.instruments:
+            self.risk.hold_symbol(suspect.symbol, suspect.describe())
+
+    def stop_parent(self, parent_id: str, reason: str) -> None:
+        """Stop ``parent_id`` for good: it sends nothing but cancels, winds down and finishes
+        as "stopped", ``reason`` in its outcome."""
+        parent = self.oms.parents.get(parent_id)
+        if parent is None or parent.stopped:
+            return
+        parent.stopped = reason
+        log.error("parent %s stopped: %s", parent_id, reason)
+        self._save_parent(parent)
+
+    def _on_unknown_order_report(self, report: ExecutionReport) -> None:
+        """A report naming a ClOrdID we never sent (or forgot): recorded, counted, alerted;
+        never matched to another order. A fill in it is kept as a suspect fill."""
+        self.metrics.unknown_order_reports.inc()
+        self.oms.unknown_reports += 1
+        log.error("execution report %s names ClOrdID %s, which we never sent (or no longer "
+                  "know); recorded, not matched to any order", report.exec_id, report.cl_ord_id)
+        if not report.exec_type.is_fill or (report.last_qty <= 0 and report.cum_qty <= 0):
+            return
+        if any(f.exec_id == report.exec_id for f in self.suspect_fills):
+            return  # a duplicate (PossDup) of one already kept
+        price = report.last_px_text or (str(self.instruments[report.symbol].to_price(
+            report.last_px)) if report.last_px is not None and report.symbol in
+            self.instruments else "?")
+        self._keep_suspect(SuspectFill(
+            report.exec_id, "", report.cl_ord_id, report.symbol, report.side.name,
+            report.last_qty or report.cum_qty, price,
+            f"ClOrdID {report.cl_ord_id} is none we sent"),
+            (Doubt(UNKNOWN_ORDER, "unknown ClOrdID"),))
+
+    def _on_replaces_taken_as_new(self) -> None:
+        """The venue took a replace as a new order: both orders are recorded as it works them
+        (OrderManager._split); the overlay counts both; the parent is stopped (every further
+        replace would add another order) and winds both down."""
+        splits, self.oms.splits = self.oms.splits, []
+        for original, taken in splits:
+            self.risk.on_replace_taken_as_new(taken.cl_ord_id)
+            self.metrics.suspect_fills.labels("replace_as_new").inc()
+            self._save_child(original)
+            self._save_child(taken)
+            self.stop_parent(taken.parent_id,
+                             f"the venue took replace {taken.cl_ord_id} of order "
+                             f"{original.cl_ord_id} as a new order: both work there")
+
+    def on_unreadable_report(self, event: UnreadableReport) -> None:
+        """An execution report the service cannot read: kept raw in the journal and counted;
+        its order (or, when it names none we know, every order working on its symbol, or on
+        every symbol) becomes unknown and is asked about with an OrderStatusRequest; its
+        parent sends nothing but cancels until the answer comes."""
+        self.metrics.unreadable_reports.inc()
+        if self.journal is not None:
+            self.journal.record("unreadable_report", self.clock.now_ns(), {
+                "cl_ord_id": event.cl_ord_id or "", "symbol": event.symbol or "",
+                "reason": event.reason, "raw": event.raw.replace("\x01", "|")})
+        order = self.oms.get(event.cl_ord_id or "") or self.oms.get(event.orig_cl_ord_id or "")
+        if order is not None:
+            orders = [order]
+        else:
+            orders = [o for o in self.oms.all_orders() if not o.status.is_terminal
+                      and (event.symbol not in self.instruments or o.symbol == event.symbol)]
+        log.error("unreadable execution report (%s): %d orders now unknown, asked about",
+                  event.reason, len(orders))
+        for unknown in orders:
+            self.mark_unknown(unknown)
+
+    def mark_unknown(self, order: ChildOrder) -> None:
+        """``order``'s state at the venue is not known: ask the venue (OrderStatusRequest)."""
+        self.oms.mark_unknown(order)
+        self.risk.mark_unknown(order.cl_ord_id)
+        if order.parent_id in self._by_parent:
+            self._unknown.add(order.first_cl_ord_id)
+        self._save_child(order)
+        if self._request_status is None or not self._request_status(order):
+            log.error("order %s is unknown and its status could not be asked for",
+                      order.cl_ord_id)
+
+    def _on_order_known(self, order: ChildOrder) -> None:
+        """An order-status answer for ``order`` came (service/state/reconciliation.py)."""
+        if order.unknown:
+            order.unknown = False
+            self._unknown.discard(order.first_cl_ord_id)
+            log.warning("order %s is known again: the venue answered for it", order.cl_ord_id)
+
+    def _on_status_problem(self, order: ChildOrder, problem: str) -> None:
+        """An order-status answer outside a reconciliation that cannot be squared with our
+        record: the order's parent stops, the difference named."""
+        self.stop_parent(order.parent_id, problem)
 
     def _on_trade_amended(self, order: ChildOrder) -> None:
         """A bust or a correction changed the parent's filled quantity and notional (the OMS
@@ -681,6 +1017,10 @@ class Engine:
         self.risk.on_cancel_reject(reject, self.clock.now_ns())
         if order is not None:
             self._save_child(order)
+            if reject.reason == UNKNOWN_ORDER_REJECT and not order.status.is_terminal and \
+                    not order.unknown:
+                # The venue does not know an order we hold as working: ask what it knows.
+                self.mark_unknown(order)
 
     def on_session_status(self, status: SessionStatus) -> None:
         self.session_up = status.logged_on

@@ -41,6 +41,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from core.fill_rules import DOUBT_CODES
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from risk.state import KillTrigger, TradingState
 from risk.verdict import DenyReason
@@ -74,7 +75,7 @@ FIX_MSG_TYPES = {
 FIX_DIRECTIONS = ("in", "out")
 RESEND_REQUEST = "2"
 INTENT_TYPES = ("new", "cancel", "replace")
-PARENT_OUTCOMES = ("filled", "cancelled", "expired")
+PARENT_OUTCOMES = ("filled", "cancelled", "expired", "stopped")
 # Why a child order ended cancelled: we asked; the venue cancelled an IOC's unfilled rest; its
 # time in force expired; or the venue cancelled it unasked (e.g. on a disconnect).
 CANCEL_REASONS = ("requested", "ioc_remainder", "expired", "venue")
@@ -414,6 +415,28 @@ class Metrics:
             "Events waiting for the engine: FIX market data and the session's execution "
             "reports, in the session's order (never conflated; a backlog is decided on its "
             "newest tick)", registry=r)
+        self.unreadable_reports = Counter(
+            "execagent_unreadable_execution_reports_total",
+            "Execution reports that could not be read (refused by quickfix's data dictionary "
+            "or by the codec): kept raw in the journal, their orders asked about", registry=r)
+        self.unknown_orders = Gauge(
+            "execagent_orders_unknown",
+            "Child orders whose state at the venue is not known (a report on them could not "
+            "be read) until an order-status answer says; their parents send only cancels",
+            registry=r)
+        self.suspect_fills = Counter(
+            "execagent_suspect_fills_total",
+            "Fills not believed (recorded as the venue stated them, never booked; the parent "
+            "stopped, the symbol held), by reason: side, price, tick_grid, limit, band, "
+            "overfill, parent_overfill, unknown_order, replace_as_new", ["reason"], registry=r)
+        self.unknown_order_reports = Counter(
+            "execagent_unknown_order_reports_total",
+            "Execution reports naming a ClOrdID the service never sent (or no longer knows): "
+            "recorded, never matched to another order", registry=r)
+        self.symbols_held = Gauge(
+            "execagent_symbols_held",
+            "Symbols whose new orders are held because a fill on them was not believed "
+            "(until an operator resumes)", registry=r)
         self._feeds = _FeedCollector()
         r.register(self._feeds)
         # The risk posture's and model oversight's (service/oversight_metrics.py).
@@ -439,6 +462,8 @@ class Metrics:
         for operation in STORE_OPERATIONS:
             self.store_write.labels(operation)
         self.malformed_messages.labels("fix")
+        for code in DOUBT_CODES:
+            self.suspect_fills.labels(code)
         # Bound once: the quickfix callbacks count every message with one dict lookup.
         self._fix_counters = {
             (direction, code): self.fix_messages.labels(direction, name)
@@ -469,6 +494,12 @@ class Metrics:
 
     def watch_engine_queue(self, depth: Callable[[], int]) -> None:
         self.engine_queue_depth.set_function(depth)
+
+    def watch_unknown_orders(self, count: Callable[[], int]) -> None:
+        self.unknown_orders.set_function(count)
+
+    def watch_held_symbols(self, count: Callable[[], int]) -> None:
+        self.symbols_held.set_function(count)
 
     def watch_market_data_age(self, symbols: Iterable[str],
                               age_seconds: Callable[[str], float]) -> None:

@@ -30,6 +30,7 @@ from core.domain import (
     OrdType,
     ReplaceOrder,
     Side,
+    UnreadableReport,
 )
 
 # Tags used by name, so the code reads as the spec sheet does.
@@ -177,28 +178,63 @@ def fields_of(message: fix.Message) -> dict[int, str]:
     inside repeating groups) keeps its last value: read only tags that occur once. A data
     field (RawData and the like) may hold the separator itself: its pieces that do not start
     with a tag number are skipped, so this never raises (the venue calls it before any guard)."""
+    return fields_of_text(message.toString())
+
+
+def fields_of_text(text: str) -> dict[int, str]:
+    """:func:`fields_of` for a message as text (as quickfix's log sees it)."""
     return {int(tag): value for tag, _, value in
-            (item.partition("=") for item in message.toString().split(SOH) if item)
-            if tag.isascii() and tag.isdigit()}
+            (item.partition("=") for item in text.split(SOH) if item)
+            if tag.isascii() and tag.isdigit() and len(tag) < 10}
+
+
+# How much of an unreadable report is kept (the journal's entry): a report is a few hundred
+# characters; a counterparty's junk may be megabytes.
+MAX_RAW_KEPT = 4_096
+
+
+def unreadable_report(raw: str, reason: str) -> UnreadableReport:
+    """What can be picked out of an execution report that cannot be read: its ClOrdID,
+    OrigClOrdID and symbol when they are there, to find its order by."""
+    fields = fields_of_text(raw)
+    return UnreadableReport(raw[:MAX_RAW_KEPT], reason, fields.get(CL_ORD_ID) or None,
+                            fields.get(ORIG_CL_ORD_ID) or None, fields.get(SYMBOL) or None)
 
 
 def _required(fields: dict[int, str], tag: int) -> str:
     value = fields.get(tag)
-    if value is None:
-        raise FixParseError(f"required tag {tag} missing")
+    if not value:
+        raise FixParseError(f"required tag {tag} missing or empty")
     return value
 
 
+# Above this many digits before the point, a quantity or a price is not a number any market
+# trades in (and converting it would cost time): the report is unreadable.
+_MOST_DIGITS = 15
+
+
 def _int(value: str, tag: int) -> int:
-    if value.isascii() and value.isdigit():  # the usual form, without a Decimal
+    if value.isascii() and value.isdigit() and len(value) <= _MOST_DIGITS:  # the usual form
         return int(value)
     try:
         number = Decimal(value)
     except InvalidOperation as exc:
         raise FixParseError(f"tag {tag}={value!r} is not a number") from exc
-    if not number.is_finite() or number != number.to_integral_value() or number < 0:
+    if not number.is_finite() or number.adjusted() >= _MOST_DIGITS or \
+            number != number.to_integral_value() or number < 0:
         raise FixParseError(f"tag {tag}={value!r} is not a non-negative whole quantity")
     return int(number)
+
+
+def _decimal(raw: str, tag: int) -> Decimal:
+    """A finite decimal of at most _MOST_DIGITS digits before the point; else unreadable."""
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise FixParseError(f"tag {tag}={raw!r} is not a number") from exc
+    if not value.is_finite() or value.adjusted() >= _MOST_DIGITS:
+        raise FixParseError(f"tag {tag}={raw!r} is not a price")
+    return value
 
 
 _E = TypeVar("_E", bound=Enum)
@@ -230,30 +266,18 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
     ord_status = _enum(OrdStatus, _required(fields, ORD_STATUS), ORD_STATUS)
     last_qty_raw = fields.get(LAST_QTY)
     last_qty = _int(last_qty_raw, LAST_QTY) if last_qty_raw is not None else 0
-    last_px_raw = fields.get(LAST_PX)
-    last_px = None
-    if last_px_raw is not None and last_qty > 0:
-        try:
-            last_px = instrument.to_ticks(last_px_raw)
-        except ValueError as exc:
-            raise FixParseError(f"tag {LAST_PX}: {exc}") from exc
-    if (exec_type.is_fill or exec_type is ExecType.TRADE_CORRECT) and last_qty > 0 and \
-            last_px is None:
-        raise FixParseError(f"fill without a LastPx({LAST_PX})")
+    last_px, last_px_text = _last_px(fields.get(LAST_PX), last_qty, instrument)
+    avg_px_ticks = _avg_px(fields.get(AVG_PX), instrument)
+    if exec_type.is_fill and last_px is None and not last_px_text and avg_px_ticks is None:
+        # Without LastPx the fill is priced from AvgPx (core/fill_rules.py); without either,
+        # nothing says at what price it traded.
+        raise FixParseError(f"fill without a LastPx({LAST_PX}) or an AvgPx({AVG_PX})")
+    if exec_type is ExecType.TRADE_CORRECT and last_qty > 0 and last_px is None:
+        raise FixParseError(f"trade correction without a LastPx({LAST_PX}) on the tick grid")
     exec_ref_id = fields.get(EXEC_REF_ID)
     if exec_type in (ExecType.TRADE_CANCEL, ExecType.TRADE_CORRECT) and not exec_ref_id:
         raise FixParseError(f"{exec_type.name} without the ExecRefID({EXEC_REF_ID}) it amends")
     transact = fields.get(TRANSACT_TIME)
-    avg_px_raw = fields.get(AVG_PX)
-    avg_px_ticks = None
-    if avg_px_raw is not None:
-        try:
-            avg_px = Decimal(avg_px_raw)
-        except InvalidOperation as exc:
-            raise FixParseError(f"tag {AVG_PX}={avg_px_raw!r} is not a number") from exc
-        if not avg_px.is_finite() or avg_px < 0:
-            raise FixParseError(f"tag {AVG_PX}={avg_px_raw!r} is not a price")
-        avg_px_ticks = float(avg_px / instrument.tick_size)
     poss_dup = fields.get(POSS_DUP) == "Y"  # a header field
     return ExecutionReport(
         cl_ord_id=_required(fields, CL_ORD_ID),
@@ -273,7 +297,31 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
         poss_dup=poss_dup,
         avg_px_ticks=avg_px_ticks,
         exec_ref_id=exec_ref_id,
+        last_px_text=last_px_text,
     )
+
+
+def _last_px(raw: str | None, last_qty: int, instrument: Instrument) -> tuple[int | None, str]:
+    """LastPx(31) of a report with ``last_qty``: (ticks, "") on the grid, (None, the text) for a
+    number off it (kept as the venue wrote it, to be flagged rather than rounded), (None, "")
+    when absent or when nothing traded. Not a number at all: :class:`FixParseError`."""
+    if raw is None or last_qty <= 0:
+        return None, ""
+    value = _decimal(raw, LAST_PX)
+    try:
+        return instrument.to_ticks(value), ""
+    except ValueError:
+        return None, raw
+
+
+def _avg_px(raw: str | None, instrument: Instrument) -> float | None:
+    """AvgPx(6) in ticks (fractional: an average need not sit on the grid); None when absent."""
+    if raw is None:
+        return None
+    avg_px = _decimal(raw, AVG_PX)
+    if avg_px < 0:
+        raise FixParseError(f"tag {AVG_PX}={raw!r} is not a price")
+    return float(avg_px / instrument.tick_size)
 
 
 def decode_cancel_reject(message: fix.Message) -> CancelReject:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -36,11 +37,20 @@ from gateways.fix.codec import (
     encode_intent,
     encode_status_request,
     msg_type,
+    unreadable_report,
 )
 from gateways.fix.reconnect import Backoff, ReconnectPacer
 from gateways.fix.redacting_log import RedactingFileLogFactory
-from gateways.fix.rejects import SentOrderMessage, SentOrderMessages, parse_reject, reject_event
-from gateways.fix.settings import SessionSpec, owned_session_id
+from gateways.fix.rejects import (
+    RecentReports,
+    SentOrderMessage,
+    SentOrderMessages,
+    parse_reject,
+    refused_report,
+    reject_event,
+)
+from gateways.fix.settings import SessionSpec, keep_private, owned_session_id
+from gateways.fix.store_scrub import scrub_store
 from gateways.fix.thread_state import keep_thread_state
 from gateways.marketdata.fix_md import build_md_request, decode_market_data
 
@@ -93,6 +103,9 @@ class FixOrderGateway(fix.Application):
         self.malformed = 0
         self.venue_rejects = 0  # Reject (35=3) and BusinessMessageReject (35=j) received
         self._sent_orders = SentOrderMessages()
+        # Execution reports as they arrived, before quickfix validated them: one it refuses
+        # with a session Reject is handed over raw (gateways/fix/rejects.py, RecentReports).
+        self._recent_reports = RecentReports()
         self._local = threading.local()  # .sending: the order message send() is sending
         self._initiator: fix.SocketInitiator | None = None
         self._quickfix_parts: tuple[object, ...] = ()
@@ -103,14 +116,21 @@ class FixOrderGateway(fix.Application):
         self.pacer = ReconnectPacer(self.backoff, self._loop, lambda: self.session_id)
         # The pacer holds the session back between attempts (gateways/fix/reconnect.py);
         # quickfix's own interval is only how soon it connects once the pacer lets it.
-        settings = dataclasses.replace(self.spec, reconnect_seconds=1).settings()
+        settings = dataclasses.replace(self.spec, reconnect_seconds=1,
+                                       tolerant_reports=True).settings()
+        store_dir = self.spec.state_dir / "store"
+        scrub_store(store_dir)  # what an earlier process may have left in clear
         # quickfix keeps only references to the settings and factories: they must outlive the
         # initiator (the SWIG objects would otherwise be freed while it still uses them).
         self._quickfix_parts = (settings, fix.FileStoreFactory(settings),
-                                RedactingFileLogFactory(str(self.spec.state_dir / "log"),
-                                                        self.pacer.on_event))
+                                RedactingFileLogFactory(
+                                    str(self.spec.state_dir / "log"), self.pacer.on_event,
+                                    on_report=self._recent_reports.keep,
+                                    on_secret_sent=functools.partial(scrub_store, store_dir,
+                                                                     tail_only=True)))
         self._initiator = fix.SocketInitiator(self, self._quickfix_parts[1], settings,
                                               self._quickfix_parts[2])
+        keep_private(self.spec.state_dir)
         self._initiator.start()
 
     def stop(self) -> None:
@@ -195,7 +215,9 @@ class FixOrderGateway(fix.Application):
         try:
             kind = msg_type(message)
             self._count("out", kind)
-            if kind == fix.MsgType_Logon:
+            if kind == fix.MsgType_Reject:
+                self._on_own_reject(message)
+            elif kind == fix.MsgType_Logon:
                 username = os.environ.get("EXECAGENT_FIX_USERNAME")
                 password = os.environ.get("EXECAGENT_FIX_PASSWORD")
                 if username:
@@ -251,7 +273,7 @@ class FixOrderGateway(fix.Application):
             kind = msg_type(message)
             self._count("in", kind)
             if kind == fix.MsgType_ExecutionReport:
-                event: object = decode_execution_report(message, self.instruments)
+                event: object = self._decode_report(message)
             elif kind in MARKET_DATA_TYPES:
                 event = decode_market_data(message, kind, self.instruments)
             elif kind == fix.MsgType_OrderCancelReject:
@@ -279,6 +301,27 @@ class FixOrderGateway(fix.Application):
             log.exception("failed to handle a message from the venue")
 
     # --- helpers ----------------------------------------------------------------------------
+    def _decode_report(self, message: fix.Message) -> object:
+        """The report, or, when it cannot be read, the raw text and why (an
+        :class:`UnreadableReport`, counted as malformed): never dropped."""
+        try:
+            return decode_execution_report(message, self.instruments)
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the report is kept raw
+            self._count_malformed("fix")
+            reason = str(exc) if isinstance(exc, FixParseError) else \
+                f"{type(exc).__name__}: {exc}"
+            log.error("execution report that cannot be read kept raw: %s", reason)
+            return unreadable_report(message.toString(), reason)
+
+    def _on_own_reject(self, message: fix.Message) -> None:
+        """quickfix is refusing an inbound message with a session Reject (its data dictionary
+        failed it). An execution report so refused would be lost: hand it over raw."""
+        event = refused_report(message, self._recent_reports)
+        if event is not None:
+            self._count_malformed("fix")
+            log.error("execution report refused by quickfix kept raw: %s", event.reason)
+            self._deliver(event)
+
     def _on_venue_reject(self, message: fix.Message, kind: str) -> None:
         """Count and log a Reject or BusinessMessageReject; when it refused one of our order
         messages, end that request as the venue would have (gateways/fix/rejects.py)."""

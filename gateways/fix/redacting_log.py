@@ -15,6 +15,14 @@ Cost, named: one call into Python per logged message, on the thread that sends o
 (a few microseconds: two substring tests and the call on to the FileLog; quickfix's Log
 interface offers no way to handle only the Logon in Python and the rest in C++).
 bench/bench_fix_roundtrip.py measures the gateway with it.
+
+Two more jobs ride on the same calls, because the log is the one place quickfix shows Python
+every message as text: an outgoing message that carried a secret (the Logon) has it scrubbed
+from the message store too (``on_secret_sent``, gateways/fix/store_scrub.py); and incoming
+execution reports are shown to ``on_report`` before quickfix validates them, so that one
+quickfix then refuses with a session Reject is not lost (gateways/fix/gateway.py). A global
+log (no session: what arrives before a Logon names one, e.g. junk on the port) writes at most
+``MAX_GLOBAL_TEXT`` characters of each message or event.
 """
 
 from __future__ import annotations
@@ -41,16 +49,31 @@ def redact(raw: str) -> str:
 
 
 EventObserver = Callable[[str], None]  # called on quickfix's thread; must never raise
+# An incoming execution report: the one quickfix's order-status fields start with. MsgType is
+# the third field, after BeginString and BodyLength, so the test looks at the start only.
+_REPORT = "\x0135=8\x01"
+_REPORT_WITHIN = 40
+MAX_GLOBAL_TEXT = 4_096
+
+
+def bounded(text: str) -> str:
+    """``text`` cut to MAX_GLOBAL_TEXT characters, saying how long it was."""
+    if len(text) <= MAX_GLOBAL_TEXT:
+        return text
+    return f"{text[:MAX_GLOBAL_TEXT]}... ({len(text):,} characters; the rest not logged)"
 
 
 class RedactingLog(fix.Log):
     """Forwards to ``inner`` with secrets blanked (see the module docstring), and shows each
-    session event to ``on_event`` (the reconnect pacer watches connection attempts there)."""
+    session event to ``on_event`` (the reconnect pacer watches connection attempts there) and
+    each outgoing message that carried a secret to ``on_secret_sent``."""
 
-    def __init__(self, inner: fix.Log, on_event: EventObserver | None = None) -> None:
+    def __init__(self, inner: fix.Log, on_event: EventObserver | None = None,
+                 on_secret_sent: Callable[[], object] | None = None) -> None:
         super().__init__()
         self._inner = inner
         self._on_event = on_event
+        self._on_secret_sent = on_secret_sent
         # Bound once: these run for every message in and out, on the path to the wire.
         self._incoming = inner.onIncoming
         self._outgoing = inner.onOutgoing
@@ -65,7 +88,10 @@ class RedactingLog(fix.Log):
         self._incoming(redact(text))
 
     def onOutgoing(self, text: str) -> None:  # noqa: N802
-        self._outgoing(redact(text))
+        logged = redact(text)
+        self._outgoing(logged)
+        if logged is not text and self._on_secret_sent is not None:
+            self._on_secret_sent()
 
     def onEvent(self, text: str) -> None:  # noqa: N802
         self._inner.onEvent(redact(text))
@@ -73,23 +99,74 @@ class RedactingLog(fix.Log):
             self._on_event(text)
 
 
-class RedactingFileLogFactory(fix.LogFactory):
-    """A FileLog per session (and a global one) under ``path``, each wrapped in a
-    RedactingLog."""
+class ReportWatchingLog(RedactingLog):
+    """A RedactingLog that also shows every incoming execution report to ``on_report``, before
+    quickfix validates it (the gateway keeps it, in case quickfix refuses it). A class of its
+    own so that a log without the watcher pays nothing for it: this runs for every message."""
 
-    def __init__(self, path: str, on_event: EventObserver | None = None) -> None:
+    def __init__(self, inner: fix.Log, on_report: EventObserver,
+                 on_event: EventObserver | None = None,
+                 on_secret_sent: Callable[[], object] | None = None) -> None:
+        super().__init__(inner, on_event, on_secret_sent)
+        self._on_report = on_report
+
+    def onIncoming(self, text: str) -> None:  # noqa: N802 - quickfix's name
+        self._incoming(redact(text))
+        if text.find(_REPORT, 0, _REPORT_WITHIN) >= 0:
+            self._on_report(text)
+
+
+class BoundedLog(RedactingLog):
+    """A RedactingLog that writes at most MAX_GLOBAL_TEXT characters of each text (a global
+    log, and the venue's, where anyone may send megabytes)."""
+
+    def onIncoming(self, text: str) -> None:  # noqa: N802 - quickfix's name
+        self._incoming(bounded(redact(text)))
+
+    def onOutgoing(self, text: str) -> None:  # noqa: N802
+        self._outgoing(bounded(redact(text)))
+
+    def onEvent(self, text: str) -> None:  # noqa: N802
+        self._inner.onEvent(bounded(redact(text)))
+        if self._on_event is not None:
+            self._on_event(text)
+
+
+class RedactingFileLogFactory(fix.LogFactory):
+    """A FileLog per session (and a global one, each text bounded) under ``path``, each wrapped
+    in a RedactingLog; the observers are the session logs' (see RedactingLog).
+    ``bound_sessions``: the session logs' texts are bounded too (the venue's: a client may
+    send anything)."""
+
+    def __init__(self, path: str, on_event: EventObserver | None = None,
+                 on_report: EventObserver | None = None,
+                 on_secret_sent: Callable[[], object] | None = None,
+                 bound_sessions: bool = False) -> None:
         super().__init__()
+        self._bound_sessions = bound_sessions
         self._path = path
-        self._on_event = on_event  # for the session logs' events (not the global log's)
+        self._on_event = on_event
+        self._on_report = on_report
+        self._on_secret_sent = on_secret_sent
 
     def create(self, *args: fix.SessionID) -> fix.Log:
-        inner = fix.FileLog(self._path, args[0]) if args else fix.FileLog(self._path)
-        observer = self._on_event if args else None
+        log: RedactingLog
+        if not args:
+            log = BoundedLog(fix.FileLog(self._path))
+        elif self._bound_sessions:
+            log = BoundedLog(fix.FileLog(self._path, args[0]), self._on_event,
+                             self._on_secret_sent)
+        elif self._on_report is not None:
+            log = ReportWatchingLog(fix.FileLog(self._path, args[0]), self._on_report,
+                                    self._on_event, self._on_secret_sent)
+        else:
+            log = RedactingLog(fix.FileLog(self._path, args[0]), self._on_event,
+                               self._on_secret_sent)
         # Handed over to quickfix (``__disown__``): it holds only a C++ pointer, so Python
         # must not free the object while quickfix may still write to it. Keeping the Python
         # objects here instead and dropping them with the factory freed them twice
         # (glibc: "double free detected"), after the initiator had stopped.
-        return RedactingLog(inner, observer).__disown__()
+        return log.__disown__()
 
     def destroy(self, log: fix.Log) -> None:
         """Frees nothing. quickfix passes a bare pointer here, not the object ``create``

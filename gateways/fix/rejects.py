@@ -19,8 +19,9 @@ order is left to the reconciliation after logon (the OrderStatusRequest per work
 
 from __future__ import annotations
 
+import re
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import quickfix as fix
@@ -34,11 +35,20 @@ from core.domain import (
     OrdStatus,
     ReplaceOrder,
     Side,
+    UnreadableReport,
 )
-from gateways.fix.codec import CL_ORD_ID, ORIG_CL_ORD_ID, SIDE, SYMBOL, TEXT
+from gateways.fix.codec import (
+    CL_ORD_ID,
+    ORIG_CL_ORD_ID,
+    SIDE,
+    SYMBOL,
+    TEXT,
+    fields_of,
+    unreadable_report,
+)
 
 REF_SEQ_NUM, REF_MSG_TYPE, BUSINESS_REJECT_REF_ID = 45, 372, 379
-SESSION_REJECT_REASON, BUSINESS_REJECT_REASON = 373, 380
+REF_TAG_ID, SESSION_REJECT_REASON, BUSINESS_REJECT_REASON = 371, 373, 380
 ORDER_MESSAGES = frozenset({fix.MsgType_NewOrderSingle, fix.MsgType_OrderCancelRequest,
                             fix.MsgType_OrderCancelReplaceRequest})
 # CxlRejReason(102) "Other": the venue refused the request without saying it was too late or
@@ -158,3 +168,48 @@ def reject_event(sent: SentOrderMessage, reject: VenueReject) -> ExecutionReport
         return ExecutionReport(sent.cl_ord_id, f"reject:{sent.cl_ord_id}", ExecType.REJECTED,
                                OrdStatus.REJECTED, sent.symbol, sent.side, 0, 0, text=text)
     return CancelReject(sent.cl_ord_id, sent.orig_cl_ord_id or "", None, CXL_REJ_OTHER, text)
+
+
+_SEQ_NUM = re.compile("\x0134=([0-9]{1,18})\x01")
+
+
+class RecentReports:
+    """The last ``capacity`` execution reports received, as text, by MsgSeqNum.
+
+    Why: quickfix validates a message after its log has seen it, and refuses one that breaks
+    the data dictionary with a session Reject, without handing it to the application. The
+    gateway's message log keeps each report here as it arrives (``keep``, on quickfix's thread)
+    and, when quickfix sends a Reject naming one (:func:`refused_report`, from ``toAdmin`` on
+    the same thread), the report is delivered raw rather than lost. A handful suffices: the
+    Reject follows its message at once, or after the few queued behind a sequence gap."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._reports: deque[tuple[int, str]] = deque(maxlen=capacity)
+
+    def keep(self, text: str) -> None:
+        found = _SEQ_NUM.search(text)
+        if found is not None:
+            self._reports.append((int(found.group(1)), text))
+
+    def find(self, seq: int) -> str | None:
+        for kept_seq, text in reversed(self._reports):
+            if kept_seq == seq:
+                return text
+        return None
+
+
+def refused_report(reject: fix.Message, recent: RecentReports) -> UnreadableReport | None:
+    """The execution report an outgoing session Reject refuses, raw, with quickfix's reason;
+    None when the Reject is about another message type. A report no longer kept is still
+    reported (its raw text unknown), so that it is counted and its order asked about."""
+    fields = fields_of(reject)
+    if fields.get(REF_MSG_TYPE) != "8":
+        return None
+    seq_raw = fields.get(REF_SEQ_NUM, "")
+    raw = recent.find(int(seq_raw)) if seq_raw.isdigit() else None
+    tag, why = fields.get(REF_TAG_ID, "?"), fields.get(SESSION_REJECT_REASON, "?")
+    reason = (f"refused by quickfix's data dictionary: {fields.get(TEXT) or 'no text'} "
+              f"(tag {tag}, reason {why})")
+    if raw is None:
+        return UnreadableReport(f"(report MsgSeqNum {seq_raw or '?'} no longer kept)", reason)
+    return unreadable_report(raw, reason)

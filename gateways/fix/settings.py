@@ -8,7 +8,9 @@ are the ones the quickfix package installs under ``<prefix>/share/quickfix``.
 
 from __future__ import annotations
 
+import os
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,65 @@ def data_dictionary(begin_string: str) -> Path:
                             "reinstall the quickfix package")
 
 
+# Values of ExecType(150) and OrdStatus(39) that counterparties send whatever the session's
+# version says (FIX 4.2's fills as ExecType 1 and 2 and its OrdStatus 5 "Replaced" on FIX 4.4
+# sessions; 4.4's values on 4.2 ones): the codec maps each (gateways/fix/codec.py).
+_LEGACY_VALUES = {
+    "ExecType": {"0": "NEW", "1": "PARTIAL_FILL", "2": "FILL", "3": "DONE_FOR_DAY",
+                 "4": "CANCELED", "5": "REPLACED", "6": "PENDING_CANCEL", "7": "STOPPED",
+                 "8": "REJECTED", "9": "SUSPENDED", "A": "PENDING_NEW", "B": "CALCULATED",
+                 "C": "EXPIRED", "D": "RESTATED", "E": "PENDING_REPLACE", "F": "TRADE",
+                 "G": "TRADE_CORRECT", "H": "TRADE_CANCEL", "I": "ORDER_STATUS"},
+    "OrdStatus": {"5": "REPLACED"},
+}
+
+
+def counterparty_dictionary(begin_string: str, directory: Path) -> Path:
+    """The data dictionary the initiator validates inbound messages with: quickfix's own for
+    ``begin_string``, with what counterparties send in the wild admitted in ExecutionReports
+    (every field optional, the other version's ExecType and OrdStatus values), written to
+    ``directory``. Why: quickfix answers a report that breaks the dictionary with a session
+    Reject and never hands it over, and a fill lost that way is a position nobody knows about.
+    What the codec still cannot read is kept raw and acted on (docs/fix.md, "What we accept
+    from a counterparty"). Outbound messages are unaffected: quickfix validates only what it
+    receives, and the gateway writes strict FIX 4.4 (or 4.2)."""
+    tree = ET.parse(data_dictionary(begin_string))
+    root = tree.getroot()
+    for field in root.iter("field"):
+        extra = _LEGACY_VALUES.get(field.get("name", ""))
+        if extra is None or field.get("number") is None:
+            continue
+        known = {value.get("enum") for value in field.iter("value")}
+        for enum, description in extra.items():
+            if enum not in known:
+                ET.SubElement(field, "value", {"enum": enum, "description": description})
+    for message in root.iter("message"):
+        if message.get("msgtype") == "8":
+            for part in message:
+                part.set("required", "N")
+    path = directory / f"{begin_string.replace('.', '')}-counterparty.xml"
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created if need be, readable by this process's user only (0700)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+def keep_private(path: Path) -> None:
+    """Every directory under ``path`` 0700, every file 0600: quickfix creates its store and log
+    files with the process's umask; what they hold (order flow, and what a counterparty
+    sends) is for the service's user only."""
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            (Path(root) / name).chmod(0o700)
+        for name in files:
+            (Path(root) / name).chmod(0o600)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSpec:
     """One FIX session as either side sees it."""
@@ -51,10 +112,15 @@ class SessionSpec:
     heartbeat_seconds: int = 5
     reconnect_seconds: int = 2
     reset_on_logon: bool = False
+    # Validate inbound messages with counterparty_dictionary (the service's gateway does);
+    # otherwise with quickfix's dictionary as shipped.
+    tolerant_reports: bool = False
 
     def render_default(self) -> str:
         """The [DEFAULT] section: what every session of this process shares."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        dictionary = (counterparty_dictionary(self.begin_string, self.state_dir)
+                      if self.tolerant_reports else data_dictionary(self.begin_string))
         lines = [
             "[DEFAULT]",
             f"ConnectionType={self.role}",
@@ -63,7 +129,9 @@ class SessionSpec:
             "StartTime=00:00:00",
             "EndTime=00:00:00",
             "UseDataDictionary=Y",
-            f"DataDictionary={data_dictionary(self.begin_string)}",
+            f"DataDictionary={dictionary}",
+            # A field sent empty is the codec's to judge (a report it cannot read is kept).
+            f"ValidateFieldsHaveValues={'N' if self.tolerant_reports else 'Y'}",
             "ValidateUserDefinedFields=N",
             "AllowUnknownMsgFields=Y",
             "ValidateFieldsOutOfOrder=N",

@@ -6,9 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.config_errors import ConfigError, describe_validation_error
+from gateways.venue.personas import parse_persona
 
 
 class _Section(BaseModel):
@@ -47,6 +48,15 @@ class VenueConfig(_Section):
     order_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
     cancel_on_disconnect: bool = True
     state_dir: Path = Path("var/venue")
+    # How it behaves as a counterparty (gateways/venue/personas.py): "strict", or one or more
+    # of the personas real venues and simulators show, comma-separated.
+    persona: str = "strict"
+
+    @field_validator("persona")
+    @classmethod
+    def _known_persona(cls, value: str) -> str:
+        parse_persona(value)
+        return value
 
 
 def load_venue_config(path: str | Path | None) -> VenueConfig:

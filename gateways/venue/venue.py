@@ -21,6 +21,7 @@ per-session FIFO queues (which keep their order) and sent after it is released.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import itertools
@@ -43,7 +44,8 @@ from gateways.fix.codec import (
     fields_of,
     msg_type,
 )
-from gateways.fix.settings import SessionSpec, owned_session_id, write_settings
+from gateways.fix.redacting_log import RedactingFileLogFactory
+from gateways.fix.settings import SessionSpec, keep_private, owned_session_id, write_settings
 from gateways.fix.thread_state import keep_thread_state
 from gateways.marketdata.fix_md import MD_REQ_ID, NO_RELATED_SYM, SYMBOL
 from gateways.venue.config import VenueConfig
@@ -60,6 +62,7 @@ from gateways.venue.messages import (
     parse_order_request,
 )
 from gateways.venue.outbox import SessionOutbox
+from gateways.venue.personas import Persona
 from sim.flow import OrderFlow
 from sim.matching import Fill, OrderBook
 
@@ -119,6 +122,10 @@ class SimulatedVenue(fix.Application):
         for symbol, flow in flows.items():
             flow.seed_book(self.books[symbol], self.clock.start_ns)
             self.books[symbol].take_level_changes()  # the seed is the snapshot, not an update
+        self.persona = Persona.of(config.persona)
+        self._order_latency_ms = (self.persona.order_latency_ms
+                                  if self.persona.order_latency_ms is not None
+                                  else config.order_latency_ms)
         self._passwords = {c.comp_id: c.password for c in config.clients}
         self._lock = threading.RLock()
         self._orders: dict[str, ClientOrder] = {}  # venue OrderID -> order
@@ -158,8 +165,12 @@ class SimulatedVenue(fix.Application):
         settings = write_settings(self.session_specs(), self.config.state_dir / "venue.cfg")
         # quickfix keeps only references to the settings and factories: they must outlive the
         # acceptor (the SWIG objects would otherwise be freed while it still uses them).
+        # Its logs without the clients' passwords, each message bounded (a client, or anyone
+        # on the port before a session is known, may send megabytes of junk):
+        # gateways/fix/redacting_log.py.
         self._quickfix_parts = (settings, fix.FileStoreFactory(settings),
-                                fix.FileLogFactory(settings))
+                                RedactingFileLogFactory(str(self.config.state_dir / "log"),
+                                                        bound_sessions=True))
         # The threaded acceptor (a thread per connection): quickfix's (1.16) single-threaded
         # SocketAcceptor.stop() races its own poll thread over the socket map; right after a
         # client disconnected it crashed the process in 8 of 12 runs of five stops each, and
@@ -167,6 +178,7 @@ class SimulatedVenue(fix.Application):
         self._acceptor = fix.ThreadedSocketAcceptor(self, self._quickfix_parts[1], settings,
                                                     self._quickfix_parts[2])
         self._acceptor.start()
+        keep_private(self.config.state_dir)
         self._spawn(self._outbox.run, "venue-sender")
         self._spawn(self._order_worker, "venue-orders")
         for symbol in self.flows:
@@ -261,7 +273,7 @@ class SimulatedVenue(fix.Application):
         except FixParseError as exc:
             self._reject_unparsable(kind, fields, session_key, str(exc))
             return
-        if self.config.order_latency_ms == 0:
+        if self._order_latency_ms == 0:
             with self._lock:
                 place = self._handle(request)
             if place is not None:
@@ -276,7 +288,7 @@ class SimulatedVenue(fix.Application):
                 with self._lock:
                     place()
             return
-        due = time.monotonic_ns() + int(self.config.order_latency_ms * 1e6)
+        due = time.monotonic_ns() + int(self._order_latency_ms * 1e6)
         with self._pending_ready:
             heapq.heappush(self._pending, (due, next(self._seq), request))
             self._pending_ready.notify()
@@ -322,7 +334,9 @@ class SimulatedVenue(fix.Application):
         """Handle ``request`` under the book lock. For an accepted NewOrderSingle this only
         acknowledges it: it returns what places the order in the book, for the caller to run
         under the book lock once the New has been sent."""
-        if request.kind == fix.MsgType_NewOrderSingle:
+        if request.kind == fix.MsgType_NewOrderSingle or (
+                self.persona.replace_as_new and
+                request.kind == fix.MsgType_OrderCancelReplaceRequest):
             return self._new_order(request)
         handler = {
             fix.MsgType_OrderCancelRequest: self._cancel,
@@ -345,10 +359,30 @@ class SimulatedVenue(fix.Application):
             return None
         self._orders[order.order_id] = order
         self._by_client_id[key] = order.order_id
+        if self.persona.fill_at_limit:
+            self._fill_at_limit(order, now)
+            return None
         order.status = OrdStatus.NEW
         self._send(build_execution_report(order, self._exec_id(), "0", None, 0, None, now),
                    req.session_key)
         return functools.partial(self._place, order, req)
+
+    def _fill_at_limit(self, order: ClientOrder, now: int) -> None:
+        """The fill-at-limit persona: no New, no book; a limit order is filled at once, in
+        full, at its limit price; anything else is rejected."""
+        if order.ord_type is not OrdType.LIMIT or order.price is None:
+            order.status = OrdStatus.REJECTED
+            self._send(build_execution_report(order, self._exec_id(), "8", None, 0, None, now,
+                                              "only limit orders are accepted"),
+                       order.session_key)
+            return
+        order.status = OrdStatus.FILLED
+        order.cum_qty = order.qty
+        order.notional_ticks = order.qty * order.price
+        self.client_filled_qty += order.qty
+        self._send(build_execution_report(order, self._exec_id(), "F", order.qty, order.price,
+                                          self.instruments[order.symbol], now),
+                   order.session_key)
 
     def _place(self, order: ClientOrder, req: OrderRequest) -> None:
         """Put an acknowledged order in the book: it trades, rests, or (IOC, market) its
@@ -427,6 +461,8 @@ class SimulatedVenue(fix.Application):
         self._publish(order.symbol, now, fills)
 
     def _status(self, req: OrderRequest) -> None:
+        if not self.persona.answers_status:
+            return  # the no-status persona
         order_id = self._by_client_id.get((req.session_key, req.cl_ord_id))
         order = self._orders.get(order_id) if order_id else None
         if order is None:
@@ -466,6 +502,28 @@ class SimulatedVenue(fix.Application):
         with self._lock:
             return [o for o in self._orders.values() if not o.status.is_terminal
                     and (session_key is None or o.session_key == session_key)]
+
+    def client_orders(self) -> list[ClientOrder]:
+        """Every client order as the venue holds it (copies): its record, to compare with a
+        client's."""
+        with self._lock:
+            return [dataclasses.replace(o) for o in self._orders.values()]
+
+    def _cancel_at_random(self, symbol: str, now: int) -> None:
+        """The unsolicited-cancel persona: now and then one resting client order is cancelled,
+        unasked (a venue's risk check, a session schedule, an operator)."""
+        persona = self.persona
+        if persona.random.random() >= persona.cancel_chance:
+            return
+        resting = [o for o in self._orders.values() if o.symbol == symbol and
+                   not o.status.is_terminal and self.books[symbol].get(o.order_id) is not None]
+        if not resting:
+            return
+        order = persona.random.choice(resting)
+        self.books[symbol].cancel(order.order_id)
+        order.status = OrdStatus.CANCELED
+        self._send(build_execution_report(order, self._exec_id(), "4", None, 0, None, now,
+                                          "cancelled by the venue"), order.session_key)
 
     # --- market data -----------------------------------------------------------------------------
     def _on_md_request(self, message: fix.Message, session_key: str) -> None:
@@ -526,6 +584,8 @@ class SimulatedVenue(fix.Application):
             self.flow_events += 1
             self._report_fills(step_fills, event_ns)
             fills.extend(step_fills)
+        if self.persona.cancel_chance:
+            self._cancel_at_random(symbol, event_ns)
         self._publish(symbol, event_ns, fills)
 
     # --- plumbing --------------------------------------------------------------------------------
@@ -534,6 +594,13 @@ class SimulatedVenue(fix.Application):
 
     def _send(self, message: fix.Message, session_key: str) -> None:
         """Queue a message for ``session_key``; never blocks on quickfix (see module doc)."""
+        if self.persona.rewrites:
+            for each in self.persona.rewrite(message):
+                self._queue(each, session_key)
+            return
+        self._queue(message, session_key)
+
+    def _queue(self, message: fix.Message, session_key: str) -> None:
         if self.config.begin_string == "FIX.4.2":
             as_fix42(message)
         self._outbox.put(message, session_key)

@@ -56,6 +56,7 @@ class RiskRoutes(OperatorRoutes):
                                    side="buy" if side is Side.BUY else "sell", open_qty=qty)
                          for cl, (sym, side, qty) in sorted(risk.open_orders().items())],
             unknown_orders=risk.unknown_orders(),
+            held_symbols=risk.held_symbols(),
             denials={reason.value: n for reason, n in risk.denials.items()},
             kills={trigger.value: n for trigger, n in risk.kills.items()},
         ))

@@ -141,6 +141,9 @@ class RiskState(_Answer):
     pnl: float
     open_orders: list[OpenOrder]
     unknown_orders: int = Field(description="orders whose fate is unknown after a lost session")
+    held_symbols: dict[str, str] = Field(
+        default_factory=dict,
+        description="symbols held for fills that were not believed, and why (resume releases)")
     denials: dict[str, int] = Field(description="risk denials by reason")
     kills: dict[str, int] = Field(description="kill switch activations by trigger")
 

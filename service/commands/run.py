@@ -18,6 +18,7 @@ from models.registry import make_policy
 from service.app import Service, StartupError
 from service.commands.output import output_console, print_error
 from service.config import load_config
+from service.engine import ParentOutcome
 from service.evaluation.report import report_table
 from service.kill_triggers import install_kill_signal
 
@@ -74,9 +75,36 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
                 await task
         console.print(report_table([summarise(parent, service.instruments[symbol])],
                                    "Execution report"))
-        return 0 if parent.filled == parent.qty else 1
+        assert service.engine is not None
+        return report_outcome(service.engine.outcome(parent.parent_id), console)
     finally:
         await service.stop()
+
+
+# Exit codes of ``run --submit`` (2 is a usage, configuration or data error, as everywhere).
+FILLED, NOT_FILLED, IN_DOUBT = 0, 1, 3
+
+
+def report_outcome(outcome: ParentOutcome, console: Console) -> int:
+    """Say what became of the parent, doubts first, and choose the exit code: 0 filled with
+    nothing in doubt; 1 ended (expired, cancelled, interrupted) short of its quantity with
+    nothing in doubt; 3 the record is in doubt (a fill not believed, an order whose state is
+    unknown or still working at the venue): check at the venue before anything else."""
+    console.print(f"parent {outcome.parent_id}: {outcome.outcome or 'interrupted'}, "
+                  f"{outcome.filled:,} of {outcome.qty:,} filled")
+    if outcome.stopped:
+        console.print(f"stopped: {outcome.stopped}")
+    for suspect in outcome.suspect_fills:
+        console.print(f"not believed: {suspect}")
+    if outcome.unknown_orders:
+        console.print(f"state unknown at the venue: {', '.join(outcome.unknown_orders)}")
+    if outcome.working_orders:
+        console.print(f"still working at the venue: {', '.join(outcome.working_orders)}")
+    if outcome.in_doubt or outcome.stopped:
+        console.print("the record is in doubt: check these orders at the venue "
+                      "(docs/operations.md, \"ExecagentSuspectFill\")")
+        return IN_DOUBT
+    return FILLED if outcome.filled == outcome.qty else NOT_FILLED
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from core.config_errors import ConfigError
 from gateways.venue.config import load_venue_config
 from gateways.venue.flows import stochastic_flow
+from gateways.venue.personas import PERSONAS, parse_persona
 from gateways.venue.replay_flow import lobster_flow
 from gateways.venue.venue import SimulatedVenue
 from service.commands.output import output_console, print_error
@@ -21,6 +22,9 @@ from sim.lobster import LobsterFormatError
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("venue", help="run the simulated FIX venue")
     p.add_argument("--config", type=Path, help="venue YAML (defaults: GOOG on 127.0.0.1:9878)")
+    p.add_argument("--persona", metavar="NAME",
+                   help="behave as a counterparty that is not careful: "
+                        f"{', '.join(PERSONAS)} (comma-separated to combine; docs/fix.md)")
     p.set_defaults(func=run)
 
 
@@ -28,7 +32,10 @@ def run(args: argparse.Namespace) -> int:
     console = output_console()
     try:
         config = load_venue_config(args.config)
-    except ConfigError as exc:
+        if args.persona is not None:
+            parse_persona(args.persona)
+            config = config.model_copy(update={"persona": args.persona})
+    except (ConfigError, ValueError) as exc:
         print_error(f"execagent venue: {exc}")
         return 2
     try:
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     console.print(f"simulated venue {config.comp_id} listening on {config.host}:{config.port} "
-                  f"({config.begin_string}, {config.speed:g}x), symbols "
+                  f"({config.begin_string}, {config.speed:g}x, persona {config.persona}), symbols "
                   f"{', '.join(s.symbol for s in config.symbols)}; Ctrl-C stops")
     stop.wait()
     venue.stop()

@@ -41,6 +41,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "execution_report": ("cl_ord_id", "exec_id", "exec_type", "ord_status", "last_qty",
                          "last_px", "cum_qty", "leaves_qty"),
     "operator": ("who", "role", "action", "reason"),
+    # A fill not believed (core/fill_rules.py), as the venue stated it, and why.
+    "suspect_fill": ("exec_id", "cl_ord_id", "parent_id", "symbol", "side", "last_qty",
+                     "last_px", "reason"),
+    # An execution report that could not be read, raw (fields separated by "|").
+    "unreadable_report": ("cl_ord_id", "symbol", "reason", "raw"),
     # The end of a reconciliation with the venue (after a restart, a reconnect or a store
     # outage): "squared" or "halted", and what differed.
     "reconciliation": ("outcome", "orders", "recovered_fills", "detail"),

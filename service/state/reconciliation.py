@@ -112,7 +112,9 @@ class Reconciler:
                  clock: EventClock, journal: Journal | None,
                  request_status: StatusRequester | None, timeout_s: float,
                  apply_report: Callable[[ExecutionReport], None],
-                 resuming: Callable[[], int]) -> None:
+                 resuming: Callable[[], int],
+                 on_problem: Callable[[ChildOrder, str], None] | None = None,
+                 on_answered: Callable[[ChildOrder], None] | None = None) -> None:
         self.oms = oms
         self.risk = risk
         self.metrics = metrics
@@ -122,6 +124,10 @@ class Reconciler:
         self.timeout_ns = int(timeout_s * 1e9)
         self._apply_report = apply_report  # the engine's: state machine, fills, store, metrics
         self._resuming = resuming  # how many parent orders resume once it squares
+        # An answer outside a reconciliation (an order asked about because a report on it could
+        # not be read) that cannot be squared: the engine stops the order's parent.
+        self._on_problem = on_problem
+        self._on_answered = on_answered  # any answer for an order: its state is known again
         self.current: Reconciliation | None = None
 
     @property
@@ -166,24 +172,34 @@ class Reconciler:
         if order is not None:
             if reconciliation is not None:
                 reconciliation.answered(order)
-            problem, missed = judge_status_answer(order, report)
-            if problem:
-                log.error("reconciliation: %s", problem)
-                if reconciliation is not None:
-                    reconciliation.problems.append(problem)
-            elif missed is not None:
-                log.warning("order %s: %d filled at the venue that no execution report "
-                            "brought; booked at %s ticks from AvgPx", order.cl_ord_id,
-                            missed.last_qty, missed.last_px)
-                self.metrics.recovered_fills.inc()
-                if reconciliation is not None:
-                    reconciliation.recovered_fills += 1
-                self._apply_report(missed)
+            if self._on_answered is not None:
+                self._on_answered(order)
+            self._judge(order, report, reconciliation)
         self._apply_report(report)
         if reconciliation is not None:
             self.metrics.reconciliation_pending.set(len(reconciliation.awaiting))
             if reconciliation.done:
                 self._finish()
+
+    def _judge(self, order: ChildOrder, report: ExecutionReport,
+               reconciliation: Reconciliation | None) -> None:
+        """Book the fill the answer reveals, or say what cannot be squared: to the open
+        reconciliation, else to ``on_problem`` (the engine stops the order's parent)."""
+        problem, missed = judge_status_answer(order, report)
+        if problem:
+            log.error("reconciliation: %s", problem)
+            if reconciliation is not None:
+                reconciliation.problems.append(problem)
+            elif self._on_problem is not None:
+                self._on_problem(order, problem)
+        elif missed is not None:
+            log.warning("order %s: %d filled at the venue that no execution report "
+                        "brought; booked at %s ticks from AvgPx", order.cl_ord_id,
+                        missed.last_qty, missed.last_px)
+            self.metrics.recovered_fills.inc()
+            if reconciliation is not None:
+                reconciliation.recovered_fills += 1
+            self._apply_report(missed)
 
     def check_deadline(self) -> None:
         """The venue's silence past the timeout halts (from the engine's watch loop)."""

@@ -34,7 +34,14 @@ class RecoveredState:
 
     parents: list[ParentOrder]
     children: list[ChildOrder]
-    fills: list[tuple[str, str, Side, int, int]]  # ExecID, symbol, side, quantity, price
+    # ExecID, symbol, side, quantity, price: the fills believed, each with its ORDER's side,
+    # as the live path books them (a fill whose side differs from its order's is never
+    # believed: core/fill_rules.py), so the position is the same before and after a restart.
+    fills: list[tuple[str, str, Side, int, int]]
+    # Fills that failed their checks, as the venue stated them (ExecID -> record): never in a
+    # position; they name why their parents were stopped.
+    suspect_fills: dict[str, dict[str, object]] = field(default_factory=dict)
+    holds: dict[str, str] = field(default_factory=dict)  # symbols held for them, and why
     trading_state: TradingState = TradingState.ACTIVE
     trading_reason: str = "no trading state stored"
     problems: list[str] = field(default_factory=list)  # what could not be made consistent
@@ -49,7 +56,8 @@ class RecoveredState:
 
     @property
     def empty(self) -> bool:
-        return not self.parents and not self.children
+        return not self.parents and not self.children and not self.suspect_fills \
+            and not self.holds
 
 
 def load_state(store: StateStore) -> RecoveredState:
@@ -88,7 +96,8 @@ def load_state(store: StateStore) -> RecoveredState:
         if order.cum_qty > order.qty:
             problems.append(f"child order {order.cl_ord_id} has fills for {order.cum_qty} "
                             f"of its {order.qty}")
-    state = RecoveredState(list(parents.values()), children, fills, problems=problems)
+    state = RecoveredState(list(parents.values()), children, fills, store.suspect_fills(),
+                           store.symbol_holds(), problems=problems)
     stored = store.trading_state()
     if stored is not None:
         try:

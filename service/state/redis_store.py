@@ -5,6 +5,10 @@ Layout, under a namespace (``execagent`` by default, so one Redis can hold sever
 - ``{ns}:children``: hash, ClOrdID -> child order;
 - ``{ns}:fills``: hash, ExecID -> fill; written with HSETNX, so a duplicate ExecID (a PossDup
   resend, a replayed report) is refused by Redis itself, atomically;
+- ``{ns}:suspect_fills``: hash, ExecID -> a fill that failed its checks, as the venue stated it
+  (JSON; HSETNX as fills); never summed into a position;
+- ``{ns}:trading_state``: hash, ``current`` -> the trading state and why, ``holds`` -> the
+  symbols held for suspect fills and why (JSON);
 - ``{ns}:model``: string, the policy in use (JSON), written at start.
 
 Durability point: every call returns once Redis has the write (one round trip on a synchronous
@@ -68,11 +72,13 @@ class RedisStore:
         self._fills = f"{namespace}:fills"
         self._model = f"{namespace}:model"
         self._trading = f"{namespace}:trading_state"
+        self._suspect = f"{namespace}:suspect_fills"
         self.available = True
         # Everything written through this store (hash key -> field -> value): what resync()
         # rewrites after an outage. ``_unsynced`` counts the writes made while unavailable.
         self._mirror: dict[str, dict[str, str]] = {self._parents: {}, self._children: {},
-                                                   self._fills: {}, self._trading: {}}
+                                                   self._fills: {}, self._trading: {},
+                                                   self._suspect: {}}
         self._unsynced = 0
 
     def ping(self) -> bool:
@@ -95,16 +101,36 @@ class RedisStore:
 
     def record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> bool:
         record = json.dumps({"cl_ord_id": cl_ord_id, "qty": qty, "price": price})
+        return self._write_once("record a fill", self._fills, exec_id, record)
+
+    def record_suspect_fill(self, exec_id: str, record: dict[str, object]) -> bool:
+        return self._write_once("record a suspect fill", self._suspect, exec_id,
+                                json.dumps(record, sort_keys=True))
+
+    def _write_once(self, what: str, key: str, field: str, value: str) -> bool:
+        """HSETNX: False when ``field`` was there already (a record never changes)."""
         if not self.available:
-            self._keep(self._fills, exec_id, record)
-            raise StoreUnavailable(self._down_message("record a fill"))
+            self._keep(key, field, value)
+            raise StoreUnavailable(self._down_message(what))
         try:
-            fresh = bool(self._redis.hsetnx(self._fills, exec_id, record))
+            fresh = bool(self._redis.hsetnx(key, field, value))
         except redis.RedisError as exc:
-            self._go_down(self._fills, exec_id, record)
-            raise StoreUnavailable(self._down_message("record a fill", exc)) from exc
-        self._mirror[self._fills].setdefault(exec_id, record)
+            self._go_down(key, field, value)
+            raise StoreUnavailable(self._down_message(what, exc)) from exc
+        self._mirror[key].setdefault(field, value)
         return fresh
+
+    def suspect_fills(self) -> dict[str, dict[str, object]]:
+        stored = self._call("read suspect fills", self._redis.hgetall, self._suspect)
+        return {exec_id.decode(): dict(json.loads(value)) for exec_id, value in stored.items()}
+
+    def save_symbol_holds(self, holds: dict[str, str]) -> None:
+        self._write("save the held symbols", self._trading, "holds",
+                    json.dumps(holds, sort_keys=True))
+
+    def symbol_holds(self) -> dict[str, str]:
+        stored = self._call("read the held symbols", self._redis.hget, self._trading, "holds")
+        return {} if stored is None else {str(k): str(v) for k, v in json.loads(stored).items()}
 
     def _write(self, what: str, key: str, field: str, value: str) -> None:
         if not self.available:
@@ -125,7 +151,7 @@ class RedisStore:
         """Keep a write that could not be made: the latest version of an order, the first
         record of a fill."""
         self._unsynced += 1
-        if key == self._fills:
+        if key in (self._fills, self._suspect):
             self._mirror[key].setdefault(field, value)
         else:
             self._mirror[key][field] = value
@@ -148,8 +174,9 @@ class RedisStore:
         for key in (self._parents, self._children, self._trading):
             if self._mirror[key]:
                 pipe.hset(key, mapping=cast(dict[Any, Any], self._mirror[key]))
-        for exec_id, record in self._mirror[self._fills].items():
-            pipe.hsetnx(self._fills, exec_id, record)
+        for key in (self._fills, self._suspect):
+            for exec_id, record in self._mirror[key].items():
+                pipe.hsetnx(key, exec_id, record)
         try:
             pipe.execute()
         except redis.RedisError:
@@ -196,7 +223,7 @@ class RedisStore:
     def clear(self) -> None:
         """Forget everything in this namespace (tests, and a deliberate fresh start)."""
         self._call("clear the store", self._redis.delete, self._parents, self._children,
-                   self._fills, self._model, self._trading)
+                   self._fills, self._model, self._trading, self._suspect)
         for fields in self._mirror.values():
             fields.clear()
 

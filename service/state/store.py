@@ -31,6 +31,20 @@ class StateStore(Protocol):
         keeps across every replace."""
         ...
 
+    def record_suspect_fill(self, exec_id: str, record: dict[str, object]) -> bool:
+        """Keep a fill that failed its checks as the venue stated it (core/fill_rules.py):
+        never summed into a position. False when ``exec_id`` was already kept."""
+        ...
+
+    def suspect_fills(self) -> dict[str, dict[str, object]]: ...
+
+    def save_symbol_holds(self, holds: dict[str, str]) -> None:
+        """The symbols held for suspect fills, with why, on every change: only an operator
+        lifts a hold, a restart does not."""
+        ...
+
+    def symbol_holds(self) -> dict[str, str]: ...
+
     def parents(self) -> list[ParentOrder]: ...
 
     def children(self) -> list[ChildOrder]: ...
@@ -62,6 +76,8 @@ class MemoryStore:
         self._fills: dict[str, tuple[str, int, int]] = {}
         self._model: dict[str, object] | None = None
         self._trading: tuple[str, str] | None = None
+        self._suspect: dict[str, dict[str, object]] = {}
+        self._holds: dict[str, str] = {}
 
     def save_parent(self, parent: ParentOrder) -> None:
         self._parents[parent.parent_id] = replace(parent)
@@ -75,6 +91,21 @@ class MemoryStore:
             return False
         self._fills[exec_id] = (cl_ord_id, qty, price)
         return True
+
+    def record_suspect_fill(self, exec_id: str, record: dict[str, object]) -> bool:
+        if exec_id in self._suspect:
+            return False
+        self._suspect[exec_id] = json.loads(json.dumps(record))
+        return True
+
+    def suspect_fills(self) -> dict[str, dict[str, object]]:
+        return {exec_id: dict(record) for exec_id, record in self._suspect.items()}
+
+    def save_symbol_holds(self, holds: dict[str, str]) -> None:
+        self._holds = dict(holds)
+
+    def symbol_holds(self) -> dict[str, str]:
+        return dict(self._holds)
 
     def parents(self) -> list[ParentOrder]:
         return [replace(p) for p in self._parents.values()]

@@ -93,3 +93,10 @@ def test_api_port_in_use_is_one_clear_line(tmp_path: Path,
         code = main(["run", "--config", str(config)])
     err = capsys.readouterr().err
     assert code == 2 and f"127.0.0.1:{port}" in err and "another api.port" in err
+
+
+def test_an_unknown_venue_persona_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["venue", "--persona", "strict,careless"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown persona careless" in err and "fill-at-limit" in err
+    assert "Traceback" not in err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from core.domain import (
     OrdStatus,
     ParentOrder,
     Side,
+    UnreadableReport,
 )
 from core.oms import OrderManager
 from gateways.fix.gateway import FixOrderGateway
@@ -187,6 +189,38 @@ async def test_every_fix44_exec_type_moves_the_order_as_the_venue_says(client: C
     assert client.gateway is not None and client.gateway.malformed == 0
 
 
+def _without(message: fix.Message, *tags: int, avg_px: str = "") -> fix.Message:
+    for tag in tags:
+        message.removeField(tag)
+    if avg_px:
+        message.setField(6, avg_px)
+    return message
+
+
+async def test_what_counterparties_send_in_the_wild_reaches_the_oms_as_meant(
+        client: Client) -> None:
+    client.peer.respond = _scripted({
+        # FIX 4.2's ExecType 1 and 2 on this 4.4 session, no OrderID; the second fill with
+        # neither LastQty nor LastPx, only CumQty and AvgPx (300 at 580.11 on average: the 200
+        # more went at 580.115, rounded to the tick, 580.12).
+        "LG": lambda cl, _s: [_without(er(cl, f"{cl}.1", "1", "1", 100, (100, "580.10")), 37),
+                              _without(er(cl, f"{cl}.2", "2", "2", 300, (200, "580.12")),
+                                       31, 32, avg_px="580.1133333")],
+        # Done for day.
+        "DD": lambda cl, _s: [er(cl, f"{cl}.1", "0", "0"), er(cl, f"{cl}.2", "3", "3")],
+    })
+    gateway = await client.connect()
+    client.send_new("LG-1")
+    await client.until(_report_for("LG-1.2"))
+    order = client.order("LG-1")
+    assert (order.status, order.cum_qty) == (OrdStatus.FILLED, 300)
+    assert order.notional_ticks == 100 * 58_010 + 200 * 58_012
+    client.send_new("DD-1")
+    await client.until(_report_for("DD-1.2"))
+    assert client.order("DD-1").status is OrdStatus.DONE_FOR_DAY
+    assert gateway.malformed == 0 and client.peer.of_type("3") == []  # nothing refused
+
+
 async def test_a_duplicate_exec_id_changes_nothing(client: Client) -> None:
     client.peer.respond = _scripted({
         "D": lambda cl, _s: [er(cl, "N1", "0", "0"),
@@ -264,19 +298,28 @@ async def test_unknown_and_malformed_messages_are_answered_and_the_session_stays
     peer.send(app_message("U9", t58="not in the dictionary"))
     await peer.wait_for("3", lambda f: f.get(372) == "U9")  # session Reject: invalid MsgType
 
+    # An execution report that cannot be read is never dropped: it reaches the service raw.
     no_exec_id = er("M-1", "unused", "0", "0")
     no_exec_id.removeField(17)
     peer.send(no_exec_id)
-    await peer.wait_for("3", lambda f: f.get(371) == "17")  # session Reject: tag missing
+    unreadable = await client.until(lambda e: isinstance(e, UnreadableReport))
+    assert isinstance(unreadable, UnreadableReport)
+    assert unreadable.cl_ord_id == "M-1" and "tag 17" in unreadable.reason
 
-    peer.send(er("M-2", "X0", "Z", "0"))  # an ExecType that does not exist
-    await peer.wait_for("3", lambda f: f.get(371) == "150")  # session Reject: bad value
+    # One that even the tolerant dictionary refuses (an ExecType no FIX version has) gets
+    # quickfix's session Reject, and still reaches the service raw.
+    peer.send(er("M-2", "X0", "Z", "0"))
+    await peer.wait_for("3", lambda f: f.get(371) == "150")
+    refused = await client.until(lambda e: isinstance(e, UnreadableReport))
+    assert isinstance(refused, UnreadableReport) and refused.cl_ord_id == "M-2"
+    assert "data dictionary" in refused.reason and "\x01150=Z\x01" in refused.raw
 
-    # Valid FIX that the gateway cannot use: counted and logged, no answer.
+    # Valid FIX that the gateway cannot use: counted and logged, delivered raw, no answer.
     before = gateway.malformed
     peer.send(er("M-3", "X1", "F", "2", 300, (300, "580.10"), symbol="ZZZZ"))
-    peer.send(execution_report("M-4", "X2", "F", "2", qty=300, cum_qty=300,
-                               last_qty=300))  # a fill without a price
+    no_price = execution_report("M-4", "X2", "F", "2", qty=300, cum_qty=300, last_qty=300)
+    no_price.removeField(6)
+    peer.send(no_price)  # a fill without LastPx or AvgPx: nothing says at what price
     peer.send(er("M-5", "X3", "0", "0"))  # a well-formed report: the session is still fine
     await client.until(_report_for("X3"))
     assert gateway.malformed == before + 2
@@ -295,14 +338,29 @@ async def test_logon_credentials_come_from_the_environment_and_are_not_logged(
     logon = await client.peer.wait_for("A")
     assert (logon[553], logon[554]) == ("desk7", "pw-hunter2")
     assert "pw-hunter2" not in caplog.text
-    logs = [p for p in client.spec.state_dir.rglob("*") if p.is_file() and "log" in p.parts]
-    assert logs and not any("pw-hunter2" in p.read_text(errors="replace") for p in logs)
+    # Not in the message log, nor in the message store (which keeps the Logon it sent), nor
+    # anywhere else in the state directory; and that directory is the service user's alone.
+    files = [p for p in client.spec.state_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".body" for p in files) and any("log" in p.parts for p in files)
+    assert not any(b"pw-hunter2" in p.read_bytes() for p in files)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
+    dirs = [client.spec.state_dir, *(p for p in client.spec.state_dir.rglob("*") if p.is_dir())]
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in dirs)
 
 
-async def test_the_venue_refuses_a_wrong_password(tmp_path: Path) -> None:
+def _junk_logon(sender: str, password: str, junk_chars: int) -> bytes:
+    """A Logon as bytes on the wire, with a Text(58) of ``junk_chars`` characters."""
+    body = (f"35=A\x0134=1\x0149={sender}\x0152=20261123-15:00:00.000\x0156=SIMVENUE\x01"
+            f"98=0\x01108=5\x01554={password}\x0158={'X' * junk_chars}\x01")
+    head = f"8=FIX.4.4\x019={len(body)}\x01{body}"
+    return f"{head}10={sum(head.encode()) % 256:03d}\x01".encode()
+
+
+async def test_the_venue_refuses_a_wrong_password_and_keeps_no_secret_and_no_junk(
+        tmp_path: Path) -> None:
     port = free_port()
     venue = SimulatedVenue(
-        VenueConfig(port=port, clients=[VenueClient(comp_id="TESTER", password="right")],
+        VenueConfig(port=port, clients=[VenueClient(comp_id="TESTER", password="pw-right-7f3")],
                     symbols=[VenueSymbol(symbol="GOOG", tick_size=Decimal("0.01"),
                                          start_price=Decimal("580.01"))],
                     state_dir=tmp_path / "venue"),
@@ -312,13 +370,29 @@ async def test_the_venue_refuses_a_wrong_password(tmp_path: Path) -> None:
                        tmp_path / "client", reconnect_seconds=30)
     gateway = FixOrderGateway(spec, {"GOOG": GOOG}, asyncio.get_running_loop(),
                               lambda e, _t: None)
-    os.environ["EXECAGENT_FIX_PASSWORD"] = "wrong"
+    os.environ["EXECAGENT_FIX_PASSWORD"] = "pw-wrong-9c1"
     try:
         gateway.start()
         assert not await gateway.wait_logged_on(2.0)
         assert venue.rejected_logons >= 1 and venue.sessions_logged_on == set()
+        # Megabytes of junk in a Logon from a CompID it does not know (its global log) and
+        # from one it knows (the session's log).
+        for sender in ("NOBODY", "TESTER"):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.sendall(_junk_logon(sender, "pw-junk-4d2", 2_000_000))
+                await asyncio.sleep(0.5)
     finally:
         del os.environ["EXECAGENT_FIX_PASSWORD"]
         gateway.stop()
         venue.stop()
-
+    # The service's side keeps no trace of the (wrong) password it sent either.
+    assert not any(b"pw-wrong-9c1" in p.read_bytes()
+                   for p in (tmp_path / "client").rglob("*") if p.is_file())
+    files = [p for p in (tmp_path / "venue").rglob("*") if p.is_file()]
+    assert any(p.name.startswith("GLOBAL") and p.stat().st_size > 0 for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(secret in data for secret in (b"pw-right-7f3", b"pw-wrong-9c1",
+                                                     b"pw-junk-4d2")), path
+        assert path.stat().st_size < 64 * 1024, path  # each message's text bounded
+        assert path.stat().st_mode & 0o777 == 0o600, path

@@ -177,3 +177,18 @@ def test_an_outage_keeps_writes_in_memory_and_resync_rewrites_the_whole_state() 
     finally:
         server.stop()
         store.close()
+
+
+def test_suspect_fills_are_kept_once_as_stated_and_holds_replaced_whole(
+        store: StateStore) -> None:
+    record: dict[str, object] = {"cl_ord_id": "C1", "side": "BUY", "qty": 100,
+                                 "price": "99999999999.99", "reasons": "a BUY fill"}
+    assert store.record_suspect_fill("E9", record)
+    assert not store.record_suspect_fill("E9", {**record, "qty": 1})  # a record never changes
+    assert store.suspect_fills() == {"E9": record}
+    assert store.fills() == {}  # never among the fills a position is summed from
+    assert store.symbol_holds() == {}
+    store.save_symbol_holds({"GOOG": "a BUY fill on a SELL order"})
+    assert store.symbol_holds() == {"GOOG": "a BUY fill on a SELL order"}
+    store.save_symbol_holds({})
+    assert store.symbol_holds() == {}

@@ -128,7 +128,9 @@ def test_fill_report_parses_to_ticks() -> None:
 
 
 @pytest.mark.parametrize(("change", "problem"), [
-    ({31: "580.005"}, "tick grid"),
+    ({31: "five hundred"}, "not a number"),
+    ({31: "1e20"}, "not a price"),
+    ({17: ""}, "tag 17 missing or empty"),
     ({32: "-4"}, "non-negative"),
     ({150: "Z"}, "ExecType"),
     ({39: "?"}, "OrdStatus"),
@@ -142,10 +144,36 @@ def test_malformed_reports_raise_a_parse_error_naming_the_problem(change: dict[i
         decode_execution_report(_message("8", {**FILL, **change}), INSTRUMENTS)
 
 
-def test_fill_without_price_is_refused() -> None:
+def test_fill_without_a_price_or_an_average_price_is_refused() -> None:
     fields = {k: v for k, v in FILL.items() if k != 31}
-    with pytest.raises(FixParseError, match="LastPx"):
+    with pytest.raises(FixParseError, match="LastPx.*AvgPx"):
         decode_execution_report(_message("8", fields), INSTRUMENTS)
+
+
+def test_a_price_off_the_tick_grid_is_kept_as_the_venue_wrote_it() -> None:
+    report = decode_execution_report(_message("8", {**FILL, 31: "580.005"}), INSTRUMENTS)
+    assert (report.last_px, report.last_px_text, report.last_qty) == (None, "580.005", 40)
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    # FIX 4.2's fills on a 4.4 session, with the OrdStatus values that go with them.
+    ({150: "1", 39: "1"}, (ExecType.PARTIAL_FILL_42, OrdStatus.PARTIALLY_FILLED)),
+    ({150: "2", 39: "2"}, (ExecType.FILL_42, OrdStatus.FILLED)),
+    # Done for day, and 4.2's "Replaced" status.
+    ({150: "3", 39: "3", 32: "0"}, (ExecType.DONE_FOR_DAY, OrdStatus.DONE_FOR_DAY)),
+    ({150: "5", 39: "5", 32: "0"}, (ExecType.REPLACED, OrdStatus.REPLACED)),
+])
+def test_what_counterparties_send_in_the_wild_is_read(change: dict[int, str],
+                                                      expected: tuple[ExecType, OrdStatus]) -> None:
+    report = decode_execution_report(_message("8", {**FILL, **change}), INSTRUMENTS)
+    assert (report.exec_type, report.ord_status) == expected
+
+
+def test_a_fill_without_last_qty_or_order_id_is_read_for_its_cum_qty_and_avg_px() -> None:
+    fields = {k: v for k, v in FILL.items() if k not in (31, 32, 37)}
+    report = decode_execution_report(_message("8", {**fields, 6: "580.015"}), INSTRUMENTS)
+    assert (report.last_qty, report.last_px, report.cum_qty) == (0, None, 40)
+    assert report.avg_px_ticks == pytest.approx(58001.5) and report.order_id is None
 
 
 @settings(max_examples=300)
