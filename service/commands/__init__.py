@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "service.commands.operator",
     "service.commands.orders_cli",
     "service.commands.run",
+    "service.commands.signal",
     "service.commands.train",
     "service.commands.venue",
 )
