@@ -43,13 +43,13 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 RUN groupadd --system --gid 10001 execagent \
     && useradd --system --uid 10001 --gid execagent --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin execagent
-# The configuration's relative paths (deploy/risk/limits.demo.yaml, models/artifacts/policy.onnx,
+# The configuration's relative paths (deploy/risk/limits.demo.yaml, models/artifacts/*.onnx,
 # var/...) resolve against /app. Configuration and model stay owned by root (read-only for the
 # service); only var/ (FIX sequence numbers, session logs) is writable, and compose mounts a
 # volume there.
 WORKDIR /app
 COPY deploy ./deploy
-COPY models/artifacts/policy.onnx ./models/artifacts/policy.onnx
+COPY models/artifacts/policy.onnx models/artifacts/signal.onnx ./models/artifacts/
 RUN mkdir -p var && chown execagent:execagent var
 USER execagent:execagent
 # 8080: the service's API (/healthz, /readyz, /metrics, /api/v1); 9878: the venue's FIX acceptor.

@@ -23,6 +23,7 @@ from gateways.fix.settings import SessionSpec
 from gateways.marketdata.fix_feed import FixMarketData
 from models.policy import ExecutionPolicy
 from models.registry import make_policy
+from models.signal import SignalModel, SignalModelError
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
@@ -176,6 +177,17 @@ class Service:
                 time.time_ns(), KillTrigger.RECOVERY)
         return state
 
+    def _signal_model(self) -> SignalModel | None:
+        """The configured price-signal model (models/signal.py), or None when switched off."""
+        path = self.config.signal.model_path
+        if path is None:
+            return None
+        try:
+            return SignalModel(path)
+        except SignalModelError as exc:
+            raise StartupError(f"signal.model_path: {exc} (or set signal.model_path to null to "
+                               "run without the price signal)") from exc
+
     def _policy_for(self, parent: ParentOrder) -> ExecutionPolicy:
         """The policy a recovered parent was worked by, or the configured one when that can no
         longer be built (said in the log)."""
@@ -224,12 +236,14 @@ class Service:
             backoff=Backoff(fix_cfg.reconnect_seconds, fix_cfg.reconnect_max_seconds,
                             fix_cfg.reconnect_multiplier, fix_cfg.reconnect_jitter))
         policy_cfg = self.config.policy
+        signal_model = self._signal_model()
         self.engine = Engine(self.instruments, self.risk, self.gateway, self.store, self.metrics,
                              slice_seconds=policy_cfg.slice_seconds,
                              horizon_grace_seconds=policy_cfg.horizon_grace_seconds,
                              max_child_qty=policy_cfg.max_child_qty, journal=self.journal,
                              request_status=self.gateway.request_status,
-                             reconcile_timeout_s=self.config.store.reconcile_timeout_seconds)
+                             reconcile_timeout_s=self.config.store.reconcile_timeout_seconds,
+                             signal_model=signal_model)
         self.resumed = self.engine.restore(self.recovered, self._policy_for)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
         await self.feeds.start(self.engine.handle)
