@@ -191,7 +191,8 @@ FEATURE_SPEC_HASH = _spec_hash()
 
 
 FEATURE_SPEC_V2_ID = "execagent-obs-v2"
-FEATURES_V2: tuple[tuple[str, str], ...] = FEATURES + (
+FEATURES_V2: tuple[tuple[str, str], ...] = (
+    *FEATURES,
     ("signal", "the price signal's predicted mid change over its horizon (models.signal), bps "
                "/ 10, clipped to 1, signed for the parent's side: > 0 the price is expected to "
                "move against it (up for a buy, down for a sale)"),

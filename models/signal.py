@@ -98,7 +98,7 @@ class SignalModel:
         try:
             self._session = ort.InferenceSession(str(self.path), options,
                                                  providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no base class
+        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             raise SignalModelError(f"signal model {self.path} is not a valid ONNX model: "
                                    f"{exc}") from exc
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)

@@ -67,7 +67,7 @@ class SignalDay:
     def labels_bps(self, horizon_s: float) -> np.ndarray:
         """The mid change over ``horizon_s`` in bps of the mid now; NaN where ``t + h`` is past
         the last message."""
-        horizon_ns = int(round(horizon_s * NS))
+        horizon_ns = round(horizon_s * NS)
         ts = self.ts_ns
         later = np.searchsorted(ts, ts + horizon_ns, side="right") - 1
         mid = self.mid_x2.astype(np.float64)
@@ -148,7 +148,7 @@ def split(day: SignalDay, horizon_s: float) -> Split:
     span = last - first
     b1 = first + int(span * SPLIT_FRACTIONS[0])
     b2 = first + int(span * (SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1]))
-    embargo = int(round(EMBARGO_HORIZONS * horizon_s * NS))
+    embargo = round(EMBARGO_HORIZONS * horizon_s * NS)
     ts = day.ts_ns
     labelled = ~np.isnan(day.labels_bps(horizon_s))
     parts = Split(labelled & (ts < b1 - embargo),

@@ -118,14 +118,7 @@ class SignalTracker:
         self.ret_fast *= fast
         self.ret_slow *= slow
         self.events = self.events * fast + 1.0
-        signed = 0.0
-        for trade in message.trades:
-            aggressor = trade.aggressor
-            if aggressor is None and self.last_mid_x2:
-                # Feeds that do not say who initiated: the quote rule against the mid before.
-                aggressor = Side.BUY if 2 * trade.price >= self.last_mid_x2 else Side.SELL
-            if aggressor is not None:
-                signed += int(aggressor) * trade.qty
+        signed = self._signed_volume(message)
         bid = book.best_bid()
         ask = book.best_ask()
         if bid is None or ask is None:
@@ -140,30 +133,47 @@ class SignalTracker:
         norm = self.avg_depth if self.avg_depth > 1.0 else 1.0
         self.flow_fast += signed / norm
         self.flow_slow += signed / norm
-        mid_x2 = bid + ask
         if self.last_mid_x2:
-            ofi = 0.0
-            if bid >= self.bid:
-                ofi += bid_qty
-            if bid <= self.bid:
-                ofi -= self.bid_qty
-            if ask <= self.ask:
-                ofi -= ask_qty
-            if ask >= self.ask:
-                ofi += self.ask_qty
-            self.ofi_fast += ofi / norm
-            self.ofi_slow += ofi / norm
-            if bid == self.bid and bid_qty < self.bid_qty:
-                self.bid_depletion += (self.bid_qty - bid_qty) / norm
-            if ask == self.ask and ask_qty < self.ask_qty:
-                self.ask_depletion += (self.ask_qty - ask_qty) / norm
-            if mid_x2 != self.last_mid_x2 and self.last_mid_x2 > 0 and mid_x2 > 0:
-                ret_bps = math.log(mid_x2 / self.last_mid_x2) * 1e4
-                self.ret_fast += ret_bps
-                self.ret_slow += ret_bps
-                self.sq_returns += ret_bps * ret_bps
+            self._touch_flow(bid, ask, bid_qty, ask_qty, norm)
         self.bid, self.ask, self.bid_qty, self.ask_qty = bid, ask, bid_qty, ask_qty
-        self.last_mid_x2 = mid_x2
+        self.last_mid_x2 = bid + ask
+
+    def _signed_volume(self, message: MarketData) -> float:
+        """The message's traded quantity, + buyer-initiated, - seller-initiated."""
+        signed = 0.0
+        for trade in message.trades:
+            aggressor = trade.aggressor
+            if aggressor is None and self.last_mid_x2:
+                # Feeds that do not say who initiated: the quote rule against the mid before.
+                aggressor = Side.BUY if 2 * trade.price >= self.last_mid_x2 else Side.SELL
+            if aggressor is not None:
+                signed += int(aggressor) * trade.qty
+        return signed
+
+    def _touch_flow(self, bid: int, ask: int, bid_qty: int, ask_qty: int, norm: float) -> None:
+        """Order-flow imbalance, queue depletion and the mid's return from the touch before
+        this message to the touch after it."""
+        ofi = 0.0
+        if bid >= self.bid:
+            ofi += bid_qty
+        if bid <= self.bid:
+            ofi -= self.bid_qty
+        if ask <= self.ask:
+            ofi -= ask_qty
+        if ask >= self.ask:
+            ofi += self.ask_qty
+        self.ofi_fast += ofi / norm
+        self.ofi_slow += ofi / norm
+        if bid == self.bid and bid_qty < self.bid_qty:
+            self.bid_depletion += (self.bid_qty - bid_qty) / norm
+        if ask == self.ask and ask_qty < self.ask_qty:
+            self.ask_depletion += (self.ask_qty - ask_qty) / norm
+        mid_x2 = bid + ask
+        if mid_x2 != self.last_mid_x2 and self.last_mid_x2 > 0 and mid_x2 > 0:
+            ret_bps = math.log(mid_x2 / self.last_mid_x2) * 1e4
+            self.ret_fast += ret_bps
+            self.ret_slow += ret_bps
+            self.sq_returns += ret_bps * ret_bps
 
     def ready(self) -> bool:
         """True once a two-sided book has been seen."""

@@ -437,12 +437,7 @@ class Engine:
             resting = sum(o.leaves_qty for o in children if o.tif is not TimeInForce.IOC)
             ioc = sum(o.leaves_qty for o in children if o.tif is TimeInForce.IOC)
             slice_qty = parent.qty // working.n_slices
-            tracker = self.trackers[parent.symbol]
-            if working.with_signal:
-                observe_v2(working.obs, book, parent, children, tracker, now, slice_qty,
-                           signal_bps)
-            else:
-                observe(working.obs, book, parent, children, tracker, now, slice_qty)
+            self._observe(working, book, children, now, slice_qty, signal_bps)
             ctx = DecisionContext(working.obs, parent, book, now, slice_qty, working.n_slices,
                                   resting, ioc, working.market_volume, signal_bps)
             started = time.perf_counter_ns()
@@ -454,6 +449,16 @@ class Engine:
             action = Action(action.kind, self.max_child_qty)
         for intent in translate(action, parent, book, children, self._next_id):
             self._route(intent, parent, now, received_ns)
+
+    def _observe(self, working: _Working, book: DepthBook, children: list[ChildOrder],
+                 now: int, slice_qty: int, signal_bps: float) -> None:
+        """The parent's observation into its buffer, in the version its policy was trained on."""
+        parent = working.parent
+        tracker = self.trackers[parent.symbol]
+        if working.with_signal:
+            observe_v2(working.obs, book, parent, children, tracker, now, slice_qty, signal_bps)
+        else:
+            observe(working.obs, book, parent, children, tracker, now, slice_qty)
 
     def _route(self, intent: OrderIntent, parent: ParentOrder, now: int,
                received_ns: int) -> None:

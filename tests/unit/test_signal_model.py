@@ -169,8 +169,8 @@ def test_a_model_for_other_features_is_refused_naming_the_difference(tmp_path: P
     renamed = [*names[:-1], "queue_age"]
     path = _with_metadata(linear_signal_model(tmp_path / "a.onnx"), tmp_path / "b.onnx", **{
         "execagent.signal_features": json.dumps(renamed)})
-    with pytest.raises(SignalModelError, match="the code has, the model lacks: event_rate.*"
-                                               "the model has, the code lacks: queue_age"):
+    with pytest.raises(SignalModelError, match=r"the code has, the model lacks: event_rate.*"
+                                               r"the model has, the code lacks: queue_age"):
         SignalModel(path)
     path = _with_metadata(linear_signal_model(tmp_path / "c.onnx"), tmp_path / "d.onnx", **{
         "execagent.signal_spec_hash": "0123456789abcdef"})
