@@ -144,5 +144,5 @@ class OnnxPolicy:
 
     def act(self, ctx: DecisionContext) -> Action:
         kind, multiple = self.action_table[self.action_index(ctx.obs)]
-        return Action(kind, max(int(round(multiple * ctx.slice_qty)), 1)
+        return Action(kind, max(round(multiple * ctx.slice_qty), 1)
                       if kind is not ActionKind.WAIT else 0)

@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--symbol", default="GOOG", help="symbol of the simulated market")
     p.add_argument("--window", default=None, metavar="HH:MM-HH:MM",
                    help="replay only: episodes lie inside this window (New York time)")
-    p.add_argument("--policies", default=",".join(("rl",) + BASELINES),
+    p.add_argument("--policies", default=",".join(("rl", *BASELINES)),
                    help="comma-separated policies to run (default: rl and every baseline)")
     p.add_argument("--signal", type=Path, default=DEFAULT_SIGNAL,
                    help=f"the price-signal model the engine runs on every tick (default "
