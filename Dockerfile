@@ -37,13 +37,13 @@ RUN --mount=type=bind,source=wheelhouse/deps,target=/wheels/deps \
     && groupadd --system --gid 10001 execagent \
     && useradd --system --uid 10001 --gid execagent --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin execagent
-# The configuration's relative paths (deploy/risk/limits.demo.yaml, models/artifacts/policy.onnx,
+# The configuration's relative paths (deploy/risk/limits.demo.yaml, models/artifacts/*.onnx,
 # var/...) resolve against /app. Configuration and model stay owned by root (read-only for the
 # service); only var/ (FIX sequence numbers, session logs) is writable, and compose mounts a
 # volume there.
 WORKDIR /app
 COPY deploy ./deploy
-COPY models/artifacts/policy.onnx ./models/artifacts/policy.onnx
+COPY models/artifacts/policy.onnx models/artifacts/signal.onnx ./models/artifacts/
 # The project's wheel last. Its dependencies are installed above: pip only checks them, and
 # fails naming one that is not. The build fails if the CLI cannot start (a native library
 # missing from the base) or if torch got in.

@@ -9,7 +9,9 @@ machine; sharing the engine's core it preempted the engine inside ``sendToTarget
 ``split_cpus`` there says by how much), which acknowledges, cancels, replaces and fills the
 orders; its execution reports go through the engine between ticks (not timed); the service's
 Engine with the real risk overlay (limits wide enough never to deny), the OMS and the in-memory
-store; the shipped policy ``models/artifacts/policy.onnx``. The market the policy sees is
+store; the shipped policy ``models/artifacts/policy.onnx``, and the shipped price signal
+``models/artifacts/signal.onnx`` on every tick (``--no-signal`` runs without it, to measure what
+it costs). The market the policy sees is
 synthetic and named so: a seeded random walk of a 10-level GOOG book ($0.01 tick), one FIX
 incremental refresh per tick (three to seven level changes, a price move one tick in twenty, a
 trade one tick in four), 1 ms apart in event time, fed at ``--rate`` ticks per wall second
@@ -99,6 +101,7 @@ from gateways.venue.messages import (
 from models.features import new_observation_buffer, observe
 from models.policy import DecisionContext
 from models.registry import make_policy
+from models.signal import SignalModel
 from risk.limits import parse_limits
 from risk.overlay import RiskOverlay
 from service.engine import Engine
@@ -108,6 +111,7 @@ from sim.matching import Fill
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "artifacts" / "policy.onnx"
+SIGNAL = ROOT / "models" / "artifacts" / "signal.onnx"
 OUT = ROOT / "docs" / "benchmarks.json"
 GOOG = Instrument("GOOG", Decimal("0.01"))
 INSTRUMENTS = {"GOOG": GOOG}
@@ -237,10 +241,13 @@ async def _session(port: int, workdir: Path, reports: _Reports) -> FixOrderGatew
     return gateway
 
 
-def _engine(sender: _TimedSender) -> Engine:
+def _engine(sender: _TimedSender, signal: bool = True) -> Engine:
+    """The engine with the shipped policy working one parent, and the shipped price signal
+    on every tick unless ``signal`` is False (``--no-signal``: what the signal costs)."""
     risk = RiskOverlay(parse_limits(WIDE_LIMITS), INSTRUMENTS)
     engine = Engine(INSTRUMENTS, risk, sender, MemoryStore(), Metrics(), slice_seconds=60.0,
-                    max_child_qty=5_000, request_status=sender.gateway.request_status)
+                    max_child_qty=5_000, request_status=sender.gateway.request_status,
+                    signal_model=SignalModel(SIGNAL) if signal else None)
     parent = ParentOrder("P-bench", "GOOG", Side.SELL, 10**8, START_NS,
                          START_NS + 10**6 * 10**9, "onnx")
     engine.submit(parent, make_policy("onnx", MODEL))
@@ -338,6 +345,9 @@ def stages(engine: Engine, iterations: int) -> dict[str, list[int]]:
     store = MemoryStore()
     out: dict[str, list[int]] = {name: [] for name in (
         "feature building", "inference", "risk check", "OMS update", "store write (memory)")}
+    signal = engine.signals.get("GOOG")
+    if signal is not None:
+        out["price signal (features + model)"] = []
     now = engine.clock.now_ns()
     for n in range(iterations):
         intent = NewOrder(f"S{n}", parent.parent_id, "GOOG", Side.SELL, 100, book.best_ask(),
@@ -354,8 +364,12 @@ def stages(engine: Engine, iterations: int) -> dict[str, list[int]]:
         assert order is not None
         store.save_child(order)
         t5 = time.perf_counter_ns()
-        for name, took in zip(out, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+        for name, took in zip(out, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=False):
             out[name].append(took)
+        if signal is not None:
+            t6 = time.perf_counter_ns()
+            signal.predict(book, now)
+            out["price signal (features + model)"].append(time.perf_counter_ns() - t6)
     return out
 
 
@@ -588,6 +602,9 @@ async def main() -> int:
     parser.add_argument("--sustained-seconds", type=float, default=2.0,
                         help="length of each offered rate through the engine's queue")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--no-signal", action="store_true",
+                        help="run the engine without the price signal (models/artifacts/"
+                             "signal.onnx), to measure what the signal costs a tick")
     parser.add_argument("--profile", nargs="?", const="throughput",
                         choices=("throughput", "memory", "sustained"),
                         help="only profile with pyinstrument and print it as text (what "
@@ -602,7 +619,7 @@ async def main() -> int:
         gateway = await _session(port, Path(workdir), reports)
         try:
             sender = _TimedSender(gateway)
-            engine = _engine(sender)
+            engine = _engine(sender, signal=not args.no_signal)
             market = _Market(args.seed)
             if args.profile:
                 await tick_to_wire(engine, sender, reports, market, 2_000, args.rate)  # warm up
@@ -666,6 +683,7 @@ async def main() -> int:
         "memory_run_orders_sent": rss[3],
         "memory_run_ticks_decided": rss[4],
         "ticks": args.ticks, "orders": len(wire), "seed": args.seed, "rate": args.rate,
+        "signal": not args.no_signal,
         "market": "synthetic seeded random walk, 10-level GOOG book, 1 ms per tick",
         "goals_met": goals,
         "date": time.strftime("%Y-%m-%d"),

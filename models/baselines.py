@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.domain import Side
 from models.actions import WAIT, Action, ActionKind
 from models.policy import DecisionContext
 from sim.profile import VolumeProfile
@@ -267,6 +268,64 @@ class AlmgrenChrissPolicy(_RestThenCross):
 
     def fraction_due(self, ctx: DecisionContext, elapsed_s: float, horizon_s: float) -> float:
         return almgren_chriss_fraction(self.urgent_kappa(ctx), elapsed_s, horizon_s)
+
+
+# The alpha tilt's threshold, in spreads: a predicted adverse move larger than half the
+# spread (what crossing costs against the mid) makes waiting dearer than crossing now. An
+# assumption of scale, not a calibrated value.
+DEFAULT_ALPHA_THRESHOLD_SPREADS = 0.5
+
+
+class AlphaAlmgrenChrissPolicy(AlmgrenChrissPolicy):
+    """Almgren-Chriss whose trading rate tilts with the price signal (``ctx.signal_bps``,
+    :mod:`models.signal`): the strongest heuristic holding the information the RL policy's
+    ``execagent-obs-v2`` observation holds.
+
+    On the Almgren-Chriss schedule and passive TWAP's mechanics, with a threshold of
+    ``threshold_spreads`` times the current spread in bps:
+    - **adverse** prediction above it (the price expected to rise for a buy, to fall for a
+      sale): faster, crossing now what the schedule wants done by the end of the current slice;
+    - **favourable** prediction above it: patient, resting what the last slice left undone
+      instead of crossing it, for at most one slice more (two slices behind, it crosses
+      whatever the signal says);
+    - otherwise: Almgren-Chriss as it is.
+
+    Without a signal (0.0: the engine runs no signal model) it is exactly Almgren-Chriss.
+    """
+
+    def __init__(self, params: AlmgrenChrissParams | None = None,
+                 threshold_spreads: float = DEFAULT_ALPHA_THRESHOLD_SPREADS) -> None:
+        super().__init__(params)
+        if not (math.isfinite(threshold_spreads) and threshold_spreads >= 0):
+            raise ValueError(f"the alpha threshold must be a finite number >= 0 spreads, got "
+                             f"{threshold_spreads!r}")
+        self.threshold_spreads = threshold_spreads
+        self.name = "almgren_chriss_alpha"
+
+    def act(self, ctx: DecisionContext) -> Action:
+        started = _slices_started(ctx)
+        done_or_going = ctx.parent.filled + ctx.ioc_in_flight
+        adverse = ctx.signal_bps if ctx.parent.side is Side.BUY else -ctx.signal_bps
+        threshold = _spread_bps(ctx) * self.threshold_spreads
+        tilted = abs(adverse) > threshold and started > 0
+        if tilted and adverse > 0:
+            ahead = self.target(ctx, started) - done_or_going
+            if ahead > 0:
+                return Action(ActionKind.CROSS, ahead)
+        overdue = self.target(ctx, started - 1) - done_or_going
+        if overdue > 0 and not (tilted and adverse < 0
+                                and self.target(ctx, started - 2) - done_or_going <= 0):
+            return Action(ActionKind.CROSS, overdue)
+        to_rest = self.target(ctx, started) - done_or_going
+        return Action(ActionKind.REST_NEAR, to_rest) if to_rest > 0 else WAIT
+
+
+def _spread_bps(ctx: DecisionContext) -> float:
+    """The bid-ask spread in bps of the mid; infinite (no tilt) without a two-sided book."""
+    bid, ask = ctx.book.best_bid(), ctx.book.best_ask()
+    if bid is None or ask is None or bid + ask <= 0:
+        return math.inf
+    return (ask - bid) * 2e4 / (bid + ask)
 
 
 DEFAULT_POV_RATE = 0.1

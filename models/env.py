@@ -6,7 +6,10 @@ seeded random window of the recorded market, which the agent's orders interact w
 engine, it decides on every market-data message: each ``step`` takes the action for the observation
 it returned last, turns it into orders through the same :func:`models.actions.translate` the engine
 uses, hands them to the exchange, and runs the market until the next market-data message. The
-observation is :func:`models.features.observe`, the one definition shared with the engine; child
+observation is :func:`models.features.observe` (``execagent-obs-v1``, the default) or
+:func:`models.features.observe_v2` (``observation="execagent-obs-v2"``: v1 and the price signal,
+computed by :class:`models.signal.SignalRuntime` from the same messages, as the engine does),
+the one definition shared with the engine; child
 orders are tracked by the service's own :class:`~core.oms.OrderManager` from the exchange's
 execution reports (so their states follow the same FIX rules as live).
 
@@ -59,7 +62,16 @@ from core.domain import (
 from core.oms import OrderManager
 from core.tca import cost_in_bps, shortfall_bps, signed_cost_x2
 from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind, horizon_action, translate
-from models.features import N_FEATURES, MarketTracker, new_observation_buffer, observe
+from models.features import (
+    FEATURE_SPEC_ID,
+    FEATURE_SPEC_V2_ID,
+    OBSERVATION_SPECS,
+    MarketTracker,
+    new_observation_buffer_for,
+    observe,
+    observe_v2,
+)
+from models.signal import SignalModel, SignalRuntime
 from models.training_config import EVALUATION_SEED_BASE, REWARD_MODES
 from sim.exchange import Exchange, SimExchange
 from sim.flow import FlowParams, StochasticFlow
@@ -87,6 +99,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         action_table: tuple[tuple[ActionKind, float], ...] = DEFAULT_ACTION_TABLE,
         reward: str = "mark_to_market",
         message_cost_bps: float = 0.0,
+        observation: str = FEATURE_SPEC_ID,
+        signal_model: SignalModel | None = None,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
@@ -106,9 +120,18 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         if message_cost_bps < 0:
             raise ValueError(f"message_cost_bps must not be negative, got {message_cost_bps}")
         self.message_cost_bps = message_cost_bps
+        if observation not in OBSERVATION_SPECS:
+            raise ValueError(f"observation must be one of {', '.join(OBSERVATION_SPECS)}, got "
+                             f"{observation!r}")
+        if observation == FEATURE_SPEC_V2_ID and signal_model is None:
+            raise ValueError(f"the {observation} observation holds the price signal: give the "
+                             "signal model (signal_model)")
+        self.observation = observation
+        self.signal_model = signal_model
         self.action_space = gym.spaces.Discrete(len(action_table))
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, (N_FEATURES,), np.float32)
-        self._obs = new_observation_buffer()
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (OBSERVATION_SPECS[observation][1],),
+                                                np.float32)
+        self._obs = new_observation_buffer_for(observation)
         self._episode = 0
 
     # --- gymnasium -------------------------------------------------------------------------------
@@ -121,6 +144,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.exchange = self.make_exchange(episode_seed)
         self.book = DepthBook(self.exchange.symbol)
         self.tracker = MarketTracker()
+        self.signal = SignalRuntime(self.signal_model) if self.signal_model is not None \
+            else None
         self.oms = OrderManager()
         self._ids = (f"E{n}" for n in itertools.count(1))
         self.truncated = False
@@ -216,6 +241,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     def _on_market(self, message: MarketData) -> None:
         self.book.apply_market_data(message)
         self.tracker.update(self.book, message)
+        if self.signal is not None:
+            self.signal.update(self.book, message)
 
     def _next_id(self) -> str:
         return next(self._ids)
@@ -239,8 +266,16 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                            arrival_x2, self.qty)
 
     def _observe(self) -> np.ndarray:
-        observe(self._obs, self.book, self.parent, self.oms.working(self.parent.parent_id),
-                self.tracker, self.exchange.now_ns, self.slice_qty)
+        """The observation now, built as the engine builds it for a policy of this version."""
+        working = self.oms.working(self.parent.parent_id)
+        now = self.exchange.now_ns
+        if self.observation == FEATURE_SPEC_V2_ID:
+            assert self.signal is not None
+            observe_v2(self._obs, self.book, self.parent, working, self.tracker, now,
+                       self.slice_qty, self.signal.predict(self.book, now))
+        else:
+            observe(self._obs, self.book, self.parent, working, self.tracker, now,
+                    self.slice_qty)
         return self._obs.copy()
 
     def _info(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from models.actions import DEFAULT_ACTION_TABLE, ActionKind
-from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.features import OBSERVATION_SPECS
 from models.policy import ModelError
 
 OPSET = 17
@@ -71,15 +71,21 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
     import torch
 
     model = load_sb3(model_path)
-    if model.observation_space.shape != (N_FEATURES,):
-        raise ModelError(f"{model_path} observes {model.observation_space.shape} but the feature "
-                         f"spec {FEATURE_SPEC_ID} has {N_FEATURES} features: retrain")
+    # The observation version by its width (12: v1, 13: v2 with the price signal).
+    by_width = {width: (spec, spec_hash) for spec, (spec_hash, width)
+                in OBSERVATION_SPECS.items()}
+    shape = model.observation_space.shape
+    if shape is None or len(shape) != 1 or shape[0] not in by_width:
+        raise ModelError(f"{model_path} observes {shape} but this code builds observations of "
+                         f"{sorted(by_width)} features ({', '.join(OBSERVATION_SPECS)}): retrain")
+    n_features = shape[0]
+    spec_id, spec_hash = by_width[n_features]
     if model.action_space.n != len(DEFAULT_ACTION_TABLE):
         raise ModelError(f"{model_path} has {model.action_space.n} actions but the action table "
                          f"has {len(DEFAULT_ACTION_TABLE)}: retrain")
     module = decision_module(model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros((1, N_FEATURES), dtype=torch.float32)
+    dummy = torch.zeros((1, n_features), dtype=torch.float32)
     # The TorchScript exporter on purpose: the newer torch.export one needs onnxscript, and a
     # plain MLP gains nothing from it. Its deprecation notice is not for our users.
     with warnings.catch_warnings():
@@ -91,8 +97,8 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
     proto = onnx.load(str(out))
     info = run_info or {}
     metadata = {
-        "execagent.feature_spec_id": FEATURE_SPEC_ID,
-        "execagent.feature_spec_hash": FEATURE_SPEC_HASH,
+        "execagent.feature_spec_id": spec_id,
+        "execagent.feature_spec_hash": spec_hash,
         "execagent.action_table": action_table_json(DEFAULT_ACTION_TABLE),
         "execagent.algorithm": type(model).__name__,
         "execagent.training_data": str(info.get("data", "unknown")),
@@ -103,6 +109,9 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
         "execagent.exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "execagent.training_config": json.dumps(info.get("config", {}), sort_keys=True),
     }
+    signal_model = info.get("config", {}).get("signal_model")
+    if signal_model:  # a v2 policy learnt on this signal model's outputs: say which
+        metadata["execagent.signal_model"] = str(signal_model)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()

@@ -1,5 +1,12 @@
 """The policy's observation: the one definition the training environment and the live engine share.
 
+Two versions live here. ``execagent-obs-v1`` (:func:`observe`): the book, the market's recent
+statistics and the parent's own state, 12 features; the shipped policy was trained on it.
+``execagent-obs-v2`` (:func:`observe_v2`): v1's 12 features, then the short-horizon price
+signal (:mod:`models.signal`), 13 in all. A policy's metadata names its version, and the
+engine builds that observation for it (:data:`OBSERVATION_SPECS`), so v1 and v2 policies run
+side by side. v1's hash covers exactly what it did before v2 existed.
+
 Why one module: a policy trained on one set of features and fed another in production fails
 silently. Both sides call :func:`observe`, and a model file carries the :data:`FEATURE_SPEC_ID` and
 :data:`FEATURE_SPEC_HASH` it was trained with; the runtime refuses a model whose hash differs
@@ -25,6 +32,7 @@ import numpy as np
 
 from core.depth_book import DepthBook
 from core.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
+from models.signal_features import SIGNAL_SPEC_HASH, SIGNAL_SPEC_ID
 
 FEATURE_SPEC_ID = "execagent-obs-v1"
 
@@ -180,3 +188,54 @@ def _spec_hash() -> str:
 
 
 FEATURE_SPEC_HASH = _spec_hash()
+
+
+FEATURE_SPEC_V2_ID = "execagent-obs-v2"
+FEATURES_V2: tuple[tuple[str, str], ...] = (
+    *FEATURES,
+    ("signal", "the price signal's predicted mid change over its horizon (models.signal), bps "
+               "/ 10, clipped to 1, signed for the parent's side: > 0 the price is expected to "
+               "move against it (up for a buy, down for a sale)"),
+)
+N_FEATURES_V2 = len(FEATURES_V2)
+
+
+def observe_v2(
+    out: np.ndarray,
+    book: DepthBook,
+    parent: ParentOrder,
+    working: Sequence[ChildOrder],
+    tracker: MarketTracker,
+    now_ns: int,
+    slice_qty: int,
+    signal_bps: float,
+) -> np.ndarray:
+    """``execagent-obs-v2`` into ``out`` (float32, N_FEATURES_V2): :func:`observe`'s 12
+    features, then the signal, signed so that > 0 means an adverse move for the parent."""
+    observe(out, book, parent, working, tracker, now_ns, slice_qty)
+    sign = 1.0 if parent.side is Side.BUY else -1.0
+    out[N_FEATURES] = _clip(sign * signal_bps / 10.0)
+    return out
+
+
+def _spec_v2_hash() -> str:
+    definition = {
+        "id": FEATURE_SPEC_V2_ID,
+        "features": FEATURES_V2,
+        "source": _source_of(("_clip", "MarketTracker", "observe", "observe_v2")),
+        "signal_spec": [SIGNAL_SPEC_ID, SIGNAL_SPEC_HASH],
+    }
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+
+
+FEATURE_SPEC_V2_HASH = _spec_v2_hash()
+
+OBSERVATION_SPECS: dict[str, tuple[str, int]] = {
+    FEATURE_SPEC_ID: (FEATURE_SPEC_HASH, N_FEATURES),
+    FEATURE_SPEC_V2_ID: (FEATURE_SPEC_V2_HASH, N_FEATURES_V2),
+}
+"""Observation version -> (its hash, its width): the versions this code can build."""
+
+
+def new_observation_buffer_for(spec_id: str) -> np.ndarray:
+    return np.zeros(OBSERVATION_SPECS[spec_id][1], dtype=np.float32)

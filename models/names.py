@@ -7,6 +7,8 @@ from typing import Literal, get_args
 
 # "onnx" is the RL policy exported to ONNX (models/artifacts/policy.onnx by default); the
 # others are the baselines (models/baselines.py).
-PolicyName = Literal["twap", "twap_passive", "vwap", "almgren_chriss", "pov", "onnx"]
+# "almgren_chriss_alpha" tilts Almgren-Chriss with the price signal (models/signal.py).
+PolicyName = Literal["twap", "twap_passive", "vwap", "almgren_chriss", "almgren_chriss_alpha",
+                     "pov", "onnx"]
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
 BASELINE_NAMES: tuple[str, ...] = tuple(name for name in POLICY_NAMES if name != "onnx")

@@ -5,11 +5,13 @@ risk overlay and OMS, so that a comparison between them measures the policies an
 Each gets a :class:`DecisionContext` per tick and answers an :class:`~models.actions.Action`.
 
 ONNX model contract (what ``execagent export`` writes and :class:`OnnxPolicy` checks):
-- one input ``obs``: float32 ``[batch, N_FEATURES]``; one output ``logits``: float32
+- one input ``obs``: float32 ``[batch, width]``; one output ``logits``: float32
   ``[batch, n_actions]``; the deterministic action is the argmax;
-- metadata ``execagent.feature_spec_id`` and ``execagent.feature_spec_hash`` equal to the running
-  code's :mod:`models.features` values, and ``execagent.action_table``: a JSON list of
-  ``[action kind name, multiple of the slice quantity]``.
+- metadata ``execagent.feature_spec_id`` naming an observation version this code builds
+  (:data:`models.features.OBSERVATION_SPECS`: ``execagent-obs-v1``, or ``execagent-obs-v2``
+  with the price signal) and ``execagent.feature_spec_hash`` equal to the running code's hash
+  of that version, the input's width that version's, and ``execagent.action_table``: a JSON
+  list of ``[action kind name, multiple of the slice quantity]``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from core.depth_book import DepthBook
 from core.domain import ParentOrder
 from models.actions import Action, ActionKind
-from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.features import FEATURE_SPEC_ID, OBSERVATION_SPECS
 
 
 class ModelError(ValueError):
@@ -46,10 +48,12 @@ class DecisionContext:
     # Shares printed on the market since the parent started (POV's yardstick). Defaults to 0
     # for callers that do not track it, so the positional constructors elsewhere keep working.
     market_volume: int = 0
+    # The symbol's price signal now (models.signal): the mid's predicted change over the
+    # signal's horizon, bps, > 0 up; 0.0 when the engine runs no signal model.
+    signal_bps: float = 0.0
     # How much more urgent than usual the market makes the parent: a multiplier of a
     # schedule's risk aversion (the dynamic risk posture's, service/posture.py; 1: as usual).
-    # Almgren-Chriss reads it; the ONNX policy's observation (feature spec execagent-obs-v1)
-    # has no slot for it until a new feature spec is trained with one.
+    # Almgren-Chriss reads it; the ONNX policy's observation has no slot for it.
     urgency: float = 1.0
 
 
@@ -84,12 +88,14 @@ class OnnxPolicy:
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
             raise ModelError(f"model file {self.path} is not a valid ONNX model: {exc}") from exc
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
+        self.feature_spec_id = FEATURE_SPEC_ID
         self.action_table = self._check_contract()
+        n_features = OBSERVATION_SPECS[self.feature_spec_id][1]
         # IO binding to two preallocated buffers: a decision copies the observation in and
         # reads the logits out, and onnxruntime allocates nothing (10.6 -> 5.8 µs a call,
         # bench/bench_tick_to_wire.py). The input binding refers to ``_input``'s memory, so
         # it must never be reallocated.
-        self._input = np.zeros((1, N_FEATURES), dtype=np.float32)
+        self._input = np.zeros((1, n_features), dtype=np.float32)
         width = self._session.get_outputs()[0].shape[-1]
         self._logits = np.zeros((1, width if isinstance(width, int) else len(self.action_table)),
                                 dtype=np.float32)
@@ -102,16 +108,24 @@ class OnnxPolicy:
         meta = self.metadata
         spec_id = meta.get("execagent.feature_spec_id")
         spec_hash = meta.get("execagent.feature_spec_hash")
-        if spec_id != FEATURE_SPEC_ID or spec_hash != FEATURE_SPEC_HASH:
+        if spec_id not in OBSERVATION_SPECS:
+            raise ModelError(
+                f"model {self.path} was built for feature spec {spec_id!r}, which this code "
+                f"does not build (it builds {', '.join(OBSERVATION_SPECS)}): retrain and export "
+                "the model with this version of models/features.py")
+        expected_hash, n_features = OBSERVATION_SPECS[spec_id]
+        if spec_hash != expected_hash:
             raise ModelError(
                 f"model {self.path} was built for feature spec {spec_id!r} (hash {spec_hash!r}) "
-                f"but this code computes {FEATURE_SPEC_ID!r} (hash {FEATURE_SPEC_HASH!r}): "
+                f"but this code computes {spec_id!r} with hash {expected_hash!r}: "
                 "retrain and export the model with this version of models/features.py"
             )
+        self.feature_spec_id = spec_id
         inputs = self._session.get_inputs()
         outputs = [o.name for o in self._session.get_outputs()]
-        if len(inputs) != 1 or inputs[0].name != "obs" or inputs[0].shape[-1] != N_FEATURES:
-            raise ModelError(f"model {self.path} must take one input 'obs' of width {N_FEATURES}")
+        if len(inputs) != 1 or inputs[0].name != "obs" or inputs[0].shape[-1] != n_features:
+            raise ModelError(f"model {self.path} must take one input 'obs' of width "
+                             f"{n_features} ({spec_id})")
         if "logits" not in outputs:
             raise ModelError(f"model {self.path} has no output named 'logits' (has {outputs})")
         try:

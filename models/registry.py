@@ -9,6 +9,7 @@ from models.baselines import (
     DEFAULT_POV_RATE,
     AlmgrenChrissParams,
     AlmgrenChrissPolicy,
+    AlphaAlmgrenChrissPolicy,
     PovPolicy,
     TwapPolicy,
     VwapPolicy,
@@ -48,8 +49,8 @@ def make_policy(
     Every other keyword has a default, so each baseline builds from its name alone:
     ``volume_profile`` (a profile or the path of a saved one; none: VWAP is flat, i.e. TWAP),
     ``ac_params`` (none: :class:`AlmgrenChrissParams`' documented defaults) and ``pov_rate``.
-    ``urgency`` (:data:`URGENCY`) tilts the two that have a notion of it: Almgren-Chriss's risk
-    aversion and POV's rate; the others ignore it.
+    ``urgency`` (:data:`URGENCY`) tilts those that have a notion of it: Almgren-Chriss's risk
+    aversion (with or without the signal's tilt) and POV's rate; the others ignore it.
     """
     if urgency not in URGENCY:
         raise ValueError(f"urgency must be one of {', '.join(URGENCY)}, got {urgency!r}")
@@ -62,11 +63,13 @@ def make_policy(
         if isinstance(volume_profile, str | Path):
             volume_profile = volume_profiles.load(volume_profile)
         return VwapPolicy(volume_profile)
-    if name == "almgren_chriss":
+    if name in ("almgren_chriss", "almgren_chriss_alpha"):
         params = ac_params or AlmgrenChrissParams()
         if tilt.risk_aversion != 1.0:
             params = dataclasses.replace(
                 params, risk_aversion=params.risk_aversion * tilt.risk_aversion)
+        if name == "almgren_chriss_alpha":
+            return AlphaAlmgrenChrissPolicy(params)
         return AlmgrenChrissPolicy(params)
     if name == "pov":
         return PovPolicy(min(1.0, pov_rate * tilt.participation))

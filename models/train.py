@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from models.env import ExecutionEnv, simulated_market
+from models.signal import SignalModel
 from models.training_config import TrainConfig
 from sim.calibrate import load_flow_params
 
@@ -31,7 +32,9 @@ def make_env(config: TrainConfig) -> ExecutionEnv:
         side=episode.side_sign, qty=episode.qty, horizon_s=episode.horizon_seconds,
         slice_s=episode.slice_seconds, warmup_s=episode.warmup_seconds,
         horizon_grace_s=episode.horizon_grace_seconds, max_child_qty=episode.max_child_qty,
-        reward=config.reward, message_cost_bps=config.message_cost_bps)
+        reward=config.reward, message_cost_bps=config.message_cost_bps,
+        observation=config.observation,
+        signal_model=SignalModel(config.signal_model) if config.signal_model else None)
 
 
 def git_commit() -> str:

@@ -92,9 +92,16 @@ class TrainConfig(_Strict):
     dqn: DqnConfig = Field(default_factory=lambda: DqnConfig())
     out_dir: Path = Path("var/train")
     tensorboard_log: Path | None = None
+    # The observation the policy learns on (models/features.py): v1, or v2 with the price
+    # signal, which needs the signal model the environment (and later the engine) runs.
+    observation: Literal["execagent-obs-v1", "execagent-obs-v2"] = "execagent-obs-v1"
+    signal_model: Path | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if self.observation == "execagent-obs-v2" and self.signal_model is None:
+            raise ValueError("observation execagent-obs-v2 holds the price signal: set "
+                             "signal_model (e.g. models/artifacts/signal.onnx)")
         if self.reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {self.reward!r}")
         if not self.net_arch or any(width <= 0 for width in self.net_arch):

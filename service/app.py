@@ -25,6 +25,7 @@ from models.policy import ExecutionPolicy, OnnxPolicy
 from models.posture.levels import Posture
 from models.posture.model import PostureModelError, load_posture_model
 from models.registry import make_policy
+from models.signal import SignalModel, SignalModelError
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
@@ -232,6 +233,17 @@ class Service:
                 time.time_ns(), KillTrigger.RECOVERY)
         return state
 
+    def _signal_model(self) -> SignalModel | None:
+        """The configured price-signal model (models/signal.py), or None when switched off."""
+        path = self.config.signal.model_path
+        if path is None:
+            return None
+        try:
+            return SignalModel(path)
+        except SignalModelError as exc:
+            raise StartupError(f"signal.model_path: {exc} (or set signal.model_path to null to "
+                               "run without the price signal)") from exc
+
     def _policy_for(self, parent: ParentOrder) -> ExecutionPolicy:
         """The policy a recovered parent was worked by, or the configured one when that can no
         longer be built (said in the log)."""
@@ -287,6 +299,7 @@ class Service:
             backoff=Backoff(fix_cfg.reconnect_seconds, fix_cfg.reconnect_max_seconds,
                             fix_cfg.reconnect_multiplier, fix_cfg.reconnect_jitter))
         policy_cfg = self.config.policy
+        signal_model = self._signal_model()
         self.engine = Engine(self.instruments, self.risk, self.gateway, self.store, self.metrics,
                              slice_seconds=policy_cfg.slice_seconds,
                              horizon_grace_seconds=policy_cfg.horizon_grace_seconds,
@@ -296,7 +309,8 @@ class Service:
                              posture=self.posture, oversight=self.oversight,
                              fill_band_bps={i.symbol: i.fill_band_bps
                                             for i in self.config.instruments},
-                             settle_seconds=policy_cfg.settle_seconds)
+                             settle_seconds=policy_cfg.settle_seconds,
+                             signal_model=signal_model)
         self.oversight.trackers = self.engine.trackers
         self.resumed = self.engine.restore(self.recovered, self._policy_for)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")

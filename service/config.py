@@ -109,6 +109,12 @@ class PolicyConfig(_Section):
     shadow: Path | None = None
 
 
+class SignalConfig(_Section):
+    # The short-horizon price signal (models/signal.py), run on every tick beside the policy;
+    # null runs without it (a policy that observes it, execagent-obs-v2, then cannot start).
+    model_path: Path | None = Path("models/artifacts/signal.onnx")
+
+
 class RiskConfig(_Section):
     limits_path: Path = Path("deploy/risk/limits.demo.yaml")
 
@@ -212,6 +218,7 @@ class ServiceConfig(BaseSettings):
     )
     fix: FixConfig = Field(default_factory=FixConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    signal: SignalConfig = Field(default_factory=SignalConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)

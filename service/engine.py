@@ -47,8 +47,16 @@ from core.fill_rules import UNKNOWN_ORDER, Doubt
 from core.oms import TRADE_AMENDMENTS, FillEvent, OrderManager
 from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
-from models.features import MarketTracker, new_observation_buffer, observe
+from models.features import (
+    FEATURE_SPEC_ID,
+    FEATURE_SPEC_V2_ID,
+    MarketTracker,
+    new_observation_buffer_for,
+    observe,
+    observe_v2,
+)
 from models.policy import DecisionContext, ExecutionPolicy
+from models.signal import SignalModel, SignalRuntime
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger
 from service.clock import EventClock
@@ -68,25 +76,24 @@ class OrderSender(Protocol):
     def send(self, intent: OrderIntent, now_ns: int) -> bool: ...
 
 
-# Sends an OrderStatusRequest for a child order; False when the session cannot take it.
-
-
 @dataclass(slots=True)
 class _Working:
-    """Per-parent engine state: its policy and a preallocated observation buffer."""
+    """Per-parent engine state: its policy and a preallocated observation buffer (of the
+    observation version the policy was trained on)."""
 
     parent: ParentOrder
     policy: ExecutionPolicy
     n_slices: int
     inference: LatencyBuckets  # the policy's bound metric children: no label lookup per tick
     shortfall: Gauge
+    obs: np.ndarray
+    with_signal: bool  # the policy observes execagent-obs-v2 (v1 and the price signal)
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
     # When it began to wind down (monotonic ns): past Engine.settle_ns it finishes whether or
     # not the venue has answered for every child order.
     winding_since_ns: int | None = None
-    obs: np.ndarray = field(default_factory=new_observation_buffer)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -194,6 +201,7 @@ class Engine:
         oversight: Oversight | None = None,
         fill_band_bps: Mapping[str, float] | None = None,
         settle_seconds: float = 10.0,
+        signal_model: SignalModel | None = None,
     ) -> None:
         self.instruments = instruments
         self.risk = risk
@@ -206,6 +214,11 @@ class Engine:
             fill_band_bps=fill_band_bps)
         self.books = {symbol: DepthBook(symbol) for symbol in instruments}
         self.trackers = {symbol: MarketTracker() for symbol in instruments}
+        # The price signal, one runtime per symbol (models/signal.py); none without a model.
+        self.signals = {symbol: SignalRuntime(signal_model) for symbol in instruments} \
+            if signal_model is not None else {}
+        self._signal_latency = metrics.signal_inference
+        metrics.watch_signals(self.signals)
         self._active: dict[str, list[_Working]] = {symbol: [] for symbol in instruments}
         self._by_parent: dict[str, _Working] = {}
         self.slice_ns = int(slice_seconds * 1e9)
@@ -370,16 +383,22 @@ class Engine:
         if parent.symbol not in self.books:
             raise ValueError(f"symbol {parent.symbol!r} is not configured; configured: "
                              f"{sorted(self.books)}")
-        self.oms.add_parent(parent)
         working = self._work(parent, policy)
+        self.oms.add_parent(parent)
         self._save_parent(parent)
         return working.finished
 
     def _work(self, parent: ParentOrder, policy: ExecutionPolicy) -> _Working:
+        spec = getattr(policy, "feature_spec_id", FEATURE_SPEC_ID)
+        with_signal = spec == FEATURE_SPEC_V2_ID
+        if with_signal and not self.signals:
+            raise ValueError(f"policy {policy.name!r} observes the price signal ({spec}) but the "
+                             "engine runs no signal model: configure signal.model_path")
         n_slices = max(1, round((parent.end_ns - parent.start_ns) / self.slice_ns))
         working = _Working(parent, policy, n_slices,
                            self.metrics.policy_inference.labels(policy.name),
-                           self.metrics.parent_shortfall.labels(policy.name))
+                           self.metrics.parent_shortfall.labels(policy.name),
+                           new_observation_buffer_for(spec), with_signal)
         # No shortfall before its first fill (NaN: not a 0 bps cost, and no alert on a previous
         # parent's value); the final-shortfall series exists from now, so its first
         # observation is an increase Prometheus can see.
@@ -410,7 +429,11 @@ class Engine:
                 log.error("stored parent %s is for %s, which is no longer configured; left "
                           "as it is", parent.parent_id, parent.symbol)
                 continue
-            finished[parent.parent_id] = self._work(parent, policy_for(parent)).finished
+            try:
+                finished[parent.parent_id] = self._work(parent, policy_for(parent)).finished
+            except ValueError as exc:
+                log.error("stored parent %s cannot be worked again: %s; left as it is",
+                          parent.parent_id, exc)
         self.reconciler.expect([order.cl_ord_id for order in state.working])
         return finished
 
@@ -468,13 +491,24 @@ class Engine:
         self._tick_counters[symbol].inc()
         if not decide:
             self._superseded_counters[symbol].inc()
+        signal_bps = 0.0
+        signal = self.signals.get(symbol)
+        if signal is not None:
+            # Every tick moves the signal's features; the model runs on the ticks decided on,
+            # once per symbol, before any parent's decision.
+            signal.update(book, message)
+            if decide:
+                started = time.perf_counter_ns()
+                signal_bps = signal.predict(book, now)
+                self._signal_latency.observe((time.perf_counter_ns() - started) / 1e9)
         for working in tuple(self._active[symbol]):
             if now >= working.parent.start_ns:
                 working.market_volume += traded
             if decide:
-                self._decide(working, book, now, received_ns)
+                self._decide(working, book, now, received_ns, signal_bps)
 
-    def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int) -> None:
+    def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int,
+                signal_bps: float = 0.0) -> None:
         parent = working.parent
         if now < parent.start_ns or self.reconciler.in_progress:
             return
@@ -490,10 +524,10 @@ class Engine:
         if action is None:
             resting = sum(o.leaves_qty for o in children if o.tif is not TimeInForce.IOC)
             ioc = sum(o.leaves_qty for o in children if o.tif is TimeInForce.IOC)
-            observe(working.obs, book, parent, children, self.trackers[parent.symbol], now,
-                    parent.qty // working.n_slices)
-            ctx = DecisionContext(working.obs, parent, book, now, parent.qty // working.n_slices,
-                                  working.n_slices, resting, ioc, working.market_volume,
+            slice_qty = parent.qty // working.n_slices
+            self._observe(working, book, children, now, slice_qty, signal_bps)
+            ctx = DecisionContext(working.obs, parent, book, now, slice_qty, working.n_slices,
+                                  resting, ioc, working.market_volume, signal_bps,
                                   urgency=1.0 if self.posture is None
                                   else self.posture.urgency(parent.symbol))
             started = time.perf_counter_ns()
@@ -555,6 +589,16 @@ class Engine:
             else:
                 continue
             self._wind_down(working, self.oms.working(parent.parent_id), now, outcome)
+
+    def _observe(self, working: _Working, book: DepthBook, children: list[ChildOrder],
+                 now: int, slice_qty: int, signal_bps: float) -> None:
+        """The parent's observation into its buffer, in the version its policy was trained on."""
+        parent = working.parent
+        tracker = self.trackers[parent.symbol]
+        if working.with_signal:
+            observe_v2(working.obs, book, parent, children, tracker, now, slice_qty, signal_bps)
+        else:
+            observe(working.obs, book, parent, children, tracker, now, slice_qty)
 
     def _route(self, intent: OrderIntent, parent: ParentOrder, now: int,
                received_ns: int) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import fields
 from functools import partial
 from typing import Generic, TypeVar
@@ -43,6 +43,7 @@ from prometheus_client.core import (
 
 from core.fill_rules import DOUBT_CODES
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
+from models.signal import SignalRuntime
 from risk.state import KillTrigger, TradingState
 from risk.verdict import DenyReason
 from service.oversight_metrics import OversightMetrics
@@ -280,6 +281,22 @@ class Metrics:
         self.policy_inference = LoopHistogram("execagent_policy_inference_seconds",
                                               "Policy decision time per tick", ("policy",),
                                               registry=r)
+        self.signal_inference = LoopHistogram(
+            "execagent_signal_inference_seconds",
+            "Price signal per decided tick: its features written and its model run", registry=r)
+        self.signal_bps = Gauge(
+            "execagent_signal_bps",
+            "The price signal's latest prediction: the mid's expected change over the signal "
+            "model's horizon, bps of the mid (> 0 up), by symbol", ["symbol"], registry=r)
+        self.signal_accuracy = Gauge(
+            "execagent_signal_realised_accuracy",
+            "Share of the signal's recent predictions whose sign the mid's move over the "
+            "horizon matched (predictions sampled every 0.1 s of event time, the last 500 "
+            "scored; NaN before the first), by symbol; 0.5 is chance", ["symbol"], registry=r)
+        self.signal_scored = Gauge(
+            "execagent_signal_scored_predictions",
+            "Predictions in the realised-accuracy window (at most 500), by symbol",
+            ["symbol"], registry=r)
         self.risk_check = LoopHistogram("execagent_risk_check_seconds",
                                         "Risk overlay check time", registry=r)
         self.orders_sent = LoopCounter("execagent_orders_sent_total",
@@ -491,6 +508,14 @@ class Metrics:
         self.parent_filled.set_function(filled)
         self.parent_remaining.set_function(remaining)
         self.parent_scheduled.set_function(scheduled)
+
+    def watch_signals(self, signals: Mapping[str, SignalRuntime]) -> None:
+        """The price signal of each symbol (a bounded set: the configured instruments), read
+        at scrape time from the engine's runtimes."""
+        for symbol, runtime in signals.items():
+            self.signal_bps.labels(symbol).set_function(partial(getattr, runtime, "value"))
+            self.signal_accuracy.labels(symbol).set_function(runtime.realised_accuracy)
+            self.signal_scored.labels(symbol).set_function(partial(getattr, runtime, "scored"))
 
     def watch_engine_queue(self, depth: Callable[[], int]) -> None:
         self.engine_queue_depth.set_function(depth)

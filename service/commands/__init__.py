@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "service.commands.run",
     "service.commands.scenario",
     "service.commands.shadow",
+    "service.commands.signal",
     "service.commands.train",
     "service.commands.venue",
 )

@@ -23,6 +23,7 @@ from core.domain import Instrument, Side
 from models.names import BASELINE_NAMES
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
 from models.registry import make_policy
+from models.signal import SignalModel
 from models.training_config import EVALUATION_SEED_BASE, TrainConfigError, load_train_config
 from risk.limits import RiskLimits, load_limits
 from service.commands.output import output_console, print_error
@@ -47,6 +48,7 @@ from sim.flow import StochasticFlow
 from sim.profile import VolumeProfile
 
 BASELINES = BASELINE_NAMES
+DEFAULT_SIGNAL = Path("models/artifacts/signal.onnx")
 SIM_START_NS = 1_340_280_000 * 10**9  # 2012-06-21 12:00 UTC: a date, not a market fact
 TICK = Decimal("0.01")
 DAY_NS = 86_400 * 10**9
@@ -76,6 +78,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="replay only: episodes lie inside this window (New York time)")
     p.add_argument("--policies", default=",".join(("rl", *BASELINES)),
                    help="comma-separated policies to run (default: rl and every baseline)")
+    p.add_argument("--signal", type=Path, default=DEFAULT_SIGNAL,
+                   help=f"the price-signal model the engine runs on every tick (default "
+                        f"{DEFAULT_SIGNAL}; 'none' for no signal: almgren_chriss_alpha is then "
+                        "plain Almgren-Chriss)")
     p.add_argument("--json", type=Path, default=None, help="write the summary JSON here")
     p.add_argument("--results", type=Path, default=None,
                    help="write the table and plots into this markdown page (docs/results.md)")
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     console = output_console()
     try:
         plan = _plan(args)
+        signal_model = None if str(args.signal) == "none" else SignalModel(args.signal)
     except (UsageError, ModelError, TrainConfigError, OSError, ValueError) as exc:
         print_error(f"execagent evaluate: {exc}")
         return 2
@@ -96,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
                   console=console, transient=True) as progress:
         task = progress.add_task("episodes x policies", total=total)
         results = run_evaluation(policies, exchange_for, episodes, spec, instrument, limits,
-                                 on_episode=lambda _name, _result: progress.advance(task))
+                                 on_episode=lambda _name, _result: progress.advance(task),
+                                 signal_model=signal_model)
     stats = [policy_stats(name, rows) for name, rows in results.items()]
     diffs = [paired_difference(results["rl"], results[base]) for base in results
              if "rl" in results and base != "rl"]
@@ -126,7 +134,7 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--symbol", args.symbol]
     if args.window is not None:
         parts += ["--window", args.window]
-    parts += ["--policies", args.policies]
+    parts += ["--policies", args.policies, "--signal", str(args.signal)]
     if args.json is not None:
         parts += ["--json", str(args.json)]
     parts += ["--results", str(args.results)]

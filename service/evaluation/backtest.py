@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from core.domain import Instrument, MarketData, ParentOrder, SessionStatus, Side
 from core.tca import cost_in_bps, filled_cost_x2, signed_cost_x2
 from models.policy import ExecutionPolicy
+from models.signal import SignalModel
 from risk.limits import RiskLimits
 from risk.overlay import RiskOverlay
 from service.clock import EventClock
@@ -112,9 +113,11 @@ def run_episode(
     unperturbed: MidPath | None = None,
     on_progress: Callable[[ParentOrder], None] | None = None,
     oversight: Oversight | None = None,
+    signal_model: SignalModel | None = None,
 ) -> EpisodeResult:
     """Work one parent order with ``policy`` until it finishes (filled or expired);
-    ``oversight``: drift monitors and a shadow policy watching it, as in the daemon."""
+    ``oversight``: drift monitors and a shadow policy watching it, as in the daemon; the engine
+    runs ``signal_model`` (the price signal) on every tick when one is given, as live."""
     instruments = {instrument.symbol: instrument}
     risk = RiskOverlay(limits, instruments,
                        on_denial=lambda reason: metrics.risk_denials.labels(reason.value).inc())
@@ -122,7 +125,7 @@ def run_episode(
                     clock=EventClock(exchange.now_ns), slice_seconds=spec.slice_s,
                     horizon_grace_seconds=spec.horizon_grace_s,
                     max_child_qty=spec.max_child_qty, cl_ord_id_prefix=f"BT{seed}",
-                    oversight=oversight)
+                    oversight=oversight, signal_model=signal_model)
     if oversight is not None:
         oversight.trackers = engine.trackers
     engine.handle(SessionStatus(True), time.perf_counter_ns())

@@ -26,6 +26,7 @@ import numpy as np
 
 from core.domain import Instrument
 from models.policy import ExecutionPolicy
+from models.signal import SignalModel
 from risk.limits import RiskLimits
 from service.evaluation.backtest import (
     EpisodeResult,
@@ -84,8 +85,10 @@ def run_evaluation(
     instrument: Instrument,
     limits: RiskLimits,
     on_episode: Callable[[str, EpisodeResult], None] | None = None,
+    signal_model: SignalModel | None = None,
 ) -> dict[str, list[EpisodeResult]]:
-    """Each policy on each episode; results in episode order, per policy name."""
+    """Each policy on each episode; results in episode order, per policy name. The engine runs
+    ``signal_model`` (the price signal) for every policy when one is given."""
     metrics = Metrics()
     results: dict[str, list[EpisodeResult]] = {policy.name: [] for policy in policies}
     horizon_end_pad_s = spec.warmup_s + spec.horizon_s + spec.horizon_grace_s + 60
@@ -95,7 +98,7 @@ def run_evaluation(
             reference, reference.now_ns + int(horizon_end_pad_s * 1e9))
         for policy in policies:
             result = run_episode(policy, exchange_for(episode), spec, instrument, limits,
-                                 metrics, episode, unperturbed)
+                                 metrics, episode, unperturbed, signal_model=signal_model)
             results[policy.name].append(result)
             if on_episode is not None:
                 on_episode(policy.name, result)

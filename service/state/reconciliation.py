@@ -26,6 +26,7 @@ from service.state.journal import Journal
 
 log = logging.getLogger(f"execagent.{__name__}")
 
+# Sends an OrderStatusRequest for a child order; False when the session cannot take it.
 StatusRequester = Callable[[ChildOrder], bool]
 
 

@@ -288,7 +288,8 @@ def test_a_wheel_missing_from_the_wheelhouse_fails_the_build_naming_it(
     assert wheels, f"no wheel of {dropped} in the wheelhouse"
     for wheel in wheels:
         wheel.unlink()
-    for name in ("Dockerfile", ".dockerignore", "models/artifacts/policy.onnx"):
+    for name in ("Dockerfile", ".dockerignore", "models/artifacts/policy.onnx",
+                 "models/artifacts/signal.onnx"):
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, context / name)
     shutil.copytree(ROOT / "deploy", context / "deploy")

@@ -51,3 +51,52 @@ def constant_action_policy(path: Path, action_index: int) -> Path:
     bias = np.zeros(n_actions, np.float32)
     bias[action_index] = 1.0
     return linear_policy(path, np.zeros((N_FEATURES, n_actions), np.float32), bias)
+
+
+def linear_signal_model(path: Path, weights: np.ndarray | None = None, bias: float = 0.0,
+                        horizon_s: float = 1.0,
+                        metadata: dict[str, str] | None = None) -> Path:
+    """A price-signal model (models/signal.py's contract) that is a linear function of the
+    features: ``features @ weights + bias``; all-zero weights make it a constant."""
+    from models.signal_features import (
+        N_SIGNAL_FEATURES,
+        SIGNAL_FEATURE_NAMES,
+        SIGNAL_SPEC_HASH,
+        SIGNAL_SPEC_ID,
+    )
+
+    w = np.zeros((N_SIGNAL_FEATURES, 1), np.float32) if weights is None else \
+        weights.astype(np.float32).reshape(N_SIGNAL_FEATURES, 1)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["features", "W"], ["h"]),
+         helper.make_node("Add", ["h", "B"], ["signal"])],
+        "linear_signal",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT,
+                                       ["batch", N_SIGNAL_FEATURES])],
+        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(w, "W"),
+         numpy_helper.from_array(np.array([bias], np.float32), "B")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = {
+        "execagent.signal_spec_id": SIGNAL_SPEC_ID,
+        "execagent.signal_spec_hash": SIGNAL_SPEC_HASH,
+        "execagent.signal_features": json.dumps(list(SIGNAL_FEATURE_NAMES)),
+        "execagent.signal_horizon_s": repr(float(horizon_s)),
+    }
+    meta.update(metadata or {})
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+def v2_policy(path: Path, weights: np.ndarray, bias: np.ndarray) -> Path:
+    """A linear policy on the execagent-obs-v2 observation (v1 and the price signal)."""
+    from models.features import FEATURE_SPEC_V2_HASH, FEATURE_SPEC_V2_ID, N_FEATURES_V2
+
+    return linear_policy(path, weights, bias, n_features=N_FEATURES_V2, metadata={
+        "execagent.feature_spec_id": FEATURE_SPEC_V2_ID,
+        "execagent.feature_spec_hash": FEATURE_SPEC_V2_HASH})

@@ -469,7 +469,8 @@ def test_dockerignore_keeps_local_state_sources_and_secrets_out() -> None:
                  "deploy/risk/prod.env", "service/cli.py", "service/__pycache__/cli.pyc",
                  ".pytest_cache/v", "tests/unit", "build/lib/x.so", "wheelhouse/scratch/x"]:
         assert dockerignore_excludes(path), f".dockerignore should exclude {path}"
-    for path in ["models/artifacts/policy.onnx", "deploy/risk/limits.demo.yaml",
+    for path in ["models/artifacts/policy.onnx", "models/artifacts/signal.onnx",
+                 "deploy/risk/limits.demo.yaml",
                  "deploy/compose/service.yaml", "wheelhouse/deps/requirements.txt",
                  "wheelhouse/deps/numpy-2.0-cp311-cp311-linux_x86_64.whl",
                  "wheelhouse/project/execagent-0.1.0-cp311-cp311-linux_x86_64.whl"]:
@@ -534,6 +535,8 @@ def test_cli_and_daemon_code_import_without_the_optional_extras() -> None:
         import gateways.venue.venue
         from models.registry import make_policy
         make_policy("onnx", "models/artifacts/policy.onnx")
+        from models.signal import SignalModel
+        SignalModel("models/artifacts/signal.onnx")
     """)
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=120, check=False)

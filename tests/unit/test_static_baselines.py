@@ -353,7 +353,8 @@ def test_missing_profile_file_is_a_value_error(tmp_path: Path) -> None:
 
 # --- registry --------------------------------------------------------------------------------
 def test_registry_builds_every_baseline_by_name() -> None:
-    assert {"twap", "twap_passive", "vwap", "almgren_chriss", "pov", "onnx"} == set(POLICY_NAMES)
+    assert {"twap", "twap_passive", "vwap", "almgren_chriss", "almgren_chriss_alpha", "pov",
+            "onnx"} == set(POLICY_NAMES)
     for name in ("twap", "twap_passive", "vwap", "almgren_chriss", "pov"):
         assert make_policy(name).name == name
     vwap = make_policy("vwap")
