@@ -9,7 +9,10 @@ ONNX model contract (what ``execagent export`` writes and :class:`OnnxPolicy` ch
   ``[batch, n_actions]``; the deterministic action is the argmax;
 - metadata ``execagent.feature_spec_id`` and ``execagent.feature_spec_hash`` equal to the running
   code's :mod:`models.features` values, and ``execagent.action_table``: a JSON list of
-  ``[action kind name, multiple of the slice quantity]``.
+  ``[action kind name, multiple of the slice quantity]``;
+- the parents it may work: ``execagent.task_range`` (:class:`models.task.TrainedRange`), or,
+  for a file exported before that key existed, what its ``execagent.training_config`` implies
+  (:func:`models.task.range_from_metadata`); read when first asked for.
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ from core.depth_book import DepthBook
 from core.domain import ParentOrder
 from models.actions import Action, ActionKind
 from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.task import TrainedRange, range_from_metadata
 
 
 class ModelError(ValueError):
     """A model file that cannot be used: missing, corrupt, or built for other features."""
+
+
+class OutsideTrainedRange(ModelError):
+    """A parent the model was not trained for (side, participation or horizon)."""
 
 
 @dataclass(slots=True)
@@ -80,6 +88,7 @@ class OnnxPolicy:
             raise ModelError(f"model file {self.path} is not a valid ONNX model: {exc}") from exc
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.action_table = self._check_contract()
+        self._trained_range: TrainedRange | None = None
         # IO binding to two preallocated buffers: a decision copies the observation in and
         # reads the logits out, and onnxruntime allocates nothing (10.6 -> 5.8 µs a call,
         # bench/bench_tick_to_wire.py). The input binding refers to ``_input``'s memory, so
@@ -118,6 +127,25 @@ class OnnxPolicy:
         if not table:
             raise ModelError(f"model {self.path} has an empty action table")
         return table
+
+    def trained_range(self) -> TrainedRange:
+        """The parents the model was trained for; a ModelError when its file does not say."""
+        if self._trained_range is None:
+            try:
+                self._trained_range = range_from_metadata(self.metadata)
+            except ValueError as exc:
+                raise ModelError(f"model {self.path} does not say which parents it was trained "
+                                 f"for: {exc}") from exc
+        return self._trained_range
+
+    def check_parent(self, side: int, qty: int, horizon_s: float,
+                     volume_per_s: float | None = None) -> None:
+        """OutsideTrainedRange (one line, naming the way out) unless the model was trained for
+        such a parent; ``volume_per_s`` as :meth:`models.task.TrainedRange.refusal` takes it."""
+        reason = self.trained_range().refusal(side, qty, horizon_s, volume_per_s)
+        if reason is not None:
+            raise OutsideTrainedRange(f"policy onnx ({self.path.name}) refuses this parent: "
+                                      f"{reason}; name a baseline policy to work it")
 
     def action_index(self, obs: np.ndarray) -> int:
         self._input[0] = obs
