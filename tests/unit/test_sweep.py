@@ -9,8 +9,9 @@ import pytest
 
 from models.policy import OnnxPolicy
 from models.sweep import SweepError, load_sweep
-from models.training_config import TrainConfig
+from models.training_config import TrainConfig, load_train_config
 from service.cli import main
+from service.training_risk import overlay_factory
 
 TINY = {
     "total_timesteps": 64,
@@ -92,3 +93,12 @@ def test_a_ray_address_that_does_not_answer_is_one_line_and_exit_2(
         assert address in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert main(["train", "--config", str(config), "--ray-address", "auto"]) == 2
     assert "--sweep" in capsys.readouterr().err
+
+
+def test_the_shipped_sweep_and_desk_configurations_load() -> None:
+    sweep, text = load_sweep("configs/sweep.yaml", load_train_config("configs/train.yaml"))
+    assert sweep.metric == "shortfall_bps" and "seed" in sweep.space and text
+    desk = load_train_config("configs/train-desk.yaml")
+    assert desk.episode.task is not None and desk.risk is not None
+    factory = overlay_factory(desk)
+    assert factory is not None and factory("GOOG").limits.symbols["GOOG"].max_long_position
