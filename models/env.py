@@ -26,14 +26,36 @@ learns to flicker, posting and cancelling on every tick to chase noise, which th
 overlay's message throttle then denies live (seen: 300+ messages per order, throttled) and which
 venues penalise through order-to-trade ratios. The reported shortfall never includes it.
 
+``paired_baseline`` subtracts a baseline's cost on the same market path. A rule-based policy
+(TWAP, passive TWAP or Almgren-Chriss) works the same episode first: the same seed, so the same
+crowd, latency draws and task. Each step's reward is then credited with the baseline's own
+mark-to-market cost change over the same stretch of event time, and the last step with what
+remains of its whole shortfall, so the episode return is ``-(IS_policy - IS_baseline)``. The
+baseline's path does not depend on the agent's actions: the credits are a potential-based
+shaping (a function of the episode's seed and the clock) whose sum is fixed, so the optimal
+policy is the one plain shortfall defines. What goes is the noise both share: the market's
+drift over each step, which otherwise dominates a one-basis-point edge. Per step rather than
+once at the end because PPO's advantages (GAE, lambda < 1) weigh rewards near each decision
+most: a correction only at the end would barely reach the early decisions.
+
 At the horizon the policy is no longer asked: the remainder is crossed on every tick, as the
 engine does (:func:`models.actions.horizon_action`); if anything is left ``horizon_grace_s``
-later, a market order sells it through the book. The penalty for finishing late is therefore a
-real execution cost, not an arbitrary constant.
+later, market orders (of at most a child order's size) take it through the book. The penalty for
+finishing late is therefore a real execution cost, not an arbitrary constant.
 
-Assumptions, named: the risk overlay is not in the loop during training (evaluation runs the
-real overlay and reports its denials); the parent starts after ``warmup_s`` of market so the
-volatility and flow features have history; an episode ends when the parent is complete, or is
+What live allows, in the loop: each order message's latency is drawn per message
+(:class:`sim.latency.OrderLatency`, fixed by default), and with ``pre_trade`` (a factory of the
+real risk overlay, wired by ``execagent train``; see :mod:`models.pretrade`) every message is
+checked exactly as the engine checks it: a denied one is not sent, is counted, and costs
+``denial_cost_bps`` in the reward, so a policy that flickers into the throttle or prices outside
+the collar learns what that costs.
+
+``task_sampler`` draws each episode's parent (side, quantity, horizon; :mod:`models.task`)
+instead of the fixed one given to the constructor.
+
+Assumptions, named: the stale-feed watchdog is not run in training (a feed's failure, not the
+policy's); the parent starts after ``warmup_s`` of market so the volatility and flow features
+have history; an episode ends when the parent is complete, or is
 truncated when a replay runs out of data.
 """
 
@@ -41,7 +63,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +78,7 @@ from core.domain import (
     ExecutionReport,
     MarketData,
     NewOrder,
+    OrderIntent,
     OrdType,
     ParentOrder,
     Side,
@@ -71,15 +96,38 @@ from models.features import (
     observe,
     observe_v2,
 )
+from models.policy import DecisionContext, ExecutionPolicy
+from models.pretrade import PreTradeCheck, PreTradeFactory
 from models.signal import SignalModel, SignalRuntime
+from models.task import Task, TaskSampler
 from models.training_config import EVALUATION_SEED_BASE, REWARD_MODES
 from sim.exchange import Exchange, SimExchange
 from sim.flow import FlowParams, StochasticFlow
+from sim.latency import OrderLatency
 from sim.lobster import open_sample
 from sim.replay_exchange import ReplayExchange
 
 ExchangeFactory = Callable[[int], Exchange]
 """Builds the market of one episode from a seed."""
+_LATENCY_SEED = 0x1A7E5C  # the latency draws' stream, apart from the market's and the task's
+_TASK_SEED = 0x7A5C
+SWEEP_RETRY_S = 30.0
+"""How long past the grace a denied sweep is retried before the episode ends unfinished (the
+remainder marked at the mid, as the backtest marks an order the engine expired)."""
+_SWEEP_RETRY_NS = int(SWEEP_RETRY_S * 1e9)
+
+
+@dataclass(frozen=True, slots=True)
+class BaselinePath:
+    """A baseline's run of one episode: its mark-to-market cost (bps) after each decision."""
+
+    times_ns: list[int]
+    costs_bps: list[float]
+    final_bps: float
+
+    def cost_at(self, now_ns: int) -> float:
+        index = bisect_right(self.times_ns, now_ns) - 1
+        return self.costs_bps[index] if index >= 0 else 0.0
 
 
 class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
@@ -101,24 +149,27 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         message_cost_bps: float = 0.0,
         observation: str = FEATURE_SPEC_ID,
         signal_model: SignalModel | None = None,
+        latency_ms: float = 0.0,
+        latency_p99_ms: float | None = None,
+        pre_trade: PreTradeFactory | None = None,
+        denial_cost_bps: float = 0.0,
+        paired_baseline: ExecutionPolicy | None = None,
+        task_sampler: TaskSampler | None = None,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
         if qty <= 0 or horizon_s <= 0 or slice_s <= 0 or slice_s > horizon_s:
             raise ValueError("need qty > 0 and 0 < slice_s <= horizon_s")
+        if message_cost_bps < 0 or denial_cost_bps < 0:
+            raise ValueError("message_cost_bps and denial_cost_bps must not be negative")
         self.make_exchange = make_exchange
-        self.side = side
-        self.qty = qty
-        self.horizon_ns = int(horizon_s * 1e9)
+        self.slice_s = slice_s
+        self._set_task(side, qty, horizon_s)
         self.warmup_ns = int(warmup_s * 1e9)
         self.grace_ns = int(horizon_grace_s * 1e9)
-        self.n_slices = max(1, round(horizon_s / slice_s))  # as the engine computes it
-        self.slice_qty = max(qty // self.n_slices, 1)
         self.max_child_qty = max_child_qty
         self.action_table = action_table
         self.reward_mode = reward
-        if message_cost_bps < 0:
-            raise ValueError(f"message_cost_bps must not be negative, got {message_cost_bps}")
         self.message_cost_bps = message_cost_bps
         if observation not in OBSERVATION_SPECS:
             raise ValueError(f"observation must be one of {', '.join(OBSERVATION_SPECS)}, got "
@@ -128,11 +179,31 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                              "signal model (signal_model)")
         self.observation = observation
         self.signal_model = signal_model
+        self.latency = OrderLatency(latency_ms, latency_p99_ms)
+        self.pre_trade = pre_trade
+        self.denial_cost_bps = denial_cost_bps
+        self.task_sampler = task_sampler
+        self.paired_baseline = paired_baseline
+        # The baseline's runs: the same market, mechanics and checks, without a baseline of its
+        # own and without the per-message costs (they shape the agent, not the benchmark); the
+        # same price signal, for a baseline that reads it.
+        self._twin = None if paired_baseline is None else ExecutionEnv(
+            make_exchange, side=side, qty=qty, horizon_s=horizon_s, slice_s=slice_s,
+            warmup_s=warmup_s, horizon_grace_s=horizon_grace_s, max_child_qty=max_child_qty,
+            action_table=action_table, reward=reward, signal_model=signal_model,
+            latency_ms=latency_ms, latency_p99_ms=latency_p99_ms, pre_trade=pre_trade)
         self.action_space = gym.spaces.Discrete(len(action_table))
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (OBSERVATION_SPECS[observation][1],),
                                                 np.float32)
         self._obs = new_observation_buffer_for(observation)
         self._episode = 0
+
+    def _set_task(self, side: int, qty: int, horizon_s: float) -> None:
+        self.side = side
+        self.qty = qty
+        self.horizon_ns = int(horizon_s * 1e9)
+        self.n_slices = max(1, round(horizon_s / self.slice_s))  # as the engine computes it
+        self.slice_qty = max(qty // self.n_slices, 1)
 
     # --- gymnasium -------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -141,7 +212,16 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         episode_seed = int(self.np_random.integers(0, EVALUATION_SEED_BASE))
         if options and "episode_seed" in options:  # replay one named market (tests, analysis)
             episode_seed = int(options["episode_seed"])
+        task: Task | None = options.get("task") if options else None
+        if task is None and self.task_sampler is not None:
+            task = self.task_sampler.draw(random.Random(episode_seed ^ _TASK_SEED))
+        if task is not None:
+            self._set_task(task.side, task.qty, task.horizon_s)
+        self.task = task
         self.exchange = self.make_exchange(episode_seed)
+        self.latency.reset(episode_seed ^ _LATENCY_SEED)
+        self.check: PreTradeCheck | None = (None if self.pre_trade is None
+                                            else self.pre_trade(self.exchange.symbol))
         self.book = DepthBook(self.exchange.symbol)
         self.tracker = MarketTracker()
         self.signal = SignalRuntime(self.signal_model) if self.signal_model is not None \
@@ -149,6 +229,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.oms = OrderManager()
         self._ids = (f"E{n}" for n in itertools.count(1))
         self.truncated = False
+        self.expired = False
+        self.market_volume = 0
+        self._started = False
         self._realised_bps = 0.0
         self._on_market(self.exchange.snapshot())
         warm_until = self.exchange.now_ns + self.warmup_ns
@@ -161,19 +244,41 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                                   self.qty, start, start + self.horizon_ns, "rl",
                                   arrival_price_x2=mid_x2)
         self._episode += 1
+        self._started = True
         self.oms.add_parent(self.parent)
         self._cost_bps = 0.0
         self.steps = 0
         self.messages = 0
+        self.denials = 0
+        self.baseline: BaselinePath | None = None
+        self._baseline_credited = 0.0
+        if self._twin is not None and self.paired_baseline is not None:
+            self.baseline = self._twin.run_baseline(self.paired_baseline, episode_seed, task)
         return self._observe(), self._info()
 
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, float, bool, bool,
                                                    dict[str, Any]]:
         before = self._cost_bps
-        messages_before = self.messages
+        messages_before, denials_before = self.messages, self.denials
         kind, multiple = self.action_table[int(action)]
         qty = 0 if kind is ActionKind.WAIT else max(round(multiple * self.slice_qty), 1)
-        self._act(Action(kind, min(qty, self.max_child_qty)))
+        self.apply(Action(kind, qty))
+        reward = before - self._cost_bps - (self.messages - messages_before) \
+            * self.message_cost_bps - (self.denials - denials_before) * self.denial_cost_bps
+        terminated = self._done()
+        if self.baseline is not None:
+            ended = terminated or self.truncated
+            credit = self.baseline.final_bps if ended else \
+                self.baseline.cost_at(self.exchange.now_ns)
+            reward += credit - self._baseline_credited
+            self._baseline_credited = credit
+        return self._observe(), float(reward), terminated, self.truncated and not terminated, \
+            self._info()
+
+    def apply(self, action: Action) -> None:
+        """Work ``action`` (capped at the largest child order) until the next decision: the
+        next market-data message before the horizon, or the end of the episode."""
+        self._act(Action(action.kind, min(action.qty, self.max_child_qty)))
         self.steps += 1
         while True:
             got_market = self._advance()
@@ -185,15 +290,33 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                 if forced is None:
                     break
                 self._force_finish(forced, now)
-        if self.reward_mode == "mark_to_market":
+        if self.reward_mode == "mark_to_market" or self.expired:
             self._cost_bps = self._realised_bps + self._unrealised_bps()
         else:
             self._cost_bps = self._realised_bps
-        reward = before - self._cost_bps - (self.messages - messages_before) \
-            * self.message_cost_bps
-        terminated = self._done()
-        return self._observe(), float(reward), terminated, self.truncated and not terminated, \
-            self._info()
+
+    def run_baseline(self, policy: ExecutionPolicy, episode_seed: int,
+                     task: Task | None) -> BaselinePath:
+        """Work episode ``episode_seed`` (with ``task``, if drawn) with a rule-based policy,
+        deciding on every market-data message as the engine does; its cost path."""
+        self.reset(options={"episode_seed": episode_seed, "task": task})
+        times, costs = [self.exchange.now_ns], [0.0]
+        while not (self._done() or self.truncated):
+            self.apply(policy.act(self.decision_context()))
+            times.append(self.exchange.now_ns)
+            costs.append(self._cost_bps)
+        return BaselinePath(times, costs, self._cost_bps)
+
+    def decision_context(self) -> DecisionContext:
+        """What the engine hands a policy on a tick, from this episode's state."""
+        children = self.oms.working(self.parent.parent_id)
+        resting = sum(o.leaves_qty for o in children if o.tif is not TimeInForce.IOC)
+        ioc = sum(o.leaves_qty for o in children if o.tif is TimeInForce.IOC)
+        now = self.exchange.now_ns
+        signal_bps = self.signal.predict(self.book, now) if self.signal is not None else 0.0
+        return DecisionContext(self._observe(), self.parent, self.book, now,
+                               self.parent.qty // self.n_slices, self.n_slices, resting, ioc,
+                               self.market_volume, signal_bps)
 
     # --- mechanics -------------------------------------------------------------------------------
     def _act(self, action: Action) -> None:
@@ -202,21 +325,30 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
             return
         now = self.exchange.now_ns
         for intent in translate(action, self.parent, self.book, children, self._next_id):
-            self.oms.on_sent(intent)
-            self.exchange.send(intent, now)
-            self.messages += 1
+            self._send(intent, now)
+
+    def _send(self, intent: OrderIntent, now: int) -> bool:
+        """Through the pre-trade check (if any) to the exchange; False when denied."""
+        if self.check is not None and not self.check.check(intent, now).allowed:
+            self.denials += 1
+            return False
+        self.oms.on_sent(intent)
+        self.exchange.send(intent, self.latency.due_ns(now))
+        self.messages += 1
+        return True
 
     def _force_finish(self, action: Action, now: int) -> None:
         """Past the horizon: cross the remainder (capped like any child order); after the
-        grace, sweep whatever is left with a market order."""
+        grace, sweep what is left with market orders of at most a child's size. A sweep the
+        pre-trade check keeps denying for :data:`SWEEP_RETRY_S` more ends the episode."""
         children = self.oms.working(self.parent.parent_id)
         if now > self.parent.end_ns + self.grace_ns and not children:
             sweep = NewOrder(self._next_id(), self.parent.parent_id, self.parent.symbol,
-                             self.parent.side, self.parent.remaining, None, OrdType.MARKET,
-                             TimeInForce.IOC)
-            self.oms.on_sent(sweep)
-            self.exchange.send(sweep, now)
-            self.messages += 1
+                             self.parent.side, min(self.parent.remaining, self.max_child_qty),
+                             None, OrdType.MARKET, TimeInForce.IOC)
+            if not self._send(sweep, now) and \
+                    now > self.parent.end_ns + self.grace_ns + _SWEEP_RETRY_NS:
+                self.expired = True
             return
         self._act(Action(action.kind, min(action.qty, self.max_child_qty)))
 
@@ -226,29 +358,43 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
             self.truncated = True
             return False
         market = False
+        check = self.check
         for event in self.exchange.step():
             if isinstance(event, MarketData):
                 self._on_market(event)
                 market = True
             elif isinstance(event, ExecutionReport):
+                if check is not None:
+                    check.on_execution_report(event, self.exchange.now_ns)
                 fill = self.oms.on_execution_report(event)
                 if fill is not None:
                     self._realised_bps += self._fill_cost_bps(fill.qty, fill.price)
             elif isinstance(event, CancelReject):
+                if check is not None:
+                    check.on_cancel_reject(event, self.exchange.now_ns)
                 self.oms.on_cancel_reject(event)
         return market
 
     def _on_market(self, message: MarketData) -> None:
-        self.book.apply_market_data(message)
-        self.tracker.update(self.book, message)
+        book = self.book
+        book.apply_market_data(message)
+        self.tracker.update(book, message)
         if self.signal is not None:
-            self.signal.update(self.book, message)
+            self.signal.update(book, message)
+        if self.check is not None or self._started:
+            traded = sum(trade.qty for trade in message.trades)
+            if self._started:
+                self.market_volume += traded
+            if self.check is not None:
+                self.check.on_market_data(message.symbol, book.best_bid(), book.best_ask(),
+                                          message.ts_ns, traded)
 
     def _next_id(self) -> str:
         return next(self._ids)
 
     def _done(self) -> bool:
-        return self.parent.remaining <= 0 and not self.oms.working(self.parent.parent_id)
+        return self.expired or (self.parent.remaining <= 0
+                                and not self.oms.working(self.parent.parent_id))
 
     # --- accounting ------------------------------------------------------------------------------
     def _fill_cost_bps(self, qty: int, price: int) -> float:
@@ -283,8 +429,14 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         exact = shortfall_bps(parent)
         # None, not NaN: NaN != NaN breaks equality checks
         shortfall = None if exact is None else float(exact)
-        return {"filled": parent.filled, "remaining": parent.remaining,
-                "shortfall_bps": shortfall, "steps": self.steps, "messages": self.messages}
+        info: dict[str, Any] = {
+            "filled": parent.filled, "remaining": parent.remaining,
+            "shortfall_bps": shortfall, "cost_bps": self._cost_bps, "steps": self.steps,
+            "messages": self.messages, "denials": self.denials, "side": self.side,
+            "qty": self.qty, "horizon_s": self.horizon_ns / 1e9}
+        if self.baseline is not None:
+            info["baseline_shortfall_bps"] = self.baseline.final_bps
+        return info
 
 
 def simulated_market(params: FlowParams, symbol: str = "SIM", latency_ms: float = 0.0,

@@ -4,7 +4,10 @@ What is exported is the deterministic decision only: observation in, one score p
 (``logits``: PPO's action logits, DQN's Q-values), the action being the argmax; no sampling, no
 value head. The file carries, as ONNX metadata, everything :class:`models.policy.OnnxPolicy`
 checks and a reader of the model card wants: the feature-spec id and hash, the action table, the
-algorithm, the training data, seed and configuration, the git commit, and the date.
+algorithm, the training data, seed and configuration, the git commit, and the date; the range of
+parents it was trained for (``execagent.task_range``, :mod:`models.task`), which the service
+holds parents to; and for the best trial of a sweep, the sweep (``execagent.sweep``: the sweep
+file, the chosen trial and every trial's validation scores).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 from models.actions import DEFAULT_ACTION_TABLE, ActionKind
 from models.features import OBSERVATION_SPECS
 from models.policy import ModelError
+from models.task import TASK_RANGE_KEY, market_volume_per_s, trained_range
+from sim.calibrate import load_flow_params
 
 OPSET = 17
 
@@ -112,6 +117,11 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
     signal_model = info.get("config", {}).get("signal_model")
     if signal_model:  # a v2 policy learnt on this signal model's outputs: say which
         metadata["execagent.signal_model"] = str(signal_model)
+    task_range = _task_range(info)
+    if task_range is not None:
+        metadata[TASK_RANGE_KEY] = task_range
+    if "sweep" in info:
+        metadata["execagent.sweep"] = json.dumps(info["sweep"], sort_keys=True)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -119,3 +129,18 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
     return out
+
+
+def _task_range(info: dict[str, Any]) -> str | None:
+    """The trained range as JSON, from the run's configuration and its market's volume rate;
+    None for a run that does not say how it was trained."""
+    config = info.get("config")
+    if not isinstance(config, dict) or "market_params" not in config:
+        return None
+    market = Path(config["market_params"])
+    try:
+        volume = market_volume_per_s(load_flow_params(market))
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"cannot read the training market {market} to record the model's "
+                         f"trained range: {exc}") from exc
+    return trained_range(config, volume, TASK_RANGE_KEY).as_json()

@@ -11,7 +11,10 @@ ONNX model contract (what ``execagent export`` writes and :class:`OnnxPolicy` ch
   (:data:`models.features.OBSERVATION_SPECS`: ``execagent-obs-v1``, or ``execagent-obs-v2``
   with the price signal) and ``execagent.feature_spec_hash`` equal to the running code's hash
   of that version, the input's width that version's, and ``execagent.action_table``: a JSON
-  list of ``[action kind name, multiple of the slice quantity]``.
+  list of ``[action kind name, multiple of the slice quantity]``;
+- the parents it may work: ``execagent.task_range`` (:class:`models.task.TrainedRange`), or,
+  for a file exported before that key existed, what its ``execagent.training_config`` implies
+  (:func:`models.task.range_from_metadata`); read when first asked for.
 """
 
 from __future__ import annotations
@@ -27,10 +30,15 @@ from core.depth_book import DepthBook
 from core.domain import ParentOrder
 from models.actions import Action, ActionKind
 from models.features import FEATURE_SPEC_ID, OBSERVATION_SPECS
+from models.task import TrainedRange, range_from_metadata
 
 
 class ModelError(ValueError):
     """A model file that cannot be used: missing, corrupt, or built for other features."""
+
+
+class OutsideTrainedRange(ModelError):
+    """A parent the model was not trained for (side, participation or horizon)."""
 
 
 @dataclass(slots=True)
@@ -91,6 +99,7 @@ class OnnxPolicy:
         self.feature_spec_id = FEATURE_SPEC_ID
         self.action_table = self._check_contract()
         n_features = OBSERVATION_SPECS[self.feature_spec_id][1]
+        self._trained_range: TrainedRange | None = None
         # IO binding to two preallocated buffers: a decision copies the observation in and
         # reads the logits out, and onnxruntime allocates nothing (10.6 -> 5.8 µs a call,
         # bench/bench_tick_to_wire.py). The input binding refers to ``_input``'s memory, so
@@ -137,6 +146,25 @@ class OnnxPolicy:
         if not table:
             raise ModelError(f"model {self.path} has an empty action table")
         return table
+
+    def trained_range(self) -> TrainedRange:
+        """The parents the model was trained for; a ModelError when its file does not say."""
+        if self._trained_range is None:
+            try:
+                self._trained_range = range_from_metadata(self.metadata)
+            except ValueError as exc:
+                raise ModelError(f"model {self.path} does not say which parents it was trained "
+                                 f"for: {exc}") from exc
+        return self._trained_range
+
+    def check_parent(self, side: int, qty: int, horizon_s: float,
+                     volume_per_s: float | None = None) -> None:
+        """OutsideTrainedRange (one line, naming the way out) unless the model was trained for
+        such a parent; ``volume_per_s`` as :meth:`models.task.TrainedRange.refusal` takes it."""
+        reason = self.trained_range().refusal(side, qty, horizon_s, volume_per_s)
+        if reason is not None:
+            raise OutsideTrainedRange(f"policy onnx ({self.path.name}) refuses this parent: "
+                                      f"{reason}; name a baseline policy to work it")
 
     def action_index(self, obs: np.ndarray) -> int:
         self._input[0] = obs

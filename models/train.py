@@ -18,23 +18,49 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from models.baselines import AlmgrenChrissParams
 from models.env import ExecutionEnv, simulated_market
+from models.policy import ExecutionPolicy
+from models.pretrade import PreTradeFactory
+from models.registry import make_policy
 from models.signal import SignalModel
+from models.task import TaskSampler, market_volume_per_s
 from models.training_config import TrainConfig
 from sim.calibrate import load_flow_params
 
 
-def make_env(config: TrainConfig) -> ExecutionEnv:
-    """The environment one training worker runs (the same for every worker; seeds differ)."""
+def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None) -> ExecutionEnv:
+    """The environment one training worker runs (the same for every worker; seeds differ).
+    ``pre_trade``: the risk overlay's factory when ``config.risk`` puts it in the loop."""
     episode = config.episode
+    params = load_flow_params(config.market_params)
+    sampler = None
+    if episode.task is not None:
+        task = episode.task
+        sampler = TaskSampler(tuple(1 if side == "buy" else -1 for side in task.sides),
+                              task.participation,
+                              (60.0 * task.horizon_minutes[0], 60.0 * task.horizon_minutes[1]),
+                              market_volume_per_s(params))
     return ExecutionEnv(
-        simulated_market(load_flow_params(config.market_params), latency_ms=episode.latency_ms),
+        simulated_market(params, symbol=config.symbol),
         side=episode.side_sign, qty=episode.qty, horizon_s=episode.horizon_seconds,
         slice_s=episode.slice_seconds, warmup_s=episode.warmup_seconds,
         horizon_grace_s=episode.horizon_grace_seconds, max_child_qty=episode.max_child_qty,
         reward=config.reward, message_cost_bps=config.message_cost_bps,
         observation=config.observation,
-        signal_model=SignalModel(config.signal_model) if config.signal_model else None)
+        signal_model=SignalModel(config.signal_model) if config.signal_model else None,
+        latency_ms=episode.latency_ms, latency_p99_ms=episode.latency_p99_ms,
+        pre_trade=pre_trade if config.risk is not None else None,
+        denial_cost_bps=config.risk.denial_cost_bps if config.risk is not None else 0.0,
+        paired_baseline=paired_baseline(config), task_sampler=sampler)
+
+
+def paired_baseline(config: TrainConfig) -> ExecutionPolicy | None:
+    """The baseline the reward is paired with (Almgren-Chriss with the market's volatility)."""
+    if config.paired_baseline is None:
+        return None
+    return make_policy(config.paired_baseline,
+                       ac_params=AlmgrenChrissParams.from_calibration(config.market_params))
 
 
 def git_commit() -> str:
@@ -50,18 +76,20 @@ def run_dir(config: TrainConfig) -> Path:
     return config.out_dir / f"{config.algorithm}-seed{config.seed}"
 
 
-def train(config: TrainConfig, progress_bar: bool = True) -> Path:
-    """Train as ``config`` says; returns the run directory."""
+def train(config: TrainConfig, progress_bar: bool = True,
+          pre_trade: PreTradeFactory | None = None, out: Path | None = None) -> Path:
+    """Train as ``config`` says; returns the run directory (``out``, by default
+    :func:`run_dir`). ``pre_trade``: see :func:`make_env`."""
     import torch
     from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     torch.set_num_threads(1)
-    out = run_dir(config)
+    out = out or run_dir(config)
     out.mkdir(parents=True, exist_ok=True)
-    vec_env = DummyVecEnv([lambda: Monitor(make_env(config),
-                                           info_keywords=("shortfall_bps", "steps", "messages"))
+    keywords = ("shortfall_bps", "steps", "messages", "denials")
+    vec_env = DummyVecEnv([lambda: Monitor(make_env(config, pre_trade), info_keywords=keywords)
                            for _ in range(config.n_envs)])
     vec_env.seed(config.seed)
     policy_kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
@@ -99,6 +127,7 @@ def train(config: TrainConfig, progress_bar: bool = True) -> Path:
         "mean_return_bps": _mean([e["r"] for e in episodes]),
         "mean_shortfall_bps": _mean([e["shortfall_bps"] for e in episodes]),
         "mean_messages": _mean([e["messages"] for e in episodes]),
+        "mean_denials": _mean([e["denials"] for e in episodes]),
         "config": json.loads(config.model_dump_json()),
     }
     (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -5,16 +5,18 @@ default would train a different policy than the file says. Every mistake is repo
 key's path and what was expected, and the run does not start.
 
 The market an episode trades in is the stochastic flow with parameters from a calibration file
-(``sim/params/*.json``, written by ``execagent calibrate``). Episodes are drawn from seeds
-``seed * 1_000_003 + k``; evaluation uses seeds from a disjoint range, so no evaluated episode
-was seen in training (see :mod:`service.evaluation.compare`).
+(``sim/params/*.json``, written by ``execagent calibrate``). Training draws episode seeds below
+:data:`EVALUATION_SEED_BASE`; evaluation uses seeds from that base up and a sweep's validation
+from :data:`VALIDATION_SEED_BASE` up, so neither scores an episode training saw (see
+:mod:`service.evaluation.compare` and :mod:`models.sweep`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,8 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from core.config_errors import problems
 
 REWARD_MODES = ("mark_to_market", "shortfall")
+PairedBaseline = Literal["twap", "twap_passive", "almgren_chriss"]
+PAIRED_BASELINES: tuple[str, ...] = get_args(PairedBaseline)
 EVALUATION_SEED_BASE = 2**31
 """Training draws episode seeds below this, evaluation at or above it: never the same market."""
+VALIDATION_SEED_BASE = 2**32
+"""A sweep's validation episodes: seeds from here up, apart from training's and evaluation's."""
 
 
 class TrainConfigError(ValueError):
@@ -32,6 +38,28 @@ class TrainConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """Draw each episode's parent instead of the fixed side, qty and horizon (models/task.py):
+    a side from ``sides``, a participation of the volume expected over the horizon log-uniform
+    in ``participation``, a horizon uniform in ``horizon_minutes``."""
+
+    sides: list[Literal["buy", "sell"]] = Field(min_length=1)
+    participation: tuple[float, float]
+    horizon_minutes: tuple[float, float]
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TaskConfig:
+        low, high = self.participation
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"participation must be [low, high] with 0 < low <= high <= 1, got "
+                             f"{list(self.participation)}")
+        low, high = self.horizon_minutes
+        if not 0 < low <= high:
+            raise ValueError(f"horizon_minutes must be [low, high] with 0 < low <= high, got "
+                             f"{list(self.horizon_minutes)}")
+        return self
 
 
 class EpisodeConfig(_Strict):
@@ -43,14 +71,24 @@ class EpisodeConfig(_Strict):
     slice_seconds: float = Field(default=30.0, gt=0)
     warmup_seconds: float = Field(default=60.0, ge=0)
     horizon_grace_seconds: float = Field(default=30.0, ge=0)
+    # One-way order latency: fixed at latency_ms, or, with latency_p99_ms, drawn per message
+    # from a lognormal with median latency_ms and that 99th percentile (sim/latency.py).
     latency_ms: float = Field(default=0.0, ge=0)
+    latency_p99_ms: float | None = Field(default=None, gt=0)
     max_child_qty: int = Field(default=2_000, gt=0)
+    task: TaskConfig | None = None
 
     @model_validator(mode="after")
     def _slice_within_horizon(self) -> EpisodeConfig:
         if self.slice_seconds > self.horizon_seconds:
             raise ValueError(f"slice_seconds ({self.slice_seconds}) must not exceed "
                              f"horizon_seconds ({self.horizon_seconds})")
+        if self.task is not None and self.slice_seconds > 60 * self.task.horizon_minutes[0]:
+            raise ValueError(f"slice_seconds ({self.slice_seconds}) must not exceed the "
+                             f"shortest task horizon ({self.task.horizon_minutes[0]} min)")
+        if self.latency_p99_ms is not None and not 0 < self.latency_ms <= self.latency_p99_ms:
+            raise ValueError(f"latency_p99_ms ({self.latency_p99_ms}) needs a median latency_ms "
+                             f"above 0 and at most it (got {self.latency_ms})")
         return self
 
     @property
@@ -78,15 +116,30 @@ class DqnConfig(_Strict):
     target_update_interval: int = Field(default=5_000, gt=0)
 
 
+class RiskInLoopConfig(_Strict):
+    """The live risk overlay in the training loop (``execagent train`` builds it from
+    ``limits``, for the configuration's ``symbol`` at ``tick_size``); every denied order
+    message costs ``denial_cost_bps`` in the reward."""
+
+    limits: Path
+    tick_size: Decimal = Field(default=Decimal("0.01"), gt=0)
+    denial_cost_bps: float = Field(default=1.0, ge=0)
+
+
 class TrainConfig(_Strict):
     algorithm: Literal["ppo", "dqn"] = "ppo"
     seed: int = 7
     total_timesteps: int = Field(default=500_000, gt=0)
     n_envs: int = Field(default=2, gt=0, le=64)
     market_params: Path = Path("sim/params/GOOG_2012-06-21.json")
+    symbol: str = Field(default="GOOG", min_length=1)  # what the risk limits know it as
     episode: EpisodeConfig = Field(default_factory=lambda: EpisodeConfig())
     reward: str = "mark_to_market"
     message_cost_bps: float = Field(default=0.0, ge=0)
+    # Reward minus a baseline's on the same market path (models/env.py), or null for the plain
+    # shortfall.
+    paired_baseline: PairedBaseline | None = None
+    risk: RiskInLoopConfig | None = None
     net_arch: list[int] = Field(default_factory=lambda: [64, 64])
     ppo: PpoConfig = Field(default_factory=lambda: PpoConfig())
     dqn: DqnConfig = Field(default_factory=lambda: DqnConfig())
@@ -134,6 +187,9 @@ def load_train_config(path: Path | str) -> TrainConfig:
         raise TrainConfigError(f"training config {path}: tensorboard_log is set but tensorboard "
                                "is not installed (.venv/bin/pip install tensorboard), or set "
                                "tensorboard_log: null")
+    if config.risk is not None and not config.risk.limits.is_file():
+        raise TrainConfigError(f"training config {path}: risk.limits file {config.risk.limits} "
+                               "does not exist")
     if not config.market_params.is_file():
         raise TrainConfigError(f"training config {path}: market_params file "
                                f"{config.market_params} does not exist (write one with "

@@ -87,6 +87,15 @@ class StartupError(RuntimeError):
     """The service cannot start; the message says why and what to do."""
 
 
+def check_trained_range(policy: ExecutionPolicy, side: Side, qty: int,
+                        duration_s: float) -> None:
+    """An RL model works only parents like those it was trained on: OutsideTrainedRange
+    otherwise (the baselines work any). Participation is measured against the volume rate of
+    the model's training market (its metadata), an assumption named in docs/model-card.md."""
+    if isinstance(policy, OnnxPolicy):
+        policy.check_parent(int(side), qty, duration_s)
+
+
 class Service:
     def __init__(self, config: ServiceConfig, metrics: Metrics | None = None,
                  serve_api: bool = True) -> None:
@@ -430,6 +439,7 @@ class Service:
         """Work a parent order from now (event time) for ``duration_s`` of market time."""
         assert self.engine is not None
         chosen = policy or make_policy(self.config.policy.name, self.slots.live_path)
+        check_trained_range(chosen, side, qty, duration_s)
         start = self.engine.clock.now_ns()
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
                              start + int(duration_s * 1e9), chosen.name, limit_price)
@@ -440,10 +450,12 @@ class Service:
                          urgency: str) -> ParentOrder:
         """The operator API's submit: the named policy (the configured one by default), tilted
         by ``urgency``. A policy that cannot be built (a missing model file) raises ModelError,
-        a ValueError."""
+        a ValueError; a parent outside what the RL model was trained for, OutsideTrainedRange
+        (one too)."""
         assert self.engine is not None
         policy = make_policy(policy_name or self.config.policy.name, self.slots.live_path,
                              urgency=urgency)
+        check_trained_range(policy, side, qty, (end_ns - start_ns) / 1e9)
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start_ns, end_ns,
                              policy.name, limit_price)
         self.engine.submit(parent, policy)

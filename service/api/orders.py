@@ -15,6 +15,7 @@ from aiohttp import web
 
 from core.domain import Instrument, ParentOrder, Side
 from core.tca import summarise
+from models.policy import OutsideTrainedRange
 from service.api.auth import Principal, Tokens
 from service.api.routes import OperatorRoutes, reply
 from service.api.schemas import OrderList, OrderProgress, SubmitBody
@@ -59,6 +60,8 @@ class OrderRoutes(OperatorRoutes):
         try:
             parent = self.submit_parent(side, body.quantity, body.symbol, start_ns, end_ns,
                                         body.policy, limit, body.urgency)
+        except OutsideTrainedRange as exc:  # the RL model was not trained for this parent
+            raise self.reject(400, "outside_trained_range", str(exc)) from exc
         except ValueError as exc:  # e.g. a policy whose model file is missing
             raise self.reject(400, "invalid_body", str(exc)) from exc
         self.journal(who, "submit", f"{parent.parent_id} {body.side} {body.quantity} "

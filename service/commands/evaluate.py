@@ -24,7 +24,12 @@ from models.names import BASELINE_NAMES
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
 from models.registry import make_policy
 from models.signal import SignalModel
-from models.training_config import EVALUATION_SEED_BASE, TrainConfigError, load_train_config
+from models.training_config import (
+    EVALUATION_SEED_BASE,
+    EpisodeConfig,
+    TrainConfigError,
+    load_train_config,
+)
 from risk.limits import RiskLimits, load_limits
 from service.commands.output import output_console, print_error
 from service.evaluation.backtest import EpisodeSpec
@@ -73,6 +78,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="training config whose episode section defines the parent order")
     p.add_argument("--limits", type=Path, default=Path("deploy/risk/limits.demo.yaml"),
                    help="risk limits the overlay enforces during the backtest")
+    p.add_argument("--side", choices=("buy", "sell"), default=None,
+                   help="the parent's side (default: the training configuration's)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--qty", type=int, default=None,
+                      help="the parent's quantity in shares (default: the configuration's)")
+    size.add_argument("--participation", type=float, default=None, metavar="FRACTION",
+                      help="the parent's quantity as a fraction of the volume expected over "
+                           "the horizon, e.g. 0.08")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="the parent's horizon in minutes (default: the configuration's)")
     p.add_argument("--symbol", default="GOOG", help="symbol of the simulated market")
     p.add_argument("--window", default=None, metavar="HH:MM-HH:MM",
                    help="replay only: episodes lie inside this window (New York time)")
@@ -130,6 +145,9 @@ def _command(args: argparse.Namespace) -> str:
     parts += ["--sim", str(args.sim)] if args.sim is not None else ["--data", str(args.data)]
     parts += ["--episodes", str(args.episodes), "--config", str(args.config), "--limits",
               str(args.limits)]
+    for flag in ("side", "qty", "participation", "minutes"):
+        if getattr(args, flag) is not None:
+            parts += [f"--{flag}", str(getattr(args, flag))]
     if args.sim is not None:
         parts += ["--symbol", args.symbol]
     if args.window is not None:
@@ -153,34 +171,79 @@ def _plan(args: argparse.Namespace) -> Plan:
     if unknown or not names:
         raise UsageError(f"unknown policies {unknown}; choose from rl, {', '.join(BASELINES)}")
     config = load_train_config(args.config)
-    episode = config.episode
     limits = load_limits(args.limits)
-    symbol = args.symbol
-    spec = EpisodeSpec(symbol, Side(episode.side_sign), episode.qty, episode.horizon_seconds,
-                       episode.slice_seconds, episode.warmup_seconds,
-                       episode.horizon_grace_seconds, episode.max_child_qty)
-    latency_ns = int(episode.latency_ms * 1e6)
+    spec = _spec(args, config.episode, None)
     exchange_for: ExchangeForEpisode
     if args.sim is not None:
         if args.window is not None:
             raise UsageError("--window applies to --data replays only")
         params = load_flow_params(args.sim)
+        volume_per_s = params.market_rate * params.mean_market_size
+        spec = _spec(args, config.episode, volume_per_s)
         episodes = list(range(args.episodes))
+        latency_ns = 0 if spec.latency_p99_ms is not None else int(spec.latency_ms * 1e6)
 
         def exchange_for(k: int) -> SimExchange:
-            return SimExchange(symbol, StochasticFlow(params, seed=EVALUATION_SEED_BASE + k),
+            return SimExchange(args.symbol, StochasticFlow(params,
+                                                           seed=EVALUATION_SEED_BASE + k),
                                SIM_START_NS, latency_ns)
 
         data = (f"simulated flow calibrated in {args.sim} (seeds {EVALUATION_SEED_BASE}+k, "
                 "never drawn in training)")
         profile = None
-        volume_per_s = params.market_rate * params.mean_market_size
     else:
-        exchange_for, episodes, data, profile, volume_per_s = _replay_plan(args, spec,
-                                                                           latency_ns)
+        first, last, volume_per_s = _scan(args.data)
+        spec = _spec(args, config.episode, volume_per_s)
+        exchange_for, episodes, data, profile = _replay_plan(args, spec, first, last)
+    data += f"; {_task_text(spec, volume_per_s)}"
     pov_rate = _pov_rate(spec, volume_per_s)
     policies = [_policy(name, args.policy, profile, pov_rate) for name in names]
-    return policies, exchange_for, episodes, spec, Instrument(symbol, TICK), limits, data
+    for policy in policies:
+        if isinstance(policy, OnnxPolicy):
+            _note_range(policy, spec, volume_per_s)
+    return policies, exchange_for, episodes, spec, Instrument(args.symbol, TICK), limits, data
+
+
+def _note_range(policy: OnnxPolicy, spec: EpisodeSpec, volume_per_s: float) -> None:
+    """One line when the parent is outside what the model was trained for (or it does not
+    say); the evaluation goes on, as measuring such parents is one of its uses."""
+    try:
+        reason = policy.trained_range().refusal(int(spec.side), spec.qty, spec.horizon_s,
+                                                volume_per_s)
+    except ModelError as exc:
+        reason = str(exc)
+    if reason is not None:
+        print_error(f"execagent evaluate: note: rl is evaluated outside its trained range: "
+                    f"{reason}")
+
+
+def _spec(args: argparse.Namespace, episode: EpisodeConfig,
+          volume_per_s: float | None) -> EpisodeSpec:
+    """The parent: the configuration's episode, with the command line's side, size and
+    horizon; a participation needs the market's volume rate (None: not known yet)."""
+    if args.qty is not None and args.qty <= 0:
+        raise UsageError("--qty must be a positive number of shares")
+    if args.participation is not None and not 0 < args.participation <= 1:
+        raise UsageError("--participation must be a fraction in (0, 1], e.g. 0.08")
+    if args.minutes is not None and not args.minutes > 0:
+        raise UsageError("--minutes must be positive")
+    horizon_s = 60.0 * args.minutes if args.minutes is not None else episode.horizon_seconds
+    if episode.slice_seconds > horizon_s:
+        raise UsageError(f"--minutes {args.minutes:g} is shorter than one slice "
+                         f"({episode.slice_seconds:g} s in {args.config})")
+    qty = args.qty if args.qty is not None else episode.qty
+    if args.participation is not None and volume_per_s is not None:
+        qty = max(1, round(args.participation * volume_per_s * horizon_s))
+    side = Side.BUY if (args.side or episode.side) == "buy" else Side.SELL
+    return EpisodeSpec(args.symbol, side, qty, horizon_s, episode.slice_seconds,
+                       episode.warmup_seconds, episode.horizon_grace_seconds,
+                       episode.max_child_qty, episode.latency_ms, episode.latency_p99_ms)
+
+
+def _task_text(spec: EpisodeSpec, volume_per_s: float) -> str:
+    share = spec.qty / (volume_per_s * spec.horizon_s) if volume_per_s > 0 else float("nan")
+    return (f"{spec.side.name.lower()} {spec.qty:,} over {spec.horizon_s / 60:g} min "
+            f"({share:.1%} of the volume expected at {volume_per_s:.1f} shares/s)")
 
 
 def _pov_rate(spec: EpisodeSpec, volume_per_s: float) -> float:
@@ -197,22 +260,31 @@ def _policy(name: str, model_path: Path, profile: VolumeProfile | None,
     return make_policy(name, volume_profile=profile, pov_rate=pov_rate)
 
 
-def _replay_plan(args: argparse.Namespace, spec: EpisodeSpec, latency_ns: int) \
-        -> tuple[ExchangeForEpisode, list[int], str, VolumeProfile, float]:
+def _scan(path: Path) -> tuple[int, int, float]:
+    """The data's first and last event times, and its executed shares (visible and hidden)
+    per second: the volume rate a participation is measured against (assumed: the same in
+    every window)."""
     from sim.lobster import EventType, open_sample
-    from sim.profile import volume_profile
-    from sim.replay_exchange import ReplayExchange
 
-    sample = open_sample(args.data)
     first = last = None
     executed = 0
-    for message in sample.messages():
+    for message in open_sample(path).messages():
         first = message.ts_ns if first is None else first
         last = message.ts_ns
         if message.event in (EventType.EXECUTE_VISIBLE, EventType.EXECUTE_HIDDEN):
             executed += message.qty
     if first is None or last is None:
-        raise UsageError(f"{args.data} holds no messages")
+        raise UsageError(f"{path} holds no messages")
+    return first, last, executed / max((last - first) / 1e9, 1.0)
+
+
+def _replay_plan(args: argparse.Namespace, spec: EpisodeSpec, first: int, last: int) \
+        -> tuple[ExchangeForEpisode, list[int], str, VolumeProfile]:
+    from sim.lobster import open_sample
+    from sim.profile import volume_profile
+    from sim.replay_exchange import ReplayExchange
+
+    sample = open_sample(args.data)
     offset_ns = EXCHANGE_UTC_OFFSET_HOURS * 3_600 * 10**9
     day_start = (first + offset_ns) // DAY_NS * DAY_NS - offset_ns  # local midnight, in UTC
     lo, hi = first, last
@@ -228,6 +300,7 @@ def _replay_plan(args: argparse.Namespace, spec: EpisodeSpec, latency_ns: int) \
     count = args.episodes
     step = (latest - earliest) // max(count - 1, 1)
     starts = [earliest + k * step for k in range(count)]
+    latency_ns = 0 if spec.latency_p99_ms is not None else int(spec.latency_ms * 1e6)
 
     def exchange_for(k: int) -> ReplayExchange:
         start = starts[k] - warmup_ns
@@ -237,8 +310,7 @@ def _replay_plan(args: argparse.Namespace, spec: EpisodeSpec, latency_ns: int) \
     overlap = " (windows overlap)" if step < need_ns else ""
     data = (f"replay of {args.data.name}, {count} windows evenly spaced over the day"
             f"{overlap}; one day of one stock")
-    volume_per_s = executed / max((last - first) / 1e9, 1.0)
-    return exchange_for, list(range(count)), data, volume_profile(sample), volume_per_s
+    return exchange_for, list(range(count)), data, volume_profile(sample)
 
 
 def _window(text: str, day_start: int, first: int, last: int) -> tuple[int, int]:

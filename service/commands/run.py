@@ -15,7 +15,7 @@ from core.domain import Side
 from core.tca import summarise
 from models.policy import ModelError
 from models.registry import make_policy
-from service.app import Service, StartupError
+from service.app import Service, StartupError, check_trained_range
 from service.commands.output import output_console, print_error
 from service.config import load_config
 from service.engine import ParentOutcome
@@ -48,6 +48,8 @@ async def _serve(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     submit = _parse_submit(args.submit) if args.submit else None
     policy = make_policy(config.policy.name, config.policy.model_path)
+    if submit is not None:  # refused before anything starts
+        check_trained_range(policy, submit[0], submit[1], submit[3])
     service = Service(config)
     await service.start()
     stop = asyncio.Event()

@@ -23,7 +23,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.domain import Instrument, MarketData, ParentOrder, SessionStatus, Side
+from core.domain import Instrument, MarketData, OrderIntent, ParentOrder, SessionStatus, Side
 from core.tca import cost_in_bps, filled_cost_x2, signed_cost_x2
 from models.policy import ExecutionPolicy
 from models.signal import SignalModel
@@ -35,6 +35,7 @@ from service.metrics import Metrics
 from service.oversight import Oversight
 from service.state.store import MemoryStore
 from sim.exchange import Exchange
+from sim.latency import OrderLatency
 
 INVENTORY_POINTS = 21  # the inventory path's samples: start, every 5% of the horizon, end
 
@@ -51,6 +52,21 @@ class EpisodeSpec:
     warmup_s: float = 60.0
     horizon_grace_s: float = 30.0
     max_child_qty: int = 2_000
+    # Order latency: fixed at latency_ms (the exchange applies it), or with latency_p99_ms
+    # drawn per message as in training (sim/latency.py; the exchange's own latency then 0).
+    latency_ms: float = 0.0
+    latency_p99_ms: float | None = None
+
+
+class _DrawnLatency:
+    """The engine's order sender: the exchange, each message delayed by a drawn latency."""
+
+    def __init__(self, exchange: Exchange, latency: OrderLatency) -> None:
+        self.exchange = exchange
+        self.latency = latency
+
+    def send(self, intent: OrderIntent, now_ns: int) -> bool:
+        return self.exchange.send(intent, self.latency.due_ns(now_ns))
 
 
 @dataclass(slots=True)
@@ -121,7 +137,10 @@ def run_episode(
     instruments = {instrument.symbol: instrument}
     risk = RiskOverlay(limits, instruments,
                        on_denial=lambda reason: metrics.risk_denials.labels(reason.value).inc())
-    engine = Engine(instruments, risk, exchange, MemoryStore(), metrics,
+    sender: Exchange | _DrawnLatency = exchange
+    if spec.latency_p99_ms is not None:
+        sender = _DrawnLatency(exchange, OrderLatency(spec.latency_ms, spec.latency_p99_ms, seed))
+    engine = Engine(instruments, risk, sender, MemoryStore(), metrics,
                     clock=EventClock(exchange.now_ns), slice_seconds=spec.slice_s,
                     horizon_grace_seconds=spec.horizon_grace_s,
                     max_child_qty=spec.max_child_qty, cl_ord_id_prefix=f"BT{seed}",

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from core.domain import Side
 from gateways.venue.flows import stochastic_flow
+from models.policy import OutsideTrainedRange
 from service.demo import DemoOptions, run_demo
 from tests.support.scripted_flow import ScriptedFlow
 
@@ -71,10 +72,19 @@ async def test_a_large_action_is_worked_in_child_orders_the_risk_limits_allow(
 
 
 async def test_the_shipped_policy_works_an_order_over_fix() -> None:
-    """models/artifacts/policy.onnx through the live path: FIX venue, engine, overlay, OMS."""
-    options = DemoOptions(qty=400, minutes=1.0, speed=60.0, policies=["rl"], limits_path=LIMITS,
+    """models/artifacts/policy.onnx through the live path: FIX venue, engine, overlay, OMS, on
+    the task it was trained for (sell 2,000 over 10 minutes; the service refuses others)."""
+    options = DemoOptions(qty=2_000, minutes=10.0, speed=240.0, policies=["rl"],
+                          limits_path=LIMITS,
                           model_path=ROOT / "models" / "artifacts" / "policy.onnx")
     [summary] = await run_demo(options, Console(quiet=True))
     assert summary.policy == "rl"
-    assert summary.filled == 400 and summary.risk_denials == 0
+    assert summary.filled == 2_000 and summary.risk_denials == 0
     assert summary.child_orders >= 1
+
+
+async def test_the_shipped_policy_refuses_a_parent_it_was_not_trained_for() -> None:
+    options = DemoOptions(qty=400, minutes=1.0, speed=60.0, policies=["rl"], limits_path=LIMITS,
+                          model_path=ROOT / "models" / "artifacts" / "policy.onnx")
+    with pytest.raises(OutsideTrainedRange, match="horizon of 1 min"):
+        await run_demo(options, Console(quiet=True))

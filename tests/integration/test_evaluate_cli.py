@@ -120,3 +120,28 @@ def test_replay_window_without_data_is_a_clear_error(
     assert "holds no data (the data covers 09:30-15:59)" in capsys.readouterr().err
     assert main([*base, "--window", "10:00-10:01"]) == 2
     assert "no episode fits" in capsys.readouterr().err
+
+
+def test_the_parent_can_be_set_on_the_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    base = ["evaluate", "--policy", str(model), "--sim", "sim/params/GOOG_2012-06-21.json",
+            "--episodes", "2", "--config", str(_config(tmp_path)), "--policies", "rl,twap"]
+    assert main([*base, "--side", "buy", "--participation", "0.05", "--minutes", "2",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    summary = json.loads((tmp_path / "r.json").read_text())
+    # 5% of 19.48 shares/s (the calibrated flow's volume rate) over 120 s: 117 shares.
+    assert "buy 117 over 2 min (5.0% of the volume expected" in summary["data"]
+    assert summary["policies"]["rl"]["risk_denials"] == 0
+    assert main([*base, "--qty", "50", "--json", str(tmp_path / "q.json")]) == 0
+    assert "sell 50 over 1 min" in json.loads((tmp_path / "q.json").read_text())["data"]
+    capsys.readouterr()
+    for bad, message in ((["--qty", "0"], "--qty"), (["--participation", "1.5"], "--participation"),
+                         (["--minutes", "0.1"], "shorter than one slice")):
+        assert main([*base, *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as usage:  # argparse: one size only
+        main([*base, "--qty", "5", "--participation", "0.1"])
+    assert usage.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err

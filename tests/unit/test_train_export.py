@@ -54,6 +54,10 @@ def test_onnx_and_torch_choose_the_same_action_on_10000_observations(
     assert meta["execagent.seed"] == "7"
     assert "GOOG_2012-06-21" in meta["execagent.training_data"]
     assert meta["execagent.git_commit"] == info["git_commit"]
+    trained = policy.trained_range()  # recorded at export: 300 shares over 30 s, sell
+    assert trained.source == "execagent.task_range" and trained.sides == ("sell",)
+    assert trained.horizon_s == (30.0, 30.0)
+    assert trained.participation[0] == pytest.approx(300 / (trained.volume_per_s * 30))
 
 
 def test_exported_model_for_other_features_is_refused(tmp_path: Path) -> None:
@@ -86,6 +90,13 @@ def test_cli_trains_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     ({"reward": "pnl"}, "reward"),
     ({"n_envs": 3, "ppo": {"n_steps": 100, "batch_size": 64}}, "batch_size"),
     ({"market_params": "nowhere.json"}, "nowhere.json"),
+    ({"episode": {"task": {"sides": ["buy"], "participation": [0.3, 0.1],
+                           "horizon_minutes": [5, 60]}}}, "participation"),
+    ({"episode": {"task": {"sides": [], "participation": [0.01, 0.25],
+                           "horizon_minutes": [5, 60]}}}, "episode.task.sides"),
+    ({"episode": {"latency_p99_ms": 5, "latency_ms": 0}}, "latency_p99_ms"),
+    ({"paired_baseline": "vwap"}, "paired_baseline"),
+    ({"risk": {"limits": "nowhere-limits.yaml"}}, "nowhere-limits.yaml"),
 ])
 def test_invalid_training_config_is_one_clear_message(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], document: dict,
@@ -97,6 +108,16 @@ def test_invalid_training_config_is_one_clear_message(
     assert main(["train", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_risk_limits_that_do_not_know_the_symbol_are_one_clear_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "risk.yaml"
+    path.write_text(json.dumps({"risk": {"limits": "deploy/risk/limits.demo.yaml"},
+                                "symbol": "SIM"}))
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "no entry for 'SIM'" in err and "Traceback" not in err
 
 
 def test_export_without_a_trained_model_is_a_clear_error(

@@ -1,0 +1,222 @@
+"""The task a parent order sets a policy: side, size as participation, and horizon.
+
+Three things live here, each small:
+- :class:`TaskSampler` draws a parent per training episode from configured ranges (buy and/or
+  sell, a participation of the volume expected over the horizon, a horizon in minutes);
+- :func:`task_descriptors` writes the task, normalised, into an observation buffer: the part a
+  task-aware observation appends to the market features (it is not in ``execagent-obs-v1``);
+- :class:`TrainedRange` is what a model was trained for, as its ONNX metadata says (or, for a
+  model exported before the metadata had it, as its stored training configuration implies), and
+  says in one line why a parent falls outside it.
+
+Named assumptions:
+- **Expected volume** over a horizon is a constant rate times its length: the market's average
+  traded shares per second (for the calibrated flow ``market_rate * mean_market_size``, about
+  19.5 shares/s on GOOG 2012-06-21), with no intraday profile. Participation is the parent's
+  quantity over that volume.
+- **Participation is drawn log-uniformly** (a 1% parent is as common in training as a 20% one;
+  uniform draws would give the small sizes almost no episodes), horizons uniformly.
+- **A parent within** :data:`RANGE_TOLERANCE` **of a trained range's ends is inside it**: the
+  quantity is rounded to shares and the volume estimate is no better than that; a model trained
+  on one fixed task (a point range) thereby accepts near-identical parents.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim import calibrate
+from sim.calibrate import load_flow_params
+from sim.flow import FlowParams
+
+PARTICIPATION_FLOOR = 0.01
+PARTICIPATION_CEILING = 0.25
+HORIZON_SCALE_S = 3_600.0
+RANGE_TOLERANCE = 0.10
+TASK_RANGE_KEY = "execagent.task_range"
+
+# (name, meaning), in the order task_descriptors writes them.
+TASK_FEATURES: tuple[tuple[str, str], ...] = (
+    ("side", "+1 buy, -1 sell"),
+    ("participation", "log(participation / 1%) / log(25), clipped to [0, 1]: 0 at 1% of the "
+                      "expected volume, 1 at 25%"),
+    ("horizon", "horizon in seconds / 3600, clipped to 1"),
+    ("time_remaining", "fraction of the horizon left, 1 at start, 0 at the end"),
+    ("inventory_remaining", "fraction of the parent quantity still to trade"),
+)
+N_TASK_FEATURES = len(TASK_FEATURES)
+_LOG_SPAN = math.log(PARTICIPATION_CEILING / PARTICIPATION_FLOOR)
+
+
+def _unit(value: float) -> float:
+    return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
+
+
+def task_descriptors(out: np.ndarray, start: int, side: int, participation: float,
+                     horizon_s: float, time_remaining: float, inventory_remaining: float) -> None:
+    """Write the :data:`TASK_FEATURES` into ``out[start:start + N_TASK_FEATURES]``."""
+    scaled = math.log(participation / PARTICIPATION_FLOOR) / _LOG_SPAN if participation > 0 \
+        else 0.0
+    out[start] = 1.0 if side > 0 else -1.0
+    out[start + 1] = _unit(scaled)
+    out[start + 2] = _unit(horizon_s / HORIZON_SCALE_S)
+    out[start + 3] = _unit(time_remaining)
+    out[start + 4] = _unit(inventory_remaining)
+
+
+def market_volume_per_s(params: FlowParams) -> float:
+    """Average shares traded per second on the calibrated flow (the volume assumption)."""
+    return params.market_rate * params.mean_market_size
+
+
+def participation_of(qty: int, horizon_s: float, volume_per_s: float) -> float:
+    """``qty`` as a share of the volume expected over ``horizon_s``."""
+    expected = volume_per_s * horizon_s
+    return qty / expected if expected > 0 else math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    side: int  # +1 buy, -1 sell
+    qty: int
+    horizon_s: float
+    participation: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSampler:
+    """Parents drawn per episode: a side from ``sides``, a participation log-uniform in
+    ``participation``, a horizon uniform in ``horizon_s``; the quantity follows from the
+    volume rate."""
+
+    sides: tuple[int, ...]
+    participation: tuple[float, float]
+    horizon_s: tuple[float, float]
+    volume_per_s: float
+
+    def __post_init__(self) -> None:
+        low, high = self.participation
+        if not self.sides or any(side not in (1, -1) for side in self.sides):
+            raise ValueError(f"sides must be +1 (buy) and/or -1 (sell), got {self.sides}")
+        if not 0 < low <= high <= 1:
+            raise ValueError(f"participation range must lie in (0, 1], got {self.participation}")
+        if not 0 < self.horizon_s[0] <= self.horizon_s[1]:
+            raise ValueError(f"horizon range must be positive, got {self.horizon_s}")
+        if not self.volume_per_s > 0:
+            raise ValueError(f"volume per second must be positive, got {self.volume_per_s}")
+
+    def draw(self, rng: random.Random) -> Task:
+        side = self.sides[rng.randrange(len(self.sides))]
+        low, high = self.participation
+        wanted = math.exp(rng.uniform(math.log(low), math.log(high)))
+        horizon = rng.uniform(*self.horizon_s)
+        qty = max(1, round(wanted * self.volume_per_s * horizon))
+        return Task(side, qty, horizon, participation_of(qty, horizon, self.volume_per_s))
+
+
+def _pair(value: object, name: str) -> tuple[float, float]:
+    if not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"{name} must be a [low, high] pair, got {value!r}")
+    low, high = (float(v) for v in value)
+    if not 0 < low <= high or not math.isfinite(high):
+        raise ValueError(f"{name} must be a positive [low, high] pair, got {value!r}")
+    return low, high
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedRange:
+    """The parents a model was trained on; :meth:`refusal` says why one falls outside."""
+
+    sides: tuple[str, ...]  # "buy" and/or "sell"
+    participation: tuple[float, float]
+    horizon_s: tuple[float, float]
+    volume_per_s: float  # the training market's volume rate, the default for participation
+    source: str  # where the range was read from, for the operator
+
+    def as_json(self) -> str:
+        return json.dumps({"sides": list(self.sides), "participation": list(self.participation),
+                           "horizon_seconds": list(self.horizon_s),
+                           "volume_per_second": self.volume_per_s}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> TrainedRange:
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise ValueError("the task range must be a JSON object")
+        sides = tuple(document.get("sides", ()))
+        if not sides or any(side not in ("buy", "sell") for side in sides):
+            raise ValueError(f"sides must list buy and/or sell, got {sides!r}")
+        volume = float(document["volume_per_second"])
+        if not volume > 0:
+            raise ValueError(f"volume_per_second must be positive, got {volume!r}")
+        return cls(sides, _pair(document.get("participation"), "participation"),
+                   _pair(document.get("horizon_seconds"), "horizon_seconds"), volume, source)
+
+    def refusal(self, side: int, qty: int, horizon_s: float,
+                volume_per_s: float | None = None) -> str | None:
+        """None when the parent is inside the range, else the one-line reason it is not.
+        ``volume_per_s``: the symbol's expected volume rate (default: the training market's)."""
+        rate = self.volume_per_s if volume_per_s is None else volume_per_s
+        name = "buy" if side > 0 else "sell"
+        if name not in self.sides:
+            return f"the model was trained to {' and '.join(self.sides)} only, not to {name}"
+        low, high = self.horizon_s
+        if not low * (1 - RANGE_TOLERANCE) <= horizon_s <= high * (1 + RANGE_TOLERANCE):
+            return (f"a horizon of {horizon_s / 60:g} min is outside the model's trained "
+                    f"{_span(low / 60, high / 60, ' min')}")
+        share = participation_of(qty, horizon_s, rate)
+        low, high = self.participation
+        if not low * (1 - RANGE_TOLERANCE) <= share <= high * (1 + RANGE_TOLERANCE):
+            return (f"{qty:,} shares over {horizon_s / 60:g} min is {share:.1%} of the volume "
+                    f"expected ({rate:g} shares/s), outside the model's trained "
+                    f"{_span(100 * low, 100 * high, '%')} participation")
+        return None
+
+
+def _span(low: float, high: float, unit: str) -> str:
+    return f"{low:.3g}{unit}" if math.isclose(low, high) else f"{low:.3g}-{high:.3g}{unit}"
+
+
+def trained_range(config: Mapping[str, Any], volume_per_s: float, source: str) -> TrainedRange:
+    """The range a training configuration (``TrainConfig`` as JSON) trains on."""
+    episode = config.get("episode", {})
+    task = episode.get("task")
+    if task:
+        return TrainedRange(tuple(task["sides"]), _pair(task["participation"], "participation"),
+                            (60.0 * task["horizon_minutes"][0], 60.0 * task["horizon_minutes"][1]),
+                            volume_per_s, source)
+    side, qty = str(episode.get("side", "sell")), int(episode.get("qty", 2_000))
+    horizon = float(episode.get("horizon_seconds", 600.0))
+    share = participation_of(qty, horizon, volume_per_s)
+    return TrainedRange((side,), (share, share), (horizon, horizon), volume_per_s, source)
+
+
+def range_from_metadata(metadata: Mapping[str, str]) -> TrainedRange:
+    """The model's trained range: its ``execagent.task_range`` metadata, or for a model
+    exported without one, derived from its ``execagent.training_config`` and the volume rate of
+    the market file that configuration names (found as written, or by name among the
+    calibrations shipped in ``sim/params``). A ValueError says what is missing."""
+    if TASK_RANGE_KEY in metadata:
+        return TrainedRange.from_json(metadata[TASK_RANGE_KEY], TASK_RANGE_KEY)
+    try:
+        config = json.loads(metadata["execagent.training_config"])
+        market = Path(config["market_params"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError("the model has neither execagent.task_range nor a training "
+                         f"configuration naming its market: {exc!r}") from exc
+    shipped = Path(calibrate.__file__).with_name("params") / market.name
+    path = market if market.is_file() else shipped
+    try:
+        volume = market_volume_per_s(load_flow_params(path))
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the model's training market {market} cannot be read to derive its "
+                         f"trained range: {exc}") from exc
+    return trained_range(config, volume, f"derived from execagent.training_config ({market})")
