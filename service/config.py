@@ -5,6 +5,12 @@ Precedence, highest first: environment variables (nested fields with ``__``, e.g
 ``EXECAGENT_CONFIG``, then the defaults below. Every field is validated; an invalid value is
 reported by :func:`describe_validation_error` naming the field and what is allowed, and the CLI
 exits with code 2.
+
+Types are strict: in the YAML a number must be a number and a flag a flag (``port: "9878"``,
+``port: yes`` or ``port: 9878.0`` are errors, not 9878). What is naturally written as text
+stays text: decimals (``tick_size: "0.01"``, or a number), paths and the names of enumerations.
+Environment variables are text by nature, so pydantic-settings reads each one as its field's
+type before the strict check (``EXECAGENT_FIX__PORT=9878`` is the port 9878).
 """
 
 from __future__ import annotations
@@ -41,12 +47,17 @@ class StoreKind(StrEnum):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Types a YAML file spells as text, read from text as well under the sections' strict types.
+TextDecimal = Annotated[Decimal, Field(strict=False)]  # "0.01" or 0.01; never true
+TextPath = Annotated[Path, Field(strict=False)]
 
 
 class InstrumentConfig(_Section):
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._/-]+$")
-    tick_size: Decimal = Field(gt=0)
+    tick_size: TextDecimal = Field(gt=0)
 
     def to_domain(self) -> Instrument:
         return Instrument(self.symbol, self.tick_size)
@@ -69,7 +80,7 @@ class FixConfig(_Section):
     reconnect_multiplier: float = Field(default=2.0, ge=1, le=10)
     reconnect_jitter: float = Field(default=0.2, ge=0, le=1)
     logon_timeout_seconds: float = Field(default=10.0, gt=0)
-    state_dir: Path = Path("var/fix")
+    state_dir: TextPath = Path("var/fix")
     market_data: bool = True  # subscribe to the venue's FIX market data
 
     @model_validator(mode="after")
@@ -87,7 +98,7 @@ class FixConfig(_Section):
 
 class PolicyConfig(_Section):
     name: str = Field(default="twap", pattern=f"^({'|'.join(POLICY_NAMES)})$")
-    model_path: Path = Path("models/artifacts/policy.onnx")
+    model_path: TextPath = Path("models/artifacts/policy.onnx")
     slice_seconds: float = Field(default=30.0, gt=0)
     horizon_grace_seconds: float = Field(default=60.0, ge=0)
     # The largest child order the engine sends: a bigger action (a policy's catch-up, the
@@ -97,7 +108,7 @@ class PolicyConfig(_Section):
 
 
 class RiskConfig(_Section):
-    limits_path: Path = Path("deploy/risk/limits.demo.yaml")
+    limits_path: TextPath = Path("deploy/risk/limits.demo.yaml")
 
 
 class ApiConfig(_Section):
@@ -106,11 +117,11 @@ class ApiConfig(_Section):
     # Bearer tokens, "name=role:secret" comma-separated (see service.api.auth); keep them in the
     # environment (EXECAGENT_API__TOKENS) or a file, never in the YAML under version control.
     tokens: SecretStr = SecretStr("")
-    tokens_file: Path | None = None
+    tokens_file: TextPath | None = None
 
 
 class StoreConfig(_Section):
-    kind: StoreKind = StoreKind.MEMORY
+    kind: Annotated[StoreKind, Field(strict=False)] = StoreKind.MEMORY
     # A secret: it may carry the password (redis://:pw@host or rediss:// for TLS); shown
     # redacted everywhere.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
@@ -137,7 +148,7 @@ class BinanceWsFeedConfig(_Section):
     symbol: str
     ws_url: str = Field(pattern=r"^wss?://")  # base, e.g. wss://stream.binance.com:9443
     rest_url: str = Field(pattern=r"^https?://")  # base of GET /api/v3/depth
-    lot_size: Decimal = Field(default=Decimal("0.000001"), gt=0)  # quantity unit, see feeds.md
+    lot_size: TextDecimal = Field(default=Decimal("0.000001"), gt=0)  # quantity unit, see feeds.md
     depth_limit: int = Field(default=1000, ge=5, le=5000)
 
 
@@ -163,9 +174,9 @@ class FileReplayFeedConfig(_Section):
     source: Literal["file_replay"]
     symbol: str
     format: Literal["lobster", "binance"]
-    path: Path  # a LOBSTER sample (zip or folder) or a Binance capture file
+    path: TextPath  # a LOBSTER sample (zip or folder) or a Binance capture file
     speed: float = Field(default=1.0, ge=0)  # 1 real time, 10 ten times faster, 0 flat out
-    lot_size: Decimal = Field(default=Decimal("0.000001"), gt=0)  # binance only
+    lot_size: TextDecimal = Field(default=Decimal("0.000001"), gt=0)  # binance only
 
 
 FeedConfig = Annotated[FixFeedConfig | BinanceWsFeedConfig | RedisStreamFeedConfig
@@ -190,9 +201,9 @@ class ServiceConfig(BaseSettings):
     """Everything the daemon needs to start."""
 
     model_config = SettingsConfigDict(env_prefix="EXECAGENT_", env_nested_delimiter="__",
-                                      extra="forbid")
+                                      extra="forbid", strict=True)
 
-    mode: Mode = Mode.PAPER
+    mode: Annotated[Mode, Field(strict=False)] = Mode.PAPER
     instruments: list[InstrumentConfig] = Field(
         default_factory=lambda: [InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
         min_length=1,

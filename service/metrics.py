@@ -278,6 +278,10 @@ class Metrics:
         self.policy_inference = LoopHistogram("execagent_policy_inference_seconds",
                                               "Policy decision time per tick", ("policy",),
                                               registry=r)
+        self.policy_nonfinite = Counter(
+            "execagent_policy_nonfinite_outputs_total",
+            "Model outputs that were not finite (NaN, an infinity): each one a WAIT instead of "
+            "an action", ["policy"], registry=r)
         self.risk_check = LoopHistogram("execagent_risk_check_seconds",
                                         "Risk overlay check time", registry=r)
         self.orders_sent = LoopCounter("execagent_orders_sent_total",

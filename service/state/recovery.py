@@ -15,6 +15,7 @@ applied as execution reports. Until every answer is in, no parent order trades.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from core.domain import (
@@ -38,6 +39,7 @@ class RecoveredState:
     trading_state: TradingState = TradingState.ACTIVE
     trading_reason: str = "no trading state stored"
     problems: list[str] = field(default_factory=list)  # what could not be made consistent
+    set_aside: int = 0  # finished parent orders on symbols no longer configured, left stored
 
     @property
     def unfinished(self) -> list[ParentOrder]:
@@ -52,9 +54,14 @@ class RecoveredState:
         return not self.parents and not self.children
 
 
-def load_state(store: StateStore) -> RecoveredState:
+def load_state(store: StateStore, symbols: Collection[str] | None = None) -> RecoveredState:
     """Read the store and rebuild every order's and parent's fills from the fill records.
-    Raises what the store raises (StoreUnavailable, StateFormatError) when it cannot be read."""
+    Raises what the store raises (StoreUnavailable, StateFormatError) when it cannot be read.
+
+    ``symbols``: the configured instruments (None: all). Orders on another symbol (one taken
+    out of the configuration) are left in the store, not taken back: nothing could price,
+    show or trade them. A finished one is only counted (``set_aside``); an unfinished parent
+    or a working child order is a problem, so the start is HALTED naming it."""
     parents = {p.parent_id: p for p in store.parents()}
     children = store.children()
     by_cl_ord_id: dict[str, ChildOrder] = {}
@@ -63,6 +70,23 @@ def load_state(store: StateStore) -> RecoveredState:
             if cl_ord_id is not None:
                 by_cl_ord_id[cl_ord_id] = order
     problems: list[str] = []
+    set_aside = 0
+    if symbols is not None:
+        foreign = [p for p in parents.values() if p.symbol not in symbols]
+        for parent in foreign:
+            del parents[parent.parent_id]
+            if parent.done:
+                set_aside += 1
+            else:
+                problems.append(f"unfinished parent order {parent.parent_id} is for "
+                                f"{parent.symbol}, which is not among the instruments: "
+                                "configure it again to finish it")
+        for order in [c for c in children if c.symbol not in symbols]:
+            children.remove(order)
+            if not order.status.is_terminal:
+                problems.append(f"child order {order.cl_ord_id} is working on "
+                                f"{order.symbol}, which is not among the instruments: check "
+                                "it at the venue")
     for order in children:
         order.cum_qty = order.notional_ticks = 0
         if order.parent_id not in parents:
@@ -77,6 +101,8 @@ def load_state(store: StateStore) -> RecoveredState:
             problems.append(f"fill {exec_id} ({qty} @ {price} ticks) is for ClOrdID "
                             f"{cl_ord_id}, which no stored child order has")
             continue
+        if symbols is not None and owner.symbol not in symbols:
+            continue  # the fill of an order set aside above
         owner.cum_qty += qty
         owner.notional_ticks += qty * price
         owning_parent = parents.get(owner.parent_id)
@@ -88,7 +114,8 @@ def load_state(store: StateStore) -> RecoveredState:
         if order.cum_qty > order.qty:
             problems.append(f"child order {order.cl_ord_id} has fills for {order.cum_qty} "
                             f"of its {order.qty}")
-    state = RecoveredState(list(parents.values()), children, fills, problems=problems)
+    state = RecoveredState(list(parents.values()), children, fills, problems=problems,
+                           set_aside=set_aside)
     stored = store.trading_state()
     if stored is not None:
         try:
