@@ -123,7 +123,8 @@ class RiskOverlay:
         # and replaces stop, cancels pass, and it clears by itself (see stop_symbol).
         self._feed_stops: dict[str, str] = {}
         self._expected_stops: set[str] = set()  # stops of a start-up or a shutdown
-        self.ledger = Ledger({s: float(self.instruments[s].tick_size) for s in limits.symbols})
+        self.ledger = Ledger({s: float(self.instruments[s].lot_tick_value)
+                              for s in limits.symbols})
         self._symbols = {s: self._new_symbol(lim, self.ledger.exposure[s])
                          for s, lim in limits.symbols.items()}
         self.denials: dict[DenyReason, int] = {}
@@ -166,7 +167,8 @@ class RiskOverlay:
                 _ns(lim.max_participation.window_seconds,
                     f"symbols.{symbol}.max_participation.window_seconds")
         exposures = {s: self.ledger.exposure.get(s)
-                     or Exposure(float(self.instruments[s].tick_size)) for s in limits.symbols}
+                     or Exposure(float(self.instruments[s].lot_tick_value))
+                     for s in limits.symbols}
         symbols = {s: self._new_symbol(lim, exposures[s]) for s, lim in limits.symbols.items()}
         for symbol, entry in symbols.items():
             old = self._symbols.get(symbol)
@@ -405,7 +407,7 @@ class RiskOverlay:
             return self._deny(intent, _R_COLLAR, "price {} is more than {:g} bps from mid {:g}",
                               price, entry.collar * 1e4, mid)
         exposure = entry.exposure
-        notional = qty * price * exposure.tick
+        notional = qty * price * exposure.tick_value  # lots x ticks x money per lot-tick
         if notional > entry.max_notional:
             return self._deny(intent, _R_NOTIONAL, "notional {:,.2f} > max_order_notional "
                               "{:,.2f}", notional, entry.max_notional)

@@ -58,9 +58,13 @@ TextPath = Annotated[Path, Field(strict=False)]
 class InstrumentConfig(_Section):
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._/-]+$")
     tick_size: TextDecimal = Field(gt=0)
+    # The quantity unit: every quantity of the symbol (its feed's sizes, parent and child
+    # orders, the risk limits, positions) is a whole number of lots, and FIX carries lots x
+    # lot_size exactly. 1 for shares; a Binance symbol's sizes are decimals (docs/feeds.md).
+    lot_size: TextDecimal = Field(default=Decimal(1), gt=0)
 
     def to_domain(self) -> Instrument:
-        return Instrument(self.symbol, self.tick_size)
+        return Instrument(self.symbol, self.tick_size, self.lot_size)
 
 
 class FixConfig(_Section):
@@ -133,6 +137,18 @@ class StoreConfig(_Section):
     reconcile_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
 
+class _DecimalSizes(_Section):
+    """A feed whose sizes are decimals, read as lots of its instrument's ``lot_size``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lot_size_is_the_instruments(cls, data: object) -> object:
+        if isinstance(data, dict) and "lot_size" in data:
+            raise ValueError("lot_size is the instrument's (instruments: - {symbol, tick_size, "
+                             "lot_size}), for its feed, its orders and its limits alike")
+        return data
+
+
 class FixFeedConfig(_Section):
     """The symbol's market data comes from the FIX session (``fix.market_data``): the default
     for every symbol without an entry."""
@@ -141,14 +157,13 @@ class FixFeedConfig(_Section):
     symbol: str
 
 
-class BinanceWsFeedConfig(_Section):
+class BinanceWsFeedConfig(_DecimalSizes):
     """Binance's spot diff-depth over a websocket (or ``execagent feed-server``)."""
 
     source: Literal["binance_ws"]
     symbol: str
     ws_url: str = Field(pattern=r"^wss?://")  # base, e.g. wss://stream.binance.com:9443
     rest_url: str = Field(pattern=r"^https?://")  # base of GET /api/v3/depth
-    lot_size: TextDecimal = Field(default=Decimal("0.000001"), gt=0)  # quantity unit, see feeds.md
     depth_limit: int = Field(default=1000, ge=5, le=5000)
 
 
@@ -168,7 +183,7 @@ class RedisStreamFeedConfig(_Section):
     start_id: str = Field(default="0", pattern=r"^(0|\$|\d+-\d+)$")
 
 
-class FileReplayFeedConfig(_Section):
+class FileReplayFeedConfig(_DecimalSizes):
     """A recorded day replayed through the Feed interface (paper and demo runs)."""
 
     source: Literal["file_replay"]
@@ -176,11 +191,15 @@ class FileReplayFeedConfig(_Section):
     format: Literal["lobster", "binance"]
     path: TextPath  # a LOBSTER sample (zip or folder) or a Binance capture file
     speed: float = Field(default=1.0, ge=0)  # 1 real time, 10 ten times faster, 0 flat out
-    lot_size: TextDecimal = Field(default=Decimal("0.000001"), gt=0)  # binance only
 
 
 FeedConfig = Annotated[FixFeedConfig | BinanceWsFeedConfig | RedisStreamFeedConfig
                        | FileReplayFeedConfig, Field(discriminator="source")]
+
+
+def _binance(feed: FeedConfig) -> bool:
+    return feed.source == "binance_ws" or (isinstance(feed, FileReplayFeedConfig)
+                                           and feed.format == "binance")
 
 
 class MarketDataConfig(_Section):
@@ -232,6 +251,13 @@ class ServiceConfig(BaseSettings):
         if twice:
             raise ValueError(f"market_data.feeds gives {twice} more than one feed: one source "
                              "per symbol")
+        unset = sorted(feed.symbol for feed in self.market_data.feeds if _binance(feed)
+                       and "lot_size" not in next(i for i in self.instruments
+                                                  if i.symbol == feed.symbol).model_fields_set)
+        if unset:
+            raise ValueError(f"instruments {unset}: Binance gives quantities as decimals, so "
+                             "the instrument needs a lot_size (its LOT_SIZE step or finer, "
+                             "e.g. \"0.000001\"): orders and limits count those lots")
         return self
 
     def feed_sources(self) -> dict[str, FeedConfig]:

@@ -77,7 +77,6 @@ def build_feed(spec: FeedConfig, instrument: Instrument,
     """One feed from its configuration. ``redis_client(url)`` shares a client per URL."""
     if isinstance(spec, BinanceWsFeedConfig):
         return BinanceWsFeed(BinanceWsConfig(spec.rest_url, spec.ws_url, instrument,
-                                             lot_size=spec.lot_size,
                                              depth_limit=spec.depth_limit))
     if isinstance(spec, RedisStreamFeedConfig):
         return RedisStreamFeed(redis_client(spec.redis_url.get_secret_value()), instrument,
@@ -94,7 +93,7 @@ def _file_replay(spec: FileReplayFeedConfig, instrument: Instrument) -> FileRepl
         raise FeedSetupError(f"{where}: {spec.path} does not exist")
     if spec.format == "binance":
         return FileReplayFeed.binance([Path(spec.path)], spec.symbol, spec.speed,
-                                      instrument.tick_size, spec.lot_size)
+                                      instrument.tick_size, instrument.lot_size)
     try:
         sample = open_sample(spec.path)
     except (LobsterFormatError, OSError) as exc:

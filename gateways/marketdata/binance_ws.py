@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any
 
 import aiohttp
@@ -67,12 +67,13 @@ class _SnapshotFailed(Exception):
 @dataclass(slots=True)
 class BinanceWsConfig:
     """Where to connect and how to behave. ``rest_url``/``ws_url`` are bases, e.g.
-    ``https://api.binance.com`` and ``wss://stream.binance.com:9443`` (or a test exchange)."""
+    ``https://api.binance.com`` and ``wss://stream.binance.com:9443`` (or a test exchange).
+    Sizes are read as lots of the instrument's ``lot_size`` (a size off that grid is an invalid
+    book): the feed, the orders and the risk limits count the same lots."""
 
     rest_url: str
     ws_url: str
     instrument: Instrument
-    lot_size: Decimal = Decimal("0.000001")
     depth_limit: int = 1000
     book_ticker: bool = True  # subscribe, and cross-check the book at equal update ids
     trades: bool = True
@@ -113,7 +114,8 @@ class BinanceWsFeed(Feed):
         self.symbol = config.instrument.symbol
         self.health = FeedHealth.CONNECTING
         self.counters = FeedCounters()
-        self.decoder = BinanceDecoder(self.symbol, config.instrument.tick_size, config.lot_size)
+        instrument = config.instrument
+        self.decoder = BinanceDecoder(self.symbol, instrument.tick_size, instrument.lot_size)
         self.book = DepthBook(self.symbol)  # the feed's own view, to validate before emitting
         self.last_update_id: int | None = None  # ``u`` of the last diff applied (or snapshot id)
         self._sequence = DiffSequence()

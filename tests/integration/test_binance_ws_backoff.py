@@ -62,7 +62,7 @@ async def exchange() -> AsyncIterator[ClosingExchange]:
 
 async def test_a_stream_that_closes_after_each_snapshot_is_retried_with_growing_waits(
         exchange: ClosingExchange, caplog: pytest.LogCaptureFixture) -> None:
-    instrument = Instrument("BTCUSDT", Decimal("0.01"))
+    instrument = Instrument("BTCUSDT", Decimal("0.01"), Decimal("0.000001"))
     feed = BinanceWsFeed(BinanceWsConfig(exchange.url, exchange.url.replace("http", "ws"),
                                          instrument, backoff_initial_s=0.005,
                                          backoff_max_s=0.04))

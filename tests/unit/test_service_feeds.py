@@ -328,7 +328,7 @@ async def test_stopping_the_service_stops_its_symbols_without_a_warning(
     feed.health = feed.health.LIVE
     feed.push(quote(1, 57_999, 58_001, snapshot=True))
     await settle()
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="execagent"):
         await feeds.stop()
     assert feeds.stopped(GOOG)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
