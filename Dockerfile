@@ -1,46 +1,40 @@
-# syntax=docker/dockerfile:1
 # The execagent image: `execagent run` (the service) or `execagent venue` (the simulated FIX
-# venue); docker-compose.yml runs both. Build: `docker build -t execagent:0.1.0 .`
+# venue); docker-compose.yml runs both.
 #
-# Two stages. The builder compiles quickfix (C++, about 6 minutes; its layer stays cached while
-# the project's code changes) and builds the wheels of execagent (its hot-path modules compiled
-# with mypyc: setup.py, native-modules.txt) and of its runtime dependencies. The runtime stage installs those wheels with no compiler and no network, and
-# without the `train` extra: the service runs the ONNX policy with onnxruntime, no torch.
-# Checked without a Docker engine by tests/unit/test_container_files.py.
+# It builds offline, from a wheelhouse made on the host (`make wheelhouse`: the project's wheel,
+# its hot-path modules compiled with mypyc, and a wheel of every runtime dependency, quickfix
+# included), as an air-gapped trading network would: every pip install here is --no-index, and
+# `make image` builds with --network=none, so a wheel missing from the wheelhouse fails the
+# build at once with pip naming the package. Needs BuildKit (the wheels are bind-mounted, never
+# copied into a layer).
+#
+#   make image                                   on the local base (scripts/ensure-docker.sh)
+#   make wheelhouse && docker build .            on python:3.11-slim-bookworm, from a registry
+#
+# BASE_IMAGE: any Debian 12 (glibc 2.36, libstdc++ 12) with Python 3.11 and its venv module,
+# the platform the wheelhouse's compiled wheels (quickfix, execagent) are built for on the host.
+# No compiler, no torch (inference is onnxruntime; the `train` extra stays out), no network.
+# Checked without an engine by tests/unit/test_container_files.py; built and run by
+# tests/e2e/test_container.py.
 
-FROM python:3.11-slim-bookworm AS builder
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential \
-    && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-# The same requirement as pyproject.toml's (the test checks they agree).
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip wheel --wheel-dir=/wheels "quickfix>=1.15.1"
-COPY pyproject.toml setup.py native-modules.txt MANIFEST.in README.md ./
-COPY core ./core
-COPY service ./service
-COPY gateways ./gateways
-COPY models ./models
-COPY risk ./risk
-COPY sim ./sim
-# execagent's wheel (models/artifacts/policy.onnx and sim/params/*.json ship as package data)
-# and every runtime dependency's; quickfix comes from the wheel built above.
-RUN --mount=type=cache,target=/root/.cache/pip \
-    pip wheel --wheel-dir=/wheels --find-links=/wheels .
-
-FROM python:3.11-slim-bookworm AS runtime
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+# PATH spelled out: an imported base image (docker import) has none of its own to extend.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
-# Only the runtime dependencies, from the builder's wheels (mounted, not copied into a layer).
-# The build fails if quickfix, onnxruntime or the CLI cannot be imported, or if torch got in.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels execagent \
-    && python -c "import quickfix, onnxruntime, service.cli" \
-    && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)"
-RUN groupadd --system --gid 10001 execagent \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_NO_INDEX=1 \
+    VIRTUAL_ENV=/opt/execagent \
+    PATH=/opt/execagent/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# The runtime dependencies first, in a layer of their own: it stays cached while only the
+# project's code changes. A virtual environment, so the image has `python` whichever Python the
+# base ships (Debian's is python3 only, and refuses pip installs into itself).
+# wheelhouse/deps/requirements.txt is pyproject.toml's [project] dependencies.
+RUN --mount=type=bind,source=wheelhouse/deps,target=/wheels/deps \
+    python3 -m venv /opt/execagent \
+    && pip install --no-index --find-links=/wheels/deps -r /wheels/deps/requirements.txt \
+    && groupadd --system --gid 10001 execagent \
     && useradd --system --uid 10001 --gid execagent --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin execagent
 # The configuration's relative paths (deploy/risk/limits.demo.yaml, models/artifacts/policy.onnx,
@@ -50,7 +44,14 @@ RUN groupadd --system --gid 10001 execagent \
 WORKDIR /app
 COPY deploy ./deploy
 COPY models/artifacts/policy.onnx ./models/artifacts/policy.onnx
-RUN mkdir -p var && chown execagent:execagent var
+# The project's wheel last. Its dependencies are installed above: pip only checks them, and
+# fails naming one that is not. The build fails if the CLI cannot start (a native library
+# missing from the base) or if torch got in.
+RUN --mount=type=bind,source=wheelhouse/project,target=/wheels/project \
+    pip install --no-index /wheels/project/execagent-*.whl \
+    && execagent --help >/dev/null \
+    && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
+    && mkdir -p var && chown execagent:execagent var
 USER execagent:execagent
 # 8080: the service's API (/healthz, /readyz, /metrics, /api/v1); 9878: the venue's FIX acceptor.
 EXPOSE 8080 9878

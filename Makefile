@@ -6,7 +6,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint venv native clean
+.PHONY: demo test bench lint venv native clean wheelhouse image
+
+# The container image (Dockerfile), built offline from a wheelhouse made here. BASE_IMAGE: the
+# local Debian 12 + Python 3.11 base that scripts/ensure-docker.sh makes once (no registry
+# needed); BASE_IMAGE=python:3.11-slim-bookworm builds on the official image instead.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= execagent:$(VERSION)
+BASE_IMAGE ?= execagent-base:bookworm
+WHEELHOUSE := wheelhouse
+# What the project's wheel is built from: pyproject.toml's packages and the build's inputs.
+PROJECT_SOURCES := $(shell $(PYTHON) scripts/wheelhouse.py sources)
 
 # The modules mypyc compiles (setup.py): a change to one of them, or to the list, rebuilds them.
 NATIVE_SOURCES := $(shell grep -v '^\#' native-modules.txt)
@@ -52,6 +62,7 @@ demo: $(VENV)/.installed-runtime $(VENV)/.native
 test: $(VENV)/.installed-dev $(VENV)/.native
 	scripts/ensure-redis.sh
 	scripts/ensure-promtool.sh
+	scripts/ensure-docker.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Runs every benchmark, then fails if any missed its goal.
@@ -61,11 +72,26 @@ bench: $(VENV)/.installed-dev $(VENV)/.native
 		if [ -n "$$failed" ]; then echo "missed goals:$$failed"; exit 1; fi
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check core service gateways models risk sim tests bench
-	$(BIN)/mypy core service gateways models risk sim
+	$(BIN)/ruff check core service gateways models risk sim tests bench scripts
+	$(BIN)/mypy core service gateways models risk sim scripts
 	$(BIN)/lint-imports
 
+# The dependencies' wheels are remade when pyproject.toml changes, pinned to the versions .venv
+# has (quickfix then comes from pip's wheel cache); the project's wheel when its sources do.
+$(WHEELHOUSE)/deps/requirements.txt: pyproject.toml scripts/wheelhouse.py | $(VENV)/.installed-runtime
+	$(BIN)/python scripts/wheelhouse.py deps $(WHEELHOUSE)
+
+$(WHEELHOUSE)/project/.built: $(PROJECT_SOURCES) scripts/wheelhouse.py | $(VENV)/.installed-runtime
+	$(BIN)/python scripts/wheelhouse.py project $(WHEELHOUSE)
+	touch $@
+
+wheelhouse: $(WHEELHOUSE)/deps/requirements.txt $(WHEELHOUSE)/project/.built
+
+image: wheelhouse
+	BASE_IMAGE=$(BASE_IMAGE) scripts/ensure-docker.sh
+	BASE_IMAGE=$(BASE_IMAGE) IMAGE=$(IMAGE) scripts/build-image.sh
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build $(WHEELHOUSE)
 	find service gateways models risk sim -name '*.so' -delete
 	rm -f *__mypyc*.so

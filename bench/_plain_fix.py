@@ -1,10 +1,11 @@
 """The floors' NewOrderSingle: built with quickfix as it comes, a message and a ``setField`` per
-field, the way gateways/fix/codec.py built it until 2026-12-01.
+field.
 
-Why the benches keep it: a floor is what quickfix costs used plainly (issue 6: "a bare quickfix
-ping-pong"; issue 10: "building a NewOrderSingle with quickfix"). The service now writes its
-order messages as one text (``encode_intent``), which is its own work to be measured against
-this, not a change to the floor. The bytes sent are the same (tests/unit/test_fix_codec.py).
+Why the benches keep it: a floor is what quickfix costs used plainly (the round-trip goal's "a
+bare quickfix ping-pong"; the tick-to-wire goal's "building a NewOrderSingle with quickfix").
+The service writes its order messages as one text (``encode_intent``), which is its own work to
+be measured against this, not a change to the floor. The bytes sent are the same
+(tests/unit/test_fix_codec.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from rich.table import Table
 
 def percentile(sorted_ns: Sequence[int], q: float) -> int:
     """Nearest-rank percentile of already sorted samples."""
-    index = min(len(sorted_ns) - 1, max(0, int(round(q / 100 * len(sorted_ns))) - 1))
+    index = min(len(sorted_ns) - 1, max(0, round(q / 100 * len(sorted_ns)) - 1))
     return sorted_ns[index]
 
 

@@ -1,6 +1,6 @@
 """LOBSTER book check throughput: the whole GOOG 10-level day, from the zip to the verdict.
 
-Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_book_check``). Goal (issue 3):
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_book_check``). Goal:
 ``execagent book-check`` on the full GOOG 2012-06-21 10-level sample (147,915 events checked)
 at >= 250,000 events per second including parsing: decompression, parsing and validating both
 files, the replay of every message and its comparison with every order-book row. Real data,
@@ -11,7 +11,7 @@ Each run is one :func:`sim.book_check.check_book` call in this process, after on
 warm-up (the first run of a process also pays for importing numpy's kernels and faulting its
 memory in: 0.1-0.2 s here). Judged: the median wall-clock rate, the one ``execagent
 book-check`` reports (the check inflates the order-book file on a second thread while it parses
-the messages, so the process's CPU time, printed beside it, is no longer one core's share).
+the messages, so the process's CPU time, printed beside it, is not one core's share).
 The wall clock depends on what else runs on the machine: the load average is printed too, with
 the time of each phase (one profiled run).
 """

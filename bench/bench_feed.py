@@ -4,7 +4,7 @@ over loopback) and the Redis Streams feed.
 Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_feed [handle|websocket|
 websocket-service|redis|redis-v1|fix]``; all but ``redis-v1`` and ``fix`` by default);
 needs the BTCUSDT capture in ``../shared/data`` and, for the Redis part, the Redis on
-127.0.0.1:6379 that ``make test`` starts. Goal (issue 7): at least 50,000 messages per second
+127.0.0.1:6379 that ``make test`` starts. Goal: at least 50,000 messages per second
 into the book for the websocket feed over loopback and for Redis Streams; the script exits 1
 when one is missed.
 
@@ -23,7 +23,7 @@ when one is missed.
   FIX gateway's sink does) and through ``service/feeds.py`` into a book: what the feed plumbing
   costs FIX market data (decoding FIX is bench/bench_tick_to_wire.py's).
 The consumers run on asyncio's own event loop, as ``execagent run`` does;
-``BENCH_LOOP=uvloop`` runs them on uvloop instead (a dependency the service does not use yet).
+``BENCH_LOOP=uvloop`` runs them on uvloop instead (a dependency the service does not use).
 The test exchange's process always runs on uvloop: it stands for another machine.
 """
 
@@ -122,7 +122,7 @@ def _serve(port_out: multiprocessing.Queue[int]) -> None:
                                                       start_on_snapshot=True))
         await exchange.start()
         port_out.put(exchange.port)
-        while not exchange.finished:
+        while not exchange.finished:  # noqa: ASYNC110 - the exchange signals nothing else
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         await exchange.stop()
@@ -158,12 +158,12 @@ async def _consume_websocket(port: int, through_service: bool) -> tuple[int, flo
     # From the snapshot (the exchange starts its replay when it is asked for) to the last
     # message applied; the exchange closes the stream at the capture's end, and the feed's
     # next reconnect says so. Polling every millisecond costs the consumer little.
-    while feed.health is not FeedHealth.LIVE:
+    while feed.health is not FeedHealth.LIVE:  # noqa: ASYNC110 - polled, as the comment says
         await asyncio.sleep(0.001)
     _freeze_heap()
     started, cpu_started = time.perf_counter(), time.process_time()
     first, reconnects = feed.counters.messages, feed.counters.reconnects
-    while feed.counters.reconnects == reconnects:
+    while feed.counters.reconnects == reconnects:  # noqa: ASYNC110 - a counter, polled
         await asyncio.sleep(0.01)
     if service is not None:
         await service.stop()

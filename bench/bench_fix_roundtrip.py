@@ -23,7 +23,7 @@ Both pairs of sessions stay logged on for the whole run, and the round trips alt
 them in blocks of ``BLOCK`` (floor first in one block pair, service first in the next), so a
 spell of the VM's noise falls on both measurements alike instead of on whichever ran during it.
 
-Goal (issue 6): the service's p50 and p99 at most 1.3 times the floor's; the script exits 1 when
+Goal: the service's p50 and p99 at most 1.3 times the floor's; the script exits 1 when
 either is missed. Timing goals live here, never in the tests.
 
 Also printed: the CPU time each side's process spent per timed round trip (``time.process_time``
@@ -149,12 +149,12 @@ def split_cpus() -> tuple[set[int], set[int]]:
     scheduler on this 2-core VM, the venue's thread woken by an order on loopback ran on the
     engine's core and preempted it inside ``sendToTarget`` (perf's sched_switch: the engine
     runnable, switched out on return from ``send``), so the call returned only once the venue
-    had answered (``bench/tick_probe.py stages --pin none|both``: median ``sendToTarget`` of an
-    order-sending tick 327 against 110 µs). This bench does not pin (``answering(...,
-    pin=False)``): tried, no setting did better for the service's ratio than the run-to-run
-    spread, and with both of the gateway's threads on one core some runs stalled for
-    milliseconds at p99, floor and service alike (docs/benchmarks.md). Neither side here does
-    a tick's work around the send."""
+    had answered (``python -m bench.tick_probe stages --pin none|both``: median
+    ``sendToTarget`` of an order-sending tick 327 against 110 µs). This bench does not pin
+    (``answering(..., pin=False)``): tried, no setting did better for the service's ratio than
+    the run-to-run spread, and with both of the gateway's threads on one core some runs stalled
+    for milliseconds at p99, floor and service alike (docs/benchmarks.md). Neither side here
+    does a tick's work around the send."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return set(), set()

@@ -6,7 +6,7 @@ events in the flow's proportions), which bounds how fast training and the simula
 go. Two flows: the uncalibrated default (the generic venue's) and the one calibrated to GOOG
 (``sim/params/GOOG_2012-06-21.json``, the demo's and training's market).
 
-Goal (issue 3): >= 200,000 events/s. Judged on the throughput runs, which call
+Goal: >= 200,000 events/s. Judged on the throughput runs, which call
 ``apply_next`` back to back with nothing else in the loop, by the process's CPU time
 (``time.process_time``: the rate of one free core; this machine's wall clock depends on what
 else runs on it, so the wall-clock rate and the load average are printed beside it). A

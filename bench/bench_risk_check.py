@@ -5,7 +5,7 @@ one symbol with every control switched on (participation included): a quote and 
 few intents, limit orders around the mid (some beyond the collar or the size limits, so both
 verdicts are timed), and the venue answering each allowed order with a fill or a cancel a few
 intents later, so positions and open orders move as in a session. Only ``check`` is timed.
-Goal (issue 5): p99 <= 5 µs per check on this machine; the script exits 1 when it is missed.
+Goal: p99 <= 5 µs per check on this machine; the script exits 1 when it is missed.
 """
 
 from __future__ import annotations

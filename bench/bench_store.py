@@ -5,7 +5,7 @@ Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_store``); needs the Re
 durability point is its return: the engine persists a child order before sending it), so its
 latency is the price of that guarantee on the decision path. The journal only appends to a
 buffer on the decision path; its flush (one pipeline per batch) runs off it, every 50 ms.
-No goal here (the tick-to-wire budget of issue 10 is where these are judged); the numbers go
+No goal here (the tick-to-wire budget is where these are judged); the numbers go
 to docs/benchmarks.md.
 """
 
@@ -61,8 +61,8 @@ def main() -> int:
                 rows["journal.flush (500 entries)"].append(time.perf_counter_ns() - started)
     finally:
         store.clear()
-        for day_key in journal._redis.keys(f"{namespace}:journal:*"):
-            journal._redis.delete(day_key)
+        for day_key in journal._redis.keys(f"{namespace}:journal:*"):  # noqa: SLF001
+            journal._redis.delete(day_key)  # noqa: SLF001
         journal.close()
     report(f"Durable state on Redis at {URL} ({WRITES:,} child orders and fills)", rows)
     return 0

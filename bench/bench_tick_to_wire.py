@@ -1,5 +1,5 @@
 """Tick to wire: from a FIX market-data message's arrival to the NewOrderSingle handed to quickfix,
-with a parent order active and the shipped ONNX policy deciding on every tick (issue 10).
+with a parent order active and the shipped ONNX policy deciding on every tick.
 
 What runs: the service's FixOrderGateway (a quickfix initiator) logged on over loopback to the
 simulated venue (gateways/venue) on a still book, in a process of its own (as
@@ -313,7 +313,7 @@ async def floor(gateway: FixOrderGateway, engine: Engine, reports: _Reports, ite
     async for n in _paced(iterations, rate):
         t0, t1, t2, t3 = once()
         deadline = time.perf_counter() + 0.05
-        while reports.floor_answers < 2 * (n + 1) and time.perf_counter() < deadline:
+        while reports.floor_answers < 2 * (n + 1) and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.0002)  # New and Canceled: quiet again, as for the ticks
         out["inference"].append(t1 - t0)
         out["build NewOrderSingle"].append(t2 - t1)
@@ -454,7 +454,8 @@ async def sustained(engine: Engine, reports: _Reports, market: _Market, rate: in
                     offered += 1
                 deepest = max(deepest, engine.queue.qsize())
                 await asyncio.sleep(0)
-            while engine.queue.qsize() or handled.value - handled_before < ticks:
+            # yields the loop to the engine's task until it has handled every tick
+            while engine.queue.qsize() or handled.value - handled_before < ticks:  # noqa: ASYNC110
                 await asyncio.sleep(0)
             took = time.perf_counter() - started
     finally:
@@ -559,7 +560,7 @@ async def memory(engine: Engine, sender: _TimedSender, reports: _Reports, market
             while time.monotonic() < deadline:
                 for message in producer.next_batch():
                     ticks += 1
-                    while (time.perf_counter() - started) * rate < ticks:
+                    while (time.perf_counter() - started) * rate < ticks:  # noqa: ASYNC110
                         await asyncio.sleep(0)  # not yet due: the engine's turn
                     engine.deliver(decode_market_data(message, X, INSTRUMENTS),
                                    time.perf_counter_ns())

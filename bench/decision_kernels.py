@@ -4,7 +4,7 @@ and divide the difference in instructions by the difference in ticks, so start-u
 the building of the market cancel out).
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p .venv/bin/python \\
-        bench/decision_kernels.py 3000      # and with 1000
+        -m bench.decision_kernels 3000      # and with 1000
 
 What one tick does here: the engine's domain steps around the policy, without the policy, the
 risk overlay, the OMS or FIX: an incremental refresh of bench/bench_tick_to_wire.py's synthetic

@@ -5,7 +5,7 @@ instructions by the difference in counts, so start-up, imports and the data's lo
 Why: on a shared machine CPU time swings by 2x with the load, and instruction counts do not.
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p .venv/bin/python \\
-        bench/feed_kernels.py handle 8000      # and with 0: BinanceWsFeed.handle
+        -m bench.feed_kernels handle 8000      # and with 0: BinanceWsFeed.handle
     .venv/bin/python -m bench.feed_kernels publish 2          # once: the stream (not measured)
     valgrind ... -m bench.feed_kernels redis 9000             # and with 1000
     valgrind ... -m bench.feed_kernels fix 9000               # and with 1000

@@ -5,7 +5,7 @@ difference in counts, so start-up and imports cancel out.
 Why: on a shared machine the timings swing with the load, and instruction counts do not.
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python \\
-        bench/risk_kernels.py qty 6000            # and with 1000: a max_order_qty denial
+        -m bench.risk_kernels qty 6000            # and with 1000: a max_order_qty denial
     valgrind ... -m bench.risk_kernels collar 6000         # a price_collar denial
     valgrind ... -m bench.risk_kernels allowed 6000        # an allowed new order ...
     valgrind ... -m bench.risk_kernels allowed-setup 6000  # ... less building its intents

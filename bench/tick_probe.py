@@ -205,7 +205,7 @@ async def _send(pairs: int) -> None:
             floor_sent += 1
             keep("floor")
             deadline = time.perf_counter() + 0.05
-            while reports.floor_answers < 2 * floor_sent and time.perf_counter() < deadline:
+            while reports.floor_answers < 2 * floor_sent and time.perf_counter() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.0002)  # its New and Canceled, as the bench waits
     for kind, kept in rows.items():
         kept = kept[len(kept) // 4:]  # the first quarter warms up

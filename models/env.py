@@ -71,7 +71,7 @@ ExchangeFactory = Callable[[int], Exchange]
 
 
 class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - Gymnasium declares it so
 
     def __init__(
         self,
@@ -147,7 +147,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         before = self._cost_bps
         messages_before = self.messages
         kind, multiple = self.action_table[int(action)]
-        qty = 0 if kind is ActionKind.WAIT else max(int(round(multiple * self.slice_qty)), 1)
+        qty = 0 if kind is ActionKind.WAIT else max(round(multiple * self.slice_qty), 1)
         self._act(Action(kind, min(qty, self.max_child_qty)))
         self.steps += 1
         while True:

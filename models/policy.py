@@ -114,7 +114,7 @@ class OnnxPolicy:
         try:
             (probe,) = self._session.run(["logits"],
                                          {"obs": np.zeros((1, N_FEATURES), np.float32)})
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are untyped
+        except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"model {self.path} fails on a zero observation: {exc}") from exc
         if np.shape(probe) != (1, n_actions):
             raise ModelError(f"model {self.path} answers logits of shape {np.shape(probe)} "
@@ -152,8 +152,8 @@ class OnnxPolicy:
         self._input[0] = obs
         self._session.run_with_iobinding(self._binding)
         # One pass in Python floats: their sum is finite exactly when every logit is (NaN and
-        # infinities propagate; seven float32s cannot overflow a double), and the index of the
-        # first maximum is numpy's argmax. About 1.2 µs, against 0.7 for argmax alone.
+        # infinities propagate; float32 values summed as doubles cannot overflow), and the
+        # index of the first maximum is numpy's argmax. About 1.2 µs, against 0.7 for argmax.
         values = self._logits[0].tolist()
         if not math.isfinite(sum(values)):
             self._nonfinite(values)
@@ -174,5 +174,5 @@ class OnnxPolicy:
         if index is None:
             return WAIT
         kind, multiple = self.action_table[index]
-        return Action(kind, max(int(round(multiple * ctx.slice_qty)), 1)
+        return Action(kind, max(round(multiple * ctx.slice_qty), 1)
                       if kind is not ActionKind.WAIT else 0)

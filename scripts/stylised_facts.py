@@ -23,12 +23,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sim.calibrate import load_flow_params  # noqa: E402
-from sim.lobster import open_sample  # noqa: E402
-from sim.stylised import KINDS, LEVELS, SIZE_LABELS, flow_facts, lobster_facts  # noqa: E402
+from sim.calibrate import load_flow_params
+from sim.lobster import open_sample
+from sim.stylised import KINDS, LEVELS, SIZE_LABELS, flow_facts, lobster_facts
 
 COLOURS = {"real": "tab:blue", "simulated": "tab:orange"}
 SPREAD_BINS = 80  # ticks; wider spreads share the last bin

@@ -4,8 +4,8 @@ Why: the engine decides on every tick and its order leaves from the event loop's
 process that shares its core (a venue simulator on the same machine, a feed handler, a
 backtest) is woken by that very order on loopback and preempts the sender inside
 ``sendToTarget``, which then returns only once the other side has answered. Measured on the
-2-core development VM (``bench/tick_probe.py stages --pin none|both``; docs/benchmarks.md, "Tick
-to wire"): the median ``sendToTarget`` of a tick that sent an order was 327 µs with the venue
+2-core development VM (``python -m bench.tick_probe stages --pin none|both``;
+docs/benchmarks.md, "Tick to wire"): the median ``sendToTarget`` of a tick that sent an order was 327 µs with the venue
 free to run anywhere, 110 µs with the venue on one core and the engine on the other. Desks pin
 their engines for the same reason; this is the switch for it, beside ``taskset`` and a
 container's ``cpuset``.

@@ -1,4 +1,4 @@
-"""The engine: the walk of one tick (DESIGN.md), and execution reports back into state.
+"""The engine: the walk of one tick (docs/architecture.md), and execution reports back into state.
 
 One asyncio task consumes one queue of inbound events (market data, execution reports, cancel
 rejects, session status) in arrival order, so the book, the OMS and the risk overlay are only
@@ -212,8 +212,9 @@ class Engine:
 
         Why: a decision on a tick that already has a successor waiting acts on a book that is
         gone, and deciding on each would make every later decision later still: the queue would
-        grow for as long as ticks come faster than decisions (issue 10's throughput; FIX market
-        data is never conflated on its way here, gateways/marketdata/fix_feed.py). Nothing is
+        grow for as long as ticks come faster than decisions (docs/benchmarks.md, "Tick to
+        wire"; FIX market data is never conflated on its way here,
+        gateways/marketdata/fix_feed.py). Nothing is
         merged or dropped: every event is applied, execution reports between ticks included,
         in the session's order. At a pace the engine keeps up with, every batch holds one
         event and every tick is decided on."""

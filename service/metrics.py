@@ -1,9 +1,9 @@
 """Prometheus metrics of one service instance.
 
 Why a class with its own registry: tests and the demo run several services in one process; a
-module-level default registry would make their counters collide. Names follow the conventions in
-DESIGN.md: ``execagent_`` prefix, base units, counters ending in ``_total``, and label values
-from closed sets only (never a ClOrdID or a parent id).
+module-level default registry would make their counters collide. Names follow the project's
+conventions (CONTRIBUTING.md): ``execagent_`` prefix, base units, counters ending in
+``_total``, and label values from closed sets only (never a ClOrdID or a parent id).
 
 Why every closed label set is initialised here: a labelled metric exports nothing until its
 first child exists, so a dashboard panel or an alert on, say, denials by reason would show "no
@@ -262,7 +262,7 @@ class Metrics:
         # the default registry has it, a private one must add it.
         ProcessCollector(registry=r)
         # The engine's per-tick and per-order metrics are Loop* families: plain numbers on the
-        # tick path, exported at scrape (issue 10's budget; see LoopHistogram).
+        # tick path, exported at scrape (the tick-to-wire budget; see LoopHistogram).
         self.ticks = LoopCounter("execagent_ticks_total",
                                  "Market-data messages processed by the engine", ("symbol",),
                                  registry=r)

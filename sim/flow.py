@@ -28,6 +28,7 @@ Deterministic given the seed.
 
 from __future__ import annotations
 
+import itertools
 import random
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ def _table_mean(table: tuple[float, ...]) -> float:
     """The mean of the piecewise-linear distribution :func:`inverse_cdf` samples."""
     if len(table) == 1:
         return table[0]
-    return sum((a + b) / 2 for a, b in zip(table, table[1:], strict=False)) / (len(table) - 1)
+    return sum((a + b) / 2 for a, b in itertools.pairwise(table)) / (len(table) - 1)
 
 
 class StochasticFlow:

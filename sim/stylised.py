@@ -17,6 +17,7 @@ Prices are ticks throughout.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,7 +134,7 @@ def _mean_weighted(weights: dict[int, float]) -> float | None:
 
 def _std_of_changes(mid2: list[int]) -> float | None:
     """Standard deviation of consecutive mid changes, in ticks (the samples are 2 x mid)."""
-    changes = [(b - a) / 2 for a, b in zip(mid2, mid2[1:], strict=False)]
+    changes = [(b - a) / 2 for a, b in itertools.pairwise(mid2)]
     if len(changes) < 2:
         return None
     mean = sum(changes) / len(changes)

@@ -132,7 +132,7 @@ def encode_intent(intent: OrderIntent, instrument: Instrument, now_ns: int) -> f
 
     Written as one text (``message_of_text``): this is on the tick's way to the wire, and a
     NewOrderSingle built with a ``setField`` per field cost 11.1 µs against 4.1 µs this way
-    (``python -m timeit``, hot, 2026-12-01; docs/benchmarks.md has the command);
+    (``python -m timeit``, hot; docs/benchmarks.md has the command);
     tests/unit/test_fix_codec.py checks that the two give the same message. Raises
     ``ValueError`` for a ClOrdID, OrigClOrdID or symbol that is empty or holds the separator
     (``FixOrderGateway.send`` then refuses the intent)."""

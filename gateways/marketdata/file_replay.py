@@ -1,9 +1,9 @@
 """File replay feeds: LOBSTER samples and Binance captures as a live-looking Feed.
 
-Why: backtest equals live (DESIGN.md). The engine consumes a recorded day through the same Feed
-interface as the websocket or Redis feed, paced in real time (``speed=1``), accelerated
-(event-time gaps divided by ``speed``) or as fast as possible (``speed=0``). Pacing uses an
-injectable monotonic clock and sleep so tests never wait on the wall clock.
+Why: backtest equals live (docs/architecture.md). The engine consumes a recorded day through
+the same Feed interface as the websocket or Redis feed, paced in real time (``speed=1``),
+accelerated (event-time gaps divided by ``speed``) or as fast as possible (``speed=0``). Pacing
+uses an injectable monotonic clock and sleep so tests never wait on the wall clock.
 
 LOBSTER: the order-book file holds the visible book after each message, so the first row becomes
 a snapshot and every later row the levels that changed since the row before (a level that left

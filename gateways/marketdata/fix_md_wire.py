@@ -3,7 +3,7 @@
 compiled with mypyc (native-modules.txt).
 
 Why a module of its own, and why one pass over the text: decoding was about 40% of a tick in
-bench/bench_tick_to_wire.py (issue 10), and almost none of it was quickfix: splitting the string
+bench/bench_tick_to_wire.py, and almost none of it was quickfix: splitting the string
 into per-entry dicts, parsing each entry's time, the price cache's key hashing. Here the string
 is read once, field by field, remembering only where each field an entry needs starts and ends;
 sizes, times and one-character codes are read in place from the characters, and only prices,

@@ -253,7 +253,7 @@ def _market_data(msg_type: str, body: str) -> fix.Message:
     """A snapshot or incremental refresh from its text, parsed with the FIX 4.4 dictionary (its
     entries are a repeating group). Why text: with the entries built as quickfix groups, a
     ``setField`` per field, an incremental refresh of four entries took 100 µs, this way 10 µs
-    (``timeit``, 2026-12-02; docs/benchmarks.md has the command); the venue publishes one per
+    (``timeit``; docs/benchmarks.md has the command); the venue publishes one per
     book change, and the tick-to-wire bench builds its market with it.
     tests/unit/test_venue_messages.py checks that both ways give the same message."""
     return message_of_text(msg_type, body, fix44_dictionary())

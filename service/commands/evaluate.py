@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--symbol", default="GOOG", help="symbol of the simulated market")
     p.add_argument("--window", default=None, metavar="HH:MM-HH:MM",
                    help="replay only: episodes lie inside this window (New York time)")
-    p.add_argument("--policies", default=",".join(("rl",) + BASELINES),
+    p.add_argument("--policies", default=",".join(("rl", *BASELINES)),
                    help="comma-separated policies to run (default: rl and every baseline)")
     p.add_argument("--json", type=Path, default=None, help="write the summary JSON here")
     p.add_argument("--results", type=Path, default=None,

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         venue.start()
-    except Exception as exc:  # quickfix reports a busy port as a RuntimeError/ConfigError
+    # quickfix reports a busy port as a RuntimeError or a ConfigError, with no common base
+    except Exception as exc:  # noqa: BLE001
         print_error(f"execagent venue: cannot listen on {config.host}:"
                                    f"{config.port}: {exc}")
         return 1

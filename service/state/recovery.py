@@ -70,23 +70,7 @@ def load_state(store: StateStore, symbols: Collection[str] | None = None) -> Rec
             if cl_ord_id is not None:
                 by_cl_ord_id[cl_ord_id] = order
     problems: list[str] = []
-    set_aside = 0
-    if symbols is not None:
-        foreign = [p for p in parents.values() if p.symbol not in symbols]
-        for parent in foreign:
-            del parents[parent.parent_id]
-            if parent.done:
-                set_aside += 1
-            else:
-                problems.append(f"unfinished parent order {parent.parent_id} is for "
-                                f"{parent.symbol}, which is not among the instruments: "
-                                "configure it again to finish it")
-        for order in [c for c in children if c.symbol not in symbols]:
-            children.remove(order)
-            if not order.status.is_terminal:
-                problems.append(f"child order {order.cl_ord_id} is working on "
-                                f"{order.symbol}, which is not among the instruments: check "
-                                "it at the venue")
+    set_aside = 0 if symbols is None else _set_aside(parents, children, symbols, problems)
     for order in children:
         order.cum_qty = order.notional_ticks = 0
         if order.parent_id not in parents:
@@ -94,22 +78,7 @@ def load_state(store: StateStore, symbols: Collection[str] | None = None) -> Rec
                             f"{order.parent_id}, which the store does not hold")
     for parent in parents.values():
         parent.filled = parent.notional_ticks = 0
-    fills = []
-    for exec_id, (cl_ord_id, qty, price) in sorted(store.fills().items()):
-        owner = by_cl_ord_id.get(cl_ord_id)
-        if owner is None:
-            problems.append(f"fill {exec_id} ({qty} @ {price} ticks) is for ClOrdID "
-                            f"{cl_ord_id}, which no stored child order has")
-            continue
-        if symbols is not None and owner.symbol not in symbols:
-            continue  # the fill of an order set aside above
-        owner.cum_qty += qty
-        owner.notional_ticks += qty * price
-        owning_parent = parents.get(owner.parent_id)
-        if owning_parent is not None:
-            owning_parent.filled += qty
-            owning_parent.notional_ticks += qty * price
-        fills.append((exec_id, owner.symbol, owner.side, qty, price))
+    fills = _book_fills(store.fills(), by_cl_ord_id, parents, symbols, problems)
     for order in children:
         if order.cum_qty > order.qty:
             problems.append(f"child order {order.cl_ord_id} has fills for {order.cum_qty} "
@@ -118,9 +87,59 @@ def load_state(store: StateStore, symbols: Collection[str] | None = None) -> Rec
                            set_aside=set_aside)
     stored = store.trading_state()
     if stored is not None:
-        try:
-            state.trading_state = TradingState(stored[0])
-            state.trading_reason = stored[1]
-        except ValueError:
-            problems.append(f"stored trading state {stored[0]!r} is not one this build knows")
+        _restore_trading_state(state, *stored)
     return state
+
+
+def _restore_trading_state(state: RecoveredState, name: str, reason: str) -> None:
+    try:
+        state.trading_state = TradingState(name)
+        state.trading_reason = reason
+    except ValueError:
+        state.problems.append(f"stored trading state {name!r} is not one this build knows")
+
+
+def _book_fills(stored: dict[str, tuple[str, int, int]], by_cl_ord_id: dict[str, ChildOrder],
+                parents: dict[str, ParentOrder], symbols: Collection[str] | None,
+                problems: list[str]) -> list[tuple[str, str, Side, int, int]]:
+    """Every stored fill into its order's and its parent's filled quantity and notional, in
+    ExecID order; the fills as recovery returns them. A fill no stored order has is a
+    problem; a fill of an order set aside (its symbol not in ``symbols``) is left out."""
+    fills = []
+    for exec_id, (cl_ord_id, qty, price) in sorted(stored.items()):
+        owner = by_cl_ord_id.get(cl_ord_id)
+        if owner is None:
+            problems.append(f"fill {exec_id} ({qty} @ {price} ticks) is for ClOrdID "
+                            f"{cl_ord_id}, which no stored child order has")
+            continue
+        if symbols is not None and owner.symbol not in symbols:
+            continue
+        owner.cum_qty += qty
+        owner.notional_ticks += qty * price
+        owning_parent = parents.get(owner.parent_id)
+        if owning_parent is not None:
+            owning_parent.filled += qty
+            owning_parent.notional_ticks += qty * price
+        fills.append((exec_id, owner.symbol, owner.side, qty, price))
+    return fills
+
+
+def _set_aside(parents: dict[str, ParentOrder], children: list[ChildOrder],
+               symbols: Collection[str], problems: list[str]) -> int:
+    """Take the orders on symbols not in ``symbols`` out of ``parents`` and ``children``;
+    unfinished or working ones go to ``problems``. Returns how many finished parents went."""
+    finished = 0
+    for parent in [p for p in parents.values() if p.symbol not in symbols]:
+        del parents[parent.parent_id]
+        if parent.done:
+            finished += 1
+        else:
+            problems.append(f"unfinished parent order {parent.parent_id} is for "
+                            f"{parent.symbol}, which is not among the instruments: configure "
+                            "it again to finish it")
+    for order in [c for c in children if c.symbol not in symbols]:
+        children.remove(order)
+        if not order.status.is_terminal:
+            problems.append(f"child order {order.cl_ord_id} is working on {order.symbol}, "
+                            "which is not among the instruments: check it at the venue")
+    return finished

@@ -125,7 +125,7 @@ async def running_prometheus(target: str) -> AsyncIterator[Prometheus]:
     try:
         port = free_port()
         with log.open("wb") as sink:
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: ASYNC220 - started once, never awaited
                 [exe, f"--config.file={_prometheus_config(target, work)}",
                  f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
                  "--log.level=warn"], stdout=sink, stderr=subprocess.STDOUT)

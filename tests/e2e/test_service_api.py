@@ -93,7 +93,7 @@ async def test_parent_orders_through_the_api(service: tuple[Service, SimulatedVe
             if venue.working_orders():
                 break
             await asyncio.sleep(0.05)
-        status, cancelled = await _call(http, "POST", f"{orders}/{parent_id}/cancel")
+        status, _cancelled = await _call(http, "POST", f"{orders}/{parent_id}/cancel")
         assert status == 200
         for _ in range(200):
             status, progress = await _call(http, "GET", f"{orders}/{parent_id}", READER)

@@ -39,7 +39,7 @@ def test_paired_difference_interval_follows_the_data() -> None:
     noisy = [_result("rl", k, float(k % 5) + (1 if k % 2 else -1)) for k in range(40)]
     assert not paired_difference(noisy, base).excludes_zero
     with pytest.raises(ValueError, match="same episodes"):
-        paired_difference(better[1:], base[:-1] + [base[0]])
+        paired_difference(better[1:], [*base[:-1], base[0]])
 
 
 def test_simulated_evaluation_writes_json_and_results_page(
@@ -116,7 +116,7 @@ def test_replay_window_without_data_is_a_clear_error(
     model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
     base = ["evaluate", "--policy", str(model), "--data", str(GOOG), "--config",
             str(_config(tmp_path))]
-    assert main(base + ["--window", "03:00-04:00"]) == 2
+    assert main([*base, "--window", "03:00-04:00"]) == 2
     assert "holds no data (the data covers 09:30-15:59)" in capsys.readouterr().err
-    assert main(base + ["--window", "10:00-10:01"]) == 2
+    assert main([*base, "--window", "10:00-10:01"]) == 2
     assert "no episode fits" in capsys.readouterr().err

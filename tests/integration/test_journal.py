@@ -67,7 +67,7 @@ def test_redis_down_keeps_the_entries_for_the_next_attempt() -> None:
     with pytest.raises(StoreUnavailable) as error:
         journal.flush()
     assert "hunter2" not in str(error.value)
-    assert journal.failed_flushes == 1 and len(journal._buffer) == 1
+    assert journal.failed_flushes == 1 and len(journal._buffer) == 1  # noqa: SLF001
 
 
 def test_export_csv_has_every_column(tmp_path: Path) -> None:
@@ -80,7 +80,7 @@ def test_export_csv_has_every_column(tmp_path: Path) -> None:
     rows = list(csv.DictReader(out.open()))
     assert tuple(rows[0]) == COLUMNS
     assert rows[1]["exec_id"] == "X1" and rows[1]["verdict"] == ""
-    with pytest.raises(ValueError, match=".csv or .parquet"):
+    with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
         export(memory.entries, tmp_path / "day.xlsx")
 
 

@@ -61,7 +61,7 @@ async def test_a_set_kill_key_halts_cancels_and_is_consumed(namespace: str) -> N
         assert "cancels=1" in entry["reason"]
     finally:
         client.delete(kill_key(namespace))
-        await watch._redis.aclose()
+        await watch._redis.aclose()  # noqa: SLF001
 
 
 async def test_an_unreachable_redis_is_logged_once_and_never_raises(
@@ -73,7 +73,7 @@ async def test_an_unreachable_redis_is_logged_once_and_never_raises(
             assert await watch.poll_once() is False
     assert len([r for r in caplog.records if "cannot read the kill key" in r.message]) == 1
     assert overlay.state is TradingState.ACTIVE and not journal.entries
-    await watch._redis.aclose()
+    await watch._redis.aclose()  # noqa: SLF001
 
 
 async def test_the_watch_task_acts_on_a_key_set_while_it_runs(namespace: str) -> None:

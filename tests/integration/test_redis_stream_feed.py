@@ -20,6 +20,7 @@ from gateways.marketdata.redis_stream import (
     stream_key,
 )
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SYM = "BTCUSDT"
@@ -230,13 +231,13 @@ async def test_reconnects_after_redis_restarts_and_waits_for_a_new_snapshot() ->
             assert await anext(iterator) == snapshot(1_000)
             server.stop()
             reading = asyncio.ensure_future(anext(iterator))
-            while feed.counters.reconnects == 0:
-                await asyncio.sleep(0.01)
+            await until(lambda: feed.counters.reconnects > 0)
             assert feed.health is FeedHealth.CONNECTING
             server.start()
             fresh = RedisStreamPublisher(client, INSTRUMENTS, "r")
-            while not await client.exists(stream_key(SYM, "r")):
-                await asyncio.sleep(0.01)  # the feed re-created its group
+            # the feed re-created its group (a Redis query: polled, nothing signals it)
+            while not await client.exists(stream_key(SYM, "r")):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
             await fresh.publish(update(2_000, 10_001, 4))  # seq 1 again: levels withheld
             await fresh.publish(snapshot(3_000))
             assert await reading == snapshot(3_000)

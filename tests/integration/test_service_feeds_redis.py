@@ -5,9 +5,8 @@ malformed entry is counted per feed and changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -37,6 +36,7 @@ from service.metrics import Metrics
 from service.state.store import MemoryStore
 from tests.support.risk import SECOND, make_overlay, roomy
 from tests.support.sending import RecordingSender
+from tests.support.waiting import until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 GOOG = "GOOG"
@@ -67,12 +67,6 @@ async def prefix() -> AsyncIterator[str]:
     finally:
         await client.delete(stream_key(GOOG, name), resync_key(GOOG, name))
         await client.aclose()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(20):  # a guard against a hang, not a timing assertion
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def book(ts_s: float, snapshot: bool = False, ask: int = 58_001) -> MarketData:

@@ -28,10 +28,10 @@ def _engine() -> Engine:
 
 def test_a_restarted_engine_never_reuses_a_cl_ord_id() -> None:
     before = _engine()
-    first_run = {before._next_id() for _ in range(1_000)}
+    first_run = {before._next_id() for _ in range(1_000)}  # noqa: SLF001
     time.sleep(0.002)  # the named assumption: a restart is at least a millisecond later
     after = _engine()
-    second_run = {after._next_id() for _ in range(1_000)}
+    second_run = {after._next_id() for _ in range(1_000)}  # noqa: SLF001
     assert len(first_run) == len(second_run) == 1_000
     assert not first_run & second_run
     # Plain ASCII letters, digits and a dash: safe for any venue's ClOrdID field.

@@ -104,7 +104,7 @@ def test_a_limits_file_takes_no_flag_for_a_number(tmp_path: Path) -> None:
     text = (ROOT / "deploy" / "risk" / "limits.demo.yaml").read_text()
     path = tmp_path / "limits.yaml"
     path.write_text(text.replace("max_order_qty: 5000", "max_order_qty: yes"))
-    with pytest.raises(RiskConfigError, match="symbols.GOOG.max_order_qty: Input should be a "
+    with pytest.raises(RiskConfigError, match=r"symbols\.GOOG\.max_order_qty: Input should be a "
                                               "valid integer"):
         load_limits(path)
     path.write_text(text.replace("max_daily_loss: 250000", 'max_daily_loss: "250000.50"'))

@@ -1,22 +1,25 @@
-"""The container files, checked without a Docker engine (none runs where the tests run).
+"""The container files, checked without a Docker engine.
 
 ``Dockerfile`` is read with a small line parser, ``docker-compose.yml`` with PyYAML, and both
-are held against the repository and the code they run: every path they copy or mount exists
-(and is not left out of the build context by ``.dockerignore``); every command the containers
-run parses with the real CLI (``service.cli.build_parser``); every ``EXECAGENT_*`` variable is a
-real ``ServiceConfig`` field, and the configuration the service container ends up with (its YAML
-plus those variables, loaded by ``ServiceConfig`` itself) points at the venue and Redis
-containers, binds an address other containers reach, and sets the ports that are published,
-scraped and health-checked; the runtime stage runs as a non-root user, has a HEALTHCHECK that
-passes against the real API and fails without it, and installs no torch / ``train`` extra.
+are held against the repository and the code they run: every path they copy, bind-mount or
+mount exists or is made by ``make wheelhouse`` (and is not left out of the build context by
+``.dockerignore``, which keeps the source tree out); the image installs only from the
+wheelhouse, whose requirements are pyproject.toml's, never an extra; every command the
+containers run parses with the real CLI (``service.cli.build_parser``); every ``EXECAGENT_*``
+variable is a real ``ServiceConfig`` field, and the configuration the service container ends up
+with (its YAML plus those variables, loaded by ``ServiceConfig`` itself) points at the venue and
+Redis containers, binds an address they reach, and sets the ports that are published, scraped
+and health-checked, in the bridged stack and in the ``offline`` profile on the host's network;
+the image runs as a non-root user and has a HEALTHCHECK that passes against the real API and
+fails without it.
 
-What this cannot tell: that the image builds and the stack starts. Nobody ran ``docker build``
-or ``docker compose up`` here (docs/operations.md, "Container").
+That the image builds and runs is tests/e2e/test_container.py's part, with a real engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import textwrap
 import tomllib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -95,8 +99,12 @@ class Stage:
         return found[-1] if found else None
 
 
+GLOBAL_ARGS: dict[str, str] = {}  # ARGs before the first FROM, with their defaults
+
+
 def parse_dockerfile(text: str) -> list[Stage]:
-    """Stages with their instructions: comments dropped, continuation lines joined."""
+    """Stages with their instructions: comments dropped, continuation lines joined; ``${ARG}``
+    in FROM resolved to the global ARG's default (into GLOBAL_ARGS)."""
     stages: list[Stage] = []
     pending: list[str] = []
     start = 0
@@ -114,10 +122,15 @@ def parse_dockerfile(text: str) -> list[Stage]:
         logical, pending = " ".join(pending), []
         keyword, _, args = logical.partition(" ")
         keyword = keyword.upper()
+        if keyword == "ARG" and not stages:
+            name, _, default = args.strip().partition("=")
+            GLOBAL_ARGS[name] = default
+            continue
         if keyword == "FROM":
+            args = re.sub(r"\$\{?(\w+)\}?", lambda m: GLOBAL_ARGS.get(m.group(1), ""), args)
             words = [w for w in args.split() if not w.startswith("--")]
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(words[0], name))
+            stage_name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], stage_name))
             workdir = "/"
             continue
         assert stages, f"Dockerfile line {start}: {keyword} before the first FROM"
@@ -193,6 +206,43 @@ def pip_commands(stage: Stage) -> list[list[str]]:
             if argv[:1] == ["pip"] or argv[:3] == ["python", "-m", "pip"]:
                 found.append(argv[argv.index("pip") + 1:])
     return found
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: str  # in the build context
+    target: str
+    line: int
+
+
+def bind_mounts(stage: Stage) -> list[BindMount]:
+    """The build-context directories RUN instructions bind-mount (``--mount=type=bind``)."""
+    found = []
+    for run in stage.all("RUN"):
+        for mount in re.findall(r"--mount=(\S+)", run.args):
+            options = dict(o.partition("=")[::2] for o in mount.split(","))
+            if options.get("type") == "bind" and "from" not in options:
+                found.append(BindMount(options["source"], options["target"], run.line))
+    return found
+
+
+def load_script(name: str) -> Any:
+    """A script of scripts/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+WHEELHOUSE = load_script("wheelhouse")
+
+
+def makefile_variable(name: str) -> str:
+    """A ``NAME ?= value`` / ``NAME := value`` default of the Makefile."""
+    match = re.search(rf"^{name}\s*[?:]?=\s*(.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert match, f"the Makefile sets no {name}"
+    return match.group(1).strip()
 
 
 def requirement_name(requirement: str) -> str:
@@ -308,18 +358,23 @@ def config_file(name: str) -> Path:
     return local
 
 
-@pytest.fixture
-def service_config(monkeypatch: pytest.MonkeyPatch) -> ServiceConfig:
-    """What `execagent run` in the service container loads: its --config YAML and the compose
-    file's EXECAGENT_* variables (which win), with relative paths as in the image's WORKDIR."""
+def load_service_config(monkeypatch: pytest.MonkeyPatch, service: str) -> ServiceConfig:
+    """What `execagent run` in the container ``service`` loads: its --config YAML and the
+    compose file's EXECAGENT_* variables (which win), with relative paths as in the image's
+    WORKDIR."""
     for name in list(os.environ):
         if name.startswith("EXECAGENT_"):
             monkeypatch.delenv(name)
-    for name, value in environment(SERVICES[SERVICE]).items():
+    for name, value in environment(SERVICES[service]).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("EXECAGENT_CONFIG", str(config_file(SERVICE)))
+    monkeypatch.setenv("EXECAGENT_CONFIG", str(config_file(service)))
     monkeypatch.chdir(ROOT)
     return ServiceConfig()
+
+
+@pytest.fixture
+def service_config(monkeypatch: pytest.MonkeyPatch) -> ServiceConfig:
+    return load_service_config(monkeypatch, SERVICE)
 
 
 @pytest.fixture
@@ -330,90 +385,132 @@ def venue_config() -> VenueConfig:
 # --- Dockerfile tests -------------------------------------------------------------------------
 
 
-def test_builder_compiles_and_runtime_is_slim_on_the_same_base() -> None:
-    assert len(STAGES) >= 2, "a builder stage and a runtime stage"
-    builder = next((s for s in STAGES[:-1] if s.name == "builder"), None)
-    assert builder is not None, "no stage named builder"
-    assert RUNTIME.image.startswith("python:3.11-slim"), RUNTIME.image
-    # quickfix's wheel links against the builder's libstdc++/glibc: same base image.
-    assert builder.image == RUNTIME.image
-    installs = " ".join(r.args for r in builder.all("RUN"))
-    assert re.search(r"\b(build-essential|g\+\+)\b", installs), "the builder needs a compiler"
-    runtime_runs = " ".join(r.args for r in RUNTIME.all("RUN"))
-    assert not re.search(r"\b(build-essential|gcc|g\+\+|apt-get install)\b", runtime_runs)
+def test_one_stage_on_a_base_image_argument_and_no_compiler() -> None:
+    """The wheels are built on the host (make wheelhouse): no builder stage, no compiler."""
+    assert len(STAGES) == 1, "one stage: the wheelhouse is built on the host"
+    from_line = DOCKERFILE.read_text().split("\nFROM ", 1)[1].split()[0]
+    assert re.fullmatch(r"\$\{?BASE_IMAGE\}?", from_line), f"FROM {from_line}: a build argument"
+    assert GLOBAL_ARGS["BASE_IMAGE"].startswith("python:3.11-slim"), GLOBAL_ARGS
+    # make image builds on the local base that scripts/ensure-docker.sh makes by that name.
+    ensure_docker = (ROOT / "scripts" / "ensure-docker.sh").read_text()
+    local_base = makefile_variable("BASE_IMAGE")
+    assert f"BASE_IMAGE=${{BASE_IMAGE:-{local_base}}}" in ensure_docker
+    runs = " ".join(r.args for r in RUNTIME.all("RUN"))
+    assert not re.search(r"\b(build-essential|gcc|g\+\+|clang|apt-get|apt)\b", runs)
 
 
 def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
-    names = {s.name for s in STAGES if s.name}
     for stage in STAGES:
-        for instruction in stage.all("COPY") + stage.all("ADD") + stage.all("RUN"):
+        for instruction in stage.all("COPY") + stage.all("ADD"):
             flags, words = instruction.flags_and_rest()
-            if instruction.keyword == "RUN":
-                for mount in re.findall(r"--mount=(\S+)", instruction.args):
-                    options = dict(o.partition("=")[::2] for o in mount.split(","))
-                    if "from" in options:
-                        assert options["from"] in names, f"line {instruction.line}: no stage"
-                continue
-            if "from" in flags:
-                assert flags["from"] in names, f"line {instruction.line}: no such stage"
-                continue
+            assert "from" not in flags, f"line {instruction.line}: one stage, nothing to copy from"
             for source in words[:-1]:
                 assert (ROOT / source).exists(), f"line {instruction.line}: {source} missing"
                 assert not dockerignore_excludes(source), \
                     f"line {instruction.line}: {source} is excluded by .dockerignore"
+        for mount in bind_mounts(stage):
+            assert not dockerignore_excludes(f"{mount.source}/x.whl"), \
+                f"line {mount.line}: {mount.source} is excluded by .dockerignore"
 
 
-def test_builder_copies_every_package_and_its_package_data() -> None:
-    builder = STAGES[0]
-    copied = {w.rstrip("/") for c in builder.all("COPY") for w in c.flags_and_rest()[1][:-1]}
+def test_the_wheelhouse_is_what_make_wheelhouse_makes() -> None:
+    """The Dockerfile bind-mounts the two directories scripts/wheelhouse.py fills, at the
+    wheelhouse the Makefile names, and installs the requirements file the script writes."""
+    house = makefile_variable("WHEELHOUSE")
+    sources = {PurePosixPath(m.source) for m in bind_mounts(RUNTIME)}
+    assert sources == {PurePosixPath(house, "deps"), PurePosixPath(house, "project")}
+    targets = {PurePosixPath(m.source).name: PurePosixPath(m.target) for m in bind_mounts(RUNTIME)}
+    installs = [argv for argv in pip_commands(RUNTIME) if argv[0] == "install"]
+    requirement_files = [PurePosixPath(argv[argv.index("-r") + 1]) for argv in installs
+                         if "-r" in argv]
+    assert requirement_files == [targets["deps"] / WHEELHOUSE.REQUIREMENTS]
+    wheels = [a for argv in installs for a in argv[1:] if a.endswith(".whl")]
+    assert len(wheels) == 1 and PurePosixPath(wheels[0]).parent == targets["project"]
+    assert PurePosixPath(wheels[0]).name.startswith(f"{PYPROJECT['project']['name']}-")
+
+
+def test_the_source_tree_stays_out_of_the_image() -> None:
+    """No package directory is copied or sent: the image has the packages from the wheel, so a
+    new package (pyproject.toml's packages.find) needs no change here."""
+    packages = WHEELHOUSE.package_dirs()
+    assert packages, "pyproject.toml's packages match no directory"
+    for copy in RUNTIME.all("COPY"):
+        for source in copy.flags_and_rest()[1][:-1]:
+            local = ROOT / source
+            assert local not in packages and local.suffix != ".py", \
+                f"line {copy.line}: COPY {source} copies source code"
+    for package in packages:
+        assert dockerignore_excludes(f"{package.name}/__init__.py"), \
+            f"{package.name}/ is sent to the engine: .dockerignore keeps sources out"
+
+
+def test_the_project_wheel_is_remade_when_its_sources_change() -> None:
+    """`make wheelhouse` rebuilds the project's wheel when a file it is built from changes:
+    every package's files, its package data, and the build's inputs."""
+    listed = set(WHEELHOUSE.sources())
+    for package in WHEELHOUSE.package_dirs():
+        for path in package.rglob("*.py"):
+            if "__pycache__" not in path.parts:
+                assert path in listed, f"{path.relative_to(ROOT)} is not a wheel source"
     setuptools = PYPROJECT["tool"]["setuptools"]
-    for pattern in setuptools["packages"]["find"]["include"]:
-        package = pattern.rstrip("*").rstrip(".")
-        assert package in copied, f"package {package} is not copied: the wheel would lack it"
-    assert PYPROJECT["project"]["readme"] in copied, "the wheel's build reads the readme"
-    for build_input in ("setup.py", "native-modules.txt"):
-        assert build_input in copied, f"the wheel's build reads {build_input} (mypyc modules)"
     for package, globs in setuptools["package-data"].items():
         for glob in globs:
             files = list((ROOT / package).glob(glob))
             assert files, f"package data {package}/{glob} matches nothing"
-            for path in files:
-                relative = path.relative_to(ROOT).as_posix()
-                assert not dockerignore_excludes(relative), f"{relative} excluded from context"
+            assert set(files) <= listed, f"{package}/{glob} is not a wheel source"
+    for build_input in ("pyproject.toml", "setup.py", "native-modules.txt",
+                        PYPROJECT["project"]["readme"]):
+        assert ROOT / build_input in listed, build_input
+    assert not any(p.suffix in {".so", ".pyc"} for p in listed)
 
 
-def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
-    for path in [".venv/bin/python", "var/fix/store", ".git/HEAD", ".env",
-                 "service/__pycache__/cli.cpython-311.pyc", ".pytest_cache/v", "tests/unit"]:
+def test_dockerignore_keeps_local_state_sources_and_secrets_out() -> None:
+    for path in [".venv/bin/python", "var/fix/store", ".git/HEAD", ".env", "deploy/.env",
+                 "deploy/risk/prod.env", "service/cli.py", "service/__pycache__/cli.pyc",
+                 ".pytest_cache/v", "tests/unit", "build/lib/x.so", "wheelhouse/scratch/x"]:
         assert dockerignore_excludes(path), f".dockerignore should exclude {path}"
-    for path in ["service/cli.py", "models/artifacts/policy.onnx", "deploy/risk/limits.demo.yaml",
-                 "pyproject.toml", "README.md"]:
+    for path in ["models/artifacts/policy.onnx", "deploy/risk/limits.demo.yaml",
+                 "deploy/compose/service.yaml", "wheelhouse/deps/requirements.txt",
+                 "wheelhouse/deps/numpy-2.0-cp311-cp311-linux_x86_64.whl",
+                 "wheelhouse/project/execagent-0.1.0-cp311-cp311-linux_x86_64.whl"]:
         assert not dockerignore_excludes(path), f".dockerignore must keep {path}"
 
 
-def test_quickfix_wheel_is_built_with_the_projects_requirement() -> None:
-    ours = [r for r in PYPROJECT["project"]["dependencies"] if requirement_name(r) == "quickfix"]
-    built = [arg for argv in pip_commands(STAGES[0]) for arg in argv
-             if requirement_name(arg) == "quickfix"]
-    assert built == ours, f"the builder builds {built}, pyproject.toml requires {ours}"
-
-
-def test_runtime_installs_the_project_without_the_train_extra() -> None:
+def test_every_install_is_offline_and_never_an_extra() -> None:
     train = {requirement_name(r) for r in PYPROJECT["project"]["optional-dependencies"]["train"]}
     assert "torch" in train
     runtime = {requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
     assert not train & runtime, f"train-only packages among the runtime ones: {train & runtime}"
-    installs = [argv for argv in pip_commands(RUNTIME) if argv[0] == "install"]
-    assert installs, "the runtime stage installs nothing with pip"
-    for stage in STAGES:
-        for argv in pip_commands(stage):
-            requirements = [a for a in argv[1:] if not a.startswith("-")]
-            for requirement in requirements:
-                assert "[" not in requirement, f"extras installed: {requirement}"
-                assert requirement_name(requirement) not in train, requirement
-    for argv in installs:
-        assert "--no-index" in argv, "the runtime installs the builder's wheels only"
-        assert [a for a in argv[1:] if not a.startswith("-")] == ["execagent"]
+    env = " ".join(e.args for e in RUNTIME.all("ENV"))
+    assert "PIP_NO_INDEX=1" in env, "pip must never look for an index in the image"
+    commands = pip_commands(RUNTIME)
+    assert commands and all(argv[0] == "install" for argv in commands)
+    for argv in commands:
+        assert "--no-index" in argv, "the image installs from the wheelhouse only"
+        for argument in argv[1:]:
+            assert "[" not in argument, f"extras installed: {argument}"
+            assert requirement_name(PurePosixPath(argument).name) not in train, argument
+
+
+def _wheel(directory: Path, name: str, requires: list[str]) -> None:
+    metadata = "".join([f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+                        *(f"Requires-Dist: {r}\n" for r in requires)])
+    with zipfile.ZipFile(directory / f"{name}-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(f"{name}-1.0.dist-info/METADATA", metadata)
+
+
+def test_the_wheelhouse_finds_what_an_older_patch_release_needs(tmp_path: Path) -> None:
+    """pip resolves for the Python running it; the image's may be an older 3.11 (Debian 12's is
+    3.11.2). The wheelhouse adds the wheels such a Python needs, through extras and depth."""
+    _wheel(tmp_path, "client", ['timeouts>=4; python_full_version < "3.11.3"',
+                                'fast-parser; extra == "fast"', "shared"])
+    _wheel(tmp_path, "fast_parser", ['backport; python_version < "3.11"'])
+    _wheel(tmp_path, "shared", [])
+    assert WHEELHOUSE.unmet(["client[fast]"], tmp_path, "3.11.7") == []
+    assert WHEELHOUSE.unmet(["client[fast]"], tmp_path, "3.11.2") == ["timeouts>=4"]
+    assert WHEELHOUSE.unmet(["client"], tmp_path, "3.10.9") == ["timeouts>=4"]
+    assert WHEELHOUSE.unmet(["client[fast]"], tmp_path, "3.10.9") == ["backport", "timeouts>=4"]
+    assert WHEELHOUSE.unmet(["client", "absent>=2"], tmp_path, "3.11.7") == ["absent>=2"]
 
 
 def test_cli_and_daemon_code_import_without_the_optional_extras() -> None:
@@ -656,6 +753,89 @@ def test_venue_healthcheck_probes_its_fix_port(venue_config: VenueConfig) -> Non
     closed = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30,
                             check=False)
     assert closed.returncode != 0
+
+
+# --- the offline profile -------------------------------------------------------------------
+
+
+def offline_services() -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in SERVICES.items() if "offline" in (svc.get("profiles") or [])}
+
+
+def offline_role(program: str) -> str:
+    """The offline service whose command runs ``program`` (an execagent subcommand, or a
+    binary of the ops image)."""
+    names = []
+    for name, svc in offline_services().items():
+        command = command_of(svc)
+        if command[:1] == [program] or (svc.get("image") == SERVICES[SERVICE]["image"]
+                                        and parse_cli(command, name).command == program):
+            names.append(name)
+    assert len(names) == 1, f"expected one offline service running {program}: {names}"
+    return names[0]
+
+
+def option(command: list[str], name: str) -> str:
+    """The value of ``--name value`` or ``--name=value`` in ``command``."""
+    for index, word in enumerate(command):
+        if word == name:
+            return command[index + 1]
+        if word.startswith(name + "="):
+            return word.split("=", 1)[1]
+    raise AssertionError(f"{name} not in {command}")
+
+
+def test_offline_profile_runs_the_stack_from_local_images_on_the_host_network(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    offline = offline_services()
+    run, venue = offline_role("run"), offline_role("venue")
+    store, prometheus = offline_role("redis-server"), offline_role("prometheus")
+    assert set(offline) == {run, venue, store, prometheus}
+    version_tag = makefile_variable("IMAGE").replace("$(VERSION)", PYPROJECT["project"]["version"])
+    ops_image = re.search(r"OPS_IMAGE=\$\{OPS_IMAGE:-([^}]+)\}",
+                          (ROOT / "scripts" / "ensure-docker.sh").read_text())
+    assert ops_image is not None
+    for name, service in offline.items():
+        assert service["network_mode"] == "host", f"{name}: no bridge, the host's network"
+        assert not builds_image(service) and not published(service), name
+        expected = version_tag if name in {run, venue} else ops_image.group(1)
+        assert service["image"] == expected, f"{name}: {service['image']}, not {expected}"
+    assert SERVICES[SERVICE]["image"] == version_tag  # the image make image tags
+
+    config = load_service_config(monkeypatch, run)
+    venue_file = load_venue_config(config_file(venue))
+    assert (config.fix.host, config.fix.port) == ("127.0.0.1", venue_file.port)
+    assert venue_file.host == "127.0.0.1" and config.api.host == "127.0.0.1", \
+        "on the host's network, loopback only: the API takes orders"
+    assert config.fix.target_comp_id == venue_file.comp_id
+    assert config.fix.sender_comp_id in {c.comp_id for c in venue_file.clients}
+    redis_url = urlparse(config.store.redis_url.get_secret_value())
+    assert config.store.kind is StoreKind.REDIS and redis_url.hostname == "127.0.0.1"
+    redis_command = command_of(SERVICES[store])
+    assert (option(redis_command, "--bind"), int(option(redis_command, "--port"))) == \
+        ("127.0.0.1", redis_url.port)
+    assert {venue, store} <= depends_on(SERVICES[run])
+    workdir = PurePosixPath(runtime_workdir())
+    for name, state_dir in ((run, config.fix.state_dir), (venue, venue_file.state_dir)):
+        targets = [PurePosixPath(m.target) for m in mounts(SERVICES[name]) if not m.bind]
+        assert any(t in (workdir / str(state_dir)).parents for t in targets), name
+    healthcheck = SERVICES[venue]["healthcheck"]["test"][-1]
+    assert f"{venue_file.port:04X}" in healthcheck or str(venue_file.port) in healthcheck
+
+    # Prometheus: deploy/prometheus/prometheus.yml itself, which scrapes 127.0.0.1:<API port>.
+    command = command_of(SERVICES[prometheus])
+    config_path = host_path(SERVICES[prometheus], option(command, "--config.file"))
+    assert config_path == ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    scrape = {job["job_name"]: [t for s in job["static_configs"] for t in s["targets"]]
+              for job in load_yaml(config_path)["scrape_configs"]}
+    assert scrape["execagent"] == [f"127.0.0.1:{config.api.port}"]
+    assert scrape["prometheus"] == [option(command, "--web.listen-address")]
+    for rule_file in load_yaml(config_path).get("rule_files") or []:
+        mounted = host_path(SERVICES[prometheus], str(
+            PurePosixPath(option(command, "--config.file")).parent / rule_file))
+        assert mounted is not None and mounted.is_file(), f"rule file {rule_file} not mounted"
+    data = [PurePosixPath(m.target) for m in mounts(SERVICES[prometheus]) if not m.bind]
+    assert PurePosixPath(option(command, "--storage.tsdb.path")) in data
 
 
 def load_yaml(path: Path) -> Any:

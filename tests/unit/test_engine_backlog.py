@@ -11,6 +11,7 @@ already had a newer tick of their symbol waiting are skipped."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from decimal import Decimal
 
@@ -114,7 +115,7 @@ def test_a_backlog_is_decided_once_per_symbol_on_its_newest_tick() -> None:
     assert engine.metrics.ticks_superseded.labels("AAPL").value == 1
     assert engine.books["GOOG"].qty_at(Side.BUY, 5000) == 101  # every tick applied
     assert engine.books["GOOG"].qty_at(Side.BUY, 5002) == 105
-    assert engine.metrics.execution_reports.labels("new")._value.get() == 1
+    assert engine.metrics.execution_reports.labels("new")._value.get() == 1  # noqa: SLF001
     assert engine.errors == 0
 
 
@@ -202,7 +203,7 @@ def test_superseding_changes_only_which_ticks_are_decided_on(ticks: list, cuts: 
         alone.handle(event, received_ns)
     bounds = sorted({0, len(messages), *(c for c in cuts if c < len(messages))})
     expected: dict[str, list[int]] = {symbol: [] for symbol in SYMBOLS}
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         batch = messages[start:end]
         batched.handle_batch(batch)
         newest = {event.symbol: event.ts_ns for event, _ in batch}
@@ -215,8 +216,9 @@ def test_superseding_changes_only_which_ticks_are_decided_on(ticks: list, cuts: 
         a, b = alone.trackers[symbol], batched.trackers[symbol]
         assert (a.mid_return_bps, a.variance_bps2_per_s, a.signed_flow) == \
             (b.mid_return_bps, b.variance_bps2_per_s, b.signed_flow)
-        assert alone._by_parent[f"P-{symbol}"].market_volume == \
-            batched._by_parent[f"P-{symbol}"].market_volume
+        parent = f"P-{symbol}"
+        assert (alone._by_parent[parent].market_volume  # noqa: SLF001
+                == batched._by_parent[parent].market_volume)  # noqa: SLF001
         decided = [t for t, _, _ in policies["batched", symbol].seen]
         assert decided == expected[symbol]
         assert [t for t, _, _ in policies["alone", symbol].seen] == \

@@ -52,7 +52,7 @@ def test_episode_return_is_minus_the_implementation_shortfall(reward: str, side:
 
 def test_waiting_to_the_horizon_still_completes_the_parent_at_a_real_cost() -> None:
     env = _env()
-    total, info, seen = _episode(env, lambda _obs: WAIT, 1)
+    _total, info, seen = _episode(env, lambda _obs: WAIT, 1)
     assert info["filled"] == 600 and info["remaining"] == 0
     assert seen[-1][0] == 0.0  # time remaining: the end came at the horizon, not before
     # Crossing 600 shares in one go at the horizon costs more than crossing a slice at a time.

@@ -94,10 +94,10 @@ def test_spec_hash_is_the_interpreted_modules_whatever_runs() -> None:
     try:
         spec.loader.exec_module(interpreted)
         by_inspect = [inspect.getsource(fn) for fn in
-                      (interpreted._clip, interpreted.MarketTracker, interpreted.observe)]
+                      (interpreted._clip, interpreted.MarketTracker, interpreted.observe)]  # noqa: SLF001
     finally:
         del sys.modules[spec.name]
-    assert interpreted._source_of(("_clip", "MarketTracker", "observe")) == by_inspect
+    assert interpreted._source_of(("_clip", "MarketTracker", "observe")) == by_inspect  # noqa: SLF001
     assert interpreted.FEATURE_SPEC_HASH == FEATURE_SPEC_HASH
     assert by_inspect[2].startswith("def observe(") and by_inspect[2].rstrip().endswith(
         "return out")

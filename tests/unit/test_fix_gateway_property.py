@@ -31,7 +31,7 @@ VALUE = st.one_of(
     st.sampled_from([e.value for e in ExecType] + [s.value for s in OrdStatus]),
     st.integers(-10**6, 10**12).map(str),
     st.decimals(allow_nan=True, allow_infinity=True, places=4).map(str))
-TAGS = sorted(REPORT) + [19, 20, 43]
+TAGS = [*sorted(REPORT), 19, 20, 43]
 
 
 @pytest.fixture(scope="module")

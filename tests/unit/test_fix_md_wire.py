@@ -194,7 +194,7 @@ clocks = st.one_of(
 )
 dates = st.one_of(
     st.from_regex(r"\A[0-9]{8}\Z"),
-    st.sampled_from(["2023111", "20230229", "20240229", "00000101", "2023 1 1", "٢٠٢٣1114",
+    st.sampled_from(["2023111", "20230229", "20240229", "00000101", "2023 1 1", "٢٠٢٣1114",  # noqa: RUF001
                      "", "yesterday"]),
 )
 values = st.one_of(prices, sizes, clocks, dates, symbols, st.sampled_from(["0", "1", "2", "9"]),
@@ -266,7 +266,7 @@ def test_random_entries_decode_as_the_reference_decodes_them(delimiter, symbol, 
             f"268={len(rows)}"]
     for code, price, size in rows:
         lead = [f"269={code}"] if snapshot else [f"279={code}", f"269={code or '0'}"]
-        body += lead + [f"270={price}", f"271={size}", f"272={date}", f"273={clock}"]
+        body += [*lead, f"270={price}", f"271={size}", f"272={date}", f"273={clock}"]
     _agree(SOH.join([*body, "10=000", ""]), snapshot)
 
 

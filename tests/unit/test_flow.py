@@ -205,7 +205,7 @@ def test_the_calibrated_flow_keeps_the_data_s_spread() -> None:
     # The calibration target is the GOOG day's median spread (28 ticks; docs/simulator.md):
     # a short seeded run must stay within 30% of it, where the old flow sat at about 1 tick.
     params = load_flow_params(SHIPPED)
-    book, trace = _run(params, 1, 20_000)
+    _book, trace = _run(params, 1, 20_000)
     spreads = [ask - bid for _, bid, ask, _, _ in trace if bid is not None and ask is not None]
     assert len(spreads) > 19_900  # a side is rarely empty
     assert 0.7 * params.initial_spread <= statistics.median(spreads) \

@@ -55,7 +55,7 @@ def test_lots_and_wire_quantities_convert_exactly_both_ways(lots: int) -> None:
 def test_a_quantity_off_the_lot_grid_is_refused() -> None:
     assert (BTC.to_quantity(2_000), BTC.to_quantity(1), BTC.to_quantity(10**6)) == \
         ("0.002", "0.000001", "1")
-    with pytest.raises(ValueError, match="not a whole number of 0.000001 lots"):
+    with pytest.raises(ValueError, match=r"not a whole number of 0\.000001 lots"):
         BTC.to_lots("0.0000005")
     with pytest.raises(ValueError, match="lot size of X must be positive"):
         Instrument("X", Decimal("0.01"), Decimal(0))
@@ -88,8 +88,8 @@ def test_fills_come_back_in_lots_and_a_fraction_of_a_lot_is_refused() -> None:
     assert (report.last_qty, report.cum_qty, report.leaves_qty, report.last_px) == \
         (500, 500, 1_500, PRICE)
     assert report.exec_type is ExecType.TRADE
-    with pytest.raises(FixParseError, match="tag 32: quantity 0.0000005 of BTCUSDT is not a "
-                                            "whole number"):
+    with pytest.raises(FixParseError, match=r"tag 32: quantity 0\.0000005 of BTCUSDT is not "
+                                            "a whole number"):
         decode_execution_report(_report(t32="0.0000005"), {"BTCUSDT": BTC})
 
 

@@ -31,6 +31,7 @@ from service.metrics import FIX_MSG_TYPES, Metrics
 from service.state.store import MemoryStore
 from tests.support.risk import make_overlay, report, roomy
 from tests.support.sending import RecordingSender
+from tests.support.waiting import until
 
 SECOND = 10**9
 
@@ -96,9 +97,8 @@ async def test_event_loop_lag_sees_a_blocked_loop() -> None:
     task = asyncio.create_task(metrics.watch_event_loop(interval_s=0.01))
     try:
         await asyncio.sleep(0)  # the sampler is now asleep for 10 ms
-        time.sleep(0.1)  # block the loop: that sleep wakes at least 90 ms late
-        while value(metrics, "execagent_event_loop_lag_seconds_count") < 1:
-            await asyncio.sleep(0.01)
+        time.sleep(0.1)  # noqa: ASYNC251 - block the loop: that sleep wakes at least 90 ms late
+        await until(lambda: value(metrics, "execagent_event_loop_lag_seconds_count") >= 1)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

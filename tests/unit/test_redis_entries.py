@@ -37,7 +37,7 @@ def _outcome(convert: Any, raw: str) -> tuple[str, object]:
 @given(tick=st.sampled_from(TICKS),
        raw=st.one_of(st.from_regex(r"\A[0-9]{0,12}(\.[0-9]{0,8})?\Z"),
                      st.sampled_from(["", ".", ".5", "5.", "1.2.3", "-1", "+1", " 1", "1e3",
-                                      "NaN", "٣", "١.٥", "²", "0", "0.00", "9" * 30]),
+                                      "NaN", "٣", "١.٥", "²", "0", "0.00", "9" * 30]),  # noqa: RUF001
                      st.text(max_size=12)))
 def test_the_integer_price_path_gives_decimals_answer_for_every_string(tick: Decimal,
                                                                        raw: str) -> None:
@@ -72,7 +72,7 @@ def test_a_heap_is_rebuilt_when_prices_come_and_go() -> None:
         book.apply(False, [1, 5, 2, 5], [10, 5])
         book.apply(False, [2, 0], [])  # the bid under the best: its heap entry goes stale
     assert book.best_bid() == 1 and book.best_ask() == 10
-    assert len(book._bid_heap) <= 2 * len(book._bids) + 64
+    assert len(book._bid_heap) <= 2 * len(book._bids) + 64  # noqa: SLF001
 
 
 def test_the_decoder_keeps_the_last_entrys_levels_for_the_crossing_book() -> None:

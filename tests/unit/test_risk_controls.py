@@ -223,10 +223,10 @@ def test_duplicate_execution_reports_are_applied_once() -> None:
 
 
 def test_limits_file_errors_name_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(RiskConfigError, match="symbols.GOOG.max_participation"):
+    with pytest.raises(RiskConfigError, match=r"symbols\.GOOG\.max_participation"):
         parse_limits(limits_with(**{"symbols.GOOG": {k: v for k, v in limits_with()[
             "symbols"]["GOOG"].items() if k != "max_participation"}}))
-    with pytest.raises(RiskConfigError, match="global.throttle.burst"):
+    with pytest.raises(RiskConfigError, match=r"global\.throttle\.burst"):
         parse_limits(limits_with(**{"global.throttle.burst": 0}))
     with pytest.raises(RiskConfigError, match="stale_feed_seconds"):
         parse_limits(limits_with(**{"global.stale_feed_seconds": 1}))

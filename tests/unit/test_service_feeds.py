@@ -183,7 +183,7 @@ async def test_a_burst_reaches_the_book_whole_and_the_policy_decides_on_the_late
         assert sample(metrics, "execagent_feed_conflated_messages_total") == \
             len(burst) - len(policy.asks_seen)
         # Every trade reached the engine: the parent counted all the market volume.
-        assert engine._by_parent["P"].market_volume == len(burst) - 1
+        assert engine._by_parent["P"].market_volume == len(burst) - 1  # noqa: SLF001
     finally:
         await feeds.stop()
 

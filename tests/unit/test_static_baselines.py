@@ -4,6 +4,7 @@ market volume POV follows. (TWAP's own tests are in test_baselines.py.)"""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 from decimal import Decimal
@@ -142,7 +143,7 @@ def test_trajectory_matches_sinh_form_and_is_monotone_and_front_loaded() -> None
         expected = 1 - math.sinh(kappa * (horizon - t)) / math.sinh(kappa * horizon)
         assert value == pytest.approx(expected, abs=1e-12)
     assert done[0] == 0.0 and done[-1] == pytest.approx(1.0, abs=1e-15)
-    assert all(b > a for a, b in zip(done, done[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(done))
     assert all(value > t / horizon for t, value in zip(times[1:-1], done[1:-1], strict=True))
     # No overflow where sinh itself would: almost everything goes at once.
     assert almgren_chriss_fraction(50.0, 1.0, 1000.0) == pytest.approx(1.0)
@@ -154,7 +155,7 @@ def test_almgren_chriss_schedule_at_start_middle_and_end() -> None:
     ac = AlmgrenChrissPolicy(AlmgrenChrissParams(sigma=1.0, eta=1.0, risk_aversion=4e-4))
     targets = [ac.target(_ctx(0), k) for k in range(11)]
     assert targets[0] == 0 and targets[-1] == QTY
-    assert all(b > a for a, b in zip(targets, targets[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(targets))
     assert targets[1] == math.floor(QTY * (1 - math.sinh(1.8) / math.sinh(2.0)))
     assert targets[5] > QTY // 2  # front-loaded: more than half by half-time
     assert ac.act(_ctx(0)) == Action(ActionKind.REST_NEAR, targets[1])
@@ -167,7 +168,7 @@ def test_almgren_chriss_schedule_at_start_middle_and_end() -> None:
 def test_more_risk_aversion_front_loads_more() -> None:
     targets = [[AlmgrenChrissPolicy(AlmgrenChrissParams(1.0, 1.0, lam)).target(_ctx(0), k)
                 for k in range(1, 10)] for lam in (1e-5, 1e-4, 1e-3)]
-    for low, high in zip(targets, targets[1:], strict=False):
+    for low, high in itertools.pairwise(targets):
         assert all(h >= lo for lo, h in zip(low, high, strict=True))
         assert any(h > lo for lo, h in zip(low, high, strict=True))
 
@@ -199,7 +200,7 @@ def test_params_from_calibration_take_sigma_when_present(tmp_path: Path) -> None
     assert AlmgrenChrissParams.from_calibration(ticks).sigma == pytest.approx(0.5)
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(ValueError, match="broken.json"):
+    with pytest.raises(ValueError, match=r"broken\.json"):
         AlmgrenChrissParams.from_calibration(broken)
 
 

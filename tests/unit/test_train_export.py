@@ -43,7 +43,7 @@ def test_onnx_and_torch_choose_the_same_action_on_10000_observations(
     with torch.no_grad():
         torch_scores = decision_module(load_sb3(run / "model.zip"))(torch.from_numpy(obs)).numpy()
     policy = OnnxPolicy(out)
-    onnx_scores = policy._session.run(["logits"], {"obs": obs})[0]
+    onnx_scores = policy._session.run(["logits"], {"obs": obs})[0]  # noqa: SLF001
     np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-5, rtol=0)
     assert (onnx_scores.argmax(axis=1) == torch_scores.argmax(axis=1)).all()
 
