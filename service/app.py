@@ -347,7 +347,7 @@ class Service:
         """Work a parent order from now (event time) for ``duration_s`` of market time."""
         assert self.engine is not None
         chosen = policy or make_policy(self.config.policy.name, self.config.policy.model_path)
-        start = self.engine.clock.now_ns()
+        start = self.engine.market_now_ns()
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
                              start + int(duration_s * 1e9), chosen.name, limit_price)
         return parent, self.engine.submit(parent, chosen)

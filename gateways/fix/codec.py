@@ -137,6 +137,8 @@ def encode_intent(intent: OrderIntent, instrument: Instrument, now_ns: int) -> f
     ``ValueError`` for a ClOrdID, OrigClOrdID or symbol that is empty or holds the separator
     (``FixOrderGateway.send`` then refuses the intent)."""
     cl_ord_id = _field_value(intent.cl_ord_id, "ClOrdID")
+    # Lots of 1 (an equity) go out as the count itself, without a call on the tick's path.
+    qty = intent.qty if instrument.whole_lots else instrument.to_quantity(intent.qty)
     tail = (f"{SIDE}={intent.side.fix}{SOH}{SYMBOL}={_field_value(intent.symbol, 'Symbol')}"
             f"{SOH}{TRANSACT_TIME}={format_utc(now_ns)}{SOH}")
     if isinstance(intent, NewOrder):
@@ -146,19 +148,19 @@ def encode_intent(intent: OrderIntent, instrument: Instrument, now_ns: int) -> f
             price = f"{PRICE}={instrument.to_price(intent.price)}{SOH}"
         return message_of_text(fix.MsgType_NewOrderSingle, (
             f"{CL_ORD_ID}={cl_ord_id}{SOH}{HANDL_INST}=1{SOH}"
-            f"{ORDER_QTY}={instrument.to_quantity(intent.qty)}{SOH}"
+            f"{ORDER_QTY}={qty}{SOH}"
             f"{ORD_TYPE}={intent.ord_type.value}{SOH}{price}{tail}"
             f"{TIME_IN_FORCE}={intent.tif.value}{SOH}"))
     orig = _field_value(intent.orig_cl_ord_id, "OrigClOrdID")
     if isinstance(intent, ReplaceOrder):
         return message_of_text(fix.MsgType_OrderCancelReplaceRequest, (
             f"{CL_ORD_ID}={cl_ord_id}{SOH}{HANDL_INST}=1{SOH}"
-            f"{ORDER_QTY}={instrument.to_quantity(intent.qty)}{SOH}"
+            f"{ORDER_QTY}={qty}{SOH}"
             f"{ORD_TYPE}={OrdType.LIMIT.value}{SOH}{ORIG_CL_ORD_ID}={orig}{SOH}"
             f"{PRICE}={instrument.to_price(intent.price)}{SOH}{tail}"))
     assert isinstance(intent, CancelOrder)
     return message_of_text(fix.MsgType_OrderCancelRequest, (
-        f"{CL_ORD_ID}={cl_ord_id}{SOH}{ORDER_QTY}={instrument.to_quantity(intent.qty)}{SOH}"
+        f"{CL_ORD_ID}={cl_ord_id}{SOH}{ORDER_QTY}={qty}{SOH}"
         f"{ORIG_CL_ORD_ID}={orig}{SOH}{tail}"))
 
 
