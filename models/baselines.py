@@ -251,14 +251,22 @@ class AlmgrenChrissPolicy(_RestThenCross):
         self.kappa = self.params.kappa
         self.name = "almgren_chriss"
 
+    def urgent_kappa(self, ctx: DecisionContext) -> float:
+        """Kappa with the context's urgency: risk aversion times ``ctx.urgency``, so kappa
+        times its square root (a riskier market, a schedule that trades sooner)."""
+        urgency = ctx.urgency
+        if urgency == 1.0 or not math.isfinite(urgency) or urgency <= 0.0:
+            return self.kappa
+        return self.kappa * math.sqrt(urgency)
+
     def target(self, ctx: DecisionContext, slices: int) -> int:
         horizon_s = (ctx.parent.end_ns - ctx.parent.start_ns) / NS
-        if self.kappa * horizon_s < _LINEAR_KAPPA_T:
+        if self.urgent_kappa(ctx) * horizon_s < _LINEAR_KAPPA_T:
             return _scheduled(ctx, max(0, min(slices, ctx.n_slices)))
         return super().target(ctx, slices)
 
     def fraction_due(self, ctx: DecisionContext, elapsed_s: float, horizon_s: float) -> float:
-        return almgren_chriss_fraction(self.kappa, elapsed_s, horizon_s)
+        return almgren_chriss_fraction(self.urgent_kappa(ctx), elapsed_s, horizon_s)
 
 
 DEFAULT_POV_RATE = 0.1

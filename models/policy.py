@@ -53,6 +53,11 @@ class DecisionContext:
     # Shares printed on the market since the parent started (POV's yardstick). Defaults to 0
     # for callers that do not track it, so the positional constructors elsewhere keep working.
     market_volume: int = 0
+    # How much more urgent than usual the market makes the parent: a multiplier of a
+    # schedule's risk aversion (the dynamic risk posture's, service/posture.py; 1: as usual).
+    # Almgren-Chriss reads it; the ONNX policy's observation (feature spec execagent-obs-v1)
+    # has no slot for it until a new feature spec is trained with one.
+    urgency: float = 1.0
 
 
 class ExecutionPolicy(Protocol):

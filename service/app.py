@@ -21,7 +21,9 @@ from gateways.fix.gateway import FixOrderGateway
 from gateways.fix.reconnect import Backoff
 from gateways.fix.settings import SessionSpec
 from gateways.marketdata.fix_feed import FixMarketData
-from models.policy import ExecutionPolicy
+from models.policy import ExecutionPolicy, OnnxPolicy
+from models.posture.levels import Posture
+from models.posture.model import PostureModelError, load_posture_model
 from models.registry import make_policy
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
@@ -37,6 +39,9 @@ from service.engine import Engine
 from service.feeds import FeedSetupError, ServiceFeeds
 from service.kill_triggers import OperatorKill, RedisKillKey
 from service.metrics import Metrics
+from service.model_slots import ModelSlots
+from service.oversight import ExpectedCost, Oversight
+from service.posture import PostureGate
 from service.readiness import readiness
 from service.state.durability import StoreGuard
 from service.state.journal import Journal, MemoryJournal, RedisJournal
@@ -117,6 +122,7 @@ class Service:
         self.store, self.journal, self.guard = self._open_store()
         self._state_sink = self.store
         self.recovered = self._recover()
+        self.oversight, self.posture, self.slots = self._oversight()
         self.gateway: FixOrderGateway | None = None
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
@@ -148,6 +154,53 @@ class Service:
                                retention_days=cfg.journal_retention_days)
         guard = StoreGuard(store, self.risk, time.time_ns)
         return store, journal, guard
+
+    def _oversight(self) -> tuple[Oversight, PostureGate | None, ModelSlots]:
+        """Drift monitors, live TCA, the shadow policy and the risk posture (each optional
+        part as configured); a posture or shadow model that cannot be used stops the start."""
+        config = self.config
+        oversight = Oversight(config.oversight.drift_window)
+        for name, cost in config.oversight.expected_shortfall.items():
+            oversight.expected[name] = ExpectedCost(cost.mean_bps, cost.std_bps)
+        metrics = self.metrics.oversight
+        oversight.on_excess = lambda policy, excess: \
+            metrics.shortfall_excess.labels(policy).observe(excess)
+        policy_cfg = config.policy
+        if policy_cfg.name == "onnx":
+            try:
+                live = OnnxPolicy(policy_cfg.model_path)
+                oversight.watch_policy(live.name, live.metadata)
+            except ValueError as exc:  # the model's problem is reported by GET /api/v1/model
+                log.error("the live model cannot be watched for drift: %s", exc)
+        try:
+            slots = ModelSlots(policy_cfg.model_path, policy_cfg.shadow, oversight,
+                               self.journal, policy_cfg.name)
+        except ValueError as exc:
+            raise StartupError(f"policy.shadow: {exc}") from exc
+        metrics.shadow_active.set(1 if slots.shadow is not None else 0)
+        gate = None
+        if config.posture.enabled:
+            try:
+                params = load_posture_model(config.posture.model_path)
+            except PostureModelError as exc:
+                raise StartupError(f"posture.model_path: {exc}") from exc
+            gate = PostureGate(params, config.posture, self.instruments, self.risk,
+                               on_transition=self._on_posture)
+            oversight.watch("posture", params.reference)
+            oversight.posture = gate
+        for name, expected in oversight.expected.items():
+            metrics.expected_shortfall.labels(name).set(expected.mean_bps)
+            # The series exists from the start: its first parent is an increase Prometheus sees.
+            metrics.shortfall_excess.labels(name)
+        metrics.attach(gate, oversight)
+        return oversight, gate, slots
+
+    def _on_posture(self, symbol: str, before: Posture, after: Posture, why: str) -> None:
+        """A posture change: counted, and kept in the audit journal."""
+        self.metrics.oversight.posture_transitions.labels(symbol, after.label).inc()
+        now = self.engine.clock.now_ns() if self.engine is not None else time.time_ns()
+        self.journal.record("posture", now, {"symbol": symbol, "from_posture": before.label,
+                                             "to_posture": after.label, "reason": why})
 
     def _recover(self) -> RecoveredState:
         """What an earlier run left in the store, back into the risk overlay (positions, P&L,
@@ -181,12 +234,12 @@ class Service:
         longer be built (said in the log)."""
         policy_cfg = self.config.policy
         try:
-            return make_policy(parent.policy, policy_cfg.model_path)
+            return make_policy(parent.policy, self.slots.live_path)
         except ValueError as exc:
             log.error("parent %s was worked by %r, which cannot be built now (%s); it resumes "
                       "with the configured policy %r", parent.parent_id, parent.policy, exc,
                       policy_cfg.name)
-            return make_policy(policy_cfg.name, policy_cfg.model_path)
+            return make_policy(policy_cfg.name, self.slots.live_path)
 
     def _on_trading_state(self, state: TradingState, reason: str) -> None:
         """Shown as a metric, and kept in the store so a restart keeps a halt."""
@@ -229,7 +282,9 @@ class Service:
                              horizon_grace_seconds=policy_cfg.horizon_grace_seconds,
                              max_child_qty=policy_cfg.max_child_qty, journal=self.journal,
                              request_status=self.gateway.request_status,
-                             reconcile_timeout_s=self.config.store.reconcile_timeout_seconds)
+                             reconcile_timeout_s=self.config.store.reconcile_timeout_seconds,
+                             posture=self.posture, oversight=self.oversight)
+        self.oversight.trackers = self.engine.trackers
         self.resumed = self.engine.restore(self.recovered, self._policy_for)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
         await self.feeds.start(self.engine.handle)
@@ -254,8 +309,7 @@ class Service:
             routes = [risk_routes,
                       OrderRoutes(self.engine, self.instruments, self._submit_from_api,
                                   self._tokens, self.metrics),
-                      ModelRoutes(policy_cfg.name, policy_cfg.model_path, self._tokens,
-                                  self.metrics)]
+                      ModelRoutes(policy_cfg.name, self.slots, self._tokens, self.metrics)]
             for group in routes:
                 group.audit = self.journal
             self.api = ApiServer(build_app(self.metrics, self._health, routes, self._readiness),
@@ -346,7 +400,7 @@ class Service:
             -> tuple[ParentOrder, asyncio.Event]:
         """Work a parent order from now (event time) for ``duration_s`` of market time."""
         assert self.engine is not None
-        chosen = policy or make_policy(self.config.policy.name, self.config.policy.model_path)
+        chosen = policy or make_policy(self.config.policy.name, self.slots.live_path)
         start = self.engine.market_now_ns()
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
                              start + int(duration_s * 1e9), chosen.name, limit_price)
@@ -359,7 +413,7 @@ class Service:
         by ``urgency``. A policy that cannot be built (a missing model file) raises ModelError,
         a ValueError."""
         assert self.engine is not None
-        policy = make_policy(policy_name or self.config.policy.name, self.config.policy.model_path,
+        policy = make_policy(policy_name or self.config.policy.name, self.slots.live_path,
                              urgency=urgency)
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start_ns, end_ns,
                              policy.name, limit_price)

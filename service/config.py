@@ -33,6 +33,8 @@ from pydantic_settings import (
 from core.config_errors import ConfigError, describe_validation_error
 from core.domain import Instrument
 from models.names import POLICY_NAMES
+from service.oversight_config import OversightConfig
+from service.posture_config import PostureConfig
 
 
 class Mode(StrEnum):
@@ -109,6 +111,9 @@ class PolicyConfig(_Section):
     # remainder crossed at the horizon) is worked over several ticks. Keep it at or below the
     # risk limits' max_order_qty, or the overlay denies the excess every tick.
     max_child_qty: int = Field(default=2_000, gt=0)
+    # A candidate ONNX model run beside the live one on the same ticks, never trading
+    # (service/shadow.py); promoted or rolled back through the admin API.
+    shadow: Path | None = None
 
 
 class RiskConfig(_Section):
@@ -233,6 +238,8 @@ class ServiceConfig(BaseSettings):
     api: ApiConfig = Field(default_factory=ApiConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     market_data: MarketDataConfig = Field(default_factory=MarketDataConfig)
+    posture: PostureConfig = Field(default_factory=PostureConfig)
+    oversight: OversightConfig = Field(default_factory=OversightConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceConfig:

@@ -5,10 +5,10 @@ process that shares its core (a venue simulator on the same machine, a feed hand
 backtest) is woken by that very order on loopback and preempts the sender inside
 ``sendToTarget``, which then returns only once the other side has answered. Measured on the
 2-core development VM (``python -m bench.tick_probe stages --pin none|both``;
-docs/benchmarks.md, "Tick to wire"): the median ``sendToTarget`` of a tick that sent an order was 327 µs with the venue
-free to run anywhere, 110 µs with the venue on one core and the engine on the other. Desks pin
-their engines for the same reason; this is the switch for it, beside ``taskset`` and a
-container's ``cpuset``.
+docs/benchmarks.md, "Tick to wire"): the median ``sendToTarget`` of a tick that sent an order
+was 327 µs with the venue free to run anywhere, 110 µs with the venue on one core and the
+engine on the other. Desks pin their engines for the same reason; this is the switch for it,
+beside ``taskset`` and a container's ``cpuset``.
 
 The CPUs are set for the whole process before the command starts any thread (quickfix's,
 onnxruntime's, the venue's), so every thread inherits them.

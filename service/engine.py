@@ -48,9 +48,10 @@ from models.features import MarketTracker, new_observation_buffer, observe
 from models.policy import DecisionContext, ExecutionPolicy, OnnxPolicy
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
-from risk.verdict import Verdict
 from service.clock import EventClock
 from service.metrics import LatencyBuckets, Metrics
+from service.oversight import Oversight
+from service.posture import PostureGate
 from service.state.journal import Journal
 from service.state.reconciliation import Reconciler, Reconciliation, StatusRequester
 from service.state.recovery import RecoveredState
@@ -126,6 +127,8 @@ class Engine:
         journal: Journal | None = None,
         request_status: StatusRequester | None = None,
         reconcile_timeout_s: float = 10.0,
+        posture: PostureGate | None = None,
+        oversight: Oversight | None = None,
     ) -> None:
         self.instruments = instruments
         self.risk = risk
@@ -148,6 +151,12 @@ class Engine:
         self.queue: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
         self.errors = 0
         self.journal = journal
+        # The dynamic risk posture (service/posture.py): tightens, never loosens, and runs
+        # before the risk overlay, which runs unchanged on every intent the posture lets by.
+        self.posture = posture
+        # Model oversight (service/oversight.py): drift, shadow policy, live TCA; it observes
+        # and never sends anything.
+        self.oversight = oversight
         # Called when the store refuses a write (the service's StoreGuard halts trading).
         self.on_store_error: Callable[[StoreUnavailable], None] | None = None
         self.session_up = False
@@ -375,6 +384,10 @@ class Engine:
         now = self.clock.now_ns()
         traded = sum(trade.qty for trade in message.trades)
         self.risk.on_market_data(symbol, book.best_bid(), book.best_ask(), now, traded)
+        if self.posture is not None:
+            self.posture.update(symbol, book, message, now)
+        if self.oversight is not None:
+            self.oversight.on_tick(symbol, book, message, now)
         self._tick_counters[symbol].inc()
         if not decide:
             self._superseded_counters[symbol].inc()
@@ -418,34 +431,49 @@ class Engine:
             observe(working.obs, book, parent, children, self.trackers[parent.symbol], now,
                     parent.qty // working.n_slices)
             ctx = DecisionContext(working.obs, parent, book, now, parent.qty // working.n_slices,
-                                  working.n_slices, resting, ioc, working.market_volume)
+                                  working.n_slices, resting, ioc, working.market_volume,
+                                  urgency=1.0 if self.posture is None
+                                  else self.posture.urgency(parent.symbol))
             started = time.perf_counter_ns()
             action = working.policy.act(ctx)
             working.inference.observe((time.perf_counter_ns() - started) / 1e9)
+            if self.oversight is not None:
+                self.oversight.on_decision(parent, working.policy.name, ctx, action)
         if action.kind is ActionKind.WAIT and not children:
             return
-        if action.qty > self.max_child_qty:
-            action = Action(action.kind, self.max_child_qty)
+        largest = self.max_child_qty if self.posture is None else \
+            self.posture.max_child_qty(parent.symbol, self.max_child_qty)
+        if action.qty > largest:
+            action = Action(action.kind, largest)
         for intent in translate(action, parent, book, children, self._next_id):
             self._route(intent, parent, now, received_ns)
 
     def _route(self, intent: OrderIntent, parent: ParentOrder, now: int,
                received_ns: int) -> None:
+        if self.posture is not None:
+            refused = self.posture.check(intent, now)
+            if refused is not None:  # counted by the gate's on_denial hook
+                if self.journal is not None:
+                    self._journal_decision(intent, parent, False, refused, now)
+                return
         started = time.perf_counter_ns()
         verdict = self.risk.check(intent, now)
         self.metrics.risk_check.observe((time.perf_counter_ns() - started) / 1e9)
         if self.journal is not None:
-            self._journal_decision(intent, parent, verdict, now)
+            self._journal_decision(intent, parent, verdict.allowed,
+                                   verdict.reason.value if verdict.reason is not None else "",
+                                   now)
         if not verdict.allowed:
             parent.risk_denials += 1
             return  # counted by the overlay's on_denial hook
         if self._transmit(intent, now):
             self.metrics.tick_to_order.observe((time.perf_counter_ns() - received_ns) / 1e9)
 
-    def _journal_decision(self, intent: OrderIntent, parent: ParentOrder, verdict: Verdict,
-                          now: int) -> None:
+    def _journal_decision(self, intent: OrderIntent, parent: ParentOrder, allowed: bool,
+                          reason: str, now: int) -> None:
         """The audit line of a decision that produced an order: what the policy saw (the
-        feature vector, 4 decimals), what it asked for, and what the overlay said."""
+        feature vector, 4 decimals), what it asked for, and what the posture or the overlay
+        said (a posture's reasons start with ``posture_``)."""
         assert self.journal is not None
         working = self._by_parent.get(parent.parent_id)
         features = ",".join(f"{value:.4f}" for value in working.obs) if working else ""
@@ -455,8 +483,7 @@ class Engine:
             "parent_id": parent.parent_id, "policy": parent.policy, "features": features,
             "action": f"{kind} {intent.qty}" + (f"@{price}" if price is not None else ""),
             "intent": kind, "cl_ord_id": intent.cl_ord_id,
-            "verdict": "allowed" if verdict.allowed else "denied",
-            "reason": verdict.reason.value if verdict.reason is not None else ""})
+            "verdict": "allowed" if allowed else "denied", "reason": reason})
 
     def _transmit(self, intent: OrderIntent, now: int) -> bool:
         """Hand an allowed intent to the OMS, the store and the gateway; False when it could
@@ -515,6 +542,8 @@ class Engine:
         shortfall = self._show_shortfall(working)
         if shortfall is not None:
             self.metrics.parent_final_shortfall.labels(working.policy.name).observe(shortfall)
+        if self.oversight is not None:
+            self.oversight.on_finish(parent, working.policy.name, shortfall)
         working.finished.set()
 
     def _show_shortfall(self, working: _Working) -> float | None:
@@ -606,6 +635,8 @@ class Engine:
             filled = self._fill_counters[(report.symbol, report.side)] = \
                 self.metrics.filled_shares.labels(report.symbol, report.side.name.lower())
         filled.inc(fill.qty)
+        if self.posture is not None:
+            self.posture.on_fill(report.symbol, fill.qty, self.clock.now_ns())
         working = self._by_parent.get(fill.parent_id)
         if working is not None:
             # No parent write here: its filled quantity is the sum of its stored fills (what

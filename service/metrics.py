@@ -44,6 +44,7 @@ from prometheus_client.core import (
 from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from risk.state import KillTrigger, TradingState
 from risk.verdict import DenyReason
+from service.oversight_metrics import OversightMetrics
 
 # 10 microseconds to 100 milliseconds, roughly x2.5 per bucket.
 LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
@@ -419,6 +420,8 @@ class Metrics:
             "newest tick)", registry=r)
         self._feeds = _FeedCollector()
         r.register(self._feeds)
+        # The risk posture's and model oversight's (service/oversight_metrics.py).
+        self.oversight = OversightMetrics(r)
         self._initialise_label_sets()
 
     def _initialise_label_sets(self) -> None:

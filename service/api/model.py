@@ -13,14 +13,16 @@ import asyncio
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 
 from models.policy import OnnxPolicy
 from service.api.auth import Principal, Tokens
 from service.api.routes import OperatorRoutes, reply
-from service.api.schemas import ActionEntry, ModelInfo
+from service.api.schemas import ActionEntry, ModelChange, ModelInfo, ReasonBody
 from service.metrics import Metrics
+from service.model_slots import ModelChangeRefused, ModelSlots
 
 _PREFIX = "execagent."
 _FIELDS = ("feature_spec_id", "feature_spec_hash", "algorithm", "training_data", "seed",
@@ -56,28 +58,57 @@ def model_info(policy: str, model_path: Path) -> ModelInfo:
 
 
 class ModelRoutes(OperatorRoutes):
-    """The ``model`` group of :data:`service.api.openapi.OPERATIONS`."""
+    """The ``model`` group of :data:`service.api.openapi.OPERATIONS`: what is live, and the
+    promotion of the shadow model and its rollback (:mod:`service.model_slots`)."""
 
     GROUP = "model"
 
-    def __init__(self, policy: str, model_path: Path, tokens: Tokens, metrics: Metrics) -> None:
+    def __init__(self, policy: str, slots: ModelSlots, tokens: Tokens, metrics: Metrics) -> None:
         super().__init__(tokens, metrics)
         self.policy = policy
-        self.model_path = model_path
+        self.slots = slots
         self._cached: tuple[object, ModelInfo] | None = None
+
+    @property
+    def model_path(self) -> Path:
+        return self.slots.live_path
 
     async def model(self, _request: web.Request, _who: Principal) -> web.Response:
         return reply(await self.info())
 
     async def info(self) -> ModelInfo:
-        version: object = None
+        version: object = self.model_path
         if self.policy == "onnx":
             try:
                 stat = self.model_path.stat()
-                version = (stat.st_size, stat.st_mtime_ns)
+                version = (self.model_path, stat.st_size, stat.st_mtime_ns)
             except OSError:
                 version = "missing"
         if self._cached is None or self._cached[0] != version:
             info = await asyncio.to_thread(model_info, self.policy, self.model_path)
             self._cached = (version, info)
         return self._cached[1]
+
+    async def promote(self, request: web.Request, who: Principal) -> web.Response:
+        """The shadow model goes live for new parents; the live one becomes the shadow."""
+        return await self._change(request, who, "promote")
+
+    async def rollback(self, request: web.Request, who: Principal) -> web.Response:
+        """The last promotion undone, the same way."""
+        return await self._change(request, who, "rollback")
+
+    async def _change(self, request: web.Request, who: Principal,
+                      action: Literal["promote", "rollback"]) -> web.Response:
+        body = await self.body(request, ReasonBody)
+        change = self.slots.promote if action == "promote" else self.slots.rollback
+        try:
+            live, shadow = await asyncio.to_thread(change)
+        except ModelChangeRefused as exc:
+            raise self.reject(409, "conflict", str(exc)) from exc
+        self.metrics.oversight.model_changes.labels(action).inc()
+        self.journal(who, f"model_{action}", body.reason, live=live.path,
+                     live_sha256=live.sha256[:12], shadow=shadow.path,
+                     shadow_sha256=shadow.sha256[:12])
+        return reply(ModelChange(action=action, live_path=str(live.path),
+                                 live_sha256=live.sha256, shadow_path=str(shadow.path),
+                                 shadow_sha256=shadow.sha256))

@@ -25,6 +25,7 @@ from service.api.schemas import (
     Health,
     KillAnswer,
     LimitsChanged,
+    ModelChange,
     ModelInfo,
     OrderList,
     OrderProgress,
@@ -117,6 +118,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/v1/model", "model", "model", Role.READ,
               "the configured policy, and for ONNX the model file, its sha256 and metadata",
               ModelInfo),
+    Operation("POST", "/api/v1/model/promote", "model", "promote", Role.ADMIN,
+              "the shadow model goes live for parents submitted from now on, the live one "
+              "becomes the shadow (409 with no shadow, or a shadow file changed on disk)",
+              ModelChange, request=ReasonBody, errors=(409,)),
+    Operation("POST", "/api/v1/model/rollback", "model", "rollback", Role.ADMIN,
+              "undo the last promotion the same way (409 when there is none)", ModelChange,
+              request=ReasonBody, errors=(409,)),
 )
 
 

@@ -201,3 +201,14 @@ class ModelInfo(_Answer):
     problem: str | None = Field(
         default=None, description="why the model cannot be used, when it cannot: orders "
                                   "naming this policy are refused until it is fixed")
+
+
+class ModelChange(_Answer):
+    """A promotion or rollback done: the model now live for new parents, and the one now
+    shadowing it."""
+
+    action: Literal["promote", "rollback"]
+    live_path: str
+    live_sha256: str
+    shadow_path: str
+    shadow_sha256: str

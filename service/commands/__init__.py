@@ -9,9 +9,13 @@ COMMAND_MODULES = (
     "service.commands.export",
     "service.commands.feed_server",
     "service.commands.journal",
+    "service.commands.model_reference",
     "service.commands.operator",
     "service.commands.orders_cli",
+    "service.commands.posture",
     "service.commands.run",
+    "service.commands.scenario",
+    "service.commands.shadow",
     "service.commands.train",
     "service.commands.venue",
 )

@@ -31,6 +31,7 @@ from risk.overlay import RiskOverlay
 from service.clock import EventClock
 from service.engine import Engine
 from service.metrics import Metrics
+from service.oversight import Oversight
 from service.state.store import MemoryStore
 from sim.exchange import Exchange
 
@@ -110,15 +111,20 @@ def run_episode(
     seed: int,
     unperturbed: MidPath | None = None,
     on_progress: Callable[[ParentOrder], None] | None = None,
+    oversight: Oversight | None = None,
 ) -> EpisodeResult:
-    """Work one parent order with ``policy`` until it finishes (filled or expired)."""
+    """Work one parent order with ``policy`` until it finishes (filled or expired);
+    ``oversight``: drift monitors and a shadow policy watching it, as in the daemon."""
     instruments = {instrument.symbol: instrument}
     risk = RiskOverlay(limits, instruments,
                        on_denial=lambda reason: metrics.risk_denials.labels(reason.value).inc())
     engine = Engine(instruments, risk, exchange, MemoryStore(), metrics,
                     clock=EventClock(exchange.now_ns), slice_seconds=spec.slice_s,
                     horizon_grace_seconds=spec.horizon_grace_s,
-                    max_child_qty=spec.max_child_qty, cl_ord_id_prefix=f"BT{seed}")
+                    max_child_qty=spec.max_child_qty, cl_ord_id_prefix=f"BT{seed}",
+                    oversight=oversight)
+    if oversight is not None:
+        oversight.trackers = engine.trackers
     engine.handle(SessionStatus(True), time.perf_counter_ns())
     engine.handle(exchange.snapshot(), time.perf_counter_ns())
     warm_until = exchange.now_ns + int(spec.warmup_s * 1e9)

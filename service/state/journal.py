@@ -46,6 +46,13 @@ FIELDS: dict[str, tuple[str, ...]] = {
     # The end of a reconciliation with the venue (after a restart, a reconnect or a store
     # outage): "squared" or "halted", and what differed.
     "reconciliation": ("outcome", "orders", "recovered_fills", "detail"),
+    # The dynamic risk posture of a symbol changed (service/posture.py), and why.
+    "posture": ("symbol", "from_posture", "to_posture", "reason"),
+    # A shadow policy's would-be decision (service/shadow.py): never sent.
+    "shadow": ("parent_id", "model", "action", "live_action", "est_filled"),
+    # A parent and its shadow both done: realised against estimated shortfall.
+    "shadow_summary": ("parent_id", "model", "live_shortfall_bps", "shadow_shortfall_bps",
+                       "decisions", "compared", "agreements", "est_filled"),
 }
 DAY_NS = 86_400 * 10**9
 COLUMNS = ("id", "kind", "event_ns", "wall_ns",

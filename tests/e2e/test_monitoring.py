@@ -34,6 +34,9 @@ from core.domain import Side
 from models.registry import make_policy
 from service.app import Service
 from service.net import free_port
+from service.oversight_config import ExpectedShortfall, OversightConfig
+from service.posture_config import PostureConfig
+from tests.support.posture import small_params
 from tests.support.scripted_flow import ScriptedFlow
 from tests.support.session import running_service, scripted_venue, service_config
 
@@ -159,7 +162,16 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     port = free_port()
     venue = scripted_venue(tmp_path, port, speed=30.0, flow=ScriptedFlow(
         bid=58000, ask=58002, heartbeat_ns=500_000_000))
-    config = service_config(tmp_path, port)
+    # The risk posture on, with a model made here whose extremes the scripted market never
+    # nears (the parents must trade), and drift compared every 50 observations; expected costs
+    # for the baselines, so that live TCA has something to show.
+    model = tmp_path / "posture.json"
+    model.write_text(json.dumps(small_params(warmup_s=1.0).to_json()))
+    config = service_config(
+        tmp_path, port, posture=PostureConfig(enabled=True, model_path=model),
+        oversight=OversightConfig(drift_window=50, expected_shortfall={
+            name: ExpectedShortfall(mean_bps=3.0, std_bps=8.0)
+            for name in ("twap", "twap_passive")}))
     async with running_service(venue, config) as running:
         yield running
 

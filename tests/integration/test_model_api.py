@@ -20,6 +20,9 @@ from service.api.model import ModelRoutes
 from service.api.server import ApiServer, build_app
 from service.cli import main
 from service.metrics import Metrics
+from service.model_slots import ModelSlots
+from service.oversight import Oversight
+from service.state.journal import MemoryJournal
 from tests.support.onnx_models import linear_policy
 
 pytestmark = pytest.mark.integration
@@ -37,6 +40,11 @@ def _model(path: Path, extra: dict[str, str] | None = None) -> Path:
                          np.zeros(n_actions, np.float32), {**TRAINING, **(extra or {})})
 
 
+def _routes(policy: str, path: Path) -> ModelRoutes:
+    slots = ModelSlots(path, None, Oversight(), MemoryJournal(), policy)
+    return ModelRoutes(policy, slots, TOKENS, Metrics())
+
+
 async def _get(routes: ModelRoutes, token: str | None = READ) -> tuple[int, dict[str, object]]:
     server = ApiServer(build_app(Metrics(), None, routes), "127.0.0.1", 0)
     await server.start()
@@ -51,7 +59,7 @@ async def _get(routes: ModelRoutes, token: str | None = READ) -> tuple[int, dict
 
 async def test_an_onnx_policy_is_named_by_its_file_hash_and_metadata(tmp_path: Path) -> None:
     path = _model(tmp_path / "policy.onnx")
-    status, body = await _get(ModelRoutes("onnx", path, TOKENS, Metrics()))
+    status, body = await _get(_routes("onnx", path))
     assert status == 200, body
     assert body["policy"] == "onnx" and body["kind"] == "onnx" and body["problem"] is None
     assert body["path"] == str(path)
@@ -68,7 +76,7 @@ async def test_an_onnx_policy_is_named_by_its_file_hash_and_metadata(tmp_path: P
 
 async def test_a_new_model_file_is_seen_without_a_restart(tmp_path: Path) -> None:
     path = _model(tmp_path / "policy.onnx")
-    routes = ModelRoutes("onnx", path, TOKENS, Metrics())
+    routes = _routes("onnx", path)
     first = await routes.info()
     _model(path, {"execagent.seed": "8", "execagent.note": "retrained"})
     second = await routes.info()
@@ -77,8 +85,7 @@ async def test_a_new_model_file_is_seen_without_a_restart(tmp_path: Path) -> Non
 
 
 async def test_a_baseline_is_just_its_name(tmp_path: Path) -> None:
-    status, body = await _get(ModelRoutes("twap_passive", tmp_path / "unused.onnx", TOKENS,
-                                          Metrics()))
+    status, body = await _get(_routes("twap_passive", tmp_path / "unused.onnx"))
     assert status == 200
     assert {k: v for k, v in body.items() if v is not None} == {"policy": "twap_passive",
                                                                 "kind": "baseline"}
@@ -93,13 +100,13 @@ async def test_an_unusable_model_file_is_described_not_a_server_error(
     path = tmp_path / "policy.onnx"
     if content is not None:
         path.write_bytes(content)
-    status, body = await _get(ModelRoutes("onnx", path, TOKENS, Metrics()))
+    status, body = await _get(_routes("onnx", path))
     assert status == 200 and problem in str(body["problem"])
     assert body["sha256"] == (None if content is None else hashlib.sha256(content).hexdigest())
 
 
 async def test_it_needs_a_token_when_tokens_are_configured(tmp_path: Path) -> None:
-    status, body = await _get(ModelRoutes("twap", tmp_path / "x.onnx", TOKENS, Metrics()), None)
+    status, body = await _get(_routes("twap", tmp_path / "x.onnx"), None)
     assert status == 401 and "Bearer" in str(body["error"])
 
 
@@ -108,7 +115,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The API on its own event loop in a thread, as a running service would be."""
     path = _model(tmp_path / "policy.onnx")
     loop = asyncio.new_event_loop()
-    server = ApiServer(build_app(Metrics(), None, ModelRoutes("onnx", path, TOKENS, Metrics())),
+    server = ApiServer(build_app(Metrics(), None, _routes("onnx", path)),
                        "127.0.0.1", 0)
     loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -16,6 +16,7 @@ EXPECTED = {
     ("GET", "/api/v1/risk"), ("GET", "/api/v1/risk/limits"), ("PUT", "/api/v1/risk/limits"),
     ("POST", "/api/v1/risk/kill"), ("POST", "/api/v1/risk/reducing"),
     ("POST", "/api/v1/risk/resume"), ("GET", "/api/v1/model"),
+    ("POST", "/api/v1/model/promote"), ("POST", "/api/v1/model/rollback"),
 }
 
 
