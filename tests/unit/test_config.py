@@ -124,3 +124,15 @@ def test_the_venue_and_training_files_are_as_strict(tmp_path: Path) -> None:
     train.write_text("n_envs: yes\n")
     with pytest.raises(TrainConfigError, match="n_envs: Input should be a valid integer"):
         load_train_config(train)
+
+
+@pytest.mark.parametrize(("yaml_text", "field"), [
+    ("posture:\n  enabled: \"yes\"\n", "posture.enabled"),
+    ("oversight:\n  drift_window: 2000.0\n", "oversight.drift_window"),
+])
+def test_the_posture_and_oversight_sections_are_as_strict(tmp_path: Path, yaml_text: str,
+                                                          field: str) -> None:
+    path = tmp_path / "sections.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=field):
+        load_config(path)
