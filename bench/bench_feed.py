@@ -63,7 +63,7 @@ from sim.binance import BinanceCapture, read_capture_lines
 
 CAPTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / \
     "binance_spot_btcusdt_20240808.gz"
-INSTRUMENT = Instrument("BTCUSDT", Decimal("0.01"))
+INSTRUMENT = Instrument("BTCUSDT", Decimal("0.01"), Decimal("0.000001"))
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LIMITS = Path(__file__).resolve().parents[1] / "deploy" / "risk" / "limits.demo.yaml"
 GOAL_PER_S = 50_000

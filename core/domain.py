@@ -10,7 +10,10 @@ Conventions:
 - Prices are integer ticks of the instrument's tick size; :class:`Instrument` converts to and
   from exact decimals at the edges (FIX, files, reports). No binary float ever holds a price in
   state or on the wire.
-- Quantities are integer shares (or lots).
+- Quantities are integer lots of the instrument's lot size (one share for an equity; 0.000001
+  BTC for BTCUSDT from Binance): the book, the policies, the OMS, the risk limits, the store
+  and the API count lots, and :class:`Instrument` converts to and from the exact decimal
+  quantities of the wire (FIX OrderQty and fills, a feed's sizes).
 - Times are integer nanoseconds since the Unix epoch in *event time* (the feed's clock).
 """
 
@@ -124,16 +127,23 @@ class ExecType(enum.Enum):
 
 @dataclass(slots=True, frozen=True)
 class Instrument:
-    """A tradable symbol and its price grid."""
+    """A tradable symbol, its price grid and its quantity unit (``lot_size``)."""
 
     symbol: str
     tick_size: Decimal
+    lot_size: Decimal = Decimal(1)
+    # lot_size == 1: a lot count is the quantity on the wire as it is (the common case, kept
+    # to one attribute read where every order is encoded and every fill decoded).
+    whole_lots: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.symbol:
             raise ValueError("instrument symbol must not be empty")
         if self.tick_size <= 0:
             raise ValueError(f"tick size of {self.symbol} must be positive, got {self.tick_size}")
+        if not self.lot_size.is_finite() or self.lot_size <= 0:
+            raise ValueError(f"lot size of {self.symbol} must be positive, got {self.lot_size}")
+        object.__setattr__(self, "whole_lots", self.lot_size == 1)
 
     def to_ticks(self, price: Decimal | str) -> int:
         """Exact conversion of a decimal price to ticks; raises ValueError off the grid."""
@@ -153,6 +163,35 @@ class Instrument:
     def to_price(self, ticks: int) -> Decimal:
         """Exact decimal price of a tick count."""
         return self.tick_size * ticks
+
+    def to_lots(self, quantity: Decimal | str) -> int:
+        """Exact conversion of a decimal quantity to lots; raises ValueError when it is not a
+        whole number of lots."""
+        try:
+            value = Decimal(quantity)
+        except InvalidOperation as exc:
+            raise ValueError(f"quantity {quantity!r} of {self.symbol} is not a decimal "
+                             "number") from exc
+        if not value.is_finite():
+            raise ValueError(f"quantity {quantity!r} of {self.symbol} is not a finite number")
+        lots, remainder = divmod(value, self.lot_size)
+        if remainder != 0:
+            raise ValueError(f"quantity {quantity} of {self.symbol} is not a whole number of "
+                             f"{self.lot_size} lots")
+        return int(lots)
+
+    def to_quantity(self, lots: int) -> str:
+        """The exact decimal quantity of a lot count, as the wire writes it (``2000`` lots of
+        0.000001 are ``0.002``; with lots of 1, the count itself)."""
+        if self.whole_lots:
+            return str(lots)
+        return format((self.lot_size * lots).normalize(), "f")
+
+    @property
+    def lot_tick_value(self) -> Decimal:
+        """What one lot gains or loses when the price moves one tick, in the quote currency:
+        a notional or a P&L is lots x ticks x this."""
+        return self.tick_size * self.lot_size
 
 
 @dataclass(slots=True)

@@ -2,7 +2,9 @@
 
 Why pydantic with ``extra="forbid"``: a misspelt key (``learning_rte``) silently falling back to a
 default would train a different policy than the file says. Every mistake is reported with the
-key's path and what was expected, and the run does not start.
+key's path and what was expected, and the run does not start. Types are strict for the same
+reason: ``n_envs: yes`` is an error, not 1. Mind YAML's rule for floats: ``3e-4`` (no dot) is
+a string there, and so an error here; write ``0.0003`` or ``3.0e-4``.
 
 The market an episode trades in is the stochastic flow with parameters from a calibration file
 (``sim/params/*.json``, written by ``execagent calibrate``). Training draws episode seeds below
@@ -16,7 +18,7 @@ from __future__ import annotations
 import importlib.util
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -37,7 +39,10 @@ class TrainConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+TextPath = Annotated[Path, Field(strict=False)]
 
 
 class TaskConfig(_Strict):
@@ -131,7 +136,7 @@ class TrainConfig(_Strict):
     seed: int = 7
     total_timesteps: int = Field(default=500_000, gt=0)
     n_envs: int = Field(default=2, gt=0, le=64)
-    market_params: Path = Path("sim/params/GOOG_2012-06-21.json")
+    market_params: TextPath = Path("sim/params/GOOG_2012-06-21.json")
     symbol: str = Field(default="GOOG", min_length=1)  # what the risk limits know it as
     episode: EpisodeConfig = Field(default_factory=lambda: EpisodeConfig())
     reward: str = "mark_to_market"
@@ -143,12 +148,12 @@ class TrainConfig(_Strict):
     net_arch: list[int] = Field(default_factory=lambda: [64, 64])
     ppo: PpoConfig = Field(default_factory=lambda: PpoConfig())
     dqn: DqnConfig = Field(default_factory=lambda: DqnConfig())
-    out_dir: Path = Path("var/train")
-    tensorboard_log: Path | None = None
+    out_dir: TextPath = Path("var/train")
+    tensorboard_log: TextPath | None = None
     # The observation the policy learns on (models/features.py): v1, or v2 with the price
     # signal, which needs the signal model the environment (and later the engine) runs.
     observation: Literal["execagent-obs-v1", "execagent-obs-v2"] = "execagent-obs-v1"
-    signal_model: Path | None = None
+    signal_model: TextPath | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

@@ -91,9 +91,9 @@ class TrackedOrder:
 
 @dataclass(slots=True)
 class Exposure:
-    """One symbol's position, open quantity and cash flow (quote currency)."""
+    """One symbol's position, open quantity (lots) and cash flow (quote currency)."""
 
-    tick: float
+    tick_value: float  # one lot moving one tick, quote currency (Instrument.lot_tick_value)
     position: int = 0
     working_buy: int = 0
     working_sell: int = 0
@@ -108,7 +108,7 @@ class Exposure:
         """Realised plus unrealised: cash flow plus the position at the mark."""
         if self.position == 0 or self.mark is None:
             return self.cash
-        return self.cash + self.position * self.mark * self.tick
+        return self.cash + self.position * self.mark * self.tick_value
 
 
 @dataclass(slots=True, frozen=True)
@@ -123,8 +123,8 @@ _BUY: Final = Side.BUY  # bound once: enum member lookups are slow on the check'
 
 
 class Ledger:
-    def __init__(self, tick_sizes: dict[str, float]) -> None:
-        self.exposure = {symbol: Exposure(tick) for symbol, tick in tick_sizes.items()}
+    def __init__(self, tick_values: dict[str, float]) -> None:
+        self.exposure = {symbol: Exposure(value) for symbol, value in tick_values.items()}
         self.orders: dict[str, TrackedOrder] = {}  # by every ClOrdID an open order is known by
         self.open_orders = 0
         self.seen_cl_ord_ids = RecentIds(RECENT_CL_ORD_IDS)
@@ -237,7 +237,7 @@ class Ledger:
         exposure = self.exposure[symbol]
         exposure.position += int(side) * qty
         if price is not None:
-            exposure.cash -= int(side) * qty * price * exposure.tick
+            exposure.cash -= int(side) * qty * price * exposure.tick_value
             if exposure.mark is None:
                 exposure.mark = float(price)
             if qty > 0:

@@ -4,12 +4,17 @@ No limit is silently unlimited. Every field is required: a missing one is a conf
 that names it. The one optional control, max participation, must still be written down, as
 ``max_participation: null`` when it is deliberately off. Amounts of money are in the
 instruments' quote currency; times are seconds. docs/risk.md describes each key.
+
+Types are strict, in the YAML file as in the API's JSON: a count is an integer (``yes``,
+``"10"`` and ``10.0`` are errors, not 1 or 10), a rate or a time a number; amounts of money are
+decimals, written as numbers or as strings (``"2500.50"``), and answered as strings.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,7 +27,10 @@ class RiskConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+Money = Annotated[Decimal, Field(strict=False)]  # a number or a string; never true
 
 
 class ParticipationLimit(_Strict):
@@ -34,7 +42,7 @@ class ParticipationLimit(_Strict):
 
 class SymbolLimits(_Strict):
     max_order_qty: int = Field(gt=0)
-    max_order_notional: Decimal = Field(gt=0)
+    max_order_notional: Money = Field(gt=0)
     price_collar_bps: float = Field(gt=0)
     max_long_position: int = Field(ge=0)
     max_short_position: int = Field(ge=0)
@@ -58,7 +66,7 @@ class RejectStormLimit(_Strict):
 
 class GlobalLimits(_Strict):
     max_open_orders: int = Field(gt=0)
-    max_daily_loss: Decimal = Field(gt=0)
+    max_daily_loss: Money = Field(gt=0)
     throttle: ThrottleLimit
     reject_storm: RejectStormLimit
     max_reference_age_seconds: float = Field(gt=0)
@@ -67,7 +75,8 @@ class GlobalLimits(_Strict):
 
 
 class RiskLimits(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True,
+                              allow_inf_nan=False)
 
     global_: GlobalLimits = Field(alias="global")
     symbols: dict[str, SymbolLimits] = Field(min_length=1)

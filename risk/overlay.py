@@ -128,8 +128,9 @@ class RiskOverlay:
         # Symbols whose feed is not to be trusted now (stale, resyncing), with why: new orders
         # and replaces stop, cancels pass, and it clears by itself (see stop_symbol).
         self._feed_stops: dict[str, str] = {}
-        self._starting_stops: set[str] = set()  # stopped before their feed was ever live
-        self.ledger = Ledger({s: float(self.instruments[s].tick_size) for s in limits.symbols})
+        self._expected_stops: set[str] = set()  # stops of a start-up or a shutdown
+        self.ledger = Ledger({s: float(self.instruments[s].lot_tick_value)
+                              for s in limits.symbols})
         self._symbols = {s: self._new_symbol(lim, self.ledger.exposure[s])
                          for s, lim in limits.symbols.items()}
         self.denials: dict[DenyReason, int] = {}
@@ -172,7 +173,8 @@ class RiskOverlay:
                 _ns(lim.max_participation.window_seconds,
                     f"symbols.{symbol}.max_participation.window_seconds")
         exposures = {s: self.ledger.exposure.get(s)
-                     or Exposure(float(self.instruments[s].tick_size)) for s in limits.symbols}
+                     or Exposure(float(self.instruments[s].lot_tick_value))
+                     for s in limits.symbols}
         symbols = {s: self._new_symbol(lim, exposures[s]) for s, lim in limits.symbols.items()}
         for symbol, entry in symbols.items():
             old = self._symbols.get(symbol)
@@ -316,26 +318,27 @@ class RiskOverlay:
         return sum(1 for o in self.ledger.open_order_list() if o.unknown)
 
     # --- per-symbol feed stops ----------------------------------------------------------------
-    def stop_symbol(self, symbol: str, reason: str, starting: bool = False) -> None:
+    def stop_symbol(self, symbol: str, reason: str, expected: bool = False) -> None:
         """No new orders or replaces on ``symbol`` until :meth:`clear_symbol_stop`: its feed
         says its book is not the market's (stale, resyncing). Unlike the kill switch this
         cancels nothing and needs no operator: the feed that raised it clears it on recovery.
         Working orders stay (a cancel always passes); if the silence lasts, the stale-feed kill
-        switch (``global.stale_feed_seconds``) remains the last resort. ``starting``: the feed
-        has not been live yet, so the stop is the expected state of a start-up, logged (with
-        the clearance that ends it) at INFO rather than as a warning."""
+        switch (``global.stale_feed_seconds``) remains the last resort. ``expected``: the stop
+        is the normal course of things (a start-up, whose feed has not been live yet, or the
+        service's own shutdown), logged (with the clearance that ends it) at INFO rather than
+        as a warning: nothing alarming is logged when nothing is wrong."""
         if symbol not in self._feed_stops:
-            log.log(logging.INFO if starting else logging.WARNING,
+            log.log(logging.INFO if expected else logging.WARNING,
                     "new orders on %s stopped: %s", symbol, reason)
-            if starting:
-                self._starting_stops.add(symbol)
+            if expected:
+                self._expected_stops.add(symbol)
         self._feed_stops[symbol] = reason
 
     def clear_symbol_stop(self, symbol: str) -> None:
         if self._feed_stops.pop(symbol, None) is not None:
-            starting = symbol in self._starting_stops
-            self._starting_stops.discard(symbol)
-            log.log(logging.INFO if starting else logging.WARNING,
+            expected = symbol in self._expected_stops
+            self._expected_stops.discard(symbol)
+            log.log(logging.INFO if expected else logging.WARNING,
                     "new orders on %s allowed again: its feed is live", symbol)
 
     def stopped_symbols(self) -> dict[str, str]:
@@ -443,7 +446,7 @@ class RiskOverlay:
             return self._deny(intent, _R_COLLAR, "price {} is more than {:g} bps from mid {:g}",
                               price, entry.collar * 1e4, mid)
         exposure = entry.exposure
-        notional = qty * price * exposure.tick
+        notional = qty * price * exposure.tick_value  # lots x ticks x money per lot-tick
         if notional > entry.max_notional:
             return self._deny(intent, _R_NOTIONAL, "notional {:,.2f} > max_order_notional "
                               "{:,.2f}", notional, entry.max_notional)

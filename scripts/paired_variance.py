@@ -58,7 +58,10 @@ def main() -> None:
             obs, _ = env.reset(options={"episode_seed": first_seed + k})
             total, done = 0.0, False
             while not done:
-                obs, reward, terminated, truncated, _ = env.step(policy.action_index(obs))
+                index = policy.action_index(obs)
+                if index is None:  # a non-finite output: the shipped model never gives one
+                    raise SystemExit(f"{args.policy}: the model's output is not finite")
+                obs, reward, terminated, truncated, _ = env.step(index)
                 total += reward
                 done = terminated or truncated
             returns.append(total)

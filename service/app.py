@@ -33,6 +33,7 @@ from service.api.auth import TokenConfigError, Tokens
 from service.api.model import ModelRoutes, model_info
 from service.api.orders import OrderRoutes
 from service.api.risk import RiskRoutes
+from service.api.schemas import Readiness
 from service.api.server import ApiServer, build_app
 from service.config import ServiceConfig, StoreKind
 from service.engine import Engine
@@ -42,6 +43,7 @@ from service.metrics import Metrics
 from service.model_slots import ModelSlots
 from service.oversight import ExpectedCost, Oversight
 from service.posture import PostureGate
+from service.readiness import readiness
 from service.state.durability import StoreGuard
 from service.state.journal import Journal, MemoryJournal, RedisJournal
 from service.state.recovery import RecoveredState, load_state
@@ -154,12 +156,7 @@ class Service:
         url = cfg.redis_url.get_secret_value()
         try:
             store = RedisStore(url, namespace=cfg.namespace)
-        except StoreUnavailable as exc:
-            raise StartupError(str(exc)) from exc
-        if not store.ping():
-            raise StartupError(f"store.redis_url {store.url} does not answer: start Redis, or "
-                               "use store.kind memory outside live mode")
-        try:
+            store.check()
             store.save_model(model_info(self.config.policy.name, self.config.policy.model_path)
                              .model_dump(mode="json", exclude_none=True))
         except StoreUnavailable as exc:
@@ -223,19 +220,22 @@ class Service:
         venue confirms them at logon (service/state/recovery.py). A store that cannot be read stops
         the start; one whose records contradict each other starts HALTED, saying how."""
         try:
-            state = load_state(self.store)
+            state = load_state(self.store, self.instruments)
         except (StoreUnavailable, ValueError) as exc:
             where = getattr(self.store, "url", "the store")
             raise StartupError(f"the store at {where} cannot be read: {exc}") from exc
-        if state.empty and state.trading_state is TradingState.ACTIVE:
+        if state.empty and not state.problems and not state.set_aside \
+                and state.trading_state is TradingState.ACTIVE:
             return state
         self.risk.restore(state.working, state.fills, state.trading_state, state.trading_reason)
         self.risk.restore_holds(state.holds)
         log.warning("recovered from the store (namespace %s): %d parent orders (%d "
-                    "unfinished), %d child orders (%d working), %d fills; trading state %s",
+                    "unfinished), %d child orders (%d working), %d fills; trading state %s%s",
                     self.config.store.namespace, len(state.parents), len(state.unfinished),
                     len(state.children), len(state.working), len(state.fills),
-                    state.trading_state.value)
+                    state.trading_state.value,
+                    f"; {state.set_aside} finished parent orders on symbols no longer "
+                    "configured left in the store" if state.set_aside else "")
         if state.problems:
             self.risk.engage_kill_switch(
                 "the store's records do not add up: " + "; ".join(state.problems[:5]),
@@ -349,7 +349,7 @@ class Service:
             for group in routes:
                 group.audit = self.journal
             self.api = ApiServer(build_app(self.metrics, self._health, routes, self._readiness),
-                                 self.config.api.host, self.config.api.port)
+                                 self.config.api.host, self.config.api.port, self.metrics)
             try:
                 await self.api.start()
             except OSError as exc:
@@ -397,19 +397,17 @@ class Service:
         return {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
                 "trading_state": self.risk.state.value}
 
-    def _readiness(self) -> dict[str, bool]:
-        """Can it trade now? The FIX session is up, market data arrived within the risk limits'
-        stale-feed time on the wall clock, the durable store takes writes, and trading is not
-        halted, and the venue has answered for every working order after a restart or a reconnect
-        (``/readyz``)."""
+    def _readiness(self) -> Readiness:
+        """Can it trade now (``/readyz``, service/readiness.py)? The FIX session is up, the
+        durable store takes writes, trading is not halted, the venue has answered for every
+        working order after a restart or a reconnect, and every symbol can trade: its feed
+        live, its limits in force, a fresh two-sided quote."""
         engine = self.engine
-        stale_ns = int(self.risk.limits.global_.stale_feed_seconds * 1e9)
-        fresh = engine is not None and engine.wall_ns_since_last_tick() <= stale_ns
-        return {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
-                "market_data_fresh": bool(fresh and self.config.market_data_symbols()),
-                "store_available": self.guard is None or self.guard.store.available,
-                "trading_not_halted": self.risk.state is not TradingState.HALTED,
-                "orders_reconciled": engine is not None and engine.reconciliation is None}
+        checks = {"fix_logged_on": bool(self.gateway and self.gateway.logged_on.is_set()),
+                  "store_available": self.guard is None or self.guard.store.available,
+                  "orders_reconciled": engine is not None and engine.reconciliation is None}
+        return readiness(checks, self.instruments, engine, self.risk, self.feeds,
+                         self.config.market_data_symbols())
 
     async def wait_ready(self, timeout_s: float | None = None) -> None:
         """Logged on, and a two-sided book for every subscribed symbol."""
@@ -440,7 +438,7 @@ class Service:
         assert self.engine is not None
         chosen = policy or make_policy(self.config.policy.name, self.slots.live_path)
         check_trained_range(chosen, side, qty, duration_s)
-        start = self.engine.clock.now_ns()
+        start = self.engine.market_now_ns()
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
                              start + int(duration_s * 1e9), chosen.name, limit_price)
         return parent, self.engine.submit(parent, chosen)
@@ -464,6 +462,8 @@ class Service:
     async def stop(self) -> None:
         if self.engine is not None:
             self.engine.shutting_down = True  # our own logout is not a lost session
+        if self.feeds is not None:
+            self.feeds.closing = True  # nor are the feeds' stops that follow news
         if self.gateway is not None:
             self.gateway.stop()
         if self.feeds is not None:

@@ -5,6 +5,12 @@ Precedence, highest first: environment variables (nested fields with ``__``, e.g
 ``EXECAGENT_CONFIG``, then the defaults below. Every field is validated; an invalid value is
 reported by :func:`describe_validation_error` naming the field and what is allowed, and the CLI
 exits with code 2.
+
+Types are strict: in the YAML a number must be a number and a flag a flag (``port: "9878"``,
+``port: yes`` or ``port: 9878.0`` are errors, not 9878). What is naturally written as text
+stays text: decimals (``tick_size: "0.01"``, or a number), paths and the names of enumerations.
+Environment variables are text by nature, so pydantic-settings reads each one as its field's
+type before the strict check (``EXECAGENT_FIX__PORT=9878`` is the port 9878).
 """
 
 from __future__ import annotations
@@ -44,18 +50,27 @@ class StoreKind(StrEnum):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Types a YAML file spells as text, read from text as well under the sections' strict types.
+TextDecimal = Annotated[Decimal, Field(strict=False)]  # "0.01" or 0.01; never true
+TextPath = Annotated[Path, Field(strict=False)]
 
 
 class InstrumentConfig(_Section):
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._/-]+$")
-    tick_size: Decimal = Field(gt=0)
+    tick_size: TextDecimal = Field(gt=0)
+    # The quantity unit: every quantity of the symbol (its feed's sizes, parent and child
+    # orders, the risk limits, positions) is a whole number of lots, and FIX carries lots x
+    # lot_size exactly. 1 for shares; a Binance symbol's sizes are decimals (docs/feeds.md).
+    lot_size: TextDecimal = Field(default=Decimal(1), gt=0)
     # A fill further than this from the mid is not believed (core/fill_rules.py names the
     # default's assumption: US equities' widest limit-up/limit-down band).
     fill_band_bps: float = Field(default=DEFAULT_FILL_BAND_BPS, gt=0, le=100_000)
 
     def to_domain(self) -> Instrument:
-        return Instrument(self.symbol, self.tick_size)
+        return Instrument(self.symbol, self.tick_size, self.lot_size)
 
 
 class FixConfig(_Section):
@@ -75,7 +90,7 @@ class FixConfig(_Section):
     reconnect_multiplier: float = Field(default=2.0, ge=1, le=10)
     reconnect_jitter: float = Field(default=0.2, ge=0, le=1)
     logon_timeout_seconds: float = Field(default=10.0, gt=0)
-    state_dir: Path = Path("var/fix")
+    state_dir: TextPath = Path("var/fix")
     market_data: bool = True  # subscribe to the venue's FIX market data
 
     @model_validator(mode="after")
@@ -93,7 +108,7 @@ class FixConfig(_Section):
 
 class PolicyConfig(_Section):
     name: str = Field(default="twap", pattern=f"^({'|'.join(POLICY_NAMES)})$")
-    model_path: Path = Path("models/artifacts/policy.onnx")
+    model_path: TextPath = Path("models/artifacts/policy.onnx")
     slice_seconds: float = Field(default=30.0, gt=0)
     horizon_grace_seconds: float = Field(default=60.0, ge=0)
     # A parent winding down (past its horizon and grace, cancelled, or stopped) finishes
@@ -116,7 +131,7 @@ class SignalConfig(_Section):
 
 
 class RiskConfig(_Section):
-    limits_path: Path = Path("deploy/risk/limits.demo.yaml")
+    limits_path: TextPath = Path("deploy/risk/limits.demo.yaml")
 
 
 class ApiConfig(_Section):
@@ -125,11 +140,11 @@ class ApiConfig(_Section):
     # Bearer tokens, "name=role:secret" comma-separated (see service.api.auth); keep them in the
     # environment (EXECAGENT_API__TOKENS) or a file, never in the YAML under version control.
     tokens: SecretStr = SecretStr("")
-    tokens_file: Path | None = None
+    tokens_file: TextPath | None = None
 
 
 class StoreConfig(_Section):
-    kind: StoreKind = StoreKind.MEMORY
+    kind: Annotated[StoreKind, Field(strict=False)] = StoreKind.MEMORY
     # A secret: it may carry the password (redis://:pw@host or rediss:// for TLS); shown
     # redacted everywhere.
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
@@ -141,6 +156,18 @@ class StoreConfig(_Section):
     reconcile_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
 
+class _DecimalSizes(_Section):
+    """A feed whose sizes are decimals, read as lots of its instrument's ``lot_size``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lot_size_is_the_instruments(cls, data: object) -> object:
+        if isinstance(data, dict) and "lot_size" in data:
+            raise ValueError("lot_size is the instrument's (instruments: - {symbol, tick_size, "
+                             "lot_size}), for its feed, its orders and its limits alike")
+        return data
+
+
 class FixFeedConfig(_Section):
     """The symbol's market data comes from the FIX session (``fix.market_data``): the default
     for every symbol without an entry."""
@@ -149,14 +176,13 @@ class FixFeedConfig(_Section):
     symbol: str
 
 
-class BinanceWsFeedConfig(_Section):
+class BinanceWsFeedConfig(_DecimalSizes):
     """Binance's spot diff-depth over a websocket (or ``execagent feed-server``)."""
 
     source: Literal["binance_ws"]
     symbol: str
     ws_url: str = Field(pattern=r"^wss?://")  # base, e.g. wss://stream.binance.com:9443
     rest_url: str = Field(pattern=r"^https?://")  # base of GET /api/v3/depth
-    lot_size: Decimal = Field(default=Decimal("0.000001"), gt=0)  # quantity unit, see feeds.md
     depth_limit: int = Field(default=1000, ge=5, le=5000)
 
 
@@ -176,19 +202,23 @@ class RedisStreamFeedConfig(_Section):
     start_id: str = Field(default="0", pattern=r"^(0|\$|\d+-\d+)$")
 
 
-class FileReplayFeedConfig(_Section):
+class FileReplayFeedConfig(_DecimalSizes):
     """A recorded day replayed through the Feed interface (paper and demo runs)."""
 
     source: Literal["file_replay"]
     symbol: str
     format: Literal["lobster", "binance"]
-    path: Path  # a LOBSTER sample (zip or folder) or a Binance capture file
+    path: TextPath  # a LOBSTER sample (zip or folder) or a Binance capture file
     speed: float = Field(default=1.0, ge=0)  # 1 real time, 10 ten times faster, 0 flat out
-    lot_size: Decimal = Field(default=Decimal("0.000001"), gt=0)  # binance only
 
 
 FeedConfig = Annotated[FixFeedConfig | BinanceWsFeedConfig | RedisStreamFeedConfig
                        | FileReplayFeedConfig, Field(discriminator="source")]
+
+
+def _binance(feed: FeedConfig) -> bool:
+    return feed.source == "binance_ws" or (isinstance(feed, FileReplayFeedConfig)
+                                           and feed.format == "binance")
 
 
 class MarketDataConfig(_Section):
@@ -209,9 +239,9 @@ class ServiceConfig(BaseSettings):
     """Everything the daemon needs to start."""
 
     model_config = SettingsConfigDict(env_prefix="EXECAGENT_", env_nested_delimiter="__",
-                                      extra="forbid")
+                                      extra="forbid", strict=True)
 
-    mode: Mode = Mode.PAPER
+    mode: Annotated[Mode, Field(strict=False)] = Mode.PAPER
     instruments: list[InstrumentConfig] = Field(
         default_factory=lambda: [InstrumentConfig(symbol="GOOG", tick_size=Decimal("0.01"))],
         min_length=1,
@@ -243,6 +273,13 @@ class ServiceConfig(BaseSettings):
         if twice:
             raise ValueError(f"market_data.feeds gives {twice} more than one feed: one source "
                              "per symbol")
+        unset = sorted(feed.symbol for feed in self.market_data.feeds if _binance(feed)
+                       and "lot_size" not in next(i for i in self.instruments
+                                                  if i.symbol == feed.symbol).model_fields_set)
+        if unset:
+            raise ValueError(f"instruments {unset}: Binance gives quantities as decimals, so "
+                             "the instrument needs a lot_size (its LOT_SIZE step or finer, "
+                             "e.g. \"0.000001\"): orders and limits count those lots")
         return self
 
     def feed_sources(self) -> dict[str, FeedConfig]:

@@ -55,10 +55,10 @@ from models.features import (
     observe,
     observe_v2,
 )
-from models.policy import DecisionContext, ExecutionPolicy
+from models.policy import DecisionContext, ExecutionPolicy, OnnxPolicy
 from models.signal import SignalModel, SignalRuntime
 from risk.overlay import RiskOverlay
-from risk.state import KillTrigger
+from risk.state import KillTrigger, TradingState
 from service.clock import EventClock
 from service.metrics import LatencyBuckets, Metrics
 from service.oversight import Oversight
@@ -70,6 +70,7 @@ from service.state.store import StateStore, StoreUnavailable
 
 log = logging.getLogger(f"execagent.{__name__}")
 WATCH_INTERVAL_S = 0.5  # how often the risk overlay's periodic duties run
+_HALTED = TradingState.HALTED
 
 
 class OrderSender(Protocol):
@@ -335,9 +336,21 @@ class Engine:
             else:
                 self.handle(event, earliest.get(index, received_ns))
 
+    def market_now_ns(self) -> int:
+        """The market's clock: the event time of the ticks seen, or before the first one (just
+        after a start) the wall clock. Named assumption: a live feed's event time is wall-clock
+        time, so a parent order given a horizon before the first tick is placed right."""
+        now = self.clock.now_ns()
+        return now if now > 0 else time.time_ns()
+
     def wall_ns_since_last_tick(self) -> int:
         """Monotonic wall time since the last market-data message (since start before any)."""
         return time.monotonic_ns() - self._last_tick_mono_ns
+
+    def wall_ns_since_tick(self, symbol: str) -> int:
+        """Monotonic wall time since ``symbol``'s last market-data message (since start before
+        any)."""
+        return time.monotonic_ns() - self._last_tick_by_symbol[symbol]
 
     async def _watch_loop(self) -> None:
         """The overlay's periodic duties (the stale-feed kill). When the feed is silent, event
@@ -404,6 +417,8 @@ class Engine:
         # observation is an increase Prometheus can see.
         working.shortfall.set(math.nan)
         self.metrics.parent_final_shortfall.labels(policy.name)
+        if isinstance(policy, OnnxPolicy):  # a model's output is checked on every inference
+            policy.on_nonfinite = self.metrics.policy_nonfinite.labels(policy.name).inc
         self._active[parent.symbol].append(working)
         self._by_parent[parent.parent_id] = working
         self.metrics.parent_orders_active.set(len(self._by_parent))
@@ -519,6 +534,10 @@ class Engine:
             self._save_parent(parent)
         children = self.oms.working(parent.parent_id)
         if self._ending(working, children, now):
+            return
+        if self.risk.state is _HALTED:
+            # Nothing but cancels may go out, and the kill switch has sent those: asking the
+            # policy, and the overlay, for orders it must deny would only be denied every tick.
             return
         action = horizon_action(parent, now)
         if action is None:

@@ -15,9 +15,10 @@ to the book and lets the policies decide once on the resulting state.
 When a symbol's feed is not LIVE (stale: silent past ``market_data.stale_seconds``; resyncing
 after a gap; connecting; ended), :meth:`RiskOverlay.stop_symbol` denies new orders and replaces
 on it; when the feed is live again the stop is cleared, with no operator. The overlay's global
-stale-feed kill switch stays the last resort. Health is compared with the gate on every message
-(one attribute and one set lookup), on every watchdog transition, and by the supervisor four
-times per stale timeout (a feed that is reconnecting yields nothing to look at).
+stale-feed kill switch stays the last resort. The gate follows every change of a feed's health
+as it happens (``Feed.on_health``), and is compared with it again on every message (one
+attribute and one set lookup), on every watchdog transition, and by the supervisor four times
+per stale timeout.
 
 Symbols whose source is FIX (the default) get the same health, watchdog, stop and metrics
 (``fix:<symbol>``), but their messages are not pumped through the conflating queue: they reach
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -75,7 +77,6 @@ def build_feed(spec: FeedConfig, instrument: Instrument,
     """One feed from its configuration. ``redis_client(url)`` shares a client per URL."""
     if isinstance(spec, BinanceWsFeedConfig):
         return BinanceWsFeed(BinanceWsConfig(spec.rest_url, spec.ws_url, instrument,
-                                             lot_size=spec.lot_size,
                                              depth_limit=spec.depth_limit))
     if isinstance(spec, RedisStreamFeedConfig):
         return RedisStreamFeed(redis_client(spec.redis_url.get_secret_value()), instrument,
@@ -92,7 +93,7 @@ def _file_replay(spec: FileReplayFeedConfig, instrument: Instrument) -> FileRepl
         raise FeedSetupError(f"{where}: {spec.path} does not exist")
     if spec.format == "binance":
         return FileReplayFeed.binance([Path(spec.path)], spec.symbol, spec.speed,
-                                      instrument.tick_size, spec.lot_size)
+                                      instrument.tick_size, instrument.lot_size)
     try:
         sample = open_sample(spec.path)
     except (LobsterFormatError, OSError) as exc:
@@ -123,9 +124,13 @@ class ServiceFeeds:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped: set[str] = set()
         self._been_live: set[str] = set()  # feeds live at least once: a stop is then news
+        # Set as the service stops (before its FIX session goes down): the feeds' last stops
+        # are its own doing, and not news either.
+        self.closing = False
         self.latency = {name: LatencyBuckets() for name in self.feeds}
         for name, feed in self.feeds.items():
             self.watchdog.register(name, feed.symbol, feed)
+            feed.on_health = functools.partial(self.gate, name)  # the stop follows every change
             self.gate(name)  # nothing has arrived yet: not live, stopped until it is
         metrics.watch_feeds(self.feeds, self.latency, self._is_stale, self.stopped, symbols,
                             lambda: self.queue.depth, lambda: self.queue.conflated)
@@ -179,13 +184,19 @@ class ServiceFeeds:
                 self._stopped.discard(symbol)
                 self.risk.clear_symbol_stop(symbol)
             return
-        if symbol not in self._stopped:
-            self._stopped.add(symbol)
-            self.risk.stop_symbol(symbol, f"feed {name} is {feed.health.value}",
-                                  starting=name not in self._been_live)
+        self._stopped.add(symbol)  # the reason kept up to date (the overlay logs the first)
+        self.risk.stop_symbol(symbol, f"feed {name} is {feed.health.value}",
+                              expected=self.closing or name not in self._been_live)
 
     def stopped(self, symbol: str) -> bool:
         return symbol in self._stopped
+
+    def feed_of(self, symbol: str) -> tuple[str, Feed] | None:
+        """The name and feed of ``symbol``'s market data, or None when it has none."""
+        for name, feed in self.feeds.items():
+            if feed.symbol == symbol:
+                return name, feed
+        return None
 
     def _is_stale(self, name: str) -> bool:
         return self.watchdog.is_stale(name, self.feeds[name].symbol)
@@ -235,7 +246,7 @@ class ServiceFeeds:
             # ended feed is not restarted (restart the service), and its symbol stays stopped.
             feed.health = FeedHealth.STOPPED
             self.gate(name)
-        log.warning("feed %s ended", name)
+        log.log(logging.INFO if self.closing else logging.WARNING, "feed %s ended", name)
 
     async def _drain(self, handle: Handler) -> None:
         get = self.queue.get
@@ -256,6 +267,7 @@ class ServiceFeeds:
                 log.exception("feed supervision failed")
 
     async def stop(self) -> None:
+        self.closing = True
         for name, feed in self.feeds.items():
             try:
                 await feed.close()

@@ -297,6 +297,10 @@ class Metrics:
             "execagent_signal_scored_predictions",
             "Predictions in the realised-accuracy window (at most 500), by symbol",
             ["symbol"], registry=r)
+        self.policy_nonfinite = Counter(
+            "execagent_policy_nonfinite_outputs_total",
+            "Model outputs that were not finite (NaN, an infinity): each one a WAIT instead of "
+            "an action", ["policy"], registry=r)
         self.risk_check = LoopHistogram("execagent_risk_check_seconds",
                                         "Risk overlay check time", registry=r)
         self.orders_sent = LoopCounter("execagent_orders_sent_total",

@@ -1,9 +1,11 @@
 """Domain objects to FIX messages and back.
 
 Prices cross the wire as exact decimal strings built from integer ticks (never through a binary
-float). Parsing is strict: anything missing or malformed raises :class:`FixParseError` with the
-tag and what was wrong, so the gateway can count and log it without ever letting an exception
-reach quickfix.
+float), and quantities as exact decimals built from integer lots (``Instrument.to_quantity``:
+with lots of 1, the count itself, so an equity's messages are what they always were). Parsing
+is strict: anything missing or malformed raises :class:`FixParseError` with the tag and what
+was wrong, so the gateway can count and log it without ever letting an exception reach
+quickfix.
 """
 
 from __future__ import annotations
@@ -136,6 +138,8 @@ def encode_intent(intent: OrderIntent, instrument: Instrument, now_ns: int) -> f
     ``ValueError`` for a ClOrdID, OrigClOrdID or symbol that is empty or holds the separator
     (``FixOrderGateway.send`` then refuses the intent)."""
     cl_ord_id = _field_value(intent.cl_ord_id, "ClOrdID")
+    # Lots of 1 (an equity) go out as the count itself, without a call on the tick's path.
+    qty = intent.qty if instrument.whole_lots else instrument.to_quantity(intent.qty)
     tail = (f"{SIDE}={intent.side.fix}{SOH}{SYMBOL}={_field_value(intent.symbol, 'Symbol')}"
             f"{SOH}{TRANSACT_TIME}={format_utc(now_ns)}{SOH}")
     if isinstance(intent, NewOrder):
@@ -144,18 +148,20 @@ def encode_intent(intent: OrderIntent, instrument: Instrument, now_ns: int) -> f
             assert intent.price is not None, "a limit order needs a price"
             price = f"{PRICE}={instrument.to_price(intent.price)}{SOH}"
         return message_of_text(fix.MsgType_NewOrderSingle, (
-            f"{CL_ORD_ID}={cl_ord_id}{SOH}{HANDL_INST}=1{SOH}{ORDER_QTY}={intent.qty}{SOH}"
+            f"{CL_ORD_ID}={cl_ord_id}{SOH}{HANDL_INST}=1{SOH}"
+            f"{ORDER_QTY}={qty}{SOH}"
             f"{ORD_TYPE}={intent.ord_type.value}{SOH}{price}{tail}"
             f"{TIME_IN_FORCE}={intent.tif.value}{SOH}"))
     orig = _field_value(intent.orig_cl_ord_id, "OrigClOrdID")
     if isinstance(intent, ReplaceOrder):
         return message_of_text(fix.MsgType_OrderCancelReplaceRequest, (
-            f"{CL_ORD_ID}={cl_ord_id}{SOH}{HANDL_INST}=1{SOH}{ORDER_QTY}={intent.qty}{SOH}"
+            f"{CL_ORD_ID}={cl_ord_id}{SOH}{HANDL_INST}=1{SOH}"
+            f"{ORDER_QTY}={qty}{SOH}"
             f"{ORD_TYPE}={OrdType.LIMIT.value}{SOH}{ORIG_CL_ORD_ID}={orig}{SOH}"
             f"{PRICE}={instrument.to_price(intent.price)}{SOH}{tail}"))
     assert isinstance(intent, CancelOrder)
     return message_of_text(fix.MsgType_OrderCancelRequest, (
-        f"{CL_ORD_ID}={cl_ord_id}{SOH}{ORDER_QTY}={intent.qty}{SOH}"
+        f"{CL_ORD_ID}={cl_ord_id}{SOH}{ORDER_QTY}={qty}{SOH}"
         f"{ORIG_CL_ORD_ID}={orig}{SOH}{tail}"))
 
 
@@ -213,6 +219,21 @@ def _required(fields: dict[int, str], tag: int) -> str:
 _MOST_DIGITS = 15
 
 
+def _lots(value: str, tag: int, instrument: Instrument) -> int:
+    """A quantity of the wire in the instrument's lots; whole lots of 1 as :func:`_int`."""
+    if instrument.whole_lots:
+        return _int(value, tag)
+    try:
+        lots = instrument.to_lots(value)
+    except ValueError as exc:
+        raise FixParseError(f"tag {tag}: {exc}") from exc
+    except ArithmeticError as exc:  # beyond Decimal's precision: 1e30 lots
+        raise FixParseError(f"tag {tag}={value!r} is out of range") from exc
+    if lots < 0:
+        raise FixParseError(f"tag {tag}={value!r} is not a non-negative quantity")
+    return lots
+
+
 def _int(value: str, tag: int) -> int:
     if value.isascii() and value.isdigit() and len(value) <= _MOST_DIGITS:  # the usual form
         return int(value)
@@ -265,7 +286,7 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
         exec_type = _EXEC_TRANS_TYPES_42[trans_type]
     ord_status = _enum(OrdStatus, _required(fields, ORD_STATUS), ORD_STATUS)
     last_qty_raw = fields.get(LAST_QTY)
-    last_qty = _int(last_qty_raw, LAST_QTY) if last_qty_raw is not None else 0
+    last_qty = _lots(last_qty_raw, LAST_QTY, instrument) if last_qty_raw is not None else 0
     last_px, last_px_text = _last_px(fields.get(LAST_PX), last_qty, instrument)
     avg_px_ticks = _avg_px(fields.get(AVG_PX), instrument)
     if exec_type.is_fill and last_px is None and not last_px_text and avg_px_ticks is None:
@@ -286,8 +307,8 @@ def decode_execution_report(message: fix.Message, instruments: dict[str, Instrum
         ord_status=ord_status,
         symbol=symbol,
         side=side,
-        cum_qty=_int(_required(fields, CUM_QTY), CUM_QTY),
-        leaves_qty=_int(fields.get(LEAVES_QTY) or "0", LEAVES_QTY),
+        cum_qty=_lots(_required(fields, CUM_QTY), CUM_QTY, instrument),
+        leaves_qty=_lots(fields.get(LEAVES_QTY) or "0", LEAVES_QTY, instrument),
         last_qty=last_qty,
         last_px=last_px,
         order_id=fields.get(ORDER_ID),

@@ -16,7 +16,9 @@ that disagrees with the book at the same update id) is counted and repaired by a
 never passed on: the diff that caused it is not emitted. Messages that cannot be read at all
 (invalid JSON, missing fields, wrong types) are counted, logged once per burst and dropped; if
 one of them was a real diff, the next diff shows the gap and triggers the resync. A dropped
-connection reconnects with exponential backoff and starts over from a snapshot.
+connection reconnects and starts over from a snapshot, after a wait that doubles with each
+connection in a row that did not last (``backoff_reset_after_s``), up to ``backoff_max_s``: a
+stream that closes after each snapshot is retried ever more slowly, not ten times a second.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any
 
 import aiohttp
@@ -65,17 +67,21 @@ class _SnapshotFailed(Exception):
 @dataclass(slots=True)
 class BinanceWsConfig:
     """Where to connect and how to behave. ``rest_url``/``ws_url`` are bases, e.g.
-    ``https://api.binance.com`` and ``wss://stream.binance.com:9443`` (or a test exchange)."""
+    ``https://api.binance.com`` and ``wss://stream.binance.com:9443`` (or a test exchange).
+    Sizes are read as lots of the instrument's ``lot_size`` (a size off that grid is an invalid
+    book): the feed, the orders and the risk limits count the same lots."""
 
     rest_url: str
     ws_url: str
     instrument: Instrument
-    lot_size: Decimal = Decimal("0.000001")
     depth_limit: int = 1000
     book_ticker: bool = True  # subscribe, and cross-check the book at equal update ids
     trades: bool = True
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 10.0
+    # A connection that lasted this long was a working one: the next wait starts again from
+    # backoff_initial_s. A shorter one (a stream that closes after each snapshot) doubles it.
+    backoff_reset_after_s: float = 30.0
     request_timeout_s: float = 10.0
     log_quiet_s: float = 5.0  # a burst of bad messages ends after this long without one
 
@@ -108,7 +114,8 @@ class BinanceWsFeed(Feed):
         self.symbol = config.instrument.symbol
         self.health = FeedHealth.CONNECTING
         self.counters = FeedCounters()
-        self.decoder = BinanceDecoder(self.symbol, config.instrument.tick_size, config.lot_size)
+        instrument = config.instrument
+        self.decoder = BinanceDecoder(self.symbol, instrument.tick_size, instrument.lot_size)
         self.book = DepthBook(self.symbol)  # the feed's own view, to validate before emitting
         self.last_update_id: int | None = None  # ``u`` of the last diff applied (or snapshot id)
         self._sequence = DiffSequence()
@@ -155,6 +162,8 @@ class BinanceWsFeed(Feed):
                     if connections:
                         self.counters.reconnects += 1
                     connections += 1
+                    opened = time.monotonic()
+                    why = "connection closed"
                     try:
                         async with session.ws_connect(self.stream_url, heartbeat=30.0,
                                                       timeout=aiohttp.ClientWSTimeout(
@@ -162,16 +171,18 @@ class BinanceWsFeed(Feed):
                                                       max_msg_size=0) as ws:
                             self._ws = ws
                             async for message in self._connection(session, ws):
-                                backoff = config.backoff_initial_s
                                 yield message
                     except (TimeoutError, aiohttp.ClientError, OSError, _SnapshotFailed) as exc:
-                        log.warning("%s feed: %s; reconnecting in %.1f s", self.symbol,
-                                    exc or type(exc).__name__, backoff)
+                        why = str(exc) or type(exc).__name__
                     finally:
                         self._ws = None
                     if self._closing:
                         break
                     self.health = FeedHealth.CONNECTING
+                    if time.monotonic() - opened >= config.backoff_reset_after_s:
+                        backoff = config.backoff_initial_s
+                    log.warning("%s feed: %s; reconnecting in %.3g s (%d reconnects so far)",
+                                self.symbol, why, backoff, self.counters.reconnects)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, config.backoff_max_s)
         finally:
@@ -197,7 +208,6 @@ class BinanceWsFeed(Feed):
             if message.type is not aiohttp.WSMsgType.TEXT:
                 if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
                                     aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    log.info("%s feed: connection closed (%s)", self.symbol, message.extra)
                     return
                 self.counters.messages += 1
                 self.counters.malformed += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from core.depth_book import DepthBook
@@ -70,15 +70,31 @@ def trades_only(message: MarketData) -> MarketData | None:
 
 
 class Feed(ABC):
-    """An async stream of :class:`MarketData` for one symbol, with a health state."""
+    """An async stream of :class:`MarketData` for one symbol, with a health state.
+
+    ``health`` is a property: each change calls ``on_health`` at once, so that whoever acts on
+    it (the service's per-symbol stop) follows every change, including the ones no message
+    comes with (a connection that drops between two snapshots)."""
 
     symbol: str
-    health: FeedHealth
     counters: FeedCounters
     # True for a feed whose messages reach the engine some other way than its iterator, in an
     # order the consumer must keep (FIX: beside the session's execution reports): nothing pumps
     # it, and its consumer reports each message it passes on (ServiceFeeds.passed).
     inline: bool = False
+    on_health: Callable[[], None] | None = None  # called after each change of ``health``
+    _health: FeedHealth = FeedHealth.CONNECTING
+
+    @property
+    def health(self) -> FeedHealth:
+        return self._health
+
+    @health.setter
+    def health(self, value: FeedHealth) -> None:
+        if value is not self._health:
+            self._health = value
+            if self.on_health is not None:
+                self.on_health()
 
     @abstractmethod
     def __aiter__(self) -> AsyncIterator[MarketData]:

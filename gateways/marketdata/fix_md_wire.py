@@ -159,6 +159,7 @@ class _Scan:
         self.head_symbol: str | None = None
         self.symbol: str | None = None
         self.grid: _TickGrid | None = None
+        self.whole_lots = True  # the instrument's lot is 1: a size's digits are its lots
         self.latest_ns = 0
         self.ts_ns = 0  # the last entry's time, and the same boxed once for its objects
         self.ts_obj: Any = None
@@ -221,6 +222,7 @@ class _Scan:
                 raise FixParseError(f"market data for unconfigured symbol {entry_symbol!r}")
             grid = _grid(instrument)
             self.symbol, self.grid = entry_symbol, grid
+            self.whole_lots = instrument.whole_lots
         symbol = entry_symbol
         ts_ns = self.entry_time()
         if self.ts_obj is None or ts_ns != self.ts_ns:
@@ -260,10 +262,14 @@ class _Scan:
         return ord(self.raw[start]) if end - start == 1 else -1
 
     def size(self) -> Any:
-        """MDEntrySize(271): digits read in place, anything else through :func:`quantity`."""
+        """MDEntrySize(271) in lots: digits read in place, anything else through
+        :func:`quantity`; for an instrument whose lot is not 1, the exact decimal through
+        ``Instrument.to_lots``."""
         start, end = self.size_at, self.size_end
         if start < 0:
             raise FixParseError(f"market data entry without tag {MD_ENTRY_SIZE}")
+        if not self.whole_lots:
+            return self._lots(self.raw[start:end])
         if 0 < end - start <= _SHORT_QTY:
             raw = self.raw
             value = 0
@@ -275,6 +281,17 @@ class _Scan:
             else:
                 return value
         return quantity(self.raw[start:end], MD_ENTRY_SIZE)
+
+    def _lots(self, text: str) -> int:
+        grid = self.grid
+        assert grid is not None  # set by the entry before its size is read
+        try:
+            lots = grid.instrument.to_lots(text)
+        except (ValueError, ArithmeticError) as exc:
+            raise FixParseError(f"tag {MD_ENTRY_SIZE}={text!r}: {exc}") from exc
+        if lots < 0:
+            raise FixParseError(f"tag {MD_ENTRY_SIZE}={text!r} is negative")
+        return lots
 
     def entry_time(self) -> int:
         """MDEntryDate(272) + MDEntryTime(273) in ns since the epoch."""

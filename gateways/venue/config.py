@@ -1,9 +1,14 @@
-"""Configuration of the simulated venue (``execagent venue --config FILE``)."""
+"""Configuration of the simulated venue (``execagent venue --config FILE``).
+
+Strict types, as every configuration file's (service/config.py): a number must be a number
+(``port: "9878"`` or ``speed: yes`` is an error); decimals and paths are text or numbers.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -13,15 +18,19 @@ from gateways.venue.personas import parse_persona
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+TextDecimal = Annotated[Decimal, Field(strict=False)]
+TextPath = Annotated[Path, Field(strict=False)]
 
 
 class VenueSymbol(_Section):
     symbol: str = Field(min_length=1, max_length=32)
-    tick_size: Decimal = Field(gt=0)
-    start_price: Decimal = Field(gt=0, description="initial mid of the stochastic flow")
+    tick_size: TextDecimal = Field(gt=0)
+    start_price: TextDecimal = Field(gt=0, description="initial mid of the stochastic flow")
     seed: int = 7
-    replay: Path | None = Field(
+    replay: TextPath | None = Field(
         default=None, description="a LOBSTER sample (zip or folder) replayed instead of the "
                                   "stochastic flow, at the venue's speed")
 
@@ -47,7 +56,7 @@ class VenueConfig(_Section):
                          description="market seconds per wall-clock second")
     order_latency_ms: float = Field(default=0.0, ge=0, le=10_000)
     cancel_on_disconnect: bool = True
-    state_dir: Path = Path("var/venue")
+    state_dir: TextPath = Path("var/venue")
     # How it behaves as a counterparty (gateways/venue/personas.py): "strict", or one or more
     # of the personas real venues and simulators show, comma-separated.
     persona: str = "strict"

@@ -265,7 +265,8 @@ def _entry(entry_type: str, price: int, qty: int, instrument: Instrument, stamp:
     and time (``stamp``: the last two as text), in the dictionary's order."""
     named = f"{SYMBOL}={symbol}{SOH}" if symbol is not None else ""
     return (f"{MD_ENTRY_TYPE}={entry_type}{SOH}{named}{MD_ENTRY_PX}="
-            f"{instrument.to_price(price)}{SOH}{MD_ENTRY_SIZE}={qty}{SOH}{stamp}")
+            f"{instrument.to_price(price)}{SOH}{MD_ENTRY_SIZE}={instrument.to_quantity(qty)}"
+            f"{SOH}{stamp}")
 
 
 def _stamp(now_ns: int) -> str:

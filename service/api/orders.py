@@ -18,17 +18,25 @@ from core.tca import summarise
 from models.policy import OutsideTrainedRange
 from service.api.auth import Principal, Tokens
 from service.api.routes import OperatorRoutes, reply
-from service.api.schemas import OrderList, OrderProgress, SubmitBody
+from service.api.schemas import MAX_DURATION_SECONDS, OrderList, OrderProgress, SubmitBody
 from service.engine import Engine
 from service.metrics import Metrics
 
-# (side, quantity, symbol, duration seconds, policy name or None, limit price in ticks or None)
 # (side, quantity, symbol, start ns, end ns, policy name or None, limit in ticks or None, urgency)
 Submitter = Callable[[Side, int, str, int, int, str | None, int | None, str], ParentOrder]
 
 
+MAX_DURATION_NS = int(MAX_DURATION_SECONDS * 1e9)
+# How far ahead of the market's clock a parent order may be set to start: as far as it may run.
+MAX_START_AHEAD_NS = MAX_DURATION_NS
+
+
 def _ns(when: datetime) -> int:
     return int(when.timestamp()) * 10**9 + when.microsecond * 1_000
+
+
+def _iso(when: datetime | None) -> str:
+    return when.isoformat() if when is not None else "(none)"
 
 
 class OrderRoutes(OperatorRoutes):
@@ -70,17 +78,25 @@ class OrderRoutes(OperatorRoutes):
         return reply(self._progress(parent), status=201)
 
     def _window(self, body: SubmitBody) -> tuple[int, int]:
-        """Start and end in event time; a start in the past means now."""
-        now = self.engine.clock.now_ns()
+        """Start and end in event time; a start in the past means now. Refused (400): a start
+        more than a day ahead, an end not after the start or more than a day after it, however
+        the horizon was given."""
+        now = self.engine.market_now_ns()
         start = now if body.start_time is None else max(now, _ns(body.start_time))
-        if body.end_time is not None:
-            end = _ns(body.end_time)
-            if end <= start:
-                raise self.reject(400, "invalid_body", f"end_time {body.end_time.isoformat()} "
-                                  "is not in the future on the market's clock")
-        else:
+        if start - now > MAX_START_AHEAD_NS:
+            raise self.reject(400, "invalid_body", f"start_time {_iso(body.start_time)} is more "
+                              f"than {MAX_DURATION_SECONDS:g} s ahead of the market's clock")
+        if body.end_time is None:
             assert body.duration_seconds is not None
-            end = start + int(body.duration_seconds * 1e9)
+            return start, start + int(body.duration_seconds * 1e9)
+        end = _ns(body.end_time)
+        if end <= start:
+            raise self.reject(400, "invalid_body", f"end_time {_iso(body.end_time)} is not after "
+                              "the start (start_time, or now on the market's clock)")
+        if end - start > MAX_DURATION_NS:
+            raise self.reject(400, "invalid_body", f"end_time {_iso(body.end_time)} is more than "
+                              f"{MAX_DURATION_SECONDS:g} s after the start (start_time, or now on "
+                              "the market's clock)")
         return start, end
 
     async def list_orders(self, _request: web.Request, _who: Principal) -> web.Response:

@@ -26,14 +26,19 @@ from models.names import PolicyName
 from risk.limits import RiskLimits
 
 MAX_DURATION_SECONDS = 86_400.0
-ONE_LINE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: no line breaks, tabs or escapes
+# No control characters (C0, DEL and C1, which holds NEL U+0085) and no line or paragraph
+# separator (U+2028, U+2029): nothing a log reader or str.splitlines() takes for a line break,
+# no tab, no terminal escape.
+ONE_LINE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 TradingStateName = Literal["active", "reducing", "halted"]
 
 
 class _Body(BaseModel):
-    """A request body: unknown keys refused, surrounding blanks stripped from strings."""
+    """A request body: unknown keys refused, strict types (read from the JSON text: see
+    service/api/routes.py), surrounding blanks stripped from strings."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True,
+                              allow_inf_nan=False)
 
 
 class _Answer(BaseModel):
@@ -63,11 +68,6 @@ class SubmitBody(_Body):
     def _one_horizon(self) -> SubmitBody:
         if (self.duration_seconds is None) == (self.end_time is None):
             raise ValueError("give exactly one of duration_seconds and end_time")
-        if self.end_time is not None and self.start_time is not None:
-            span = (self.end_time - self.start_time).total_seconds()
-            if not 0 < span <= MAX_DURATION_SECONDS:
-                raise ValueError(f"end_time must be after start_time and at most "
-                                 f"{MAX_DURATION_SECONDS:g} s later")
         return self
 
 
@@ -99,9 +99,22 @@ class Health(_Answer):
     trading_state: TradingStateName | None = None
 
 
+class SymbolReadiness(_Answer):
+    """Whether a new order on one symbol would go out now, and if not, why."""
+
+    ready: bool
+    feed: str | None = Field(description="its market-data feed (source:symbol), if it has one")
+    health: str | None = Field(description="that feed's health (only live is trustworthy)")
+    reason: str | None = Field(description="why new orders on it would be refused now; null "
+                                           "when ready")
+
+
 class Readiness(_Answer):
+    """Ready only when every check passes and every configured symbol can trade."""
+
     ready: bool
     checks: dict[str, bool]
+    symbols: dict[str, SymbolReadiness] = Field(default_factory=dict)
 
 
 class OrderProgress(_Answer):

@@ -14,7 +14,9 @@ Policy evaluations that change nothing (the desired working state already holds)
 and are not journaled; the tick counter counts them.
 
 Entry fields are strings (Redis stream fields are): ``kind``, ``event_ns`` (the feed's time),
-``wall_ns``, then what the kind carries (see :data:`FIELDS`).
+``wall_ns``, then what the kind carries (see :data:`FIELDS`). An entry made before the first
+tick after a start has no event time yet (``event_ns`` 0: execution reports and the
+reconciliation at a restart's logon); it belongs to the wall clock's day.
 """
 
 from __future__ import annotations
@@ -86,10 +88,11 @@ def trading_day(event_ns: int) -> date:
     return datetime.fromtimestamp(event_ns / 1e9, tz=UTC).date()
 
 
-def _entry(kind: str, event_ns: int, fields: Mapping[str, object]) -> dict[str, str]:
+def _entry(kind: str, event_ns: int, fields: Mapping[str, object], wall_ns: int) \
+        -> dict[str, str]:
     if kind not in FIELDS:
         raise ValueError(f"unknown journal entry kind {kind!r}")
-    entry = {"kind": kind, "event_ns": str(event_ns), "wall_ns": str(time.time_ns())}
+    entry = {"kind": kind, "event_ns": str(event_ns), "wall_ns": str(wall_ns)}
     for name in FIELDS[kind]:
         value = fields.get(name)
         entry[name] = "" if value is None else str(value)
@@ -103,7 +106,7 @@ class MemoryJournal:
         self.entries: deque[dict[str, str]] = deque(maxlen=max_entries)
 
     def record(self, kind: str, event_ns: int, fields: Mapping[str, object]) -> None:
-        self.entries.append(_entry(kind, event_ns, fields))
+        self.entries.append(_entry(kind, event_ns, fields, time.time_ns()))
 
 
 class RedisJournal:
@@ -131,11 +134,14 @@ class RedisJournal:
         return f"{self.namespace}:journal:{day.isoformat()}"
 
     def record(self, kind: str, event_ns: int, fields: Mapping[str, object]) -> None:
-        day_index = event_ns // DAY_NS
+        wall_ns = time.time_ns()
+        day_ns = event_ns if event_ns > 0 else wall_ns  # no event time yet
+        entry = _entry(kind, event_ns, fields, wall_ns)
+        day_index = day_ns // DAY_NS
         key = self._keys.get(day_index)
         if key is None:  # once per day: a date conversion per entry costs more than the rest
-            key = self._keys[day_index] = self.key(trading_day(event_ns))
-        self._buffer.append((key, _entry(kind, event_ns, fields)))
+            key = self._keys[day_index] = self.key(trading_day(day_ns))
+        self._buffer.append((key, entry))
         if len(self._buffer) >= self.flush_at and self._flusher is None:
             self.flush()  # no background flusher running: keep the buffer bounded here
 

@@ -33,16 +33,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from core.domain import ChildOrder, ParentOrder
-from service.state.codec import decode_child, decode_parent, encode_child, encode_parent
+from service.state.codec import (
+    StateFormatError,
+    decode_child,
+    decode_fill,
+    decode_parent,
+    encode_child,
+    encode_fill,
+    encode_parent,
+)
 from service.state.store import StoreUnavailable
 
 __all__ = ["RedisStore", "StoreUnavailable", "redact_url"]
+_T = TypeVar("_T")
 
 
 def redact_url(url: str) -> str:
@@ -87,6 +96,21 @@ class RedisStore:
         except redis.RedisError:
             return False
 
+    def check(self) -> None:
+        """A PING at start, saying why it failed: Redis refused our credentials (a wrong
+        password or user: starting Redis would not help), or nothing answers at all. Raises
+        :class:`StoreUnavailable`."""
+        try:
+            self._redis.ping()
+        except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
+            raise StoreUnavailable(f"Redis at {self.url} refused the credentials in "
+                                   f"store.redis_url ({exc}): check its user and password") \
+                from exc
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"store.redis_url {self.url} does not answer "
+                                   f"({type(exc).__name__}): start Redis, or use store.kind "
+                                   "memory outside live mode") from exc
+
     def close(self) -> None:
         self._redis.close()
 
@@ -100,7 +124,7 @@ class RedisStore:
                     encode_child(order))
 
     def record_fill(self, exec_id: str, cl_ord_id: str, qty: int, price: int) -> bool:
-        record = json.dumps({"cl_ord_id": cl_ord_id, "qty": qty, "price": price})
+        record = encode_fill(cl_ord_id, qty, price)
         return self._write_once("record a fill", self._fills, exec_id, record)
 
     def record_suspect_fill(self, exec_id: str, record: dict[str, object]) -> bool:
@@ -187,18 +211,29 @@ class RedisStore:
 
     def parents(self) -> list[ParentOrder]:
         stored = self._call("read parent orders", self._redis.hgetall, self._parents)
-        return [decode_parent(value) for value in stored.values()]
+        return self._decoded(self._parents, stored, lambda _field, value: decode_parent(value))
 
     def children(self) -> list[ChildOrder]:
         stored = self._call("read child orders", self._redis.hgetall, self._children)
-        return [decode_child(value) for value in stored.values()]
+        return self._decoded(self._children, stored, lambda _field, value: decode_child(value))
 
     def fills(self) -> dict[str, tuple[str, int, int]]:
         stored = self._call("read fills", self._redis.hgetall, self._fills)
-        out = {}
-        for exec_id, value in stored.items():
-            record = json.loads(value)
-            out[exec_id.decode()] = (record["cl_ord_id"], record["qty"], record["price"])
+        decoded = self._decoded(self._fills, stored, lambda field, value: (
+            field, decode_fill(field, value)))
+        return dict(decoded)
+
+    def _decoded(self, key: str, stored: dict[bytes, bytes],
+                 decode: Callable[[str, bytes], _T]) -> list[_T]:
+        """Each record of hash ``key`` decoded; a StateFormatError names the record and where
+        it is kept, for an operator to inspect (``HGET key field``) and correct."""
+        out = []
+        for raw_field, value in stored.items():
+            field = raw_field.decode(errors="replace")
+            try:
+                out.append(decode(field, value))
+            except StateFormatError as exc:
+                raise StateFormatError(f"{exc} (Redis hash {key}, field {field})") from exc
         return out
 
     def save_trading_state(self, state: str, reason: str) -> None:
@@ -209,8 +244,12 @@ class RedisStore:
         stored = self._call("read the trading state", self._redis.hget, self._trading, "current")
         if stored is None:
             return None
-        record = json.loads(stored)
-        return str(record["state"]), str(record["reason"])
+        try:
+            record = json.loads(stored)
+            return str(record["state"]), str(record["reason"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StateFormatError(f"the stored trading state is not valid ({exc!r}; Redis "
+                                   f"hash {self._trading}, field current)") from exc
 
     def save_model(self, info: dict[str, object]) -> None:
         self._call("save the model in use", self._redis.set, self._model,

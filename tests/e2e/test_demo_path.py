@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMITS = ROOT / "deploy" / "risk" / "limits.demo.yaml"
 
 
-async def test_shortfall_matches_a_hand_computation_on_a_scripted_market() -> None:
+async def test_shortfall_matches_a_hand_computation_on_a_scripted_market(
+        caplog: pytest.LogCaptureFixture) -> None:
     # The book: bids 580.00, 579.99, ... and asks 580.02, 580.03, ..., 500 shares each; the
     # crowd never trades. Aggressive TWAP sells 1,000 over 60 s in two 30 s slices:
     #   slice 1 sells 500 IOC at the best bid, 580.00 (the whole level);
@@ -31,7 +33,12 @@ async def test_shortfall_matches_a_hand_computation_on_a_scripted_market() -> No
         qty=1_000, side=Side.SELL, minutes=1.0, speed=30.0, policies=["twap"],
         slice_seconds=30.0, limits_path=LIMITS, start_price=Decimal("580.01"),
         flow_factory=lambda _symbol: ScriptedFlow(bid=58000, ask=58002))
-    [summary] = await run_demo(options, Console(quiet=True))
+    with caplog.at_level(logging.INFO, logger="execagent"):
+        [summary] = await run_demo(options, Console(quiet=True))
+    # Nothing alarming is logged when nothing is wrong: the feed's stop as the service stops
+    # after the run is its own doing, said at INFO.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "new orders on GOOG stopped: feed fix:GOOG is" in caplog.text
     assert summary.filled == 1_000
     assert summary.arrival_price == "580.01"
     assert summary.average_price == "579.9950"

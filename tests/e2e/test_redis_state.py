@@ -141,3 +141,14 @@ def test_an_unreachable_redis_is_a_clear_startup_error(tmp_path: Path) -> None:
 
     with pytest.raises(StartupError, match=r"redis://:\*\*\*@127.0.0.1:1/0 does not answer"):
         Service(_config(tmp_path, free_port(), "redis://:topsecret@127.0.0.1:1/0", "x"))
+
+
+def test_an_unfinished_parent_on_a_symbol_no_longer_configured_starts_halted_naming_it(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    namespace = f"t-{uuid.uuid4().hex}"
+    earlier = RedisStore(redis_server.url, namespace=namespace)
+    earlier.save_parent(ParentOrder("P-msft", "MSFT", Side.BUY, 100, 1, 2, "twap"))
+    service = Service(_config(tmp_path, free_port(), redis_server.url, namespace))
+    assert service.risk.state is TradingState.HALTED
+    assert service.recovered.parents == []  # nothing the API would fail to show
+    assert "unfinished parent order P-msft is for MSFT" in service.recovered.problems[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from service.api.schemas import Readiness, SymbolReadiness
 from service.api.server import ApiServer, build_app
 from service.metrics import Metrics
 
@@ -32,15 +33,26 @@ async def test_health_and_prometheus_exposition() -> None:
 
 
 async def test_readyz_names_what_is_not_ready() -> None:
-    checks = {"fix_logged_on": True, "market_data_fresh": False}
-    server = ApiServer(build_app(Metrics(), readiness=lambda: dict(checks)), "127.0.0.1", 0)
+    checks = {"fix_logged_on": True, "symbols_tradable": False}
+    stale = SymbolReadiness(ready=False, feed="fix:GOOG", health="stale",
+                            reason="new orders stopped: feed fix:GOOG is stale")
+    symbols = {"GOOG": stale}
+
+    def answer() -> Readiness:
+        return Readiness(ready=all(checks.values()), checks=dict(checks), symbols=dict(symbols))
+
+    server = ApiServer(build_app(Metrics(), readiness=answer), "127.0.0.1", 0)
     await server.start()
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{server.url}/readyz") as response:
                 assert response.status == 503
-                assert await response.json() == {"ready": False, "checks": checks}
-            checks["market_data_fresh"] = True
+                assert await response.json() == {"ready": False, "checks": checks, "symbols": {
+                    "GOOG": {"ready": False, "feed": "fix:GOOG", "health": "stale",
+                             "reason": "new orders stopped: feed fix:GOOG is stale"}}}
+            checks["symbols_tradable"] = True
+            symbols["GOOG"] = SymbolReadiness(ready=True, feed="fix:GOOG", health="live",
+                                              reason=None)
             async with http.get(f"{server.url}/readyz") as response:
                 assert response.status == 200
                 assert (await response.json())["ready"] is True

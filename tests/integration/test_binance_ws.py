@@ -27,7 +27,7 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 DAY1 = SHARED / "binance_spot_btcusdt_20240808.gz"
 pytestmark = pytest.mark.skipif(not DAY1.exists(), reason=f"shared market data not at {DAY1}")
 
-BTCUSDT = Instrument("BTCUSDT", Decimal("0.01"))
+BTCUSDT = Instrument("BTCUSDT", Decimal("0.01"), Decimal("0.000001"))
 MESSAGES = 6_000  # a bounded stretch of the capture keeps each test to a few seconds
 # Replayed 20x faster than captured: flat out, the exchange would run thousands of messages
 # ahead of the client (aiohttp buffers them), so that the first snapshot would be far beyond the

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis
 
+from core.domain import ChildOrder, OrdType, Side, TimeInForce
 from gateways.venue.config import VenueClient, VenueConfig, VenueSymbol
 from gateways.venue.venue import SimulatedVenue
 from service.cli import main
 from service.net import free_port
+from service.state.codec import encode_child
 from tests.support.scripted_flow import ScriptedFlow
 
 pytestmark = pytest.mark.integration
@@ -100,3 +105,49 @@ def test_an_unknown_venue_persona_is_one_clear_line(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert code == 2 and "unknown persona careless" in err and "fill-at-limit" in err
     assert "Traceback" not in err
+
+
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex}"
+    yield name
+    client = redis.Redis.from_url(SHARED_REDIS)
+    for key in client.keys(f"{name}:*"):
+        client.delete(key)
+
+
+def _store_config(tmp_path: Path, namespace: str, url: str = SHARED_REDIS) -> Path:
+    return _config(tmp_path, f"store:\n  kind: redis\n  redis_url: {url}\n"
+                             f"  namespace: {namespace}\n")
+
+
+@pytest.mark.parametrize("key, field, record, named", [
+    ("children", "C1", {"cl_ord_id": "C1", "qty": None}, "stored child order 'C1'"),
+    ("fills", "E1", {"qty": 5, "price": 58_000}, "stored fill 'E1'"),
+    ("fills", "E2", {"cl_ord_id": "C1", "qty": "5", "price": 58_000}, "stored fill 'E2'"),
+])
+def test_a_corrupt_store_record_is_one_line_naming_it_and_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], namespace: str, key: str,
+        field: str, record: dict[str, object], named: str) -> None:
+    if key == "children":  # a child order as the store writes it, then its qty lost
+        order = ChildOrder("C1", "P1", "GOOG", Side.SELL, 100, 58_000, OrdType.LIMIT,
+                           TimeInForce.DAY)
+        record = {**json.loads(encode_child(order)), **record}
+    redis.Redis.from_url(SHARED_REDIS).hset(f"{namespace}:{key}", field, json.dumps(record))
+    code = main(["run", "--config", str(_store_config(tmp_path, namespace))])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert named in err and f"Redis hash {namespace}:{key}, field {field}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_redis_refusing_the_credentials_is_said_so(tmp_path: Path, namespace: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    url = "redis://nobody:wrong-password@127.0.0.1:6379/0"
+    code = main(["run", "--config", str(_store_config(tmp_path, namespace, url))])
+    err = capsys.readouterr().err
+    assert code == 2 and "refused the credentials in store.redis_url" in err
+    assert "start Redis" not in err and "wrong-password" not in err

@@ -3,7 +3,7 @@
 import csv
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -135,3 +135,20 @@ def test_export_parquet_round_trips(tmp_path: Path) -> None:
     table = pq.read_table(out)
     assert table.column_names == list(COLUMNS)
     assert table.column("cl_ord_id").to_pylist() == ["C0", "C1", "C2"]
+
+
+def test_an_entry_before_the_first_tick_goes_to_the_wall_clocks_day(
+        journal: RedisJournal, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # After a restart, execution reports can come before any market data: no event time yet.
+    journal.record("execution_report", 0, {"cl_ord_id": "C1", "exec_id": "E1",
+                                           "exec_type": "TRADE", "last_qty": 100})
+    journal.flush()
+    today = datetime.now(UTC).date()
+    (entry,) = journal.read(today)
+    assert (entry["exec_id"], entry["event_ns"]) == ("E1", "0")
+    assert journal.read(date(1970, 1, 1)) == []
+    out = tmp_path / "today.csv"
+    assert main(["journal", "export", "--date", today.isoformat(), "--out", str(out),
+                 "--redis-url", REDIS_URL, "--namespace", journal.namespace]) == 0
+    with out.open() as handle:
+        assert [row["exec_id"] for row in csv.DictReader(handle)] == ["E1"]

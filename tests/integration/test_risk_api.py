@@ -203,7 +203,7 @@ def _edited(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     (_edited(lambda d: d["global"].update(stale_feed_seconds=1e300)),
      "global.stale_feed_seconds: 1e+300 s is too long"),
     (_edited(lambda d: d.update(risk="off")), "risk: Extra inputs are not permitted"),
-    ([], "Input should be a valid dictionary"),
+    ([], "body: Input should be an object"),
 ])
 async def test_invalid_limits_are_400_naming_the_field_and_change_nothing(
         api: Api, limits: object, message: str) -> None:
@@ -217,14 +217,45 @@ async def test_numbers_beyond_floats_are_refused_not_read_as_infinity(api: Api) 
     raw = json.dumps(BASE_LIMITS).replace('"stale_feed_seconds": 30',
                                           '"stale_feed_seconds": 1e400').encode()
     status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, raw=raw)
-    assert status == 400 and "1e400 is out of range" in str(body["error"])
+    assert status == 400 and "global.stale_feed_seconds: Input should be a finite number" in \
+        str(body["error"])
+    raw = raw.replace(b"1e400", b"NaN")
+    status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, raw=raw)
+    assert status == 400 and "global.stale_feed_seconds: Input should be a finite number" in \
+        str(body["error"])
     status, body = await api.call("POST", "/api/v1/risk/kill", TRADE, raw=b'{"reason": NaN}')
-    assert status == 400 and "NaN is not a JSON number" in str(body["error"])
+    assert status == 400 and "reason: Input should be a valid string" in str(body["error"])
 
 
-async def test_a_reason_must_be_one_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("value, message", [
+    (True, "Input should be a valid integer"),
+    ("10", "Input should be a valid integer"),
+    (10.0, "Input should be a valid integer"),
+])
+async def test_a_limit_is_a_number_of_its_type_never_a_flag_or_a_string(
+        api: Api, value: object, message: str) -> None:
+    limits = _edited(lambda d: d["symbols"]["GOOG"].update(max_order_qty=value))
+    status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, limits)
+    assert status == 400 and f"symbols.GOOG.max_order_qty: {message}" in str(body["error"])
+    assert api.risk.limits.symbols["GOOG"].max_order_qty == 1_000
+
+
+async def test_thirty_thousand_nested_lists_in_a_limits_body_are_a_400(api: Api) -> None:
+    raw = json.dumps(BASE_LIMITS).replace('"restricted_symbols": ["BANNED"]',
+                                          '"restricted_symbols": ' + "[" * 30_000
+                                          + "]" * 30_000).encode()
+    assert len(raw) < 64 * 1024
+    status, body = await api.call("PUT", "/api/v1/risk/limits", ADMIN, raw=raw)
+    assert status == 400 and "the body is not JSON" in str(body["error"])
+    assert api.metrics.registry.get_sample_value(
+        "execagent_api_rejected_requests_total", {"reason": "malformed_json"}) == 1.0
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r", "\x85", "\u2028", "\u2029", "\x1b", "\x9b"])
+async def test_a_reason_must_be_one_line(api: Api, caplog: pytest.LogCaptureFixture,
+                                         breaker: str) -> None:
     caplog.set_level(logging.WARNING, logger="execagent.journal")
-    forged = {"reason": "drill\nresume by bob (admin): all clear"}
+    forged = {"reason": f"drill{breaker}resume by bob (admin): all clear"}
     status, body = await api.call("POST", "/api/v1/risk/kill", TRADE, forged)
     assert status == 400 and "reason: Value error, must be one line" in str(body["error"])
     assert api.risk.state is TradingState.ACTIVE

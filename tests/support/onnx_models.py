@@ -18,16 +18,24 @@ from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
 
 
 def linear_policy(path: Path, weights: np.ndarray, bias: np.ndarray,
-                  metadata: dict[str, str] | None = None, n_features: int = N_FEATURES) -> Path:
+                  metadata: dict[str, str] | None = None, n_features: int = N_FEATURES,
+                  keep: int | None = None) -> Path:
+    """``keep``: output only the first ``keep`` logits, through a Compress whose output
+    width no shape inference can know: the model declares its width symbolic."""
     n_actions = weights.shape[1]
+    nodes = [helper.make_node("MatMul", ["obs", "W"], ["h"]),
+             helper.make_node("Add", ["h", "B"], ["logits" if keep is None else "all"])]
+    initializers = [numpy_helper.from_array(weights.astype(np.float32), "W"),
+                    numpy_helper.from_array(bias.astype(np.float32), "B")]
+    if keep is not None:
+        nodes.append(helper.make_node("Compress", ["all", "kept"], ["logits"], axis=1))
+        initializers.append(numpy_helper.from_array(np.arange(n_actions) < keep, "kept"))
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["obs", "W"], ["h"]),
-         helper.make_node("Add", ["h", "B"], ["logits"])],
-        "linear_policy",
+        nodes, "linear_policy",
         [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", n_features])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_actions])],
-        [numpy_helper.from_array(weights.astype(np.float32), "W"),
-         numpy_helper.from_array(bias.astype(np.float32), "B")],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                       ["batch", n_actions if keep is None else "n_actions"])],
+        initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -15,8 +15,8 @@ from gateways.marketdata.feed import FeedHealth
 
 
 def _feed() -> BinanceWsFeed:
-    feed = BinanceWsFeed(BinanceWsConfig("http://x", "ws://x",
-                                         Instrument("BTCUSDT", Decimal("0.01"))))
+    btc = Instrument("BTCUSDT", Decimal("0.01"), Decimal("0.000001"))
+    feed = BinanceWsFeed(BinanceWsConfig("http://x", "ws://x", btc))
     feed.apply_snapshot({"lastUpdateId": 100, "bids": [["100.00", "1.5"], ["99.99", "1"]],
                          "asks": [["100.02", "2"], ["100.03", "1"]]})
     feed.health = FeedHealth.LIVE

@@ -18,7 +18,7 @@ from tests.support.risk import make_overlay
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 LOBSTER = DATA / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 TWO = ("instruments:\n  - {symbol: GOOG, tick_size: '0.01'}\n"
-       "  - {symbol: BTCUSDT, tick_size: '0.01'}\n")
+       "  - {symbol: BTCUSDT, tick_size: '0.01', lot_size: '0.000001'}\n")
 
 
 def _load(tmp_path: Path, text: str) -> ServiceConfig:
@@ -59,6 +59,11 @@ def test_each_symbol_chooses_its_source(tmp_path: Path) -> None:
      "market_data.feeds.0.file_replay.speed"),
     ("- {source: redis_stream, symbol: GOOG, stream: x}",
      "market_data.feeds.0.redis_stream.stream: Extra inputs"),
+    ("- {source: binance_ws, symbol: BTCUSDT, ws_url: 'ws://x', rest_url: 'http://x', "
+     "lot_size: '0.00001'}", "lot_size is the instrument's"),
+    ("- {source: file_replay, symbol: GOOG, format: binance, path: x.gz}",
+     "instruments ['GOOG']: Binance gives quantities as decimals, so the instrument needs a "
+     "lot_size"),
 ])
 def test_an_invalid_feed_is_a_configuration_error_naming_it(tmp_path: Path, feeds: str,
                                                             expected: str) -> None:

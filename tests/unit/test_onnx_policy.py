@@ -1,5 +1,6 @@
 """The ONNX runtime policy: a small network exported in the test proves the path end to end."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from core.depth_book import DepthBook
 from core.domain import ParentOrder, Side
-from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind
+from models.actions import DEFAULT_ACTION_TABLE, WAIT, Action, ActionKind
 from models.features import N_FEATURES
 from models.policy import DecisionContext, ModelError, OnnxPolicy
 from tests.support.onnx_models import constant_action_policy, linear_policy
@@ -65,3 +66,43 @@ def test_model_without_action_table_is_refused(tmp_path: Path) -> None:
                          {"execagent.action_table": "[[\"JUMP\", 1]]"})
     with pytest.raises(ModelError, match="action_table"):
         OnnxPolicy(path)
+
+
+@pytest.mark.parametrize("n_logits", [len(DEFAULT_ACTION_TABLE) - 2, len(DEFAULT_ACTION_TABLE) + 1])
+def test_logits_wider_or_narrower_than_the_action_table_are_refused(tmp_path: Path,
+                                                                    n_logits: int) -> None:
+    table = json.dumps([[kind.name, mult] for kind, mult in DEFAULT_ACTION_TABLE])
+    path = linear_policy(tmp_path / "w.onnx", np.zeros((N_FEATURES, n_logits)),
+                         np.zeros(n_logits), {"execagent.action_table": table})
+    with pytest.raises(ModelError, match=f"declares {n_logits} logits for an action table of "
+                                         f"{len(DEFAULT_ACTION_TABLE)}"):
+        OnnxPolicy(path)
+
+
+def test_logits_of_an_undeclared_width_are_checked_on_an_inference(tmp_path: Path) -> None:
+    n_actions = len(DEFAULT_ACTION_TABLE)
+    n_logits = n_actions - 1
+    path = linear_policy(tmp_path / "u.onnx", np.zeros((N_FEATURES, n_actions)),
+                         np.zeros(n_actions), keep=n_logits)
+    with pytest.raises(ModelError, match=rf"logits of shape \(1, {n_logits}\)"):
+        OnnxPolicy(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_output_is_a_wait_and_counted(tmp_path: Path, bad: float) -> None:
+    cross = DEFAULT_ACTION_TABLE.index((ActionKind.CROSS, 2.0))
+    weights = np.zeros((N_FEATURES, len(DEFAULT_ACTION_TABLE)))
+    weights[0, cross] = 1.0  # logit of CROSS x2 = obs[0]
+    bias = np.zeros(len(DEFAULT_ACTION_TABLE))
+    bias[cross] = 0.5
+    policy = OnnxPolicy(linear_policy(tmp_path / "n.onnx", weights, bias))
+    told: list[int] = []
+    policy.on_nonfinite = lambda: told.append(1)
+    obs = np.zeros(N_FEATURES, np.float32)
+    assert policy.act(_ctx(obs)) == Action(ActionKind.CROSS, 200)
+    obs[0] = bad
+    assert policy.act(_ctx(obs)) == WAIT
+    assert policy.act(_ctx(obs)) == WAIT
+    assert (policy.nonfinite_outputs, len(told)) == (2, 2)
+    obs[0] = 1.0
+    assert policy.act(_ctx(obs)) == Action(ActionKind.CROSS, 200)

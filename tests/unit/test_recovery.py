@@ -323,3 +323,24 @@ def test_a_correction_moves_the_risk_position_to_the_corrected_trade() -> None:
     assert engine.risk.position("GOOG") == -150
     assert engine.parent("P1").filled == 150
     assert engine.parent("P1").notional_ticks == 150 * 58_003
+
+
+def test_orders_on_a_symbol_no_longer_configured_are_left_in_the_store() -> None:
+    store = _stored([_child(status=OrdStatus.FILLED, cum=500)], {"E1": ("C1", 500, 58_001)})
+    store.save_parent(ParentOrder("P-old", "MSFT", Side.BUY, 10, 0, 1, "twap", done=True))
+    store.save_child(ChildOrder("C-old", "P-old", "MSFT", Side.BUY, 10, 30_000, OrdType.LIMIT,
+                                TimeInForce.DAY, OrdStatus.FILLED, 10))
+    store.record_fill("E-old", "C-old", 10, 30_000)
+    state = load_state(store, {"GOOG"})
+    assert [p.parent_id for p in state.parents] == ["P1"]
+    assert [c.cl_ord_id for c in state.children] == ["C1"]
+    assert [fill[0] for fill in state.fills] == ["E1"]
+    assert (state.set_aside, state.problems) == (1, [])
+
+    store.save_parent(ParentOrder("P-live", "MSFT", Side.BUY, 10, 0, 10 * SECOND, "twap"))
+    store.save_child(ChildOrder("C-live", "P-live", "MSFT", Side.BUY, 10, 30_000,
+                                OrdType.LIMIT, TimeInForce.DAY, OrdStatus.NEW))
+    problems = load_state(store, {"GOOG"}).problems
+    assert any("unfinished parent order P-live is for MSFT, which is not among the "
+               "instruments" in p for p in problems)
+    assert any("child order C-live is working on MSFT" in p for p in problems)

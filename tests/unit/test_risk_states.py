@@ -164,11 +164,11 @@ def test_state_changes_are_reported() -> None:
     assert changes == [TradingState.REDUCING, TradingState.HALTED, TradingState.ACTIVE]
 
 
-def test_a_feed_stop_is_a_warning_only_once_the_feed_has_been_live(
+def test_a_feed_stop_is_a_warning_only_when_unexpected(
         caplog: pytest.LogCaptureFixture) -> None:
     overlay = make_overlay()
     with caplog.at_level(logging.INFO, logger="execagent.risk.overlay"):
-        overlay.stop_symbol(SYMBOL, "feed fix:GOOG is connecting", starting=True)
+        overlay.stop_symbol(SYMBOL, "feed fix:GOOG is connecting", expected=True)
         assert not overlay.check(new(Side.BUY, 10), 0).allowed  # stopped all the same
         overlay.clear_symbol_stop(SYMBOL)
         overlay.stop_symbol(SYMBOL, "feed fix:GOOG is stale")

@@ -5,6 +5,7 @@ OMS and metrics; the staleness clock is injected, so nothing waits on the wall c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -294,3 +295,41 @@ async def test_a_failing_feed_stops_its_symbol_and_the_others_go_on() -> None:
         assert engine.books[OTHER].best_ask() == 1_001 and not feeds.stopped(OTHER)
     finally:
         await feeds.stop()
+
+
+async def test_the_stop_follows_every_change_of_health_as_it_happens() -> None:
+    engine, _sender, _policy, metrics = _engine()
+    feed = ScriptedFeed(GOOG)
+    feeds = ServiceFeeds({FEED: feed}, engine.risk, metrics, [GOOG], clock_ns=Clock())
+    await feeds.start(engine.handle)
+    try:
+        feed.health = feed.health.LIVE
+        feed.push(quote(1, 57_999, 58_001, snapshot=True))
+        await settle()
+        assert not feeds.stopped(GOOG)
+        # The connection drops between two snapshots: no message comes with the change, and
+        # no supervision round runs, yet the stop and its metric follow at once.
+        feed.health = feed.health.CONNECTING
+        assert feeds.stopped(GOOG) and GOOG in engine.risk.stopped_symbols()
+        assert sample(metrics, "execagent_symbol_stopped", symbol=GOOG) == 1.0
+        assert sample(metrics, "execagent_feed_health", feed=FEED, health="connecting") == 1.0
+        feed.health = feed.health.LIVE
+        assert not feeds.stopped(GOOG)
+    finally:
+        await feeds.stop()
+
+
+async def test_stopping_the_service_stops_its_symbols_without_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    engine, _sender, _policy, metrics = _engine()
+    feed = ScriptedFeed(GOOG)
+    feeds = ServiceFeeds({FEED: feed}, engine.risk, metrics, [GOOG], clock_ns=Clock())
+    await feeds.start(engine.handle)
+    feed.health = feed.health.LIVE
+    feed.push(quote(1, 57_999, 58_001, snapshot=True))
+    await settle()
+    with caplog.at_level(logging.INFO, logger="execagent"):
+        await feeds.stop()
+    assert feeds.stopped(GOOG)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "new orders on GOOG stopped: feed scripted:GOOG is stopped" in caplog.text  # at INFO
