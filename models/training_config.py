@@ -18,12 +18,13 @@ from __future__ import annotations
 import importlib.util
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.config_errors import problems
+from core.config_types import NumberRange, TextDecimal, TextPath
 
 REWARD_MODES = ("mark_to_market", "shortfall")
 PairedBaseline = Literal["twap", "twap_passive", "almgren_chriss"]
@@ -42,7 +43,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-TextPath = Annotated[Path, Field(strict=False)]
 
 
 class TaskConfig(_Strict):
@@ -51,8 +51,8 @@ class TaskConfig(_Strict):
     in ``participation``, a horizon uniform in ``horizon_minutes``."""
 
     sides: list[Literal["buy", "sell"]] = Field(min_length=1)
-    participation: tuple[float, float]
-    horizon_minutes: tuple[float, float]
+    participation: NumberRange
+    horizon_minutes: NumberRange
 
     @model_validator(mode="after")
     def _ranges(self) -> TaskConfig:
@@ -126,8 +126,8 @@ class RiskInLoopConfig(_Strict):
     ``limits``, for the configuration's ``symbol`` at ``tick_size``); every denied order
     message costs ``denial_cost_bps`` in the reward."""
 
-    limits: Path
-    tick_size: Decimal = Field(default=Decimal("0.01"), gt=0)
+    limits: TextPath
+    tick_size: TextDecimal = Field(default=Decimal("0.01"), gt=0)
     denial_cost_bps: float = Field(default=1.0, ge=0)
 
 

@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from core.config_errors import ConfigError, describe_validation_error
+from core.config_types import TextDecimal, TextPath
 from core.domain import Instrument
 from core.fill_rules import DEFAULT_FILL_BAND_BPS
 from models.names import POLICY_NAMES
@@ -53,9 +54,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-# Types a YAML file spells as text, read from text as well under the sections' strict types.
-TextDecimal = Annotated[Decimal, Field(strict=False)]  # "0.01" or 0.01; never true
-TextPath = Annotated[Path, Field(strict=False)]
 
 
 class InstrumentConfig(_Section):
@@ -121,13 +119,13 @@ class PolicyConfig(_Section):
     max_child_qty: int = Field(default=2_000, gt=0)
     # A candidate ONNX model run beside the live one on the same ticks, never trading
     # (service/shadow.py); promoted or rolled back through the admin API.
-    shadow: Path | None = None
+    shadow: TextPath | None = None
 
 
 class SignalConfig(_Section):
     # The short-horizon price signal (models/signal.py), run on every tick beside the policy;
     # null runs without it (a policy that observes it, execagent-obs-v2, then cannot start).
-    model_path: Path | None = Path("models/artifacts/signal.onnx")
+    model_path: TextPath | None = Path("models/artifacts/signal.onnx")
 
 
 class RiskConfig(_Section):

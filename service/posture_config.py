@@ -10,9 +10,10 @@ be looser than ELEVATED's: a higher posture only ever tightens more.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.config_types import TextPath
 
 
 class _Section(BaseModel):
@@ -33,7 +34,7 @@ class Tightening(_Section):
 
 class PostureConfig(_Section):
     enabled: bool = False
-    model_path: Annotated[Path, Field(strict=False)] = Path("models/artifacts/posture.json")
+    model_path: TextPath = Path("models/artifacts/posture.json")
     elevated: Tightening = Field(default_factory=lambda: Tightening(
         collar=0.5, child_qty=0.5, participation=0.5, messages=0.5, urgency=4.0))
     # STRESSED also stops every order that would increase the symbol's position.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.config_errors import ConfigError, describe_validation_error
+from core.config_types import TextDecimal, TextPath
 from gateways.venue.personas import parse_persona
 
 
@@ -21,8 +21,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-TextDecimal = Annotated[Decimal, Field(strict=False)]
-TextPath = Annotated[Path, Field(strict=False)]
 
 
 class VenueSymbol(_Section):
