@@ -67,7 +67,7 @@ class DecisionContext:
     # signal's horizon, bps, > 0 up; 0.0 when the engine runs no signal model.
     signal_bps: float = 0.0
     # How much more urgent than usual the market makes the parent: a multiplier of a
-    # schedule's risk aversion (the dynamic risk posture's, service/posture.py; 1: as usual).
+    # schedule's risk aversion (the dynamic risk posture's, service/posture/gate.py; 1: as usual).
     # Almgren-Chriss reads it; the ONNX policy's observation has no slot for it.
     urgency: float = 1.0
 

@@ -25,8 +25,8 @@ from risk.limits import parse_limits
 from risk.overlay import RiskOverlay
 from service.engine import Engine
 from service.metrics import Metrics
-from service.posture import PostureGate, tighten
-from service.posture_config import PostureConfig, Tightening
+from service.posture.config import PostureConfig, Tightening
+from service.posture.gate import PostureGate, tighten
 from service.state.store import MemoryStore
 from tests.support.posture import small_params
 from tests.support.risk import BASE_LIMITS, INSTRUMENTS, limits_with
