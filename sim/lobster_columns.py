@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.lobster_csv import Bools, CsvDefect, Ints, line_text, read_columns
+from sim.lobster_csv import Bools, CsvDefect, Ints, line_text, read_columns, read_fields
 
 if TYPE_CHECKING:
     from sim.lobster import LobsterSample
@@ -207,26 +207,49 @@ def _message_columns(name: str, data: bytes, ticks_per_price: int,
 
 def _book(name: str, data: bytes, levels: int,
           ticks_per_price: int) -> tuple[BookBlock, tuple[str, ...]]:
-    columns, notes = _parse(name, data, 4 * levels, False,
-                            lambda before: _book(name, before, levels, ticks_per_price))
-    ask, ask_qty, bid, bid_qty = (np.column_stack(columns[k::4]) if columns[0].size else
-                                  np.empty((0, levels), np.int64) for k in range(4))
+    try:
+        values, quirks = read_fields(data, 4 * levels)
+    except CsvDefect as exc:
+        _book(name, _lines_before(data, exc.line), levels, ticks_per_price)
+        raise LobsterFormatError(f"{name} {exc}") from None
+    # (rows, levels) views of each level's contiguous values: numpy runs the element-wise
+    # checks in memory order, and the book check copies blocks of rows out of them.
+    ask, ask_qty, bid, bid_qty = values.reshape(levels, 4, -1).transpose(1, 2, 0)
     ask_empty, bid_empty = ask == EMPTY_ASK, bid == EMPTY_BID
-    ask_seen, bid_seen = ~ask_empty, ~bid_empty
     ask_ticks, bid_ticks = ask // ticks_per_price, bid // ticks_per_price
+    # One mask of every level any check rejects: rows are looked at only if it flags one.
+    wrong = ~ask_empty & ((ask <= 0) | (ask_ticks * ticks_per_price != ask) | (ask_qty <= 0))
+    wrong |= ~bid_empty & ((bid <= 0) | (bid_ticks * ticks_per_price != bid) | (bid_qty <= 0))
+    wrong[:, 1:] |= (ask[:, 1:] <= ask[:, :-1]) & ~ask_empty[:, 1:]
+    wrong[:, 1:] |= (bid[:, 1:] >= bid[:, :-1]) & ~bid_empty[:, 1:]
+    wrong[:, 0] |= (ask[:, 0] <= bid[:, 0]) & ~ask_empty[:, 0] & ~bid_empty[:, 0]
+    if wrong.any():
+        _raise_at_first(_book_checks(ask, ask_qty, bid, bid_qty, ticks_per_price), name, data)
+    np.copyto(ask_ticks, EMPTY, where=ask_empty)
+    np.copyto(bid_ticks, -EMPTY, where=bid_empty)
+    np.copyto(ask_qty, 0, where=ask_empty)
+    np.copyto(bid_qty, 0, where=bid_empty)
+    return BookBlock(0, ask_ticks, ask_qty, bid_ticks, bid_qty), \
+        tuple(quirk.note(name) for quirk in quirks)
+
+
+def _book_checks(ask: Ints, ask_qty: Ints, bid: Ints, bid_qty: Ints,
+                 ticks_per_price: int) -> list[tuple[Bools, Callable[[int], str]]]:
+    """Each check of a book row, as the rows it rejects and the words for one."""
+    ask_seen, bid_seen = ask != EMPTY_ASK, bid != EMPTY_BID
 
     def rows(levels_wrong: Bools) -> Bools:
         return np.asarray(levels_wrong.any(axis=1))
 
-    checks: list[tuple[Bools, Callable[[int], str]]] = [
+    return [
         (rows((ask_seen & (ask <= 0)) | (bid_seen & (bid <= 0))),
          lambda i: "a visible level's price is not positive"),
-        (rows((ask_seen & (ask_ticks * ticks_per_price != ask)) |
-              (bid_seen & (bid_ticks * ticks_per_price != bid))),
+        (rows((ask_seen & (ask % ticks_per_price != 0)) |
+              (bid_seen & (bid % ticks_per_price != 0))),
          lambda i: "a visible level's price is not a whole number of ticks"),
         (rows((ask_seen & (ask_qty <= 0)) | (bid_seen & (bid_qty <= 0))),
          lambda i: "a visible level with no positive size"),
-        (rows((ask_empty[:, :-1] & ask_seen[:, 1:]) | (bid_empty[:, :-1] & bid_seen[:, 1:])),
+        (rows((~ask_seen[:, :-1] & ask_seen[:, 1:]) | (~bid_seen[:, :-1] & bid_seen[:, 1:])),
          lambda i: "an empty level above a visible one"),
         (rows((ask_seen[:, 1:] & (ask[:, 1:] <= ask[:, :-1])) |
               (bid_seen[:, 1:] & (bid[:, 1:] >= bid[:, :-1]))),
@@ -234,12 +257,6 @@ def _book(name: str, data: bytes, levels: int,
         (ask_seen[:, 0] & bid_seen[:, 0] & (ask[:, 0] <= bid[:, 0]),
          lambda i: f"crossed book: best bid {bid[i, 0]} >= best ask {ask[i, 0]}"),
     ]
-    _raise_at_first(checks, name, data)
-    ask_ticks[ask_empty] = EMPTY
-    bid_ticks[bid_empty] = -EMPTY
-    ask_qty[ask_empty] = 0
-    bid_qty[bid_empty] = 0
-    return BookBlock(0, ask_ticks, ask_qty, bid_ticks, bid_qty), notes
 
 
 def _raise_at_first(checks: list[tuple[Bools, Callable[[int], str]]], name: str,

@@ -64,22 +64,47 @@ class CsvColumns:
     columns: tuple[Ints, ...]
     quirks: tuple[Quirk, ...]
 
-    def __len__(self) -> int:
-        return len(self.columns[0]) if self.columns else 0
-
 
 def read_columns(data: bytes, fields: int, time_first: bool = False) -> CsvColumns:
     """Parse ``data``: lines of ``fields`` integers (the first a decimal number of seconds when
     ``time_first``). :class:`CsvDefect` at the first line that is not one."""
     data, quirks = _normalised(data)
-    if not data:
-        return CsvColumns(tuple(np.empty(0, np.int64) for _ in range(fields)), tuple(quirks))
+    table = _table(data, fields, time_first)
+    columns = [table.column(i) for i in range(fields)]
+    if time_first and len(table):
+        nanos, rounded = _times(columns[0], data, fields)
+        if rounded is not None:
+            quirks.append(rounded)
+        values = [nanos] + [_ints(column) for column in columns[1:]]
+    else:
+        values = [_ints(column) for column in columns]
+    return CsvColumns(tuple(values), tuple(quirks))
+
+
+def read_fields(data: bytes, fields: int) -> tuple[Ints, tuple[Quirk, ...]]:
+    """Parse ``data``, lines of ``fields`` integers, into a ``(fields, lines)`` array, copied
+    once from pyarrow's blocks (a field's values are contiguous: checks that compare fields run
+    on contiguous memory). :class:`CsvDefect` at the first bad line."""
+    data, quirks = _normalised(data)
+    table = _table(data, fields, False)
+    values = np.empty((fields, len(table)), np.int64)
+    for k in range(fields):
+        at = 0
+        for chunk in table.column(k).chunks:
+            values[k, at:at + len(chunk)] = chunk.to_numpy()
+            at += len(chunk)
+    return values, tuple(quirks)
+
+
+def _table(data: bytes, fields: int, time_first: bool) -> pa.Table:
     names = [f"f{i}" for i in range(fields)]
+    if not data:
+        return pa.table({name: pa.array([], pa.int64()) for name in names})
     types = {name: pa.int64() for name in names}
     if time_first:
         types[names[0]] = pa.string()
     try:
-        table = pacsv.read_csv(
+        return pacsv.read_csv(
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=names),
             parse_options=_PARSE,
@@ -88,15 +113,6 @@ def read_columns(data: bytes, fields: int, time_first: bool = False) -> CsvColum
                                                  quoted_strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _first_defect(data, fields, time_first) from exc
-    columns = [table.column(i) for i in range(fields)]
-    if time_first:
-        nanos, rounded = _times(columns[0], data, fields)
-        if rounded is not None:
-            quirks.append(rounded)
-        values = [nanos] + [_ints(column) for column in columns[1:]]
-    else:
-        values = [_ints(column) for column in columns]
-    return CsvColumns(tuple(values), tuple(quirks))
 
 
 def line_text(data: bytes, index: int) -> str:
