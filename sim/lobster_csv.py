@@ -46,14 +46,16 @@ class CsvDefect(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Quirk:
-    """A vendor quirk seen ``count`` times, first on 1-based line ``first_line``."""
+    """A vendor quirk seen ``count`` times, first on 1-based line ``first_line``; ``what``
+    names one, ``{s}`` where the plural adds an s."""
 
     what: str
     count: int
     first_line: int
 
     def note(self, name: str) -> str:
-        return f"{name}: note: {self.count:,} {self.what} (first at line {self.first_line})"
+        what = self.what.format(s="" if self.count == 1 else "s")
+        return f"{name}: note: {self.count:,} {what} (first at line {self.first_line})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +138,15 @@ def _normalised(data: bytes) -> tuple[bytes, list[Quirk]]:
     quirks = []
     if data.startswith(_BOM):
         data = data[len(_BOM):]
-        quirks.append(Quirk("UTF-8 byte-order mark at the start of the file, ignored", 1, 1))
+        quirks.append(Quirk("UTF-8 byte-order mark at the start of the file ignored", 1, 1))
     if data and not data.endswith(b"\n"):
         data += b"\n"
-        quirks.append(Quirk("last line without a final newline, accepted", 1,
+        quirks.append(Quirk("last line without a final newline accepted", 1,
                             data.count(b"\n")))
     if b"\r" in data:
         crlf = data.count(b"\r\n")
         if crlf:
-            quirks.append(Quirk("CRLF line ends, read as newlines", crlf,
+            quirks.append(Quirk("CRLF line end{s} read as newline{s}", crlf,
                                 data.count(b"\n", 0, data.index(b"\r\n")) + 1))
             data = data.replace(b"\r\n", b"\n")
         if b"\r" in data:  # a carriage return inside a line: a defect, not a line end
@@ -154,7 +156,7 @@ def _normalised(data: bytes) -> tuple[bytes, list[Quirk]]:
         first = _TRAILING_BLANKS.search(data)
         if first is not None:
             data, count = _TRAILING_BLANKS.subn(b"\n", data)
-            quirks.append(Quirk("lines with spaces at the end, ignored", count,
+            quirks.append(Quirk("line{s} with spaces at the end ignored", count,
                                 data.count(b"\n", 0, first.start()) + 1))
         blank = min((at for at in (data.find(b" "), data.find(b"\t")) if at >= 0), default=-1)
         if blank >= 0:
@@ -180,7 +182,7 @@ def _times(column: pa.ChunkedArray, data: bytes, fields: int) -> tuple[Ints, Qui
     more = (decimals > 9) & (np.asarray(dot.to_numpy()) >= 0)
     if not more.any():
         return nanos, None
-    return nanos, Quirk("timestamp(s) with more than 9 decimals, rounded to the nanosecond",
+    return nanos, Quirk("timestamp{s} with more than 9 decimals rounded to the nanosecond",
                         int(np.count_nonzero(more)), int(np.flatnonzero(more)[0]) + 1)
 
 

@@ -236,7 +236,10 @@ def test_integers_and_times_parse_exactly() -> None:
                                           43_002_632_812_673, 7_000_000_000, 12_000_000_000]
     assert parsed.columns[1].tolist() == [int(v) for v in values + ["1"]]
     crlf, decimals = parsed.quirks  # only the last line ends in CRLF
-    assert (crlf.what.split()[0], crlf.count, crlf.first_line) == ("CRLF", 1, 8)
+    assert (crlf.note("f"), decimals.note("f")) == (
+        "f: note: 1 CRLF line end read as newline (first at line 8)",
+        "f: note: 3 timestamps with more than 9 decimals rounded to the nanosecond (first at "
+        "line 5)")
     assert (decimals.count, decimals.first_line) == (3, 5)
 
 

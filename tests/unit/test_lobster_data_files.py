@@ -95,13 +95,13 @@ def _bom(messages: list[str], books: list[str]) -> tuple[bytes, bytes]:
 
 
 QUIRKS = [
-    (_more_decimals, MESSAGE, "1 timestamp(s) with more than 9 decimals, rounded to the "
-                              "nanosecond (first at line 1234)"),
-    (_crlf, MESSAGE, f"{ROWS:,} CRLF line ends, read as newlines (first at line 1)"),
-    (_trailing_spaces, BOOK, "3 lines with spaces at the end, ignored (first at line 10)"),
-    (_no_final_newline, MESSAGE, f"1 last line without a final newline, accepted (first at "
+    (_more_decimals, MESSAGE, "1 timestamp with more than 9 decimals rounded to the nanosecond "
+                              "(first at line 1234)"),
+    (_crlf, MESSAGE, f"{ROWS:,} CRLF line ends read as newlines (first at line 1)"),
+    (_trailing_spaces, BOOK, "3 lines with spaces at the end ignored (first at line 10)"),
+    (_no_final_newline, MESSAGE, f"1 last line without a final newline accepted (first at "
                                  f"line {ROWS})"),
-    (_bom, MESSAGE, "1 UTF-8 byte-order mark at the start of the file, ignored (first at "
+    (_bom, MESSAGE, "1 UTF-8 byte-order mark at the start of the file ignored (first at "
                     "line 1)"),
 ]
 
