@@ -83,7 +83,7 @@ def _phases(sample: LobsterSample) -> None:
         return total
 
     unzip_messages = cumulative("read_bytes", "_messages")
-    parse_book = cumulative("_parse", "_book")
+    parse_book = cumulative("read_fields", "_book")
     parse_messages = cumulative("_parse", "_message_columns")
     phases = {"unzip the message file": unzip_messages,
               "messages: parse (pyarrow)": parse_messages,
