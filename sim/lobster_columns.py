@@ -187,7 +187,8 @@ def _message_columns(name: str, data: bytes, ticks_per_price: int,
     np.less(seconds[1:], seconds[:-1], out=back[1:])
     checks: list[tuple[Bools, Callable[[int], str]]] = [
         ((event < 1) | (event > 7), lambda i: f"unknown event type {event[i]}"),
-        (seconds >= _DAY_NS, lambda i: f"time {seconds[i] / 1e9:.9f} s is outside the day"),
+        ((seconds < 0) | (seconds >= _DAY_NS),
+         lambda i: f"time {seconds[i] / 1e9:.9f} s is outside the day"),
         (back, lambda i: f"time {seconds[i] / 1e9:.9f} s is before the previous line's "
                          f"{seconds[i - 1] / 1e9:.9f} s (rows out of time order)"),
         (qty < 0, lambda i: f"negative size {qty[i]}"),
