@@ -7,9 +7,10 @@ handles what pyarrow does not decide for us:
 - vendor quirks, accepted and counted (each becomes one :class:`Quirk`, reported once by the
   caller): a UTF-8 byte-order mark, CRLF line ends, spaces or tabs at the end of a line, no
   newline after the last line, and times with more than 9 decimals (rounded to the nanosecond;
-  LOBSTER's own GOOG-like samples carry artefacts such as ``43002.632812672004``);
-- everything else that is not a plain number (digits and a leading ``'-'``), and every line
-  with another number of fields, is a defect: :class:`CsvDefect` with the 1-based line.
+  LOBSTER's own files carry artefacts such as ``43002.632812672004``);
+- everything else that is not a plain number (digits and a leading ``'-'``; for the time,
+  digits and one ``'.'``), and every line with another number of fields, is a defect:
+  :class:`CsvDefect` with the 1-based line of the first.
 
 What the numbers mean (units, ranges, order) is checked by :mod:`sim.lobster_columns`.
 """
@@ -188,16 +189,16 @@ def _times(column: pa.ChunkedArray, data: bytes) -> tuple[Ints, Quirk | None]:
                         count, data.count(b"\n", 0, first.start()) + 1)
 
 
-def _first_defect(data: bytes, fields: int, time_first: bool, after: int = 0) -> CsvDefect:
-    """The first line from 0-based ``after`` on that is not ``fields`` plain numbers (pyarrow
-    says only that one is not; this finds which, on the error path only)."""
+def _first_defect(data: bytes, fields: int, time_first: bool) -> CsvDefect:
+    """The first line that is not ``fields`` plain numbers (pyarrow says only that one is not;
+    this finds which, on the error path only)."""
     lines = data.split(b"\n")
-    for index in range(after, len(lines) - 1):  # the last element follows the final newline
+    for index in range(len(lines) - 1):  # the last element follows the final newline
         why = _line_problem(lines[index], fields, time_first)
         if why is not None:
             return CsvDefect(index + 1, f"{why} in {lines[index].decode('utf-8', 'replace')!r}")
     # pyarrow refused something the line checks accept (not expected): still one clear line
-    return CsvDefect(after + 1, "unreadable as comma-separated numbers")
+    return CsvDefect(1, "unreadable as comma-separated numbers")
 
 
 def _line_problem(line: bytes, fields: int, time_first: bool) -> str | None:
