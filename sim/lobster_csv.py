@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -79,9 +80,9 @@ def read_columns(data: bytes, fields: int, time_first: bool = False) -> CsvColum
         nanos, rounded = _times(columns[0], data)
         if rounded is not None:
             quirks.append(rounded)
-        values = [nanos] + [_ints(column) for column in columns[1:]]
+        values = [nanos] + [_column(column, np.int64) for column in columns[1:]]
     else:
-        values = [_ints(column) for column in columns]
+        values = [_column(column, np.int64) for column in columns]
     return CsvColumns(tuple(values), tuple(quirks))
 
 
@@ -95,7 +96,7 @@ def read_fields(data: bytes, fields: int) -> tuple[Ints, tuple[Quirk, ...]]:
     for k in range(fields):
         at = 0
         for chunk in table.column(k).chunks:
-            values[k, at:at + len(chunk)] = chunk.to_numpy()
+            values[k, at:at + len(chunk)] = _values(chunk, np.int64)
             at += len(chunk)
     return values, tuple(quirks)
 
@@ -133,8 +134,19 @@ def line_text(data: bytes, index: int) -> str:
     return data[start:end if end >= 0 else len(data)].decode("utf-8", "replace").rstrip("\r")
 
 
-def _ints(column: pa.ChunkedArray) -> Ints:
-    return np.asarray(column.to_numpy(), dtype=np.int64)
+def _values(chunk: pa.Array, dtype: type[np.int64] | type[np.float64]) -> npt.NDArray[Any]:
+    """A block's values, a view of its buffer (no nulls: the reader knows none). Not
+    ``to_numpy``: that imports pandas when it is installed, half a second on a process's first
+    read."""
+    return np.frombuffer(chunk.buffers()[1], dtype, len(chunk), chunk.offset * 8)
+
+
+def _column(column: pa.ChunkedArray, dtype: type[np.int64] | type[np.float64]) \
+        -> npt.NDArray[Any]:
+    if column.num_chunks == 1:
+        return _values(column.chunk(0), dtype)
+    return np.concatenate([_values(chunk, dtype) for chunk in column.chunks]) \
+        if column.num_chunks else np.empty(0, dtype)
 
 
 def _normalised(data: bytes) -> tuple[bytes, list[Quirk]]:
@@ -179,7 +191,7 @@ def _times(column: pa.ChunkedArray, data: bytes) -> tuple[Ints, Quirk | None]:
     the nearest nanosecond of more. Only the time has a '.': a run of ten digits after one is
     a time with more than 9 decimals."""
     # Clipped first, so that an absurd time stays an int64 (outside the day, as it was).
-    seconds = np.clip(np.asarray(column.to_numpy()), -1.0, 1e6)
+    seconds = np.clip(_column(column, np.float64), -1.0, 1e6)
     nanos = np.rint(seconds * 1e9).astype(np.int64)
     first = _MORE_THAN_9_DECIMALS.search(data)
     if first is None:
