@@ -83,8 +83,8 @@ def _phases(sample: LobsterSample) -> None:
         return total
 
     unzip_messages = cumulative("read_bytes", "_messages")
-    parse_book = cumulative("read_fields", "_book")
-    parse_messages = cumulative("_parse", "_message_columns")
+    parse_book = cumulative("_table", "read_blocks")
+    parse_messages = cumulative("_table", "read_columns")
     phases = {"unzip the message file": unzip_messages,
               "messages: parse (pyarrow)": parse_messages,
               "messages: check": cumulative("_messages") - unzip_messages - parse_messages,

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.lobster_csv import Bools, CsvDefect, Ints, line_text, read_columns, read_fields
+from sim.lobster_csv import Bools, CsvDefect, Ints, line_text, read_blocks, read_columns
 
 if TYPE_CHECKING:
     from sim.lobster import LobsterSample
@@ -209,28 +209,39 @@ def _message_columns(name: str, data: bytes, ticks_per_price: int,
 def _book(name: str, data: bytes, levels: int,
           ticks_per_price: int) -> tuple[BookBlock, tuple[str, ...]]:
     try:
-        values, quirks = read_fields(data, 4 * levels)
+        rows, blocks, quirks = read_blocks(data, 4 * levels)
     except CsvDefect as exc:
         _book(name, _lines_before(data, exc.line), levels, ticks_per_price)
         raise LobsterFormatError(f"{name} {exc}") from None
-    # (rows, levels) views of each level's contiguous values: numpy runs the element-wise
-    # checks in memory order, and the book check copies blocks of rows out of them.
-    ask, ask_qty, bid, bid_qty = values.reshape(levels, 4, -1).transpose(1, 2, 0)
-    ask_empty, bid_empty = ask == EMPTY_ASK, bid == EMPTY_BID
-    ask_ticks, bid_ticks = ask // ticks_per_price, bid // ticks_per_price
-    # One mask of every level any check rejects: rows are looked at only if it flags one.
-    wrong = ~ask_empty & ((ask <= 0) | (ask_ticks * ticks_per_price != ask) | (ask_qty <= 0))
-    wrong |= ~bid_empty & ((bid <= 0) | (bid_ticks * ticks_per_price != bid) | (bid_qty <= 0))
-    wrong[:, 1:] |= (ask[:, 1:] <= ask[:, :-1]) & ~ask_empty[:, 1:]
-    wrong[:, 1:] |= (bid[:, 1:] >= bid[:, :-1]) & ~bid_empty[:, 1:]
-    wrong[:, 0] |= (ask[:, 0] <= bid[:, 0]) & ~ask_empty[:, 0] & ~bid_empty[:, 0]
-    if wrong.any():
-        _raise_at_first(_book_checks(ask, ask_qty, bid, bid_qty, ticks_per_price), name, data)
-    np.copyto(ask_ticks, EMPTY, where=ask_empty)
-    np.copyto(bid_ticks, -EMPTY, where=bid_empty)
-    np.copyto(ask_qty, 0, where=ask_empty)
-    np.copyto(bid_qty, 0, where=bid_empty)
-    return BookBlock(0, ask_ticks, ask_qty, bid_ticks, bid_qty), \
+    # Ask ticks, ask sizes, bid ticks, bid sizes, each level's rows contiguous; filled one block
+    # of rows at a time, its checks and conversions done while it is in the cache.
+    book = np.empty((4, levels, rows), np.int64)
+    first = 0
+    for block in blocks:
+        count = block.shape[1]
+        ask, ask_qty, bid, bid_qty = block.reshape(levels, 4, count).transpose(1, 0, 2)
+        ask_empty, bid_empty = ask == EMPTY_ASK, bid == EMPTY_BID
+        ask_ticks, ask_out, bid_ticks, bid_out = book[:, :, first:first + count]
+        np.floor_divide(ask, ticks_per_price, out=ask_ticks)
+        np.floor_divide(bid, ticks_per_price, out=bid_ticks)
+        # One mask of every level any check rejects: rows are looked at only if it flags one.
+        wrong = ~ask_empty & ((ask <= 0) | (ask_ticks * ticks_per_price != ask) |
+                              (ask_qty <= 0))
+        wrong |= ~bid_empty & ((bid <= 0) | (bid_ticks * ticks_per_price != bid) |
+                               (bid_qty <= 0))
+        wrong[1:] |= (ask[1:] <= ask[:-1]) & ~ask_empty[1:]
+        wrong[1:] |= (bid[1:] >= bid[:-1]) & ~bid_empty[1:]
+        wrong[0] |= (ask[0] <= bid[0]) & ~ask_empty[0] & ~bid_empty[0]
+        if wrong.any():
+            _raise_at_first(_book_checks(ask.T, ask_qty.T, bid.T, bid_qty.T, ticks_per_price),
+                            name, data, first)
+        np.copyto(ask_ticks, EMPTY, where=ask_empty)
+        np.copyto(bid_ticks, -EMPTY, where=bid_empty)
+        np.copyto(ask_out, np.where(ask_empty, 0, ask_qty))
+        np.copyto(bid_out, np.where(bid_empty, 0, bid_qty))
+        first += count
+    # (rows, levels) views: the book check copies blocks of rows out of them.
+    return BookBlock(0, book[0].T, book[1].T, book[2].T, book[3].T), \
         tuple(quirk.note(name) for quirk in quirks)
 
 
@@ -261,16 +272,16 @@ def _book_checks(ask: Ints, ask_qty: Ints, bid: Ints, bid_qty: Ints,
 
 
 def _raise_at_first(checks: list[tuple[Bools, Callable[[int], str]]], name: str,
-                    data: bytes) -> None:
+                    data: bytes, first: int = 0) -> None:
     """:class:`LobsterFormatError` at the first row any check flags, in the words of the
-    first check that flags it."""
+    first check that flags it; the checks' rows are the file's from 0-based ``first``."""
     firsts = [int(np.argmax(bad)) for bad, _ in checks if bad.any()]
     if not firsts:
         return
     index = min(firsts)
     why = next(describe(index) for bad, describe in checks if bad[index])
-    raise LobsterFormatError(f"{name} line {index + 1}: {why} in "
-                             f"{line_text(_unquirked(data), index)!r}")
+    raise LobsterFormatError(f"{name} line {first + index + 1}: {why} in "
+                             f"{line_text(_unquirked(data), first + index)!r}")
 
 
 def _unquirked(data: bytes) -> bytes:

@@ -18,6 +18,7 @@ What the numbers mean (units, ranges, order) is checked by :mod:`sim.lobster_col
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,19 +87,19 @@ def read_columns(data: bytes, fields: int, time_first: bool = False) -> CsvColum
     return CsvColumns(tuple(values), tuple(quirks))
 
 
-def read_fields(data: bytes, fields: int) -> tuple[Ints, tuple[Quirk, ...]]:
-    """Parse ``data``, lines of ``fields`` integers, into a ``(fields, lines)`` array, copied
-    once from pyarrow's blocks (a field's values are contiguous: checks that compare fields run
-    on contiguous memory). :class:`CsvDefect` at the first bad line."""
+def read_blocks(data: bytes, fields: int) -> tuple[int, Iterator[Ints], tuple[Quirk, ...]]:
+    """Parse ``data``, lines of ``fields`` integers: the number of lines, then the lines as
+    consecutive ``(fields, lines)`` blocks of pyarrow's (about a megabyte of text each: what a
+    caller does with one stays in the cache), and the quirks. :class:`CsvDefect` at the first
+    bad line, before any block."""
     data, quirks = _normalised(data)
     table = _table(data, fields, False)
-    values = np.empty((fields, len(table)), np.int64)
-    for k in range(fields):
-        at = 0
-        for chunk in table.column(k).chunks:
-            values[k, at:at + len(chunk)] = _values(chunk, np.int64)
-            at += len(chunk)
-    return values, tuple(quirks)
+
+    def blocks() -> Iterator[Ints]:
+        for batch in table.to_batches():
+            yield np.stack([_values(batch.column(k), np.int64) for k in range(fields)])
+
+    return len(table), blocks(), tuple(quirks)
 
 
 def _table(data: bytes, fields: int, time_first: bool) -> pa.Table:
