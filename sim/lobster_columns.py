@@ -210,48 +210,39 @@ def _book(name: str, data: bytes, levels: int,
           ticks_per_price: int) -> tuple[BookBlock, tuple[str, ...]]:
     try:
         rows, blocks, quirks = read_blocks(data, 4 * levels)
-        # Ask ticks, ask sizes, bid ticks, bid sizes, each level's rows contiguous; filled one
-        # block of rows at a time, its checks and conversions done while it is in the cache.
-        book = np.empty((4, levels, rows), np.int64)
-        first = 0
-        for block in blocks:
-            _check_and_convert(block, book[:, :, first:first + block.shape[1]], name, data,
-                               first, ticks_per_price)
-            first += block.shape[1]
     except CsvDefect as exc:
         _book(name, _lines_before(data, exc.line), levels, ticks_per_price)
         raise LobsterFormatError(f"{name} {exc}") from None
+    # Ask ticks, ask sizes, bid ticks, bid sizes, each level's rows contiguous; filled one block
+    # of rows at a time, its checks and conversions done while it is in the cache.
+    book = np.empty((4, levels, rows), np.int64)
+    first = 0
+    for block in blocks:
+        count = block.shape[1]
+        ask, ask_qty, bid, bid_qty = block.reshape(levels, 4, count).transpose(1, 0, 2)
+        ask_empty, bid_empty = ask == EMPTY_ASK, bid == EMPTY_BID
+        ask_ticks, ask_out, bid_ticks, bid_out = book[:, :, first:first + count]
+        np.floor_divide(ask, ticks_per_price, out=ask_ticks)
+        np.floor_divide(bid, ticks_per_price, out=bid_ticks)
+        # One mask of every level any check rejects: rows are looked at only if it flags one.
+        wrong = ~ask_empty & ((ask <= 0) | (ask_ticks * ticks_per_price != ask) |
+                              (ask_qty <= 0))
+        wrong |= ~bid_empty & ((bid <= 0) | (bid_ticks * ticks_per_price != bid) |
+                               (bid_qty <= 0))
+        wrong[1:] |= (ask[1:] <= ask[:-1]) & ~ask_empty[1:]
+        wrong[1:] |= (bid[1:] >= bid[:-1]) & ~bid_empty[1:]
+        wrong[0] |= (ask[0] <= bid[0]) & ~ask_empty[0] & ~bid_empty[0]
+        if wrong.any():
+            _raise_at_first(_book_checks(ask.T, ask_qty.T, bid.T, bid_qty.T, ticks_per_price),
+                            name, data, first)
+        np.copyto(ask_ticks, EMPTY, where=ask_empty)
+        np.copyto(bid_ticks, -EMPTY, where=bid_empty)
+        np.copyto(ask_out, np.where(ask_empty, 0, ask_qty))
+        np.copyto(bid_out, np.where(bid_empty, 0, bid_qty))
+        first += count
     # (rows, levels) views: the book check copies blocks of rows out of them.
     return BookBlock(0, book[0].T, book[1].T, book[2].T, book[3].T), \
         tuple(quirk.note(name) for quirk in quirks)
-
-
-def _check_and_convert(block: Ints, out: Ints, name: str, data: bytes, first: int,
-                       ticks_per_price: int) -> None:
-    """Check the ``(fields, rows)`` order-book ``block`` (the file's rows from 0-based
-    ``first``) and write it to ``out`` as ask ticks, ask sizes, bid ticks and bid sizes, each
-    ``(levels, rows)``: empty levels at +-EMPTY with size 0."""
-    levels, count = out.shape[1], block.shape[1]
-    ask, ask_qty, bid, bid_qty = block.reshape(levels, 4, count).transpose(1, 0, 2)
-    ask_empty, bid_empty = ask == EMPTY_ASK, bid == EMPTY_BID
-    ask_ticks, ask_out, bid_ticks, bid_out = out
-    np.floor_divide(ask, ticks_per_price, out=ask_ticks)
-    np.floor_divide(bid, ticks_per_price, out=bid_ticks)
-    # One mask of every level any check rejects: rows are looked at only if it flags one.
-    wrong = ~ask_empty & ((ask <= 0) | (ask_ticks * ticks_per_price != ask) | (ask_qty <= 0))
-    wrong |= ~bid_empty & ((bid <= 0) | (bid_ticks * ticks_per_price != bid) | (bid_qty <= 0))
-    wrong[1:] |= (ask[1:] <= ask[:-1]) & ~ask_empty[1:]
-    wrong[1:] |= (bid[1:] >= bid[:-1]) & ~bid_empty[1:]
-    wrong[0] |= (ask[0] <= bid[0]) & ~ask_empty[0] & ~bid_empty[0]
-    if wrong.any():
-        _raise_at_first(_book_checks(ask.T, ask_qty.T, bid.T, bid_qty.T, ticks_per_price),
-                        name, data, first)
-    np.copyto(ask_ticks, EMPTY, where=ask_empty)
-    np.copyto(bid_ticks, -EMPTY, where=bid_empty)
-    np.copyto(ask_out, ask_qty)
-    np.copyto(ask_out, 0, where=ask_empty)
-    np.copyto(bid_out, bid_qty)
-    np.copyto(bid_out, 0, where=bid_empty)
 
 
 def _book_checks(ask: Ints, ask_qty: Ints, bid: Ints, bid_qty: Ints,

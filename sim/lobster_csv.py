@@ -88,53 +88,40 @@ def read_columns(data: bytes, fields: int, time_first: bool = False) -> CsvColum
 
 
 def read_blocks(data: bytes, fields: int) -> tuple[int, Iterator[Ints], tuple[Quirk, ...]]:
-    """Parse ``data``, lines of ``fields`` integers: the number of lines, the lines as
-    consecutive ``(fields, lines)`` blocks, and the quirks. The blocks are pyarrow's streaming
-    reader's (about a megabyte of text each, parsed ahead on its threads): what a caller does
-    with one stays in the cache, and the reader's memory is reused from block to block (a
-    process's first read faults in a megabyte, not the whole file's columns). Iterating raises
-    :class:`CsvDefect` at the first bad line, after the blocks before it."""
+    """Parse ``data``, lines of ``fields`` integers: the number of lines, then the lines as
+    consecutive ``(fields, lines)`` blocks of pyarrow's (about a megabyte of text each: what a
+    caller does with one stays in the cache), and the quirks. :class:`CsvDefect` at the first
+    bad line, before any block."""
     data, quirks = _normalised(data)
+    table = _table(data, fields, False)
 
     def blocks() -> Iterator[Ints]:
-        if not data:
-            return
-        try:
-            for batch in pacsv.open_csv(pa.BufferReader(pa.py_buffer(data)),
-                                        read_options=_read_options(fields),
-                                        parse_options=_PARSE,
-                                        convert_options=_convert_options(fields, False)):
-                yield np.stack([_values(batch.column(k), np.int64) for k in range(fields)])
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise _first_defect(data, fields, False) from exc
+        for batch in table.to_batches():
+            yield np.stack([_values(batch.column(k), np.int64) for k in range(fields)])
 
-    return data.count(b"\n"), blocks(), tuple(quirks)
-
-
-def _read_options(fields: int) -> pacsv.ReadOptions:
-    return pacsv.ReadOptions(column_names=[f"f{i}" for i in range(fields)])
-
-
-def _convert_options(fields: int, time_first: bool) -> pacsv.ConvertOptions:
-    types = {f"f{i}": pa.int64() for i in range(fields)}
-    if time_first:
-        types["f0"] = pa.float64()
-    return pacsv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False,
-                                quoted_strings_can_be_null=False)
+    return len(table), blocks(), tuple(quirks)
 
 
 def _table(data: bytes, fields: int, time_first: bool) -> pa.Table:
+    names = [f"f{i}" for i in range(fields)]
     if not data:
-        return pa.table({f"f{i}": pa.array([], pa.int64()) for i in range(fields)})
-    if time_first and any(letter in data for letter in _NOT_IN_A_PLAIN_DECIMAL):
+        return pa.table({name: pa.array([], pa.int64()) for name in names})
+    types = {name: pa.int64() for name in names}
+    if time_first:
+        types[names[0]] = pa.float64()
         # pyarrow's float64 also reads '+', exponents, 'nan' and 'inf', which no LOBSTER time
         # has; the integer fields refuse them, so finding one of their letters anywhere in the
         # file means a time that is not a plain decimal. Seven scans for one byte each.
-        raise _first_defect(data, fields, time_first)
+        if any(letter in data for letter in _NOT_IN_A_PLAIN_DECIMAL):
+            raise _first_defect(data, fields, time_first)
     try:
-        return pacsv.read_csv(pa.py_buffer(data), read_options=_read_options(fields),
-                              parse_options=_PARSE,
-                              convert_options=_convert_options(fields, time_first))
+        return pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=_PARSE,
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[],
+                                                 strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise _first_defect(data, fields, time_first) from exc
 
