@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.domain import Side
@@ -104,6 +104,7 @@ def test_tick_size_must_be_representable(tmp_path: Path) -> None:
         next(sample.messages(Decimal("0.00001")))
 
 
+@settings(deadline=None)  # files and a reader thread: no timing assertion
 @given(st.lists(st.text(alphabet="0123456789-.,e ", max_size=12), min_size=0, max_size=8))
 def test_any_row_parses_or_fails_clearly(tmp_path_factory: pytest.TempPathFactory,
                                          fields: list[str]) -> None:
@@ -243,6 +244,7 @@ def test_integers_and_times_parse_exactly() -> None:
     assert (decimals.count, decimals.first_line) == (3, 5)
 
 
+@settings(deadline=None)
 @given(st.lists(st.text(alphabet="0123456789-.,e \r\n", max_size=14), min_size=0, max_size=9),
        st.booleans())
 def test_the_reader_parses_any_text_or_fails_clearly(
