@@ -182,8 +182,9 @@ def answering(role: str, state_dir: Path, pin: bool = False) -> Iterator[Answere
     others (``split_cpus``)."""
     own, theirs = split_cpus() if pin else (set(), set())
     port = free_port()
-    child = subprocess.Popen([sys.executable, __file__, "--serve", role, str(port),
+    child = subprocess.Popen([sys.executable, "-m", __spec__.name, "--serve", role, str(port),
                               str(state_dir), ",".join(map(str, sorted(theirs)))],
+                             cwd=Path(__file__).resolve().parents[1],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     before = os.sched_getaffinity(0)
     try:

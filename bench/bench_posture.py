@@ -27,8 +27,8 @@ from models.posture.levels import Posture
 from models.posture.model import load_posture_model
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
-from service.posture import PostureGate
-from service.posture_config import PostureConfig
+from service.posture.config import PostureConfig
+from service.posture.gate import PostureGate
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOG = ROOT.parent / "shared" / "data" / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"

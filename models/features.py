@@ -20,10 +20,6 @@ into a caller-owned float32 buffer so the per-tick path allocates nothing.
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import inspect
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +29,7 @@ import numpy as np
 from core.depth_book import DepthBook
 from core.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
 from models.signal_features import SIGNAL_SPEC_HASH, SIGNAL_SPEC_ID
+from models.spec_hash import source_of, spec_hash
 
 FEATURE_SPEC_ID = "execagent-obs-v1"
 
@@ -166,25 +163,17 @@ def new_observation_buffer() -> np.ndarray:
     return np.zeros(N_FEATURES, dtype=np.float32)
 
 
-def _source_of(names: tuple[str, ...]) -> list[str]:
-    """The source of this module's top-level functions and classes ``names``, exactly as
-    ``inspect.getsource`` gives it for the interpreted module. Read from the file, not from the
-    objects: compiled (native-modules.txt), they carry no source, and the hash must not
-    depend on whether the module was compiled."""
-    source = Path(__file__).with_name("features.py").read_text()
-    lines = source.splitlines(keepends=True)
-    starts = {node.name: node.lineno - 1 for node in ast.parse(source).body
-              if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    return ["".join(inspect.getblock(lines[starts[name]:])) for name in names]
+# Read for the hash (models/spec_hash.py): the compiled module carries no source.
+_SOURCE = Path(__file__).with_name("features.py")
 
 
 def _spec_hash() -> str:
     definition = {
         "id": FEATURE_SPEC_ID,
         "features": FEATURES,
-        "source": _source_of(("_clip", "MarketTracker", "observe")),
+        "source": source_of(_SOURCE, ("_clip", "MarketTracker", "observe")),
     }
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    return spec_hash(definition)
 
 
 FEATURE_SPEC_HASH = _spec_hash()
@@ -222,10 +211,10 @@ def _spec_v2_hash() -> str:
     definition = {
         "id": FEATURE_SPEC_V2_ID,
         "features": FEATURES_V2,
-        "source": _source_of(("_clip", "MarketTracker", "observe", "observe_v2")),
+        "source": source_of(_SOURCE, ("_clip", "MarketTracker", "observe", "observe_v2")),
         "signal_spec": [SIGNAL_SPEC_ID, SIGNAL_SPEC_HASH],
     }
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    return spec_hash(definition)
 
 
 FEATURE_SPEC_V2_HASH = _spec_v2_hash()

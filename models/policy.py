@@ -35,6 +35,7 @@ from core.depth_book import DepthBook
 from core.domain import ParentOrder
 from models.actions import WAIT, Action, ActionKind
 from models.features import FEATURE_SPEC_ID, OBSERVATION_SPECS
+from models.onnx_session import InvalidOnnxModel, single_thread_session
 from models.task import TrainedRange, range_from_metadata
 
 log = logging.getLogger(f"execagent.{__name__}")
@@ -67,7 +68,7 @@ class DecisionContext:
     # signal's horizon, bps, > 0 up; 0.0 when the engine runs no signal model.
     signal_bps: float = 0.0
     # How much more urgent than usual the market makes the parent: a multiplier of a
-    # schedule's risk aversion (the dynamic risk posture's, service/posture.py; 1: as usual).
+    # schedule's risk aversion (the dynamic risk posture's, service/posture/gate.py; 1: as usual).
     # Almgren-Chriss reads it; the ONNX policy's observation has no slot for it.
     urgency: float = 1.0
 
@@ -79,28 +80,18 @@ class ExecutionPolicy(Protocol):
 
 
 class OnnxPolicy:
-    """A policy exported to ONNX, run with ONNX Runtime on one intra-op thread.
-
-    One thread because the service decides on one tick at a time and the batch is a single
-    observation: more threads only add synchronisation cost (measured in bench/).
-    """
+    """A policy exported to ONNX, run with ONNX Runtime on one thread
+    (:mod:`models.onnx_session`)."""
 
     def __init__(self, path: str | Path, name: str = "rl") -> None:
-        import onnxruntime as ort
-
         self.name = name
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"model file {self.path} does not exist: train and export one, "
                              "or point policy.model_path at models/artifacts/policy.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            self._session = ort.InferenceSession(str(self.path), options,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+            self._session = single_thread_session(self.path)
+        except InvalidOnnxModel as exc:
             raise ModelError(f"model file {self.path} is not a valid ONNX model: {exc}") from exc
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.feature_spec_id = FEATURE_SPEC_ID

@@ -32,6 +32,7 @@ import numpy as np
 
 from core.depth_book import DepthBook
 from core.domain import MarketData
+from models.onnx_session import InvalidOnnxModel, single_thread_session
 from models.signal_features import (
     N_SIGNAL_FEATURES,
     SIGNAL_FEATURE_NAMES,
@@ -84,21 +85,14 @@ class SignalModel:
     """A signal model exported to ONNX, run with ONNX Runtime on one thread (as the policy)."""
 
     def __init__(self, path: str | Path) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
         if not self.path.is_file():
             raise SignalModelError(f"signal model {self.path} does not exist: train one with "
                                    "`execagent signal train`, or point signal.model_path at "
                                    "models/artifacts/signal.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            self._session = ort.InferenceSession(str(self.path), options,
-                                                 providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+            self._session = single_thread_session(self.path)
+        except InvalidOnnxModel as exc:
             raise SignalModelError(f"signal model {self.path} is not a valid ONNX model: "
                                    f"{exc}") from exc
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)

@@ -26,10 +26,6 @@ Compiled with mypyc (native-modules.txt): plain class, ``Final`` constants.
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import inspect
-import json
 import math
 from pathlib import Path
 from typing import Final
@@ -38,6 +34,7 @@ import numpy as np
 
 from core.depth_book import DepthBook
 from core.domain import MarketData, Side
+from models.spec_hash import source_of, spec_hash
 
 SIGNAL_SPEC_ID: Final = "execagent-signal-v1"
 
@@ -229,24 +226,15 @@ def new_signal_buffer() -> np.ndarray:
     return np.zeros(N_SIGNAL_FEATURES, dtype=np.float32)
 
 
-def _source_of(names: tuple[str, ...]) -> list[str]:
-    """The source of this module's top-level ``names``, read from the file (compiled, the
-    objects carry none; the hash must not depend on whether the module was compiled)."""
-    source = Path(__file__).with_name("signal_features.py").read_text()
-    lines = source.splitlines(keepends=True)
-    starts = {node.name: node.lineno - 1 for node in ast.parse(source).body
-              if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    return ["".join(inspect.getblock(lines[starts[name]:])) for name in names]
-
-
 def _spec_hash() -> str:
     definition = {
         "id": SIGNAL_SPEC_ID,
         "features": SIGNAL_FEATURES,
-        "source": _source_of(("SignalTracker", "_bounded")),
+        "source": source_of(Path(__file__).with_name("signal_features.py"),
+                            ("SignalTracker", "_bounded")),
         "constants": [_FAST_TAU_S, _SLOW_TAU_S, _DEPTH_TAU_S, _MAX_LEVELS, _BOUND],
     }
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    return spec_hash(definition)
 
 
 SIGNAL_SPEC_HASH: Final = _spec_hash()

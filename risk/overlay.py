@@ -375,7 +375,7 @@ class RiskOverlay:
                 return
 
     # --- the check ------------------------------------------------------------------------------
-    def check(self, intent: OrderIntent, now_ns: int) -> Verdict:
+    def check(self, intent: OrderIntent, now_ns: int) -> Verdict:  # noqa: C901 - one function, said why
         """Allow or deny one intent; every control in docs/risk.md's order, in one function.
 
         One function on purpose: the budget is 5 µs at p99 on a slow 2-core VM, where a Python

@@ -40,9 +40,9 @@ from service.engine import Engine
 from service.feeds import FeedSetupError, ServiceFeeds
 from service.kill_triggers import OperatorKill, RedisKillKey
 from service.metrics import Metrics
-from service.model_slots import ModelSlots
-from service.oversight import ExpectedCost, Oversight
-from service.posture import PostureGate
+from service.oversight.model_slots import ModelSlots
+from service.oversight.monitor import ExpectedCost, Oversight
+from service.posture.gate import PostureGate
 from service.readiness import readiness
 from service.state.durability import StoreGuard
 from service.state.journal import Journal, MemoryJournal, RedisJournal

@@ -35,8 +35,8 @@ from core.config_types import TextDecimal, TextPath
 from core.domain import Instrument
 from core.fill_rules import DEFAULT_FILL_BAND_BPS
 from models.names import POLICY_NAMES
-from service.oversight_config import OversightConfig
-from service.posture_config import PostureConfig
+from service.oversight.config import OversightConfig
+from service.posture.config import PostureConfig
 
 
 class Mode(StrEnum):
@@ -118,7 +118,7 @@ class PolicyConfig(_Section):
     # risk limits' max_order_qty, or the overlay denies the excess every tick.
     max_child_qty: int = Field(default=2_000, gt=0)
     # A candidate ONNX model run beside the live one on the same ticks, never trading
-    # (service/shadow.py); promoted or rolled back through the admin API.
+    # (service/oversight/shadow.py); promoted or rolled back through the admin API.
     shadow: TextPath | None = None
 
 

@@ -61,8 +61,8 @@ from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
 from service.clock import EventClock
 from service.metrics import LatencyBuckets, Metrics
-from service.oversight import Oversight
-from service.posture import PostureGate
+from service.oversight.monitor import Oversight
+from service.posture.gate import PostureGate
 from service.state.journal import Journal
 from service.state.reconciliation import Reconciler, Reconciliation, StatusRequester
 from service.state.recovery import RecoveredState
@@ -241,11 +241,11 @@ class Engine:
         self.queue: asyncio.Queue[tuple[object, int]] = asyncio.Queue()
         self.errors = 0
         self.journal = journal
-        # The dynamic risk posture (service/posture.py): tightens, never loosens, and runs
+        # The dynamic risk posture (service/posture/gate.py): tightens, never loosens, and runs
         # before the risk overlay, which runs unchanged on every intent the posture lets by.
         self.posture = posture
-        # Model oversight (service/oversight.py): drift, shadow policy, live TCA; it observes
-        # and never sends anything.
+        # Model oversight (service/oversight/monitor.py): drift, shadow policy, live TCA; it
+        # observes and never sends anything.
         self.oversight = oversight
         # Called when the store refuses a write (the service's StoreGuard halts trading).
         self.on_store_error: Callable[[StoreUnavailable], None] | None = None

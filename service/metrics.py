@@ -46,7 +46,7 @@ from gateways.marketdata.feed import Feed, FeedCounters, FeedHealth
 from models.signal import SignalRuntime
 from risk.state import KillTrigger, TradingState
 from risk.verdict import DenyReason
-from service.oversight_metrics import OversightMetrics
+from service.oversight.metrics import OversightMetrics
 
 # 10 microseconds to 100 milliseconds, roughly x2.5 per bucket.
 LATENCY_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
@@ -460,7 +460,7 @@ class Metrics:
             "(until an operator resumes)", registry=r)
         self._feeds = _FeedCollector()
         r.register(self._feeds)
-        # The risk posture's and model oversight's (service/oversight_metrics.py).
+        # The risk posture's and model oversight's (service/oversight/metrics.py).
         self.oversight = OversightMetrics(r)
         self._initialise_label_sets()
 

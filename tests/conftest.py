@@ -8,6 +8,8 @@ be what runs, and the suite would pass or fail on code that no longer exists; `m
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if stale:
         raise pytest.UsageError(f"compiled modules older than their source: {stale}; "
                                 "run `make native` to rebuild them")
+
+
+@pytest.fixture(autouse=True)
+def _execagent_log_levels() -> Iterator[None]:
+    """Each test starts with our loggers' levels as the one before found them. A command run
+    in-process sets them for its whole process, as it should in production (the CLI's
+    ``--log-level``, the training run quieting the overlay's denial log), and the suite runs many
+    commands in one process."""
+    manager = logging.root.manager
+    before = {name: logger.level for name, logger in manager.loggerDict.items()
+              if name.startswith("execagent") and isinstance(logger, logging.Logger)}
+    yield
+    for name, logger in list(manager.loggerDict.items()):
+        if name.startswith("execagent") and isinstance(logger, logging.Logger):
+            logger.setLevel(before.get(name, logging.NOTSET))

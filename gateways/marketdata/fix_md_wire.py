@@ -341,7 +341,8 @@ class _Scan:
         return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + nanos
 
 
-def decode(raw: str, snapshot: bool, instruments: dict[str, Instrument]) -> MarketData:
+def decode(  # noqa: C901 - one pass over the wire per message, no call per field
+        raw: str, snapshot: bool, instruments: dict[str, Instrument]) -> MarketData:
     """A W (``snapshot``) or X message's wire string as one :class:`MarketData`; raises
     :class:`FixParseError` for anything else."""
     scan = _Scan(raw, snapshot, instruments)

@@ -6,5 +6,5 @@ trained parts (robust centre and scale per feature, a realised-volatility foreca
 HMM's parameters, the thresholds) and serves them from a JSON artifact with plain arithmetic;
 ``train`` fits them offline (the ``train`` extra). The state machine that turns scores into
 NORMAL / ELEVATED / STRESSED, and what each posture tightens, live in the service
-(:mod:`service.posture`): a model scores, the service decides.
+(:mod:`service.posture.gate`): a model scores, the service decides.
 """

@@ -41,16 +41,13 @@ Plain class, ``Final`` constants, no allocation per message: compiled by mypyc
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import inspect
-import json
 import math
 from pathlib import Path
 from typing import Final
 
 from core.depth_book import DepthBook
 from core.domain import MarketData, Side
+from models.spec_hash import source_of, spec_hash
 
 POSTURE_SPEC_ID: Final = "execagent-posture-v1"
 
@@ -213,14 +210,8 @@ def _unbiased(value: float, elapsed_s: float, tau_s: float) -> float:
 def _spec_hash() -> str:
     """Of the feature table and the source of :class:`MarketState` and :func:`_unbiased`, read
     from the file (compiled, they carry no source; see :mod:`models.features`)."""
-    source = Path(__file__).with_name("market_state.py").read_text()
-    lines = source.splitlines(keepends=True)
-    starts = {node.name: node.lineno - 1 for node in ast.parse(source).body
-              if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    parts = ["".join(inspect.getblock(lines[starts[name]:]))
-             for name in ("MarketState", "_unbiased")]
-    definition = {"id": POSTURE_SPEC_ID, "features": POSTURE_FEATURES, "source": parts}
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    parts = source_of(Path(__file__).with_name("market_state.py"), ("MarketState", "_unbiased"))
+    return spec_hash({"id": POSTURE_SPEC_ID, "features": POSTURE_FEATURES, "source": parts})
 
 
 POSTURE_SPEC_HASH: Final = _spec_hash()

@@ -22,7 +22,7 @@ from service.api.auth import Principal, Tokens
 from service.api.routes import OperatorRoutes, reply
 from service.api.schemas import ActionEntry, ModelChange, ModelInfo, ReasonBody
 from service.metrics import Metrics
-from service.model_slots import ModelChangeRefused, ModelSlots
+from service.oversight.model_slots import ModelChangeRefused, ModelSlots
 
 _PREFIX = "execagent."
 _FIELDS = ("feature_spec_id", "feature_spec_hash", "algorithm", "training_data", "seed",
@@ -59,7 +59,7 @@ def model_info(policy: str, model_path: Path) -> ModelInfo:
 
 class ModelRoutes(OperatorRoutes):
     """The ``model`` group of :data:`service.api.openapi.OPERATIONS`: what is live, and the
-    promotion of the shadow model and its rollback (:mod:`service.model_slots`)."""
+    promotion of the shadow model and its rollback (:mod:`service.oversight.model_slots`)."""
 
     GROUP = "model"
 

@@ -1,7 +1,7 @@
 """``execagent reference``: stamp an ONNX policy with its drift references and expected cost.
 
-Drift monitoring (service/oversight.py) compares the live policy's inputs and chosen actions with
-what it saw in training; the comparison needs reference histograms in the model file
+Drift monitoring (service/oversight/monitor.py) compares the live policy's inputs and chosen
+actions with what it saw in training; the comparison needs reference histograms in the model file
 (``execagent.reference``), and the live TCA needs the model card's expected cost
 (``execagent.expected_shortfall_bps`` and ``..._std_bps``). This command writes them into an
 existing file without touching its weights:
@@ -37,7 +37,7 @@ from risk.limits import load_limits
 from service.commands.output import output_console, print_error
 from service.evaluation.backtest import EpisodeSpec, run_episode
 from service.metrics import Metrics
-from service.oversight import EXPECTED_KEY, EXPECTED_STD_KEY, REFERENCE_KEY
+from service.oversight.monitor import EXPECTED_KEY, EXPECTED_STD_KEY, REFERENCE_KEY
 from sim.calibrate import load_flow_params
 from sim.exchange import SimExchange
 from sim.flow import StochasticFlow

@@ -24,7 +24,7 @@ from models.registry import make_policy
 from risk.limits import load_limits
 from service.commands.output import output_console, print_error
 from service.evaluation import scenario as scenarios
-from service.posture_config import PostureConfig
+from service.posture.config import PostureConfig
 from sim.injection import Injection
 from sim.lobster import LobsterFormatError, open_sample
 

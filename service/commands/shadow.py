@@ -2,9 +2,9 @@
 
 Reads the day's audit journal (the Redis stream the service writes) and compares, for every
 parent both the live policy and the shadow finished: the live parent's realised shortfall and the
-shadow's estimated one (service/shadow.py says how it is estimated), and how often the two chose
-the same action on the ticks both decided. The mean paired difference (shadow - live) comes with
-a 95% confidence interval (normal approximation; with fewer than two parents, none).
+shadow's estimated one (service/oversight/shadow.py says how it is estimated), and how often the
+two chose the same action on the ticks both decided. The mean paired difference (shadow - live)
+comes with a 95% confidence interval (normal approximation; with fewer than two parents, none).
 
 Exit codes: 0 done, 1 Redis unreachable, 2 usage (a bad date, no shadow data that day).
 """

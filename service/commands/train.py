@@ -5,7 +5,7 @@ Without ``--sweep``: one Stable-Baselines3 run. With it: a Ray Tune sweep of tha
 (:mod:`models.sweep`), on a local Ray or the cluster at ``--ray-address``; the best trial, by
 its held-out validation score, is exported to ONNX with the sweep in its metadata. When the
 configuration's ``risk`` section names a limits file, the live risk overlay judges every order
-message in training (:mod:`service.training_risk`).
+message in training (:mod:`service.commands.training_risk`).
 
 Exit codes: 0 trained, 2 an invalid configuration or sweep file, a Ray that does not answer, or
 a missing extra (the message says which), 1 a sweep whose trials failed.
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from models.training_config import TrainConfigError, load_train_config
         from risk.limits import RiskConfigError
-        from service.training_risk import overlay_factory
+        from service.commands.training_risk import overlay_factory
     except ImportError as exc:  # pragma: no cover - only without the extra
         print_error(f"execagent train: {exc}; {TRAIN_EXTRA_HINT}")
         return 2

@@ -32,7 +32,7 @@ from risk.overlay import RiskOverlay
 from service.clock import EventClock
 from service.engine import Engine
 from service.metrics import Metrics
-from service.oversight import Oversight
+from service.oversight.monitor import Oversight
 from service.state.store import MemoryStore
 from sim.exchange import Exchange
 from sim.latency import OrderLatency

@@ -46,8 +46,8 @@ from risk.overlay import RiskOverlay
 from service.clock import EventClock
 from service.engine import Engine
 from service.metrics import Metrics
-from service.posture import PostureGate
-from service.posture_config import PostureConfig
+from service.posture.config import PostureConfig
+from service.posture.gate import PostureGate
 from service.state.store import MemoryStore
 from sim.injection import InjectedExchange, Injection, scenario_at
 from sim.lobster import open_sample

@@ -51,9 +51,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
     # The end of a reconciliation with the venue (after a restart, a reconnect or a store
     # outage): "squared" or "halted", and what differed.
     "reconciliation": ("outcome", "orders", "recovered_fills", "detail"),
-    # The dynamic risk posture of a symbol changed (service/posture.py), and why.
+    # The dynamic risk posture of a symbol changed (service/posture/gate.py), and why.
     "posture": ("symbol", "from_posture", "to_posture", "reason"),
-    # A shadow policy's would-be decision (service/shadow.py): never sent.
+    # A shadow policy's would-be decision (service/oversight/shadow.py): never sent.
     "shadow": ("parent_id", "model", "action", "live_action", "est_filled"),
     # A parent and its shadow both done: realised against estimated shortfall.
     "shadow_summary": ("parent_id", "model", "live_shortfall_bps", "shadow_shortfall_bps",

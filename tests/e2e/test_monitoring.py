@@ -34,8 +34,8 @@ from core.domain import Side
 from models.registry import make_policy
 from service.app import Service
 from service.net import free_port
-from service.oversight_config import ExpectedShortfall, OversightConfig
-from service.posture_config import PostureConfig
+from service.oversight.config import ExpectedShortfall, OversightConfig
+from service.posture.config import PostureConfig
 from tests.support.posture import small_params
 from tests.support.scripted_flow import ScriptedFlow
 from tests.support.session import running_service, scripted_venue, service_config

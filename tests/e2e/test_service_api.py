@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "k" * 20
 READER = "r" * 20
+SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "policy.onnx"
 
 
 @pytest.fixture
@@ -193,7 +194,7 @@ async def test_the_rl_model_refuses_a_parent_it_was_not_trained_for(tmp_path: Pa
     """The shipped model sells about 17% of the volume over 10 minutes: a buy is refused in one
     line (400, outside_trained_range) unless the operator names a baseline."""
     port = free_port()
-    shipped = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "policy.onnx"
+    shipped = SHIPPED_POLICY
     config = service_config(
         tmp_path, port, policy=PolicyConfig(name="onnx", slice_seconds=30.0, model_path=shipped),
         api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN}")))

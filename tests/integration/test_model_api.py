@@ -20,8 +20,8 @@ from service.api.model import ModelRoutes
 from service.api.server import ApiServer, build_app
 from service.cli import main
 from service.metrics import Metrics
-from service.model_slots import ModelSlots
-from service.oversight import Oversight
+from service.oversight.model_slots import ModelSlots
+from service.oversight.monitor import Oversight
 from service.state.journal import MemoryJournal
 from tests.support.onnx_models import linear_policy
 

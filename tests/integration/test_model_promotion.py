@@ -28,8 +28,8 @@ from service.api.server import ApiServer, build_app
 from service.cli import main
 from service.evaluation.backtest import EpisodeSpec, run_episode
 from service.metrics import Metrics
-from service.model_slots import ModelSlots
-from service.oversight import Oversight
+from service.oversight.model_slots import ModelSlots
+from service.oversight.monitor import Oversight
 from service.state.journal import MemoryJournal, RedisJournal, trading_day
 from sim.calibrate import load_flow_params
 from sim.exchange import SimExchange

@@ -74,7 +74,7 @@ def _write_row(table: Path, row: Row) -> None:
                          "record vs venue | stopped because |\n|---|---|---|---|---|---|---|\n")
     with table.open("a") as handle:
         handle.write("| " + " | ".join(row.cells()) + " |\n")
-    print("| " + " | ".join(row.cells()) + " |")  # noqa: T201 - the matrix, with pytest -s
+    print("| " + " | ".join(row.cells()) + " |")  # the matrix, shown with pytest -s
 
 
 @pytest.mark.parametrize("persona", [*PERSONAS, EXAMPLE_EXECUTOR])

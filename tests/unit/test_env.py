@@ -14,7 +14,7 @@ from models.env import ExecutionEnv, replay_market, simulated_market
 from models.registry import make_policy
 from models.task import TaskSampler
 from risk.limits import parse_limits
-from service.training_risk import OverlayFactory
+from service.commands.training_risk import OverlayFactory
 from sim.flow import FlowParams
 from sim.lobster import open_sample
 from sim.replay_exchange import ReplayExchange

@@ -28,6 +28,7 @@ from models.features import (
     new_observation_buffer,
     observe,
 )
+from models.spec_hash import source_of
 
 SECOND = 10**9
 
@@ -97,7 +98,7 @@ def test_spec_hash_is_the_interpreted_modules_whatever_runs() -> None:
                       (interpreted._clip, interpreted.MarketTracker, interpreted.observe)]  # noqa: SLF001
     finally:
         del sys.modules[spec.name]
-    assert interpreted._source_of(("_clip", "MarketTracker", "observe")) == by_inspect  # noqa: SLF001
+    assert source_of(path, ("_clip", "MarketTracker", "observe")) == by_inspect
     assert interpreted.FEATURE_SPEC_HASH == FEATURE_SPEC_HASH
     assert by_inspect[2].startswith("def observe(") and by_inspect[2].rstrip().endswith(
         "return out")

@@ -146,7 +146,7 @@ def test_malformed_reports_raise_a_parse_error_naming_the_problem(change: dict[i
 
 def test_fill_without_a_price_or_an_average_price_is_refused() -> None:
     fields = {k: v for k, v in FILL.items() if k != 31}
-    with pytest.raises(FixParseError, match="LastPx.*AvgPx"):
+    with pytest.raises(FixParseError, match=r"LastPx.*AvgPx"):
         decode_execution_report(_message("8", fields), INSTRUMENTS)
 
 

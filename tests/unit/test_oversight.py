@@ -12,7 +12,7 @@ from core.domain import ParentOrder, Side
 from models.actions import Action, ActionKind
 from models.features import N_FEATURES
 from models.policy import DecisionContext, OnnxPolicy
-from service.oversight import Oversight
+from service.oversight.monitor import Oversight
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -25,8 +25,8 @@ from risk.limits import parse_limits
 from risk.overlay import RiskOverlay
 from service.engine import Engine
 from service.metrics import Metrics
-from service.posture import PostureGate, tighten
-from service.posture_config import PostureConfig, Tightening
+from service.posture.config import PostureConfig, Tightening
+from service.posture.gate import PostureGate, tighten
 from service.state.store import MemoryStore
 from tests.support.posture import small_params
 from tests.support.risk import BASE_LIMITS, INSTRUMENTS, limits_with
@@ -180,7 +180,7 @@ def test_a_posture_configured_to_loosen_is_a_configuration_error() -> None:
 
     with pytest.raises(ValidationError, match="less than or equal to 1"):
         Tightening(collar=1.5, child_qty=1, participation=1, messages=1)
-    with pytest.raises(ValidationError, match="looser than posture.elevated.collar"):
+    with pytest.raises(ValidationError, match=r"looser than posture\.elevated\.collar"):
         PostureConfig(elevated=Tightening(collar=0.5, child_qty=1, participation=1, messages=1),
                       stressed=Tightening(collar=0.8, child_qty=1, participation=1, messages=1))
 

@@ -11,7 +11,7 @@ from models.policy import OnnxPolicy
 from models.sweep import SweepError, load_sweep
 from models.training_config import TrainConfig, load_train_config
 from service.cli import main
-from service.training_risk import overlay_factory
+from service.commands.training_risk import overlay_factory
 
 TINY = {
     "total_timesteps": 64,

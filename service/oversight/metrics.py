@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from models.posture.levels import Posture
-from service.oversight import Oversight
-from service.posture import DENY_REASONS, PostureGate
+from service.oversight.monitor import Oversight
+from service.posture.gate import DENY_REASONS, PostureGate
 
 # Shortfall beyond (positive) or within (negative) the model card's expectation, bps.
 EXCESS_BUCKETS = (-50.0, -25.0, -10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)

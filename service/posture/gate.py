@@ -51,7 +51,7 @@ from models.posture.market_state import POSTURE_FEATURES, MarketState
 from models.posture.model import PostureParams, PostureScorer
 from risk.limits import RiskLimits
 from risk.overlay import RiskOverlay
-from service.posture_config import PostureConfig, Tightening
+from service.posture.config import PostureConfig, Tightening
 
 log = logging.getLogger(f"execagent.{__name__}")
 

@@ -3,8 +3,8 @@ tightens.
 
 Every tightening is a factor in ``(0, 1]`` of the risk limits in force: a factor above 1 is a
 configuration error, so no configuration can make a posture loosen a limit (and
-:func:`service.posture.tighten` caps at the configured limit anyway). STRESSED's factors may not
-be looser than ELEVATED's: a higher posture only ever tightens more.
+:func:`service.posture.gate.tighten` caps at the configured limit anyway). STRESSED's factors may
+not be looser than ELEVATED's: a higher posture only ever tightens more.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.policy import ModelError, OnnxPolicy
-from service.oversight import Oversight
-from service.shadow import ShadowRunner
+from service.oversight.monitor import Oversight
+from service.oversight.shadow import ShadowRunner
 from service.state.journal import Journal
 
 log = logging.getLogger(f"execagent.{__name__}")

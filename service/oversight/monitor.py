@@ -14,7 +14,8 @@ The engine calls three hooks (:meth:`Oversight.on_tick`, :meth:`~Oversight.on_de
   the model card the ONNX file carries (``execagent.expected_shortfall_bps`` and ``..._std_bps``)
   or, for a baseline, the configuration (``oversight.expected_shortfall``): the excess over the
   expectation, in bps, goes into ``execagent_parent_shortfall_excess_bps{policy}``.
-- **Shadow**: a :class:`~service.shadow.ShadowRunner` when ``policy.shadow`` names a candidate.
+- **Shadow**: a :class:`~service.oversight.shadow.ShadowRunner` when ``policy.shadow`` names a
+  candidate.
 
 Model names in the metrics are roles, a closed set: ``policy`` (the live ONNX model),
 ``posture``, and later ``signal``.
@@ -34,8 +35,8 @@ from models.actions import Action
 from models.drift import DriftMonitor, ReferenceError
 from models.features import MarketTracker
 from models.policy import DecisionContext
-from service.posture import PostureGate
-from service.shadow import ShadowRunner
+from service.oversight.shadow import ShadowRunner
+from service.posture.gate import PostureGate
 
 log = logging.getLogger(f"execagent.{__name__}")
 
