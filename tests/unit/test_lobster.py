@@ -197,7 +197,7 @@ def test_a_row_of_another_shape_names_its_line(tmp_path: Path, bad_row: str,
     sample = open_sample(_write_sample(tmp_path, ["34200,1,10,5,5851200,1", bad_row,
                                                   "noon,1,11,5,5851200,1"],
                                        ["5851300,10,5851200,100"] * 3))
-    with pytest.raises(LobsterFormatError, match="_message_2.csv line 2: ") as caught:
+    with pytest.raises(LobsterFormatError, match=r"_message_2\.csv line 2: ") as caught:
         sample.read()
     assert complaint in str(caught.value)
 
@@ -210,7 +210,7 @@ def test_a_bad_book_row_names_its_line(tmp_path: Path, bad_book: str, complaint:
     good = "5851300,10,5851200,100,9999999999,0,-9999999999,0"
     sample = open_sample(_write_sample(tmp_path, ["34200,1,10,5,5851200,1"] * 3,
                                        [good, bad_book, "x"]))
-    with pytest.raises(LobsterFormatError, match="_orderbook_2.csv line 2: ") as caught:
+    with pytest.raises(LobsterFormatError, match=r"_orderbook_2\.csv line 2: ") as caught:
         sample.read()
     assert complaint in str(caught.value)
 
@@ -230,12 +230,12 @@ def test_integers_and_times_parse_exactly() -> None:
     values = ["0", "7", "-7", "12345678", "123456789", "-9999999999", "1234567890123456"]
     times = ["0", "1.5", "34200.000000001", "86399.999999999", "43002.632812672004",
              "43002.6328126726", "7.", "12.0000000004"]
-    data = "\n".join(f"{t},{v}" for t, v in zip(times, values + ["1"], strict=True))
+    data = "\n".join(f"{t},{v}" for t, v in zip(times, [*values, "1"], strict=True))
     parsed = read_columns(data.encode() + b"\r\n", 2, time_first=True)
     assert parsed.columns[0].tolist() == [0, 1_500_000_000, 34_200_000_000_001,
                                           86_399_999_999_999, 43_002_632_812_672,
                                           43_002_632_812_673, 7_000_000_000, 12_000_000_000]
-    assert parsed.columns[1].tolist() == [int(v) for v in values + ["1"]]
+    assert parsed.columns[1].tolist() == [int(v) for v in [*values, "1"]]
     crlf, decimals = parsed.quirks  # only the last line ends in CRLF
     assert (crlf.note("f"), decimals.note("f")) == (
         "f: note: 1 CRLF line end read as newline (first at line 8)",

@@ -125,6 +125,6 @@ def test_a_lobster_file_with_a_defect_stops_the_start_naming_file_and_line(
     (tmp_path / stem.format("orderbook")).write_text("5851300,10,5851200,100\n5851300,10\n")
     config = _load(tmp_path, TWO + "market_data:\n  feeds:\n    - {source: file_replay, "
                    f"symbol: GOOG, format: lobster, path: '{tmp_path}'}}\n")
-    with pytest.raises(FeedSetupError, match="orderbook_1.csv line 2: expected 4 fields"):
+    with pytest.raises(FeedSetupError, match=r"orderbook_1\.csv line 2: expected 4 fields"):
         ServiceFeeds.from_config(config.market_data, config.instrument_map(), make_overlay(),
                                  Metrics())
