@@ -204,9 +204,9 @@ def _plan(args: argparse.Namespace) -> Plan:
         profile = None
     else:
         sample = open_sample(args.data)
+        first, last, volume_per_s = _scan(sample, args.tick_size)
         symbol = instrument_args.symbol_of(args, sample)
         _check_limits(limits, symbol, args.limits)
-        first, last, volume_per_s = _scan(sample, args.tick_size)
         spec = _spec(args, config.episode, volume_per_s, symbol)
         exchange_for, episodes, data, profile = _replay_plan(args, sample, spec, first, last)
     data += f"; {_task_text(spec, volume_per_s)}"
