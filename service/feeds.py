@@ -96,10 +96,12 @@ def _file_replay(spec: FileReplayFeedConfig, instrument: Instrument) -> FileRepl
                                       instrument.tick_size, instrument.lot_size)
     try:
         sample = open_sample(spec.path)
+        if sample.ticker != spec.symbol:
+            raise FeedSetupError(f"{where}: {spec.path} holds {sample.ticker}, not "
+                                 f"{spec.symbol}")
+        sample.read(instrument.tick_size)  # a defect stops the start, not the running feed
     except (LobsterFormatError, OSError) as exc:
         raise FeedSetupError(f"{where}: {exc}") from exc
-    if sample.ticker != spec.symbol:
-        raise FeedSetupError(f"{where}: {spec.path} holds {sample.ticker}, not {spec.symbol}")
     return FileReplayFeed.lobster(sample, spec.speed, instrument.tick_size)
 
 

@@ -15,26 +15,29 @@ leave the visible book alone.
 
 How it is fast and still the same check, on every row (:func:`_edited` holds the argument):
 the files are read whole into numpy columns (:mod:`sim.lobster_columns`), and the replay is
-done for all rows of a block at once. A message touches at most one price level of one side,
-so the replayed row is the previous row with, on the side the message names, one of four
-edits: nothing, one level's size changed, a level inserted (the levels below move down one and
-the last falls out of view) or a level removed (the levels below move up one; the new last one
-is unknown). Each edit is an index computation on the previous row's arrays, and the replayed
-row is compared with the recorded one on every level it knows, on both sides.
+done for all rows of a block (a few thousand rows, so that its arrays stay in the cache) at
+once. A message touches at most one price level of one side, so the replayed row is the
+previous row with, on the side the message names, one of four edits: nothing, one level's size
+changed, a level inserted (the levels below move down one and the last falls out of view) or a
+level removed (the levels below move up one; the new last one is unknown). Each edit is an
+index computation on the previous row's arrays, and the replayed row is compared with the
+recorded one on every level it knows, on both sides.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 
 import numpy as np
 
-from sim.int_csv import Bools, Ints
-from sim.lobster import EventType, LobsterFormatError, LobsterSample
-from sim.lobster_columns import EMPTY, BookBlock, MessageColumns, book_blocks, read_messages
+from sim.lobster import EventType, LobsterSample, message_at
+from sim.lobster_columns import EMPTY, BookBlock, MessageColumns
+from sim.lobster_csv import Bools, Ints
+
+BLOCK_ROWS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,42 +70,29 @@ class BookCheckResult:
         return asdict(self.first_mismatch) if self.first_mismatch else None
 
 
-def check_book(sample: LobsterSample,
-               on_progress: Callable[[int], None] | None = None) -> BookCheckResult:
+def check_book(sample: LobsterSample, on_progress: Callable[[int], None] | None = None,
+               tick_size: Decimal = Decimal("0.01")) -> BookCheckResult:
     """Replay every message of ``sample`` on the previous book row; compare with the next.
-    ``events_per_second`` counts the whole of it: reading, parsing, checking, replaying."""
+    ``events_per_second`` counts the whole of it: reading, parsing, checking, replaying.
+    :class:`~sim.lobster.LobsterFormatError` when the files cannot be read."""
     started = time.perf_counter()
     levels = sample.levels
-    # zlib lets go of the interpreter lock while it inflates: the order-book file (a sixth of
-    # the check's time for GOOG) decompresses on another core while the messages are parsed.
-    with ThreadPoolExecutor(1, thread_name_prefix="book-check-read") as reader:
-        book_text = reader.submit(sample.read_bytes, sample.orderbook_name)
-        messages = read_messages(sample)
-        book_data = book_text.result()
+    data = sample.read(tick_size, keep=False)  # the rate counts reading and checking
+    messages, book = data.messages, data.book
     checked, mismatches = 0, 0  # rows compared; the first row is the starting book
     first: Mismatch | None = None
-    previous: BookBlock | None = None  # the last row seen, as a one-row block
-    for block in book_blocks(sample, data=book_data):
-        rows = len(block.ask_price)
-        if block.first + rows > len(messages):
-            raise LobsterFormatError(f"{sample.source}: more order-book rows than the "
-                                     f"{len(messages)} messages")
-        if previous is None:
-            previous, block = _rows_from(block, 0, 1), _rows_from(block, 1)
-        if len(block.ask_price):
-            ask_wrong, bid_wrong = _replay(previous, block, messages)
-            wrong = ask_wrong | bid_wrong
-            mismatches += int(np.count_nonzero(wrong))
-            if first is None and wrong.any():
-                first = _mismatch(previous, block, messages, ask_wrong,
-                                  int(np.flatnonzero(wrong)[0]))
-            checked += len(wrong)
-            previous = _rows_from(block, len(block.ask_price) - 1)
+    previous = book.rows(0, 1)  # the last row seen, as a one-row block
+    for start in range(1, len(book), BLOCK_ROWS):
+        block = book.rows(start, start + BLOCK_ROWS)
+        ask_wrong, bid_wrong = _replay(previous, block, messages)
+        wrong = ask_wrong | bid_wrong
+        mismatches += int(np.count_nonzero(wrong))
+        if first is None and wrong.any():
+            first = _mismatch(previous, block, messages, ask_wrong, int(np.flatnonzero(wrong)[0]))
+        checked += len(wrong)
+        previous = block.rows(len(block) - 1)
         if on_progress is not None:
             on_progress(checked)
-    if previous is not None and checked + 1 != len(messages):
-        raise LobsterFormatError(f"{sample.source}: {len(messages)} messages but "
-                                 f"{checked + 1} order-book rows")
     elapsed = max(time.perf_counter() - started, 1e-9)
     return BookCheckResult(checked, mismatches if levels > 1 else None, levels,
                            checked / elapsed, first if levels > 1 else None)
@@ -209,8 +199,8 @@ def _differs(replayed: _Side, keys: Ints, sizes: Ints) -> Bools:
 def _mismatch(previous: BookBlock, block: BookBlock, messages: MessageColumns,
               ask_wrong: Bools, row: int) -> Mismatch:
     """The report of row ``row`` of ``block``: its first wrong side, recorded and replayed."""
-    one = _rows_from(block, row, row + 1)
-    asks, bids = _sides(previous if row == 0 else _rows_from(block, row - 1, row), one)
+    one = block.rows(row, row + 1)
+    asks, bids = _sides(previous if row == 0 else block.rows(row - 1, row), one)
     buy, edited = _edited(asks[0], bids[0], one, messages)
     name = "ask" if ask_wrong[row] else "bid"
     before = asks[0] if name == "ask" else bids[0]
@@ -219,14 +209,7 @@ def _mismatch(previous: BookBlock, block: BookBlock, messages: MessageColumns,
     sign = 1 if name == "ask" else -1
     expected = zip(one.ask_price[0], one.ask_qty[0], strict=True) if name == "ask" else \
         zip(one.bid_price[0], one.bid_qty[0], strict=True)
-    return Mismatch(block.first + row + 1, repr(messages.message(block.first + row)), name,
+    return Mismatch(block.first + row + 1, repr(message_at(messages, block.first + row)), name,
                     [(int(p), int(q)) for p, q in expected if abs(p) != EMPTY],
                     [(sign * int(k), int(q))
                      for k, q, seen in zip(keys[0], sizes[0], known[0], strict=True) if seen])
-
-
-def _rows_from(block: BookBlock, start: int, stop: int | None = None) -> BookBlock:
-    """Rows ``start:stop`` of ``block`` as a block."""
-    return BookBlock(block.first + start, block.ask_price[start:stop],
-                     block.ask_qty[start:stop], block.bid_price[start:stop],
-                     block.bid_qty[start:stop])

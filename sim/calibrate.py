@@ -39,6 +39,7 @@ import dataclasses
 import json
 import math
 from bisect import bisect_right
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,11 @@ class _Tally:
                    [0.0] * queue_buckets, [0.0] * queue_buckets)
 
 
-def calibrate(sample: LobsterSample) -> dict[str, Any]:
-    """The parameters and where they came from, as the JSON document ``calibrate`` writes."""
+def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
+              symbol: str | None = None) -> dict[str, Any]:
+    """The parameters and where they came from, as the JSON document ``calibrate`` writes;
+    prices in ticks of ``tick_size``; ``symbol``: the instrument's name (default: the
+    sample's ticker)."""
     edges = FlowParams().queue_edges
     tally = _Tally.empty(len(edges) + 1)
     limit_sizes: list[float] = []
@@ -90,7 +94,7 @@ def calibrate(sample: LobsterSample) -> dict[str, Any]:
     start_mid: int | None = None
     previous = None
     rows = 0
-    for message, row in zip(sample.messages(), sample.book_rows(), strict=True):
+    for message, row in sample.events(tick_size):
         first_ts = message.ts_ns if first_ts is None else first_ts
         if previous is not None and previous.bids and previous.asks and last_ts is not None:
             (bid, bid_q), (ask, ask_q) = previous.bids[0], previous.asks[0]
@@ -169,6 +173,8 @@ def calibrate(sample: LobsterSample) -> dict[str, Any]:
     return {
         "data": f"LOBSTER {sample.ticker} {sample.date}, {sample.levels} levels "
                 f"({sample.source.name})",
+        "symbol": symbol or sample.ticker,
+        "tick_size": str(tick_size),
         "events": rows,
         "seconds": round((last_ts - first_ts) / 1e9, 3),
         "params": _rounded(dataclasses.asdict(params)),
@@ -210,10 +216,22 @@ def _rounded(value: Any) -> Any:
 
 
 def load_flow_params(path: Path | str) -> FlowParams:
-    """Parameters from a file ``calibrate`` wrote."""
-    document = json.loads(Path(path).read_text())
-    params = {key: _tupled(value) for key, value in document["params"].items()}
-    return FlowParams(**params)
+    """Parameters from a file ``calibrate`` wrote; ValueError (one line) for any other file."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    params = document.get("params") if isinstance(document, dict) else None
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: no 'params' object: not a file `execagent calibrate` wrote")
+    known = {field.name for field in dataclasses.fields(FlowParams)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown flow parameters {unknown}")
+    try:
+        return FlowParams(**{key: _tupled(value) for key, value in params.items()})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: invalid flow parameters: {exc}") from None
 
 
 def _tupled(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Loader for LOBSTER sample files (lobsterdata.com): NASDAQ order-level messages and the book.
+"""LOBSTER sample files (lobsterdata.com): NASDAQ order-level messages and the book.
 
 A LOBSTER sample is a pair of CSV files without headers, in a folder or a zip:
 ``<TICKER>_<DATE>_<start>_<end>_message_<LEVELS>.csv`` and ``..._orderbook_<LEVELS>.csv``.
@@ -16,36 +16,33 @@ Conversion to the project's units (named assumptions):
   the exchange's local midnight as the file's zero (LOBSTER times are New York local time; we
   use UTC-4, right for the summer sample day, and accept ``utc_offset_hours`` for others).
 
-Every malformed row raises :class:`LobsterFormatError` naming the file and line: a replay must
-never silently skip an event, or the book it reconstructs drifts. The row parsers here define
-the format and its error messages; :mod:`sim.lobster_columns` reads whole files into numpy
-columns with the same checks, vectorised, for tools that look at every row.
+One reader, :mod:`sim.lobster_columns`, reads and checks both files whole; the row iterators
+here are views of what it read. A defect anywhere raises :class:`LobsterFormatError` naming the
+file and line before the first row is given: a replay must never silently skip an event, or
+the book it reconstructs drifts.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import datetime as dt
 import enum
-import io
 import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
-from core.domain import Side
+import numpy as np
 
-PRICE_SCALE = 10_000  # LOBSTER prices are dollars x 10000
-EMPTY_ASK, EMPTY_BID = 9_999_999_999, -9_999_999_999
+from core.domain import Side
+from sim.lobster_columns import EMPTY, LobsterData, MessageColumns, read_sample
+from sim.lobster_columns import EMPTY_ASK as EMPTY_ASK  # the names other modules import here
+from sim.lobster_columns import EMPTY_BID as EMPTY_BID
+from sim.lobster_columns import LobsterFormatError as LobsterFormatError
+
 _NAME = re.compile(r"(?P<ticker>[A-Za-z.]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_"
                    r"(?P<kind>message|orderbook)_(?P<levels>\d+)\.csv$")
-
-
-class LobsterFormatError(ValueError):
-    """A LOBSTER file or row that cannot be read; the message names the file and line."""
 
 
 class EventType(enum.IntEnum):
@@ -64,9 +61,6 @@ class HaltPhase(enum.IntEnum):
     HALTED = -1
     QUOTING = 0  # quoting resumes, trading not yet
     TRADING = 1
-
-
-_OFF_BOOK = frozenset({EventType.EXECUTE_HIDDEN, EventType.CROSS_TRADE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +101,6 @@ class LobsterSample:
     message_name: str
     orderbook_name: str
 
-    @contextlib.contextmanager
-    def _rows(self, name: str) -> Iterator[Iterator[list[str]]]:
-        if self.source.is_dir():
-            with open(self.source / name, newline="") as handle:
-                yield csv.reader(handle)
-            return
-        with zipfile.ZipFile(self.source) as archive, archive.open(name) as member:
-            yield csv.reader(io.TextIOWrapper(member, newline=""))
-
     def read_bytes(self, name: str) -> bytes:
         """One of the sample's files, whole (decompressed)."""
         if self.source.is_dir():
@@ -129,27 +114,36 @@ class LobsterSample:
                                        dt.timezone(dt.timedelta(hours=utc_offset_hours)))
         return int(midnight.timestamp()) * 1_000_000_000
 
+    def read(self, tick_size: Decimal = Decimal("0.01"), utc_offset_hours: int = -4,
+             keep: bool = True) -> LobsterData:
+        """Both files, checked, as numpy columns (:func:`sim.lobster_columns.read_sample`)."""
+        return read_sample(self, tick_size, utc_offset_hours, keep)
+
     def messages(self, tick_size: Decimal = Decimal("0.01"),
                  utc_offset_hours: int = -4) -> Iterator[LobsterMessage]:
-        ticks_per_price = _ticks_per_lobster_price(tick_size)
-        midnight_ns = self.midnight_ns(utc_offset_hours)
-        with self._rows(self.message_name) as rows:
-            for line_no, row in enumerate(rows, start=1):
-                try:
-                    yield _parse_message(row, midnight_ns, ticks_per_price)
-                except (ValueError, InvalidOperation) as exc:
-                    raise LobsterFormatError(
-                        f"{self.message_name} line {line_no}: {exc} in {row!r}") from exc
+        columns = self.read(tick_size, utc_offset_hours).messages
+        return map(LobsterMessage, columns.ts_ns.tolist(), map(_EVENTS.__getitem__,
+                                                               columns.event.tolist()),
+                   columns.order_id.tolist(), columns.qty.tolist(), columns.price.tolist(),
+                   map(_SIDES.__getitem__, columns.side.tolist()), columns.price_e4.tolist())
 
-    def book_rows(self, tick_size: Decimal = Decimal("0.01")) -> Iterator[BookRow]:
-        ticks_per_price = _ticks_per_lobster_price(tick_size)
-        with self._rows(self.orderbook_name) as rows:
-            for line_no, row in enumerate(rows, start=1):
-                try:
-                    yield _parse_book_row(row, self.levels, ticks_per_price)
-                except ValueError as exc:
-                    raise LobsterFormatError(
-                        f"{self.orderbook_name} line {line_no}: {exc}") from exc
+    def book_rows(self, tick_size: Decimal = Decimal("0.01"),
+                  start: int = 0) -> Iterator[BookRow]:
+        """The order-book rows from 0-based row ``start`` on."""
+        book = self.read(tick_size).book.rows(start)
+        asks = np.count_nonzero(book.ask_price != EMPTY, axis=1).tolist()
+        bids = np.count_nonzero(book.bid_price != -EMPTY, axis=1).tolist()
+        for ask, ask_qty, bid, bid_qty, na, nb in zip(
+                book.ask_price.tolist(), book.ask_qty.tolist(), book.bid_price.tolist(),
+                book.bid_qty.tolist(), asks, bids, strict=True):
+            yield BookRow(tuple(zip(ask[:na], ask_qty[:na], strict=True)),
+                          tuple(zip(bid[:nb], bid_qty[:nb], strict=True)))
+
+    def events(self, tick_size: Decimal = Decimal("0.01"),
+               utc_offset_hours: int = -4) -> Iterator[tuple[LobsterMessage, BookRow]]:
+        """Each message with the order-book row after it."""
+        return zip(self.messages(tick_size, utc_offset_hours), self.book_rows(tick_size),
+                   strict=True)
 
 
 def open_sample(path: Path | str) -> LobsterSample:
@@ -179,61 +173,13 @@ def open_sample(path: Path | str) -> LobsterSample:
                          int(message["levels"]), message.string, book.string)
 
 
-def _ticks_per_lobster_price(tick_size: Decimal) -> int:
-    scaled = tick_size * PRICE_SCALE
-    if tick_size <= 0 or scaled != scaled.to_integral_value():
-        raise LobsterFormatError(f"tick size {tick_size} is not a multiple of $0.0001")
-    return int(scaled)
+def message_at(columns: MessageColumns, index: int) -> LobsterMessage:
+    """Row ``index`` (0-based) of ``columns`` as the row iterator gives it."""
+    return LobsterMessage(int(columns.ts_ns[index]), _EVENTS[int(columns.event[index])],
+                          int(columns.order_id[index]), int(columns.qty[index]),
+                          int(columns.price[index]), _SIDES[int(columns.side[index])],
+                          int(columns.price_e4[index]))
 
 
-def _to_ticks(value: int, ticks_per_price: int) -> int:
-    ticks, remainder = divmod(value, ticks_per_price)
-    if remainder:
-        raise ValueError(f"price {value} is not a whole number of ticks")
-    return ticks
-
-
-def _parse_message(row: list[str], midnight_ns: int, ticks_per_price: int) -> LobsterMessage:
-    if len(row) < 6:
-        raise ValueError(f"expected 6 fields, got {len(row)}")
-    seconds = Decimal(row[0])
-    if seconds < 0 or seconds >= 86_400:
-        raise ValueError(f"time {seconds} is outside the day")
-    event = EventType(int(row[1]))
-    qty = int(row[3])
-    if qty < 0:
-        raise ValueError(f"negative size {qty}")
-    direction = int(row[5])
-    if direction not in (1, -1):
-        raise ValueError(f"direction {direction} is neither 1 nor -1")
-    price_e4 = int(row[4])
-    if event is EventType.HALT:
-        HaltPhase(price_e4)  # an unknown phase raises ValueError
-        price = 0
-    elif event in _OFF_BOOK:
-        price = price_e4 // ticks_per_price
-    else:
-        price = _to_ticks(price_e4, ticks_per_price)
-    return LobsterMessage(midnight_ns + int(seconds * 1_000_000_000), event, int(row[2]), qty,
-                          price, Side.BUY if direction == 1 else Side.SELL, price_e4)
-
-
-def _parse_book_row(row: list[str], levels: int, ticks_per_price: int) -> BookRow:
-    if len(row) != 4 * levels:
-        raise ValueError(f"expected {4 * levels} fields for {levels} levels, got {len(row)}")
-    values = [int(v) for v in row]
-    asks, bids = [], []
-    for level in range(levels):
-        ask_price, ask_qty, bid_price, bid_qty = values[4 * level: 4 * level + 4]
-        if ask_price != EMPTY_ASK:
-            asks.append((_to_ticks(ask_price, ticks_per_price), ask_qty))
-        if bid_price != EMPTY_BID:
-            bids.append((_to_ticks(bid_price, ticks_per_price), bid_qty))
-    if asks and bids and asks[0][0] <= bids[0][0]:
-        raise ValueError(f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]} (ticks)")
-    if any(a[0] >= b[0] for a, b in zip(asks, asks[1:], strict=False)) or \
-            any(a[0] <= b[0] for a, b in zip(bids, bids[1:], strict=False)):
-        raise ValueError("levels out of order: asks must rise and bids fall from the touch")
-    if any(qty <= 0 for _, qty in asks + bids):
-        raise ValueError("a visible level with no positive size")
-    return BookRow(tuple(asks), tuple(bids))
+_EVENTS = {int(event): event for event in EventType}
+_SIDES = {1: Side.BUY, -1: Side.SELL}

@@ -26,9 +26,9 @@ docs/simulator.md:
   venue); any other replace leaves the queue and enters again as a new order would.
 - One agent, no latency: an order acts at the event time it is submitted
   (:class:`sim.replay_exchange.ReplayExchange` adds latency on top).
-- Starting at ``start_ns`` skips the earlier rows without replaying them (the skipped order-book
-  rows are not even parsed): nothing the agent does can depend on them, and every order that was
-  submitted before the start counts as queued ahead of the agent's, as at the file's beginning.
+- Starting at ``start_ns`` skips the earlier rows without replaying them: nothing the agent
+  does can depend on them, and every order that was submitted before the start counts as
+  queued ahead of the agent's, as at the file's beginning.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.domain import Side
-from sim import lobster
-from sim.lobster import BookRow, EventType, LobsterFormatError, LobsterMessage, LobsterSample
+from sim.lobster import BookRow, EventType, LobsterMessage, LobsterSample
 
 _TAKES_FROM_QUEUE = frozenset({EventType.PARTIAL_CANCEL, EventType.DELETE})
 
@@ -64,37 +63,17 @@ class AgentOrder:
     arrival_seq: int  # messages seen when it arrived: later LOBSTER orders queue behind it
 
 
-def _book_rows_from(sample: LobsterSample, skip: int) -> Iterator[BookRow]:
-    """The sample's book rows after the first ``skip``, which are read but not parsed.
-
-    Why not ``islice(sample.book_rows(), skip, None)``: parsing a 10-level row costs about four
-    times reading it, and a replay that starts mid-day would spend most of its time parsing rows
-    it throws away. (This belongs in :meth:`LobsterSample.book_rows` as a ``start`` argument; it
-    uses that module's row reader and parser so the format is still defined in one place.)
-    """
-    ticks_per_price = lobster._ticks_per_lobster_price(Decimal("0.01"))
-    with sample._rows(sample.orderbook_name) as rows:
-        for line_no, row in enumerate(rows, start=1):
-            if line_no <= skip:
-                continue
-            try:
-                yield lobster._parse_book_row(row, sample.levels, ticks_per_price)
-            except ValueError as exc:
-                raise LobsterFormatError(
-                    f"{sample.orderbook_name} line {line_no}: {exc}") from exc
-
-
 class ReplayMarket:
     """The recorded book, row by row, and the agent's orders against it.
 
     ``start_ns``: begin with the book as it was just before that event time (the first message
     at or after it is the first :meth:`step`); without it, the file's first row is the opening
-    book and its second message the first step.
+    book and its second message the first step. Prices are in ticks of ``tick_size``.
     """
 
-    def __init__(self, sample: LobsterSample, start_ns: int | None = None) -> None:
-        self._sample = sample
-        self._messages = sample.messages()
+    def __init__(self, sample: LobsterSample, start_ns: int | None = None,
+                 tick_size: Decimal = Decimal("0.01")) -> None:
+        self._messages = sample.messages(tick_size)
         last = next(self._messages, None)
         if last is None:
             raise ValueError(f"{sample.source}: the sample holds no events")
@@ -104,12 +83,9 @@ class ReplayMarket:
             last, upcoming = upcoming, next(self._messages, None)
             applied += 1
         self._next: LobsterMessage | None = upcoming
-        self._rows = _book_rows_from(sample, applied - 1)
-        row = next(self._rows, None)
-        if row is None:
-            raise LobsterFormatError(f"{sample.orderbook_name}: fewer rows than the message "
-                                     f"file has messages ({applied - 1} read)")
-        self.book: BookRow = row
+        self._rows = sample.book_rows(tick_size, start=applied - 1)
+        # The reader checked that both files have as many lines: a row for every message.
+        self.book: BookRow = next(self._rows)
         self.now_ns = last.ts_ns
         self._seq = 0  # messages applied
         self._born: dict[int, int] = {}  # LOBSTER order id -> seq of its submission
@@ -187,10 +163,7 @@ class ReplayMarket:
         message = self._next
         if message is None:
             return None
-        row = next(self._rows, None)
-        if row is None:  # drifting on silently would replay a book that is not the recorded one
-            raise LobsterFormatError(f"{self._sample.orderbook_name}: fewer rows than the "
-                                     f"message file has messages ({self._seq + 1} read)")
+        row = next(self._rows)
         self._next = next(self._messages, None)
         self._seq += 1
         self.now_ns = message.ts_ns

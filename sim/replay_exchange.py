@@ -45,6 +45,8 @@ What this adds, named:
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from core.domain import (
     BookUpdate,
     CancelOrder,
@@ -75,9 +77,10 @@ class ReplayExchange:
 
     def __init__(self, sample: LobsterSample, symbol: str, latency_ns: int = 0,
                  start_ns: int | None = None, end_ns: int | None = None,
-                 market: ReplayMarket | None = None) -> None:
+                 market: ReplayMarket | None = None,
+                 tick_size: Decimal = Decimal("0.01")) -> None:
         """``market``: the replay to trade in, when not the sample's own from ``start_ns``
-        (an injected event, :mod:`sim.injection`)."""
+        (an injected event, :mod:`sim.injection`); ``tick_size``: the sample's prices' tick."""
         if latency_ns < 0:
             raise ValueError(f"latency_ns must not be negative, got {latency_ns}")
         if start_ns is not None and end_ns is not None and end_ns <= start_ns:
@@ -85,7 +88,7 @@ class ReplayExchange:
         self.symbol = symbol
         self.latency_ns = latency_ns
         self.end_ns = end_ns
-        self.market = market if market is not None else ReplayMarket(sample, start_ns)
+        self.market = market if market is not None else ReplayMarket(sample, start_ns, tick_size)
         self.now_ns = self.market.now_ns if start_ns is None else \
             max(start_ns, self.market.now_ns)
         self.fills: list[AgentFill] = []

@@ -148,7 +148,7 @@ def lobster_facts(sample: LobsterSample) -> dict[str, Any]:
     recorder = FactsRecorder()
     previous: BookRow | None = None
     group: list[Any] | None = None  # ts, side of the orders hit, shares, touch before, after
-    for message, row in zip(sample.messages(), sample.book_rows(), strict=True):
+    for message, row in sample.events():
         if previous is None:  # the first row is the starting book: no level to place it at
             previous = row
             continue

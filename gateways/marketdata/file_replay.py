@@ -47,8 +47,7 @@ def lobster_market_data(sample: LobsterSample, tick_size: Decimal = Decimal("0.0
     visible book or traded (rows that did neither, such as halts, are left out)."""
     symbol = sample.ticker
     previous: BookRow | None = None
-    rows = sample.book_rows(tick_size)
-    for message, row in zip(sample.messages(tick_size, utc_offset_hours), rows, strict=True):
+    for message, row in sample.events(tick_size, utc_offset_hours):
         ts = message.ts_ns
         if previous is None:
             updates = [BookUpdate(symbol, Side.BUY, p, q, ts) for p, q in row.bids]

@@ -1,7 +1,9 @@
-"""``execagent book-check PATH [--json OUT]``: replay a LOBSTER sample against its own book file.
+"""``execagent book-check PATH [--tick-size DOLLARS] [--symbol S] [--json OUT]``: replay a
+LOBSTER sample against its own book file.
 
 Exit codes: 0 when every row matches (or the file has one level, where no exact check exists),
-1 when a row mismatches, 2 when the files cannot be read (the message names file and line).
+1 when a row mismatches, 2 when the files cannot be read (one line naming file and line).
+Accepted vendor quirks are noted on stderr, one line each (:mod:`sim.lobster_csv`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from service.commands import instrument_args
 from service.commands.output import output_console, print_error
 from sim.book_check import check_book
 from sim.lobster import LobsterFormatError, open_sample
@@ -23,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("path", type=Path, help="a LOBSTER sample: zip or folder with both files")
     p.add_argument("--json", type=Path, help="also write rows, mismatches, levels and "
                                              "events_per_second as JSON here")
+    instrument_args.add_arguments(p, "the ticker in the LOBSTER file name")
     p.set_defaults(func=run)
 
 
@@ -32,12 +36,14 @@ def run(args: argparse.Namespace) -> int:
         sample = open_sample(args.path)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"replaying {sample.message_name}", total=None)
-            result = check_book(sample, lambda rows: progress.update(task, completed=rows))
+            result = check_book(sample, lambda rows: progress.update(task, completed=rows),
+                                args.tick_size)
     except (LobsterFormatError, OSError) as exc:
         print_error(f"execagent book-check: {exc}")
         return 2
-    console.print(f"{sample.ticker} {sample.date}, {result.levels} levels: {result.rows:,} rows "
-                  f"checked at {result.events_per_second:,.0f} events/s")
+    console.print(f"{instrument_args.symbol_of(args, sample)} {sample.date}, {result.levels} "
+                  f"levels: {result.rows:,} rows checked at {result.events_per_second:,.0f} "
+                  "events/s")
     if not result.exact:
         console.print("1-level file: exactness is impossible (when the best level empties, the "
                       "next one was invisible), so no mismatch count is reported")

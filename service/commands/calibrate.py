@@ -1,6 +1,9 @@
-"""``execagent calibrate PATH -o params.json``: estimate the stochastic flow from LOBSTER data.
+"""``execagent calibrate PATH -o params.json [--tick-size DOLLARS] [--symbol S]``: estimate the
+stochastic flow from LOBSTER data, in ticks of the instrument's tick size; the file records the
+symbol and tick size (``evaluate --sim`` names its market after them).
 
-Exit codes: 0 written, 2 when the data cannot be read or is too short to calibrate.
+Exit codes: 0 written, 2 when the data cannot be read (one line naming file and line) or is too
+short to calibrate.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from service.commands import instrument_args
 from service.commands.output import output_console, print_error
 from sim.calibrate import calibrate
 from sim.lobster import LobsterFormatError, open_sample
@@ -21,12 +25,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                               help="estimate the stochastic order flow's parameters from LOBSTER")
     p.add_argument("path", type=Path, help="a LOBSTER sample: zip or folder with both files")
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write the JSON")
+    instrument_args.add_arguments(p, "the ticker in the LOBSTER file name")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        document = calibrate(open_sample(args.path))
+        sample = open_sample(args.path)
+        document = calibrate(sample, args.tick_size, instrument_args.symbol_of(args, sample))
     except (LobsterFormatError, OSError, ValueError) as exc:
         print_error(f"execagent calibrate: {exc}")
         return 2

@@ -6,13 +6,19 @@ Every policy runs through the live engine, risk overlay and OMS
 quantity, horizon, slices, latency) comes from the training configuration, so the policy is
 evaluated on the task it was trained for.
 
-Exit codes: 0 done, 2 a usage problem (no such file, a model that does not match the features,
-no episode fits the data's window), 1 an evaluation that failed.
+The instrument comes from the data: with ``--data`` the symbol is the LOBSTER file name's
+ticker and the tick size ``--tick-size`` (0.01 by default); the risk limits must name that
+symbol. The data is read and checked whole before the first episode.
+
+Exit codes: 0 done, 2 a usage problem (no such file, unreadable data: one line naming file and
+line, a model that does not match the features, no episode fits the data's window, no risk
+limits for the symbol), 1 an evaluation that failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +37,7 @@ from models.training_config import (
     load_train_config,
 )
 from risk.limits import RiskLimits, load_limits
+from service.commands import instrument_args
 from service.commands.output import output_console, print_error
 from service.evaluation.backtest import EpisodeSpec
 from service.evaluation.compare import (
@@ -50,12 +57,14 @@ from service.evaluation.results_page import (
 from sim.calibrate import load_flow_params
 from sim.exchange import SimExchange
 from sim.flow import StochasticFlow
-from sim.profile import VolumeProfile
+from sim.lobster import EventType, LobsterSample, open_sample
+from sim.profile import VolumeProfile, volume_profile
+from sim.replay_exchange import ReplayExchange
 
 BASELINES = BASELINE_NAMES
 DEFAULT_SIGNAL = Path("models/artifacts/signal.onnx")
 SIM_START_NS = 1_340_280_000 * 10**9  # 2012-06-21 12:00 UTC: a date, not a market fact
-TICK = Decimal("0.01")
+SIM_SYMBOL = "GOOG"  # the simulated market's name when neither --symbol nor the params say
 DAY_NS = 86_400 * 10**9
 EXCHANGE_UTC_OFFSET_HOURS = -4  # --window is New York time, as the LOBSTER loader assumes
 
@@ -88,7 +97,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                            "the horizon, e.g. 0.08")
     p.add_argument("--minutes", type=float, default=None,
                    help="the parent's horizon in minutes (default: the configuration's)")
-    p.add_argument("--symbol", default="GOOG", help="symbol of the simulated market")
+    instrument_args.add_arguments(p, "the LOBSTER file name's ticker with --data; with --sim "
+                                     f"the params file's symbol, else {SIM_SYMBOL}")
     p.add_argument("--window", default=None, metavar="HH:MM-HH:MM",
                    help="replay only: episodes lie inside this window (New York time)")
     p.add_argument("--policies", default=",".join(("rl", *BASELINES)),
@@ -148,8 +158,9 @@ def _command(args: argparse.Namespace) -> str:
     for flag in ("side", "qty", "participation", "minutes"):
         if getattr(args, flag) is not None:
             parts += [f"--{flag}", str(getattr(args, flag))]
-    if args.sim is not None:
+    if args.symbol is not None:
         parts += ["--symbol", args.symbol]
+    parts += ["--tick-size", str(args.tick_size)]
     if args.window is not None:
         parts += ["--window", args.window]
     parts += ["--policies", args.policies, "--signal", str(args.signal)]
@@ -172,36 +183,54 @@ def _plan(args: argparse.Namespace) -> Plan:
         raise UsageError(f"unknown policies {unknown}; choose from rl, {', '.join(BASELINES)}")
     config = load_train_config(args.config)
     limits = load_limits(args.limits)
-    spec = _spec(args, config.episode, None)
     exchange_for: ExchangeForEpisode
     if args.sim is not None:
         if args.window is not None:
             raise UsageError("--window applies to --data replays only")
         params = load_flow_params(args.sim)
+        symbol = args.symbol or _params_symbol(args.sim)
+        _check_limits(limits, symbol, args.limits)
         volume_per_s = params.market_rate * params.mean_market_size
-        spec = _spec(args, config.episode, volume_per_s)
+        spec = _spec(args, config.episode, volume_per_s, symbol)
         episodes = list(range(args.episodes))
         latency_ns = 0 if spec.latency_p99_ms is not None else int(spec.latency_ms * 1e6)
 
         def exchange_for(k: int) -> SimExchange:
-            return SimExchange(args.symbol, StochasticFlow(params,
-                                                           seed=EVALUATION_SEED_BASE + k),
+            return SimExchange(symbol, StochasticFlow(params, seed=EVALUATION_SEED_BASE + k),
                                SIM_START_NS, latency_ns)
 
         data = (f"simulated flow calibrated in {args.sim} (seeds {EVALUATION_SEED_BASE}+k, "
                 "never drawn in training)")
         profile = None
     else:
-        first, last, volume_per_s = _scan(args.data)
-        spec = _spec(args, config.episode, volume_per_s)
-        exchange_for, episodes, data, profile = _replay_plan(args, spec, first, last)
+        sample = open_sample(args.data)
+        first, last, volume_per_s = _scan(sample, args.tick_size)
+        symbol = instrument_args.symbol_of(args, sample)
+        _check_limits(limits, symbol, args.limits)
+        spec = _spec(args, config.episode, volume_per_s, symbol)
+        exchange_for, episodes, data, profile = _replay_plan(args, sample, spec, first, last)
     data += f"; {_task_text(spec, volume_per_s)}"
     pov_rate = _pov_rate(spec, volume_per_s)
     policies = [_policy(name, args.policy, profile, pov_rate) for name in names]
     for policy in policies:
         if isinstance(policy, OnnxPolicy):
             _note_range(policy, spec, volume_per_s)
-    return policies, exchange_for, episodes, spec, Instrument(args.symbol, TICK), limits, data
+    return policies, exchange_for, episodes, spec, Instrument(spec.symbol, args.tick_size), \
+        limits, data
+
+
+def _params_symbol(path: Path) -> str:
+    """The symbol a params file says it was calibrated on (files written before it said so
+    name none: the simulated market is then called SIM_SYMBOL)."""
+    document = json.loads(path.read_text())
+    return str(document.get("symbol") or SIM_SYMBOL)
+
+
+def _check_limits(limits: RiskLimits, symbol: str, path: Path) -> None:
+    if symbol not in limits.symbols:
+        raise UsageError(f"{path} has no risk limits for {symbol} (it names "
+                         f"{', '.join(sorted(limits.symbols))}): give --limits a file with a "
+                         f"symbols.{symbol} section, or --symbol")
 
 
 def _note_range(policy: OnnxPolicy, spec: EpisodeSpec, volume_per_s: float) -> None:
@@ -217,8 +246,8 @@ def _note_range(policy: OnnxPolicy, spec: EpisodeSpec, volume_per_s: float) -> N
                     f"{reason}")
 
 
-def _spec(args: argparse.Namespace, episode: EpisodeConfig,
-          volume_per_s: float | None) -> EpisodeSpec:
+def _spec(args: argparse.Namespace, episode: EpisodeConfig, volume_per_s: float | None,
+          symbol: str) -> EpisodeSpec:
     """The parent: the configuration's episode, with the command line's side, size and
     horizon; a participation needs the market's volume rate (None: not known yet)."""
     if args.qty is not None and args.qty <= 0:
@@ -235,7 +264,7 @@ def _spec(args: argparse.Namespace, episode: EpisodeConfig,
     if args.participation is not None and volume_per_s is not None:
         qty = max(1, round(args.participation * volume_per_s * horizon_s))
     side = Side.BUY if (args.side or episode.side) == "buy" else Side.SELL
-    return EpisodeSpec(args.symbol, side, qty, horizon_s, episode.slice_seconds,
+    return EpisodeSpec(symbol, side, qty, horizon_s, episode.slice_seconds,
                        episode.warmup_seconds, episode.horizon_grace_seconds,
                        episode.max_child_qty, episode.latency_ms, episode.latency_p99_ms)
 
@@ -260,31 +289,21 @@ def _policy(name: str, model_path: Path, profile: VolumeProfile | None,
     return make_policy(name, volume_profile=profile, pov_rate=pov_rate)
 
 
-def _scan(path: Path) -> tuple[int, int, float]:
+def _scan(sample: LobsterSample, tick_size: Decimal) -> tuple[int, int, float]:
     """The data's first and last event times, and its executed shares (visible and hidden)
     per second: the volume rate a participation is measured against (assumed: the same in
-    every window)."""
-    from sim.lobster import EventType, open_sample
-
-    first = last = None
-    executed = 0
-    for message in open_sample(path).messages():
-        first = message.ts_ns if first is None else first
-        last = message.ts_ns
-        if message.event in (EventType.EXECUTE_VISIBLE, EventType.EXECUTE_HIDDEN):
-            executed += message.qty
-    if first is None or last is None:
-        raise UsageError(f"{path} holds no messages")
+    every window). Reads and checks both files: a defect is reported before any episode."""
+    messages = sample.read(tick_size).messages
+    if not len(messages):
+        raise UsageError(f"{sample.source} holds no messages")
+    first, last = int(messages.ts_ns[0]), int(messages.ts_ns[-1])
+    executed = int(messages.qty[(messages.event == EventType.EXECUTE_VISIBLE) |
+                                (messages.event == EventType.EXECUTE_HIDDEN)].sum())
     return first, last, executed / max((last - first) / 1e9, 1.0)
 
 
-def _replay_plan(args: argparse.Namespace, spec: EpisodeSpec, first: int, last: int) \
-        -> tuple[ExchangeForEpisode, list[int], str, VolumeProfile]:
-    from sim.lobster import open_sample
-    from sim.profile import volume_profile
-    from sim.replay_exchange import ReplayExchange
-
-    sample = open_sample(args.data)
+def _replay_plan(args: argparse.Namespace, sample: LobsterSample, spec: EpisodeSpec, first: int,
+                 last: int) -> tuple[ExchangeForEpisode, list[int], str, VolumeProfile]:
     offset_ns = EXCHANGE_UTC_OFFSET_HOURS * 3_600 * 10**9
     day_start = (first + offset_ns) // DAY_NS * DAY_NS - offset_ns  # local midnight, in UTC
     lo, hi = first, last
@@ -304,8 +323,8 @@ def _replay_plan(args: argparse.Namespace, spec: EpisodeSpec, first: int, last: 
 
     def exchange_for(k: int) -> ReplayExchange:
         start = starts[k] - warmup_ns
-        return ReplayExchange(open_sample(args.data), spec.symbol, latency_ns=latency_ns,
-                              start_ns=start, end_ns=start + warmup_ns + need_ns)
+        return ReplayExchange(sample, spec.symbol, latency_ns=latency_ns, start_ns=start,
+                              end_ns=start + warmup_ns + need_ns, tick_size=args.tick_size)
 
     overlap = " (windows overlap)" if step < need_ns else ""
     data = (f"replay of {args.data.name}, {count} windows evenly spaced over the day"

@@ -136,7 +136,7 @@ def _reference_mismatches(sample: LobsterSample) -> tuple[int, Mismatch | None]:
 @pytest.mark.parametrize("seed", range(4))
 def test_every_divergence_is_caught_where_the_row_by_row_replay_finds_it(
         tmp_path: Path, seed: int) -> None:
-    # The first 4,000 GOOG rows with sizes changed at random cells and two messages swapped:
+    # The first 4,000 GOOG rows with sizes changed at random cells and two events swapped:
     # the vectorised check must count the same mismatching rows and report the same first one.
     rng = random.Random(seed)
     with zipfile.ZipFile(GOOG) as archive:
@@ -150,8 +150,9 @@ def test_every_divergence_is_caught_where_the_row_by_row_replay_finds_it(
         row, level = rng.randrange(1, 4_000), rng.randrange(10)
         cell = 4 * level + rng.choice((1, 3))  # an ask or a bid size
         books[row][cell] = str(int(books[row][cell]) + rng.randint(1, 50))
-    swap = rng.randrange(1, 3_999)
-    messages[swap], messages[swap + 1] = messages[swap + 1], messages[swap]
+    swap = rng.randrange(1, 3_999)  # the events swap, each line keeps its time (in order)
+    (time_a, event_a), (time_b, event_b) = (m.split(",", 1) for m in messages[swap:swap + 2])
+    messages[swap:swap + 2] = [f"{time_a},{event_b}", f"{time_b},{event_a}"]
     sample = open_sample(_sample(tmp_path, 10, messages, [",".join(b) for b in books]))
     result = check_book(sample)
     assert (result.mismatches, result.first_mismatch) == _reference_mismatches(sample)

@@ -8,13 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.domain import Side
-from sim import int_csv
-from sim.lobster import EventType, HaltPhase, LobsterFormatError, open_sample
-from sim.lobster_columns import EMPTY, book_blocks, read_messages
+from sim.lobster import EventType, HaltPhase, LobsterFormatError, message_at, open_sample
+from sim.lobster_columns import EMPTY
+from sim.lobster_csv import read_columns
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 GOOG = SHARED / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
@@ -67,13 +67,15 @@ def test_hand_made_folder_converts_units(tmp_path: Path) -> None:
 
 BAD_MESSAGES = [
     ("34200,1,11,100,5851250,1", "not a whole number of ticks"),
-    ("34200,9,11,100,5851200,1", "EventType"),
+    ("34200,9,11,100,5851200,1", "unknown event type 9"),
     ("34200,1,11,100,5851200,0", "direction"),
     ("34200,1,11,-5,5851200,1", "negative size"),
     ("99999,1,11,5,5851200,1", "outside the day"),
     ("34200,1,11", "expected 6 fields"),
     ("noon,1,11,5,5851200,1", "line 2"),
-    ("34200,7,0,0,5,-1", "HaltPhase"),
+    ("34200,7,0,0,5,-1", "unknown halt phase 5"),
+    ("34200,1,11,100,-5851200,1", "price -5851200 is not positive"),
+    ("34199,1,11,100,5851200,1", "before the previous line's"),
 ]
 
 
@@ -102,6 +104,7 @@ def test_tick_size_must_be_representable(tmp_path: Path) -> None:
         next(sample.messages(Decimal("0.00001")))
 
 
+@settings(deadline=None)  # files and a reader thread: no timing assertion
 @given(st.lists(st.text(alphabet="0123456789-.,e ", max_size=12), min_size=0, max_size=8))
 def test_any_row_parses_or_fails_clearly(tmp_path_factory: pytest.TempPathFactory,
                                          fields: list[str]) -> None:
@@ -128,7 +131,8 @@ BAD_BOOKS = [
     ("5851300,10,5851200,100,5851400,5,5851300,5", "out of order"),
     ("5851300,0,5851200,100,9999999999,0,-9999999999,0", "no positive size"),
     ("5851300,10,5851200", "expected 8 fields"),
-    ("5851300,10,5851200,x,9999999999,0,-9999999999,0", "invalid literal"),
+    ("5851300,10,5851200,x,9999999999,0,-9999999999,0", "field 4 is not a whole number"),
+    ("5851300,10,-5851200,100,9999999999,0,-9999999999,0", "price is not positive"),
 ]
 
 
@@ -142,37 +146,37 @@ def test_bad_book_rows_name_the_line(tmp_path: Path, bad_book: str, complaint: s
     assert complaint in str(caught.value)
 
 
-# --- the whole-file column readers (sim.lobster_columns): same values, same errors -------------
+# --- the columns behind the row iterators ----------------------------------------------------
 
-def _blocks(sample):  # type: ignore[no-untyped-def]
+def _book_rows_from_columns(sample):  # type: ignore[no-untyped-def]
     """The book columns as one list of (asks, bids) rows, like BookRow."""
+    book = sample.read().book
     rows = []
-    for block in book_blocks(sample):
-        for i in range(len(block.ask_price)):
-            asks = tuple((int(p), int(q)) for p, q in
-                         zip(block.ask_price[i], block.ask_qty[i], strict=True) if p != EMPTY)
-            bids = tuple((int(p), int(q)) for p, q in
-                         zip(block.bid_price[i], block.bid_qty[i], strict=True) if p != -EMPTY)
-            rows.append((asks, bids))
+    for i in range(len(book)):
+        asks = tuple((int(p), int(q)) for p, q in
+                     zip(book.ask_price[i], book.ask_qty[i], strict=True) if p != EMPTY)
+        bids = tuple((int(p), int(q)) for p, q in
+                     zip(book.bid_price[i], book.bid_qty[i], strict=True) if p != -EMPTY)
+        rows.append((asks, bids))
     return rows
 
 
 def _columns_equal_rows(sample, count: int | None = None) -> None:  # type: ignore[no-untyped-def]
-    columns = read_messages(sample)
+    columns = sample.read().messages
     messages = list(itertools.islice(sample.messages(), count))
-    assert [columns.message(i) for i in range(len(messages))] == messages
-    assert _blocks(sample)[:len(messages)] == \
+    assert [message_at(columns, i) for i in range(len(messages))] == messages
+    assert _book_rows_from_columns(sample)[:len(messages)] == \
         [(r.asks, r.bids) for r in itertools.islice(sample.book_rows(), count)]
 
 
 @pytest.mark.skipif(not GOOG.exists(), reason=f"shared market data not found at {GOOG}")
-def test_columns_equal_the_row_readers_on_goog() -> None:
+def test_columns_equal_the_row_iterators_on_goog() -> None:
     sample = open_sample(GOOG)
-    assert len(read_messages(sample)) == 147_916
+    assert len(sample.read().messages) == 147_916
     _columns_equal_rows(sample, 30_000)
 
 
-def test_columns_equal_the_row_readers_on_a_hand_made_file(tmp_path: Path) -> None:
+def test_columns_equal_the_row_iterators_on_a_hand_made_file(tmp_path: Path) -> None:
     sample = open_sample(_write_sample(
         tmp_path,
         ["34200.000000001,1,11,100,5851200,1", "34200.5,4,11,40,5851200,1",
@@ -183,63 +187,67 @@ def test_columns_equal_the_row_readers_on_a_hand_made_file(tmp_path: Path) -> No
     _columns_equal_rows(sample)
 
 
-@pytest.mark.parametrize("bad_row, complaint", BAD_MESSAGES + [
+@pytest.mark.parametrize("bad_row, complaint", [
     ("34200,1,11,5,5851200", "expected 6 fields"),
-    ("34200, 1,11,5,5851200,1", "plain number"),
     ("34200,1,11,5,5851200,1,9", "expected 6 fields"),
+    ("34200,1,1 1,5,5851200,1", "a space inside the line"),
     ("", "expected 6 fields, got 0")])
-def test_column_reader_names_the_line_of_a_bad_message(tmp_path: Path, bad_row: str,
-                                                       complaint: str) -> None:
+def test_a_row_of_another_shape_names_its_line(tmp_path: Path, bad_row: str,
+                                               complaint: str) -> None:
     sample = open_sample(_write_sample(tmp_path, ["34200,1,10,5,5851200,1", bad_row,
                                                   "noon,1,11,5,5851200,1"],
                                        ["5851300,10,5851200,100"] * 3))
-    with pytest.raises(LobsterFormatError, match="_message_2.csv line 2: ") as caught:
-        read_messages(sample)
+    with pytest.raises(LobsterFormatError, match=r"_message_2\.csv line 2: ") as caught:
+        sample.read()
     assert complaint in str(caught.value)
 
 
-@pytest.mark.parametrize("bad_book, complaint", BAD_BOOKS + [
+@pytest.mark.parametrize("bad_book, complaint", [
     ("9999999999,0,5851200,100,5851400,5,-9999999999,0", "empty level above a visible one"),
     ("5851300,10,5851200,100,9999999999,0,-9999999999,0,1", "expected 8 fields"),
-    ("5851300,10,5851200,1_00,9999999999,0,-9999999999,0", "plain number"),
-    ("5851300,10,5851200, 100,9999999999,0,-9999999999,0", "separated by ',' alone")])
-def test_column_reader_names_the_line_of_a_bad_book_row(tmp_path: Path, bad_book: str,
-                                                        complaint: str) -> None:
+    ("5851300,10,5851200,1_00,9999999999,0,-9999999999,0", "not a whole number")])
+def test_a_bad_book_row_names_its_line(tmp_path: Path, bad_book: str, complaint: str) -> None:
     good = "5851300,10,5851200,100,9999999999,0,-9999999999,0"
     sample = open_sample(_write_sample(tmp_path, ["34200,1,10,5,5851200,1"] * 3,
                                        [good, bad_book, "x"]))
-    with pytest.raises(LobsterFormatError, match="_orderbook_2.csv line 2: ") as caught:
-        list(book_blocks(sample))
+    with pytest.raises(LobsterFormatError, match=r"_orderbook_2\.csv line 2: ") as caught:
+        sample.read()
     assert complaint in str(caught.value)
 
 
 @pytest.mark.parametrize("bad_line", [1, 4_999, 5_000, 12_345])
-def test_the_first_bad_row_of_a_long_file_is_found(tmp_path: Path, bad_line: int,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    # Small chunks, so the file spans many and the bad row may sit at a chunk's edge.
-    monkeypatch.setattr(int_csv, "CHUNK_BYTES", 4096)
+def test_the_first_bad_row_of_a_long_file_is_found(tmp_path: Path, bad_line: int) -> None:
     books = ["5851300,10,5851200,100,9999999999,0,-9999999999,0"] * 12_400
     books[bad_line - 1] = "5851300,10,5851200,-100,9999999999,0,-9999999999,0"
     books[12_399] = "5851300,10,5851200,x,9999999999,0,-9999999999,0"  # later: not reported
     sample = open_sample(_write_sample(tmp_path, ["34200,1,10,5,5851200,1"] * 12_400, books))
     with pytest.raises(LobsterFormatError, match=f"line {bad_line}: a visible level with no "
                                                  "positive size"):
-        list(book_blocks(sample))
+        sample.read()
 
 
-def test_integers_and_decimals_parse_exactly() -> None:
+def test_integers_and_times_parse_exactly() -> None:
     values = ["0", "7", "-7", "12345678", "123456789", "-9999999999", "1234567890123456"]
-    data = "\n".join(f"{v},{v}.5,{v}" for v in values).encode() + b"\r\n"
-    (block,) = int_csv.read_int_blocks(data, 3, decimal_column=1, scale=3)
-    assert block.values[:, 0].tolist() == [int(v) for v in values]
-    assert block.values[:, 1].tolist() == [int(v) * 1000 + (-500 if v.startswith("-") else 500)
-                                           for v in values]
-    assert not block.not_plain.any() and block.bad_shape is None
+    times = ["0", "1.5", "34200.000000001", "86399.999999999", "43002.632812672004",
+             "43002.6328126726", "7.", "12.0000000004"]
+    data = "\n".join(f"{t},{v}" for t, v in zip(times, [*values, "1"], strict=True))
+    parsed = read_columns(data.encode() + b"\r\n", 2, time_first=True)
+    assert parsed.columns[0].tolist() == [0, 1_500_000_000, 34_200_000_000_001,
+                                          86_399_999_999_999, 43_002_632_812_672,
+                                          43_002_632_812_673, 7_000_000_000, 12_000_000_000]
+    assert parsed.columns[1].tolist() == [int(v) for v in [*values, "1"]]
+    crlf, decimals = parsed.quirks  # only the last line ends in CRLF
+    assert (crlf.note("f"), decimals.note("f")) == (
+        "f: note: 1 CRLF line end read as newline (first at line 8)",
+        "f: note: 3 timestamps with more than 9 decimals rounded to the nanosecond (first at "
+        "line 5)")
+    assert (decimals.count, decimals.first_line) == (3, 5)
 
 
+@settings(deadline=None)
 @given(st.lists(st.text(alphabet="0123456789-.,e \r\n", max_size=14), min_size=0, max_size=9),
        st.booleans())
-def test_the_column_readers_parse_any_text_or_fail_clearly(
+def test_the_reader_parses_any_text_or_fails_clearly(
         tmp_path_factory: pytest.TempPathFactory, fields: list[str], book: bool) -> None:
     text = ",".join(fields) or "x"
     folder = _write_sample(tmp_path_factory.mktemp("columns"),
@@ -247,11 +255,9 @@ def test_the_column_readers_parse_any_text_or_fail_clearly(
                            [text if book else "5851300,10,5851200,100"])
     sample = open_sample(folder)
     try:
-        if book:
-            for block in book_blocks(sample):
-                assert (block.ask_qty >= 0).all() and (block.bid_qty >= 0).all()
-        else:
-            columns = read_messages(sample)
-            assert (columns.qty >= 0).all() and set(columns.side.tolist()) <= {1, -1}
+        read = sample.read(keep=False)
     except LobsterFormatError as exc:
         assert "line " in str(exc)
+    else:
+        assert (read.book.ask_qty >= 0).all() and (read.book.bid_qty >= 0).all()
+        assert (read.messages.qty >= 0).all() and set(read.messages.side.tolist()) <= {1, -1}

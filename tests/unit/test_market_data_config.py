@@ -116,3 +116,15 @@ def test_a_feed_that_cannot_be_built_says_why(tmp_path: Path, path: str, expecte
     with pytest.raises(FeedSetupError, match=expected):
         ServiceFeeds.from_config(config.market_data, config.instrument_map(), make_overlay(),
                                  Metrics())
+
+
+def test_a_lobster_file_with_a_defect_stops_the_start_naming_file_and_line(
+        tmp_path: Path) -> None:
+    stem = "GOOG_2012-06-21_34200000_57600000_{}_1.csv"
+    (tmp_path / stem.format("message")).write_text("34200.1,1,1,5,5851200,1\n" * 2)
+    (tmp_path / stem.format("orderbook")).write_text("5851300,10,5851200,100\n5851300,10\n")
+    config = _load(tmp_path, TWO + "market_data:\n  feeds:\n    - {source: file_replay, "
+                   f"symbol: GOOG, format: lobster, path: '{tmp_path}'}}\n")
+    with pytest.raises(FeedSetupError, match=r"orderbook_1\.csv line 2: expected 4 fields"):
+        ServiceFeeds.from_config(config.market_data, config.instrument_map(), make_overlay(),
+                                 Metrics())
