@@ -35,7 +35,9 @@ at every lag.
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -149,3 +151,30 @@ def fit_impact(sample: LobsterSample) -> tuple[ImpactParams, dict[str, Any]]:
               "size_exponent_estimate": round(estimated_delta, 3),
               "not_estimated": [] if delta == estimated_delta else ["size_exponent"]}
     return params, source
+
+
+def impact_section(sample: LobsterSample) -> dict[str, Any]:
+    """The ``impact`` section ``execagent calibrate`` writes: the parameters (6 significant
+    digits) and ``estimated_from``."""
+    params, source = fit_impact(sample)
+    section: dict[str, Any] = {k: float(f"{v:.6g}") for k, v in params.to_json().items()}
+    section["estimated_from"] = source
+    return section
+
+
+def load_impact_params(path: Path | str) -> ImpactParams:
+    """The propagator in a file ``execagent calibrate`` wrote. A file without an ``impact``
+    section (written before impact was estimated, or from too few market orders) means no
+    impact: :meth:`ImpactParams.none`. ValueError (one line) for anything unreadable."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: not a file `execagent calibrate` wrote")
+    if "impact" not in document:
+        return ImpactParams.none()
+    try:
+        return ImpactParams.from_json(document["impact"])
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
