@@ -48,7 +48,8 @@ class ImpactReplayMarket(ReplayMarket):
         self.propagator = Propagator(impact)
         self.shift = 0  # ticks the recorded book is moved by now
         self._raw: BookRow | None = None
-        self._shown: tuple[int, BookRow | None] = (0, None)  # (id of the raw row, shifted)
+        # The shifted row, and the raw row's id and the shift it was made for.
+        self._shown: tuple[int, int, BookRow | None] = (0, 0, None)
         super().__init__(sample, start_ns)
 
     @property
@@ -56,10 +57,10 @@ class ImpactReplayMarket(ReplayMarket):
         raw = self.raw
         if self.shift == 0:
             return raw
-        key, shown = self._shown
-        if key != id(raw) or shown is None:
+        raw_id, shift, shown = self._shown
+        if raw_id != id(raw) or shift != self.shift or shown is None:
             shown = BookRow(_shifted(raw.asks, self.shift), _shifted(raw.bids, self.shift))
-            self._shown = (id(raw), shown)
+            self._shown = (id(raw), self.shift, shown)
         return shown
 
     @book.setter

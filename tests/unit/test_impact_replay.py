@@ -124,6 +124,25 @@ def test_the_agent_matches_against_the_shifted_book() -> None:
     assert [f.price for f in fills] == [best_ask]
 
 
+def test_orders_in_a_row_walk_down_the_shifted_book_and_never_take_the_same_shares_twice(
+) -> None:
+    market = ImpactReplayMarket(open_sample(GOOG), IMPACT, _start_ns())
+    shown = sum(market.view(Side.BUY).values())
+    prices, taken, value = [], 0, 0
+    for _ in range(10):  # at the same instant, as a sweep of market orders is sent
+        _, fills = market.submit(Side.SELL, 100)
+        taken += sum(f.qty for f in fills)
+        value += sum(f.qty * f.price for f in fills)
+        prices += [f.price for f in fills]
+    assert taken <= shown
+    assert prices == sorted(prices, reverse=True)
+    assert prices[-1] < prices[0] - 10  # each sell pushes the bids down before the next
+    plain = ReplayMarket(open_sample(GOOG), _start_ns())
+    _, fills = plain.submit(Side.SELL, taken)
+    assert sum(f.qty for f in fills) == taken
+    assert value < sum(f.qty * f.price for f in fills)  # the same sale without impact
+
+
 def test_a_resting_order_keeps_its_price_and_its_queue_is_what_the_shifted_book_shows() -> None:
     market = ImpactReplayMarket(open_sample(GOOG), IMPACT, _start_ns())
     bid = market.best(Side.BUY)
