@@ -14,8 +14,10 @@ Named assumptions:
   their sizes or the spread.
 - **Only the agent's marketable orders make impact** (every fill one order it sent took at
   once, counted together as one market order). Its passive fills are carved out of recorded
-  executions, whose impact the recorded prices already hold; a resting order the replay later
-  moves through fills as a taker would but adds none, or impact could feed on itself.
+  executions, whose impact the recorded prices already hold. A resting order the replay later
+  moves through fills as a taker would but adds none either: in the market, the crowd's order
+  that moved the price there would have traded with it, and that order's impact is in the
+  recording too (counting it would also let impact feed on itself).
 - **What the agent consumed moves with the book**: the hidden shares belong to recorded
   orders, so they stay on their recorded level wherever the shift puts it.
 - **The agent's orders keep their prices**; when the shift changes, the queue ahead of a
