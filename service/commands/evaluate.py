@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(args.json, summary_json(stats, diffs, len(episodes), data))
     if args.results is not None:
-        key = "replay" if args.data is not None else "sim"
+        key = "sim" if args.data is None else \
+            "replay" if args.impact == "none" else "replay-impact"  # its own section and plots
         plots = write_plots(results, args.results.parent / "results", key)
         command = _command(args)
         upsert_section(args.results, key,

@@ -133,11 +133,15 @@ def test_a_replay_with_impact_names_it_and_costs_a_taker_more(
             str(_config(tmp_path)), "--episodes", "2", "--policies", "twap",
             "--window", "11:00-12:00", "--signal", "none"]
     runs = {}
+    page = tmp_path / "results.md"
     for name, extra in (("none", []), ("calibrated", ["--impact", "calibrated", "--params",
                                                       "sim/params/GOOG_2012-06-21.json"])):
         out = tmp_path / f"{name}.json"
-        assert main([*base, *extra, "--json", str(out)]) == 0
+        assert main([*base, *extra, "--json", str(out), "--results", str(page)]) == 0
         runs[name] = json.loads(out.read_text())
+    text = page.read_text()  # one section each: the impact run does not replace the plain one
+    assert "<!-- evaluate:replay:begin -->" in text
+    assert "<!-- evaluate:replay-impact:begin -->" in text and "--impact calibrated" in text
     assert "no impact (the day as recorded)" in runs["none"]["data"]
     assert "transient impact calibrated in sim/params/GOOG_2012-06-21.json" in \
         runs["calibrated"]["data"]
