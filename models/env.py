@@ -2,7 +2,8 @@
 
 One episode works one parent order through a simulated market (:func:`simulated_market`: the
 matching book and an order flow, seeded) or a replay of a LOBSTER day (:func:`replay_market`: a
-seeded random window of the recorded market, which the agent's orders interact with). Like the live
+seeded random window of the recorded market, which the agent's orders interact with, as recorded
+or moved by the agent's own transient impact). Like the live
 engine, it decides on every market-data message: each ``step`` takes the action for the observation
 it returned last, turns it into orders through the same :func:`models.actions.translate` the engine
 uses, hands them to the exchange, and runs the market until the next market-data message. The
@@ -105,6 +106,7 @@ from sim.exchange import Exchange, SimExchange
 from sim.flow import FlowParams, StochasticFlow
 from sim.latency import OrderLatency
 from sim.lobster import open_sample
+from sim.propagator import ImpactParams
 from sim.replay_exchange import ReplayExchange
 
 ExchangeFactory = Callable[[int], Exchange]
@@ -451,9 +453,12 @@ def simulated_market(params: FlowParams, symbol: str = "SIM", latency_ms: float 
 
 
 def replay_market(path: Path | str, symbol: str, episode_s: float,
-                  latency_ms: float = 0.0) -> ExchangeFactory:
+                  latency_ms: float = 0.0, impact: ImpactParams | None = None) -> ExchangeFactory:
     """Episodes on a LOBSTER day: each seed picks an episode start uniformly in the day (one
-    that leaves ``episode_s`` of data), and the recorded market replays from there."""
+    that leaves ``episode_s`` of data), and the recorded market replays from there. ``impact``:
+    the agent's own transient impact on the replayed prices (:mod:`sim.impact_replay`; for
+    example :func:`sim.impact_fit.load_impact_params` of a calibration file); none by default,
+    the day as recorded."""
     sample = open_sample(path)
     first = last = None
     for message in sample.messages():
@@ -467,6 +472,6 @@ def replay_market(path: Path | str, symbol: str, episode_s: float,
     def make(seed: int) -> Exchange:
         start = first + random.Random(seed).randrange(latest_start - first)
         return ReplayExchange(open_sample(path), symbol, latency_ns=latency_ns, start_ns=start,
-                              end_ns=start + int(episode_s * 1e9))
+                              end_ns=start + int(episode_s * 1e9), impact=impact)
 
     return make

@@ -7,7 +7,8 @@ event time and as fast as the data can be read, behind the same protocol, so a b
 training environment can switch between the two without knowing which one it drives.
 
 The agent's orders meet the recorded book through :class:`sim.replay.ReplayMarket`, and keep its
-assumptions (see that module): pure replay, no permanent impact; what the agent takes is
+assumptions (see that module): pure replay, no permanent impact (with ``impact``, the transient
+impact of :mod:`sim.impact_replay` shifts the whole book); what the agent takes is
 consumed and not offered again; resting orders join the back of the queue and fill once the
 recorded executions have used up the volume ahead.
 
@@ -63,7 +64,9 @@ from core.domain import (
 )
 from sim.agent_orders import AgentOrder, AgentOrders, ExchangeEvent, PendingIntents
 from sim.exchange import AgentFill
+from sim.impact_replay import ImpactReplayMarket
 from sim.lobster import EventType, LobsterMessage, LobsterSample
+from sim.propagator import ImpactParams
 from sim.replay import AgentFill as ReplayFill
 from sim.replay import ReplayMarket
 
@@ -77,10 +80,12 @@ class ReplayExchange:
 
     def __init__(self, sample: LobsterSample, symbol: str, latency_ns: int = 0,
                  start_ns: int | None = None, end_ns: int | None = None,
-                 market: ReplayMarket | None = None,
+                 market: ReplayMarket | None = None, impact: ImpactParams | None = None,
                  tick_size: Decimal = Decimal("0.01")) -> None:
         """``market``: the replay to trade in, when not the sample's own from ``start_ns``
-        (an injected event, :mod:`sim.injection`); ``tick_size``: the sample's prices' tick."""
+        (an injected event, :mod:`sim.injection`); ``impact``: the agent's transient impact
+        (:mod:`sim.impact_replay`), none by default: the day as recorded; ``tick_size``: the
+        sample's prices' tick."""
         if latency_ns < 0:
             raise ValueError(f"latency_ns must not be negative, got {latency_ns}")
         if start_ns is not None and end_ns is not None and end_ns <= start_ns:
@@ -88,7 +93,10 @@ class ReplayExchange:
         self.symbol = symbol
         self.latency_ns = latency_ns
         self.end_ns = end_ns
-        self.market = market if market is not None else ReplayMarket(sample, start_ns, tick_size)
+        if market is None:
+            market = ReplayMarket(sample, start_ns, tick_size) if impact is None or impact.is_none \
+                else ImpactReplayMarket(sample, impact, start_ns, tick_size)
+        self.market = market
         self.now_ns = self.market.now_ns if start_ns is None else \
             max(start_ns, self.market.now_ns)
         self.fills: list[AgentFill] = []

@@ -1,6 +1,9 @@
 """``execagent calibrate PATH -o params.json [--tick-size DOLLARS] [--symbol S]``: estimate the
 stochastic flow from LOBSTER data, in ticks of the instrument's tick size; the file records the
-symbol and tick size (``evaluate --sim`` names its market after them).
+symbol and tick size (``evaluate --sim`` names its market after them). And the propagator of the
+agent's transient impact (the ``impact`` section, :mod:`sim.impact_fit`); a day with too few
+market orders for the impact gets no such section, which means no impact, and the command says
+so.
 
 Exit codes: 0 written, 2 when the data cannot be read (one line naming file and line) or is too
 short to calibrate.
@@ -17,6 +20,7 @@ from typing import Any
 from service.commands import instrument_args
 from service.commands.output import output_console, print_error
 from sim.calibrate import calibrate
+from sim.impact_fit import impact_section
 from sim.lobster import LobsterFormatError, open_sample
 
 
@@ -36,13 +40,27 @@ def run(args: argparse.Namespace) -> int:
     except (LobsterFormatError, OSError, ValueError) as exc:
         print_error(f"execagent calibrate: {exc}")
         return 2
+    try:
+        document["impact"] = impact_section(sample, args.tick_size)
+    except ValueError as exc:
+        print_error(f"execagent calibrate: no impact section (no impact in a replay): {exc}")
     args.output.write_text(to_json(document))
     params = document["params"]
     output_console().print(
         f"{document['data']}: {document['events']:,} events over {document['seconds']:,.0f} s; "
         f"limit {params['limit_rate']:.3f}/s, market {params['market_rate']:.3f}/s, cancel "
-        f"{params['cancel_deep']:.4f}/order/s behind the touch; written to {args.output}")
+        f"{params['cancel_deep']:.4f}/order/s behind the touch{_impact_text(document)}; "
+        f"written to {args.output}")
     return 0
+
+
+def _impact_text(document: dict[str, Any]) -> str:
+    impact = document.get("impact")
+    if impact is None:
+        return ""
+    return (f"; impact {impact['g0_ticks']:.2f} ticks for {impact['reference_qty']:g} shares, "
+            f"size exponent {impact['size_exponent']:g}, decaying as (1 + t / "
+            f"{impact['decay_s']:.3g} s)^-{impact['decay_exponent']:.3g}")
 
 
 _FLAT_LIST = re.compile(r"\[[^\[\]{}]*\]")

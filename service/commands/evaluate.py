@@ -4,7 +4,9 @@ Every policy runs through the live engine, risk overlay and OMS
 (:mod:`service.evaluation.backtest`) on the same held-out episodes: seeds training never draws
 (``--sim``), or evenly spaced windows of a LOBSTER day (``--data``). The episode (side,
 quantity, horizon, slices, latency) comes from the training configuration, so the policy is
-evaluated on the task it was trained for.
+evaluated on the task it was trained for. A replay is the day as recorded (``--impact none``,
+the default) or with the agent's own transient impact (``--impact calibrated``: the propagator
+in ``--params``, or estimated from the replayed file; :mod:`sim.impact_replay`).
 
 The instrument comes from the data: with ``--data`` the symbol is the LOBSTER file name's
 ticker and the tick size ``--tick-size`` (0.01 by default); the risk limits must name that
@@ -57,8 +59,10 @@ from service.evaluation.results_page import (
 from sim.calibrate import load_flow_params
 from sim.exchange import SimExchange
 from sim.flow import StochasticFlow
+from sim.impact_fit import fit_impact, load_impact_params
 from sim.lobster import EventType, LobsterSample, open_sample
 from sim.profile import VolumeProfile, volume_profile
+from sim.propagator import ImpactParams
 from sim.replay_exchange import ReplayExchange
 
 BASELINES = BASELINE_NAMES
@@ -66,6 +70,7 @@ DEFAULT_SIGNAL = Path("models/artifacts/signal.onnx")
 SIM_START_NS = 1_340_280_000 * 10**9  # 2012-06-21 12:00 UTC: a date, not a market fact
 SIM_SYMBOL = "GOOG"  # the simulated market's name when neither --symbol nor the params say
 DAY_NS = 86_400 * 10**9
+IMPACT_CHOICES = ("none", "calibrated")
 EXCHANGE_UTC_OFFSET_HOURS = -4  # --window is New York time, as the LOBSTER loader assumes
 
 
@@ -82,6 +87,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="simulated episodes on the flow calibrated in PARAMS (JSON)")
     market.add_argument("--data", type=Path, metavar="PATH",
                         help="replay episodes from a LOBSTER sample (zip or folder)")
+    p.add_argument("--impact", default="none", metavar="none|calibrated",
+                   help="replay only: none (the day as recorded, the default) or calibrated "
+                        "(the agent's trades move later prices by the propagator in --params, "
+                        "or estimated from the --data file)")
+    p.add_argument("--params", type=Path, default=None, metavar="PARAMS",
+                   help="with --impact calibrated: the calibration file whose impact section "
+                        "to use (a file without one means no impact)")
     p.add_argument("--episodes", type=int, default=50, help="episodes (default 50)")
     p.add_argument("--config", type=Path, default=Path("configs/train.yaml"),
                    help="training config whose episode section defines the parent order")
@@ -140,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(args.json, summary_json(stats, diffs, len(episodes), data))
     if args.results is not None:
-        key = "replay" if args.data is not None else "sim"
+        key = "sim" if args.data is None else \
+            "replay" if args.impact == "none" else "replay-impact"  # its own section and plots
         plots = write_plots(results, args.results.parent / "results", key)
         command = _command(args)
         upsert_section(args.results, key,
@@ -163,6 +176,10 @@ def _command(args: argparse.Namespace) -> str:
     parts += ["--tick-size", str(args.tick_size)]
     if args.window is not None:
         parts += ["--window", args.window]
+    if args.data is not None:
+        parts += ["--impact", args.impact]
+        if args.params is not None:
+            parts += ["--params", str(args.params)]
     parts += ["--policies", args.policies, "--signal", str(args.signal)]
     if args.json is not None:
         parts += ["--json", str(args.json)]
@@ -181,12 +198,20 @@ def _plan(args: argparse.Namespace) -> Plan:
     unknown = sorted(set(names) - {"rl", *BASELINES})
     if unknown or not names:
         raise UsageError(f"unknown policies {unknown}; choose from rl, {', '.join(BASELINES)}")
+    if args.impact not in IMPACT_CHOICES:
+        raise UsageError(f"--impact must be one of {', '.join(IMPACT_CHOICES)}, got "
+                         f"{args.impact!r}")
+    if args.params is not None and args.impact != "calibrated":
+        raise UsageError("--params names the impact's calibration: give --impact calibrated")
     config = load_train_config(args.config)
     limits = load_limits(args.limits)
     exchange_for: ExchangeForEpisode
     if args.sim is not None:
         if args.window is not None:
             raise UsageError("--window applies to --data replays only")
+        if args.impact != "none":
+            raise UsageError("--impact applies to --data replays only (the simulated flow's "
+                             "crowd reacts to the agent's trades itself)")
         params = load_flow_params(args.sim)
         symbol = args.symbol or _params_symbol(args.sim)
         _check_limits(limits, symbol, args.limits)
@@ -320,16 +345,35 @@ def _replay_plan(args: argparse.Namespace, sample: LobsterSample, spec: EpisodeS
     step = (latest - earliest) // max(count - 1, 1)
     starts = [earliest + k * step for k in range(count)]
     latency_ns = 0 if spec.latency_p99_ms is not None else int(spec.latency_ms * 1e6)
+    impact, impact_text = _impact(args, sample)
 
     def exchange_for(k: int) -> ReplayExchange:
         start = starts[k] - warmup_ns
         return ReplayExchange(sample, spec.symbol, latency_ns=latency_ns, start_ns=start,
-                              end_ns=start + warmup_ns + need_ns, tick_size=args.tick_size)
+                              end_ns=start + warmup_ns + need_ns, impact=impact,
+                              tick_size=args.tick_size)
 
     overlap = " (windows overlap)" if step < need_ns else ""
     data = (f"replay of {args.data.name}, {count} windows evenly spaced over the day"
-            f"{overlap}; one day of one stock")
+            f"{overlap}, {impact_text}; one day of one stock")
     return exchange_for, list(range(count)), data, volume_profile(sample)
+
+
+def _impact(args: argparse.Namespace, sample: LobsterSample) -> tuple[ImpactParams, str]:
+    """The replay's impact and how the results name it."""
+    if args.impact == "none":
+        return ImpactParams.none(), "no impact (the day as recorded)"
+    if args.params is not None:
+        impact = load_impact_params(args.params)
+        source = f"calibrated in {args.params}"
+        if impact.is_none:
+            source += ", which has no impact section: none"
+    else:
+        impact, _ = fit_impact(sample, args.tick_size)
+        source = f"estimated from {args.data.name}"
+    return impact, (f"the agent's transient impact {source} ({impact.g0_ticks:.2f} ticks for "
+                    f"{impact.reference_qty:g} shares, size exponent {impact.size_exponent:g}, "
+                    f"(1 + t / {impact.decay_s:.3g} s)^-{impact.decay_exponent:.3g})")
 
 
 def _window(text: str, day_start: int, first: int, last: int) -> tuple[int, int]:

@@ -88,6 +88,9 @@ def test_upsert_keeps_other_sections(tmp_path: Path) -> None:
     (["--policies", "rl,twapp"], "unknown policies ['twapp']"),
     (["--window", "10:00-11:00"], "--window applies to --data"),
     (["--config", "nowhere.yaml"], "nowhere.yaml"),
+    (["--impact", "calibratd"], "--impact must be one of none, calibrated, got 'calibratd'"),
+    (["--impact", "calibrated"], "--impact applies to --data replays only"),
+    (["--params", "sim/params/GOOG_2012-06-21.json"], "give --impact calibrated"),
 ])
 def test_bad_arguments_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                           extra: list[str], message: str) -> None:
@@ -120,6 +123,35 @@ def test_replay_window_without_data_is_a_clear_error(
     assert "holds no data (the data covers 09:30-15:59)" in capsys.readouterr().err
     assert main([*base, "--window", "10:00-10:01"]) == 2
     assert "no episode fits" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+def test_a_replay_with_impact_names_it_and_costs_a_taker_more(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    base = ["evaluate", "--policy", str(model), "--data", str(GOOG), "--config",
+            str(_config(tmp_path)), "--episodes", "2", "--policies", "twap",
+            "--window", "11:00-12:00", "--signal", "none"]
+    runs = {}
+    page = tmp_path / "results.md"
+    for name, extra in (("none", []), ("calibrated", ["--impact", "calibrated", "--params",
+                                                      "sim/params/GOOG_2012-06-21.json"])):
+        out = tmp_path / f"{name}.json"
+        assert main([*base, *extra, "--json", str(out), "--results", str(page)]) == 0
+        runs[name] = json.loads(out.read_text())
+    text = page.read_text()  # one section each: the impact run does not replace the plain one
+    assert "<!-- evaluate:replay:begin -->" in text
+    assert "<!-- evaluate:replay-impact:begin -->" in text and "--impact calibrated" in text
+    assert "no impact (the day as recorded)" in runs["none"]["data"]
+    assert "transient impact calibrated in sim/params/GOOG_2012-06-21.json" in \
+        runs["calibrated"]["data"]
+    # TWAP takes liquidity on every slice: its own sells push the book down before the next.
+    assert runs["calibrated"]["policies"]["twap"]["is_bps_mean"] > \
+        runs["none"]["policies"]["twap"]["is_bps_mean"]
+    capsys.readouterr()
+    assert main([*base, "--impact", "calibrated", "--params", str(tmp_path / "no.json")]) == 2
+    err = capsys.readouterr().err
+    assert "no.json" in err and "Traceback" not in err
 
 
 def test_the_parent_can_be_set_on_the_command_line(

@@ -129,6 +129,16 @@ def test_calibration_recovers_the_parameters_of_data_the_flow_made(tmp_path: Pat
     assert statistics.mean(p["limit_sizes"]) == pytest.approx(truth.mean_limit_size, rel=0.15)
 
 
+def test_a_day_with_too_few_market_orders_gets_no_impact_section_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _sample(tmp_path, ["34200,1,1,100,1000000,1", "34201,1,2,100,999000,1",
+                                "34203,4,8,30,1010000,-1", "34210,3,2,100,999000,1"])
+    out = tmp_path / "p.json"
+    assert main(["calibrate", str(folder), "-o", str(out)]) == 0
+    assert "no impact section (no impact in a replay)" in capsys.readouterr().err
+    assert "impact" not in json.loads(out.read_text())
+
+
 def test_too_little_data_is_a_clear_error(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     folder = _sample(tmp_path, ["34200,1,1,100,1000000,1"])

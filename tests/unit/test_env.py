@@ -16,7 +16,9 @@ from models.task import TaskSampler
 from risk.limits import parse_limits
 from service.commands.training_risk import OverlayFactory
 from sim.flow import FlowParams
+from sim.impact_fit import load_impact_params
 from sim.lobster import open_sample
+from sim.propagator import ImpactParams
 from sim.replay_exchange import ReplayExchange
 from tests.support.risk import BASE_LIMITS
 
@@ -96,6 +98,7 @@ def test_invalid_settings_are_refused() -> None:
 
 GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \
     "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+SHIPPED_PARAMS = Path(__file__).resolve().parents[2] / "sim" / "params" / "GOOG_2012-06-21.json"
 
 
 @pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
@@ -110,6 +113,20 @@ def test_replay_mode_trades_in_the_recorded_market() -> None:
     same_start = env.parent.start_ns
     env.reset(seed=4)
     assert env.parent.start_ns != same_start  # another seed, another window of the day
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+def test_replay_mode_with_impact_makes_crossing_cost_more() -> None:
+    def crossing_cost(impact: ImpactParams | None) -> float:
+        env = ExecutionEnv(replay_market(GOOG, "GOOG", episode_s=120, impact=impact), side=-1,
+                           qty=600, horizon_s=60, slice_s=10, warmup_s=5, horizon_grace_s=10)
+        _, info, _ = _episode(env, lambda obs: CROSS, 3)
+        assert info["remaining"] == 0
+        return float(info["shortfall_bps"])
+
+    plain = crossing_cost(None)
+    assert crossing_cost(ImpactParams.none()) == plain
+    assert crossing_cost(load_impact_params(SHIPPED_PARAMS)) > plain
 
 
 def test_replay_of_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
