@@ -93,7 +93,7 @@ def _propagator_day(folder: Path, truth: ImpactParams, orders: int, gap_s: float
                               ** truth.size_exponent * (1 + (times[n] - times[k])
                                                         / truth.decay_s) ** -truth.decay_exponent))
         bid = 10_000 + round(impact + noise[n])
-        ts = 34_201 + times[n]
+        ts = 34_200 + gap_s + times[n]  # the first submission after the opening row
         messages.append(f"{ts - gap_s / 2:.3f},1,{n + 2},100,{bid * 100},1")
         rows.append(f"{(bid + 2) * 100},100,{bid * 100},100")
         price, direction = (bid + 2, -1) if signs[n] > 0 else (bid, 1)
