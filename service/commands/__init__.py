@@ -8,6 +8,7 @@ COMMAND_MODULES = (
     "service.commands.evaluate",
     "service.commands.export",
     "service.commands.feed_server",
+    "service.commands.fidelity",
     "service.commands.journal",
     "service.commands.model_reference",
     "service.commands.operator",

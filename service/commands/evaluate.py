@@ -128,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     console = output_console()
     try:
-        plan = _plan(args)
+        plan = plan_evaluation(args)
         signal_model = None if str(args.signal) == "none" else SignalModel(args.signal)
     except (UsageError, ModelError, TrainConfigError, OSError, ValueError) as exc:
         print_error(f"execagent evaluate: {exc}")
@@ -191,7 +191,7 @@ Plan = tuple[list[ExecutionPolicy], ExchangeForEpisode, list[int], EpisodeSpec, 
              RiskLimits, str]
 
 
-def _plan(args: argparse.Namespace) -> Plan:
+def plan_evaluation(args: argparse.Namespace) -> Plan:
     if args.episodes <= 0:
         raise UsageError("--episodes must be positive")
     names = [n.strip() for n in args.policies.split(",") if n.strip()]

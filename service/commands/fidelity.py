@@ -1,0 +1,104 @@
+"""``execagent fidelity``: the simulation's costs and stylised facts against the replayed day.
+
+Every baseline works the training configuration's parent order in the calibrated simulation
+(``--params``'s flow, the evaluation's seeds) and on the LOBSTER day replayed with the agent's
+transient impact (``--params``'s impact section, or estimated from the day when it has none),
+through the live engine as ``execagent evaluate`` runs them, on the same number of episodes;
+then the ratios simulated / replayed of mean shortfall and of its standard deviation, and the
+stylised facts side by side (:mod:`service.evaluation.fidelity`).
+
+Exit codes: 0 done, 2 a usage problem (no such file, bad arguments, a defective data file), 1
+a run that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from models.names import BASELINE_NAMES
+from models.policy import ModelError
+from models.signal import SignalModel
+from models.training_config import TrainConfigError
+from service.commands import evaluate
+from service.commands.output import output_console, print_error
+from service.evaluation.compare import PolicyStats, policy_stats, run_evaluation
+from service.evaluation.fidelity import (
+    baseline_fidelity,
+    baselines_table,
+    facts_table,
+    fidelity_json,
+)
+from service.evaluation.results_page import write_json
+from sim.calibrate import load_flow_params
+from sim.lobster import open_sample
+from sim.stylised import flow_facts, lobster_facts
+
+DEFAULT_PARAMS = Path("sim/params/GOOG_2012-06-21.json")
+FACTS_SEED = 1
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("fidelity", help="the simulation's costs and facts against the "
+                                               "replayed day")
+    p.add_argument("--data", type=Path, required=True, metavar="PATH",
+                   help="a LOBSTER sample (zip or folder): the real book")
+    p.add_argument("--params", type=Path, default=DEFAULT_PARAMS,
+                   help=f"the calibrated flow and impact (JSON, default {DEFAULT_PARAMS})")
+    p.add_argument("--episodes", type=int, default=30, help="episodes per market (default 30)")
+    p.add_argument("--config", type=Path, default=Path("configs/train.yaml"),
+                   help="training config whose episode section defines the parent order")
+    p.add_argument("--limits", type=Path, default=Path("deploy/risk/limits.demo.yaml"),
+                   help="risk limits the overlay enforces")
+    p.add_argument("--signal", type=Path, default=evaluate.DEFAULT_SIGNAL,
+                   help="the price-signal model ('none' for no signal)")
+    p.add_argument("--json", type=Path, default=None, help="write the report JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = output_console()
+    try:
+        if args.episodes <= 0:
+            raise evaluate.UsageError("--episodes must be positive")
+        signal_model = None if str(args.signal) == "none" else SignalModel(args.signal)
+        common = ["--episodes", str(args.episodes), "--config", str(args.config), "--limits",
+                  str(args.limits), "--policies", ",".join(BASELINE_NAMES)]
+        simulated_plan = evaluate.plan_evaluation(
+            _evaluate_args(["--sim", str(args.params), *common]))
+        replayed_plan = evaluate.plan_evaluation(_evaluate_args(
+            ["--data", str(args.data), "--impact", "calibrated", "--params", str(args.params),
+             *common]))
+        real_facts = lobster_facts(open_sample(args.data))
+        simulated_facts = flow_facts(load_flow_params(args.params), FACTS_SEED,
+                                     real_facts["seconds"])
+    except (evaluate.UsageError, ModelError, TrainConfigError, OSError, ValueError) as exc:
+        print_error(f"execagent fidelity: {exc}")
+        return 2
+    with console.status("simulated episodes"):
+        simulated = _stats(simulated_plan, signal_model)
+    with console.status("replayed episodes"):
+        replayed = _stats(replayed_plan, signal_model)
+    baselines = baseline_fidelity(simulated, replayed)
+    document = fidelity_json(baselines, simulated_facts, real_facts, args.episodes,
+                             f"{simulated_plan[-1]} | {replayed_plan[-1]}")
+    console.print(baselines_table(baselines, f"simulated / replayed, {args.episodes} episodes "
+                                             "each"))
+    console.print(facts_table(document))
+    if args.json is not None:
+        write_json(args.json, document)
+    return 0
+
+
+def _evaluate_args(argv: list[str]) -> argparse.Namespace:
+    """``execagent evaluate``'s arguments for ``argv``, its defaults filled in."""
+    parser = argparse.ArgumentParser(prog="execagent")
+    evaluate.register(parser.add_subparsers())
+    return parser.parse_args(["evaluate", *argv])
+
+
+def _stats(plan: evaluate.Plan, signal_model: SignalModel | None) -> list[PolicyStats]:
+    policies, exchange_for, episodes, spec, instrument, limits, _data = plan
+    results = run_evaluation(policies, exchange_for, episodes, spec, instrument, limits,
+                             signal_model=signal_model)
+    return [policy_stats(name, rows) for name, rows in results.items()]

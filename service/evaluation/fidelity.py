@@ -1,0 +1,119 @@
+"""How far the simulation is from the real book: the baselines' costs and the market's stylised
+facts, simulated against replayed.
+
+A policy that learns in the simulation is only as good as the simulation's costs are the real
+book's. So every baseline runs on the same parent order in both markets (the calibrated
+stochastic flow, and the LOBSTER day replayed with the agent's impact), and the report gives,
+per baseline, the ratio simulated / replayed of the mean implementation shortfall and of its
+standard deviation; beside them the stylised facts of :mod:`sim.stylised` measured on the flow
+and on the recorded day.
+
+Named assumptions:
+- A ratio of means is only meaningful when the replayed mean is clearly away from zero; where
+  its absolute value is below :data:`MIN_REPLAYED_BPS` the ratio is None (reported "n/a"), and
+  the two means stand on their own.
+- The facts compared are scalars: the time-weighted mean spread, the standard deviation of the
+  mid's change over 1 s and 60 s, the rates of limit, cancel and market orders (all levels),
+  and the mid's move after a market order by size, at once and 10 s later (the post-trade
+  drift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+
+from service.evaluation.compare import PolicyStats
+from sim.stylised import KINDS, SIZE_LABELS
+
+MIN_REPLAYED_BPS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineFidelity:
+    name: str
+    sim_mean_bps: float
+    real_mean_bps: float
+    sim_std_bps: float
+    real_std_bps: float
+
+    @property
+    def is_ratio(self) -> float | None:
+        return _ratio(self.sim_mean_bps, self.real_mean_bps, MIN_REPLAYED_BPS)
+
+    @property
+    def std_ratio(self) -> float | None:
+        return _ratio(self.sim_std_bps, self.real_std_bps, 0.0)
+
+
+def _ratio(simulated: float, replayed: float, floor: float) -> float | None:
+    return simulated / replayed if abs(replayed) > floor else None
+
+
+def baseline_fidelity(simulated: Sequence[PolicyStats],
+                      replayed: Sequence[PolicyStats]) -> list[BaselineFidelity]:
+    """Per baseline run in both markets, in the simulated run's order."""
+    real = {s.name: s for s in replayed}
+    return [BaselineFidelity(s.name, s.is_bps_mean, real[s.name].is_bps_mean, s.is_bps_std,
+                             real[s.name].is_bps_std)
+            for s in simulated if s.name in real]
+
+
+def scalar_facts(facts: Mapping[str, Any]) -> dict[str, float | None]:
+    """The scalar facts compared, by name, from a :func:`sim.stylised` summary."""
+    scalars: dict[str, float | None] = {
+        "spread_mean_ticks": facts["spread_mean"],
+        "mid_change_std_1s_ticks": facts["mid_change_std"]["1s"],
+        "mid_change_std_60s_ticks": facts["mid_change_std"]["60s"],
+    }
+    for kind in KINDS:
+        scalars[f"{kind}_orders_per_s"] = sum(facts["rates_per_s"][kind].values())
+    for size in SIZE_LABELS:
+        scalars[f"response_now_{size}_ticks"] = facts["response_now"][size]
+        scalars[f"response_10s_{size}_ticks"] = facts["response_10s"][size]
+    return scalars
+
+
+def fidelity_json(baselines: Sequence[BaselineFidelity], simulated_facts: Mapping[str, Any],
+                  real_facts: Mapping[str, Any], episodes: int, data: str) -> dict[str, Any]:
+    """``{"baselines": {NAME: {"is_ratio", "std_ratio", ...}}, "facts": {NAME: {"sim",
+    "real"}}, "episodes", "data"}``; a ratio that cannot be taken is null."""
+    sim, real = scalar_facts(simulated_facts), scalar_facts(real_facts)
+    return {
+        "baselines": {b.name: {"is_ratio": b.is_ratio, "std_ratio": b.std_ratio,
+                               "sim_is_bps_mean": b.sim_mean_bps,
+                               "real_is_bps_mean": b.real_mean_bps,
+                               "sim_is_bps_std": b.sim_std_bps,
+                               "real_is_bps_std": b.real_std_bps} for b in baselines},
+        "facts": {name: {"sim": sim[name], "real": real[name]} for name in sim},
+        "episodes": episodes,
+        "data": data,
+    }
+
+
+def baselines_table(baselines: Sequence[BaselineFidelity], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("baseline", "IS mean sim", "IS mean replay", "ratio", "IS std sim",
+                   "IS std replay", "std ratio"):
+        table.add_column(column, justify="left" if column == "baseline" else "right")
+    for b in baselines:
+        table.add_row(b.name, f"{b.sim_mean_bps:.3f}", f"{b.real_mean_bps:.3f}",
+                      _text(b.is_ratio), f"{b.sim_std_bps:.3f}", f"{b.real_std_bps:.3f}",
+                      _text(b.std_ratio))
+    return table
+
+
+def facts_table(document: Mapping[str, Any]) -> Table:
+    table = Table(title="stylised facts")
+    for column in ("fact", "sim", "real"):
+        table.add_column(column, justify="left" if column == "fact" else "right")
+    for name, pair in document["facts"].items():
+        table.add_row(name, _text(pair["sim"]), _text(pair["real"]))
+    return table
+
+
+def _text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

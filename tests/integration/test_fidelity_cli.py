@@ -1,0 +1,97 @@
+"""``execagent fidelity``: every baseline in the simulation and on the replayed day, their cost
+ratios and the stylised facts side by side."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from models.names import BASELINE_NAMES
+from service.cli import main
+from service.evaluation.compare import PolicyStats
+from service.evaluation.fidelity import MIN_REPLAYED_BPS, baseline_fidelity, scalar_facts
+from sim.stylised import SIZE_LABELS
+
+GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \
+    "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+SHORT_EPISODE = {
+    "episode": {"qty": 400, "horizon_seconds": 60, "slice_seconds": 10, "warmup_seconds": 5,
+                "horizon_grace_seconds": 10},
+}
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "train.yaml"
+    path.write_text(json.dumps(SHORT_EPISODE))
+    return path
+
+
+def _stats(name: str, mean: float, std: float) -> PolicyStats:
+    return PolicyStats(name, 10, mean, mean, std, 0.0, 1.0, 3.0, 0)
+
+
+def test_ratios_are_simulated_over_replayed_and_none_near_zero() -> None:
+    simulated = [_stats("twap", 6.0, 2.0), _stats("pov", 1.0, 1.0), _stats("vwap", 3.0, 1.0)]
+    replayed = [_stats("twap", 3.0, 4.0), _stats("pov", MIN_REPLAYED_BPS / 2, 0.0)]
+    twap, pov = baseline_fidelity(simulated, replayed)  # vwap ran in one market only: left out
+    assert (twap.name, twap.is_ratio, twap.std_ratio) == ("twap", 2.0, 0.5)
+    assert pov.is_ratio is None and pov.std_ratio is None
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+def test_fidelity_reports_every_baseline_in_both_markets(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fidelity.json"
+    assert main(["fidelity", "--data", str(GOOG), "--episodes", "2", "--config",
+                 str(_config(tmp_path)), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["episodes"] == 2
+    assert "simulated flow" in report["data"] and "replay of" in report["data"]
+    assert "impact" in report["data"]
+    assert set(report["baselines"]) == set(BASELINE_NAMES)
+    for row in report["baselines"].values():
+        if row["is_ratio"] is not None:
+            assert row["is_ratio"] == pytest.approx(row["sim_is_bps_mean"]
+                                                    / row["real_is_bps_mean"])
+        if row["std_ratio"] is not None:
+            assert row["std_ratio"] == pytest.approx(row["sim_is_bps_std"]
+                                                     / row["real_is_bps_std"])
+    facts = report["facts"]
+    assert {"spread_mean_ticks", "mid_change_std_1s_ticks", "mid_change_std_60s_ticks",
+            "market_orders_per_s", "response_10s_101-200_ticks"} <= set(facts)
+    assert facts["spread_mean_ticks"]["real"] > 0 and facts["spread_mean_ticks"]["sim"] > 0
+    printed = capsys.readouterr().out
+    assert "std ratio" in printed and "response_10s_1-50_ticks" in printed
+
+
+def test_scalar_facts_read_a_summary() -> None:
+    summary = {"spread_mean": 2.0, "mid_change_std": {"1s": 1.0, "60s": 7.0},
+               "rates_per_s": {"limit": {"0": 1.0, "1": 2.0}, "cancel": {"0": 0.5},
+                               "market": {"0": 0.25}},
+               "response_now": dict.fromkeys(SIZE_LABELS, 1.0),
+               "response_10s": dict.fromkeys(SIZE_LABELS)}
+    facts = scalar_facts(summary)
+    assert facts["limit_orders_per_s"] == 3.0 and facts["market_orders_per_s"] == 0.25
+    assert facts["mid_change_std_60s_ticks"] == 7.0
+    assert all(facts[f"response_10s_{size}_ticks"] is None for size in SIZE_LABELS)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--episodes", "0"], "--episodes must be positive"),
+    (["--params", "no-such-params.json"], "no-such-params.json"),
+])
+def test_bad_arguments_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          extra: list[str], message: str) -> None:
+    data = GOOG if GOOG.exists() else tmp_path / "absent.zip"
+    assert main(["fidelity", "--data", str(data), "--config", str(_config(tmp_path)),
+                 *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_data_file_is_one_clear_line(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fidelity", "--data", str(tmp_path / "absent.zip"), "--config",
+                 str(_config(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert "absent.zip" in err and "Traceback" not in err
