@@ -36,45 +36,29 @@ from decimal import Decimal
 from core.domain import Side
 from sim.lobster import BookRow, LobsterMessage, LobsterSample
 from sim.propagator import ImpactParams, Propagator
-from sim.replay import AgentFill, ReplayMarket
+from sim.replay import AgentFill, ViewedReplayMarket
 
 
 def _shifted(levels: tuple[tuple[int, int], ...], shift: int) -> tuple[tuple[int, int], ...]:
     return tuple((price + shift, qty) for price, qty in levels if price + shift > 0)
 
 
-class ImpactReplayMarket(ReplayMarket):
+class ImpactReplayMarket(ViewedReplayMarket):
     """A :class:`ReplayMarket` whose book is shifted by the agent's cumulative impact."""
 
     def __init__(self, sample: LobsterSample, impact: ImpactParams,
                  start_ns: int | None = None, tick_size: Decimal = Decimal("0.01")) -> None:
         self.propagator = Propagator(impact)
         self.shift = 0  # ticks the recorded book is moved by now
-        self._raw: BookRow | None = None
-        # The shifted row, and the raw row's id and the shift it was made for.
-        self._shown: tuple[int, int, BookRow | None] = (0, 0, None)
         super().__init__(sample, start_ns, tick_size)
 
-    @property
-    def book(self) -> BookRow:
-        raw = self.raw
+    def view_key(self) -> int:
+        return self.shift
+
+    def view_of(self, raw: BookRow) -> BookRow:
         if self.shift == 0:
             return raw
-        raw_id, shift, shown = self._shown
-        if raw_id != id(raw) or shift != self.shift or shown is None:
-            shown = BookRow(_shifted(raw.asks, self.shift), _shifted(raw.bids, self.shift))
-            self._shown = (id(raw), self.shift, shown)
-        return shown
-
-    @book.setter
-    def book(self, row: BookRow) -> None:
-        self._raw = row
-
-    @property
-    def raw(self) -> BookRow:
-        """The recorded row, unshifted."""
-        assert self._raw is not None
-        return self._raw
+        return BookRow(_shifted(raw.asks, self.shift), _shifted(raw.bids, self.shift))
 
     # --- the agent ----------------------------------------------------------------------------
     def submit(self, side: Side, qty: int, price: int | None = None,

@@ -38,7 +38,7 @@ from core.domain import BookUpdate, MarketData, Side
 from sim.agent_orders import ExchangeEvent
 from sim.lobster import BookRow, LobsterMessage, LobsterSample
 from sim.replay import AgentFill as ReplayFill
-from sim.replay import ReplayMarket
+from sim.replay import ReplayMarket, ViewedReplayMarket
 from sim.replay_exchange import ReplayExchange
 
 ONSET_GRID_NS = 50_000_000  # re-publication of the distorted book during an onset
@@ -153,7 +153,7 @@ def _thin(levels: tuple[tuple[int, int], ...], offset: int, factor: float) \
                  if price + offset > 0)
 
 
-class InjectedReplayMarket(ReplayMarket):
+class InjectedReplayMarket(ViewedReplayMarket):
     """A :class:`ReplayMarket` whose book and messages are distorted by a :class:`Scenario`.
 
     The recorded row is kept as it is and distorted when read, at the market's current time, so
@@ -166,32 +166,16 @@ class InjectedReplayMarket(ReplayMarket):
                  start_ns: int | None = None) -> None:
         self.scenario = scenario
         self._onset_mid = 0.0
-        self._raw: BookRow | None = None
-        self._shown_key: tuple[int, int] = (0, -1)
-        self._shown_row: BookRow | None = None
         super().__init__(sample, start_ns)
         self._messages = self._distorted(self._messages)
         if self._next is not None:
             self._next = self.distort_message(self._next)
 
-    @property
-    def book(self) -> BookRow:
-        raw = self.raw
-        key = (id(raw), self.now_ns)
-        if self._shown_key != key or self._shown_row is None:
-            self._shown_row = self.distort_row(raw, self.now_ns)
-            self._shown_key = key
-        return self._shown_row
+    def view_key(self) -> int:
+        return self.now_ns
 
-    @book.setter
-    def book(self, row: BookRow) -> None:
-        self._raw = row
-
-    @property
-    def raw(self) -> BookRow:
-        """The recorded row, undistorted."""
-        assert self._raw is not None
-        return self._raw
+    def view_of(self, raw: BookRow) -> BookRow:
+        return self.distort_row(raw, self.now_ns)
 
     @property
     def onset_mid(self) -> float:

@@ -270,3 +270,46 @@ class ReplayMarket:
                 del self._consumed[key]
             elif self._consumed[key] > recorded:
                 self._consumed[key] = recorded
+
+
+class ViewedReplayMarket(ReplayMarket):
+    """A replay whose agent sees, matches against and queues in a view of each recorded row
+    (shifted by its own impact, distorted by an injected event) rather than the row itself.
+
+    The recorded row is kept as it is (:attr:`raw`); a subclass says what the view is
+    (:meth:`view_of`) and what besides the row it depends on (:meth:`view_key`), and the view
+    is made once per row and key, however often the book is read between two events.
+    """
+
+    def __init__(self, sample: LobsterSample, start_ns: int | None = None,
+                 tick_size: Decimal = Decimal("0.01")) -> None:
+        self._raw: BookRow | None = None
+        self._view: tuple[int, int, BookRow] | None = None  # (id of the row, key, view)
+        super().__init__(sample, start_ns, tick_size)
+
+    @property
+    def book(self) -> BookRow:
+        raw, key = self.raw, self.view_key()
+        view = self._view
+        if view is None or view[0] != id(raw) or view[1] != key:
+            view = (id(raw), key, self.view_of(raw))
+            self._view = view
+        return view[2]
+
+    @book.setter
+    def book(self, row: BookRow) -> None:
+        self._raw = row
+
+    @property
+    def raw(self) -> BookRow:
+        """The recorded row, as recorded."""
+        assert self._raw is not None
+        return self._raw
+
+    def view_key(self) -> int:
+        """What the view depends on besides the recorded row."""
+        raise NotImplementedError
+
+    def view_of(self, raw: BookRow) -> BookRow:
+        """The row the agent sees for the recorded ``raw``."""
+        raise NotImplementedError
