@@ -56,6 +56,9 @@ class BookCheckResult:
     levels: int
     events_per_second: float
     first_mismatch: Mismatch | None = None
+    # Levels taken from the order-book file as they entered the window from below, (asks,
+    # bids): the stateful check's (sim.book_state_check); None for the per-row check.
+    entered: tuple[int, int] | None = None
 
     @property
     def exact(self) -> bool:
@@ -63,8 +66,13 @@ class BookCheckResult:
 
     def summary(self) -> dict[str, object]:
         """The ``--json`` document."""
-        return {"rows": self.rows, "mismatches": self.mismatches, "levels": self.levels,
-                "events_per_second": round(self.events_per_second, 1)}
+        summary: dict[str, object] = {
+            "rows": self.rows, "mismatches": self.mismatches, "levels": self.levels,
+            "events_per_second": round(self.events_per_second, 1)}
+        if self.entered is not None:
+            ask, bid = self.entered
+            summary["entered_from_below"] = {"ask": ask, "bid": bid, "total": ask + bid}
+        return summary
 
     def first_mismatch_dict(self) -> dict[str, object] | None:
         return asdict(self.first_mismatch) if self.first_mismatch else None

@@ -1,0 +1,98 @@
+"""Stateful LOBSTER book check throughput: the whole GOOG 10-level day, one book kept by its
+messages, from the zip to the verdict.
+
+Run: ``make bench`` (or ``.venv/bin/python -m bench.bench_book_state_check``). Goal:
+``execagent book-check --impact none`` on the full GOOG 2012-06-21 10-level sample (147,915
+events) at >= 250,000 events per second including parsing: decompression, parsing and
+validating both files, keeping the book through every message, and comparing it with every
+order-book row on every level. Real data, from ``../shared/data``; without it the benchmark says
+so and exits 0. Exits 1 when the goal is missed or a row mismatches.
+
+Each run is one :func:`sim.book_state_check.check_book_state` call in this process, after one
+unmeasured warm-up (a process's first read also pays for numpy's and pyarrow's first use); every
+run reads the files again. Judged: the median rate by the process's CPU time, every thread's
+(the reader inflates the order-book file on a second thread and pyarrow parses on several), so
+a busy second core does not flatter or hurt it; the wall-clock rate, the one the CLI reports, is
+printed beside it with the load average, and the time of each phase (one profiled run).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from sim.book_state_check import check_book_state
+from sim.lobster import LobsterSample, open_sample
+
+GOOG = Path(__file__).resolve().parents[2] / "shared" / "data" / \
+    "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+GOAL_PER_S = 250_000
+RUNS = 5
+
+
+def main() -> int:
+    if not GOOG.exists():
+        print(f"{GOOG} is not here: the stateful book-check benchmark needs the LOBSTER GOOG "
+              "sample; skipped")
+        return 0
+    sample = open_sample(GOOG)
+    check_book_state(sample)  # warm-up
+    rates, cpu_rates = [], []
+    for _ in range(RUNS):
+        cpu = time.process_time()
+        result = check_book_state(sample)
+        cpu = time.process_time() - cpu
+        rates.append(result.events_per_second)
+        cpu_rates.append(result.rows / cpu)
+        if result.mismatches:
+            print(f"{result.mismatches} mismatching rows: {result.first_mismatch_dict()}")
+            return 1
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    entered = result.entered or (0, 0)
+    print(f"book-check --impact none, GOOG 2012-06-21 10 levels: {result.rows:,} events, "
+          f"0 mismatches, {sum(entered):,} levels entered from below ({entered[0]:,} ask, "
+          f"{entered[1]:,} bid)")
+    print("events/s (CPU time of the process), "
+          f"{RUNS} runs: " + " / ".join(f"{r:,.0f}" for r in cpu_rates))
+    print("events/s (wall clock): " + " / ".join(f"{r:,.0f}" for r in rates))
+    print(f"load average {load}")
+    _phases(sample)
+    rate = statistics.median(cpu_rates)
+    met = rate >= GOAL_PER_S
+    print(f"goal: median >= {GOAL_PER_S:,} events/s (CPU time) -> "
+          f"{'met' if met else 'MISSED'} ({rate:,.0f})")
+    return 0 if met else 1
+
+
+def _phases(sample: LobsterSample) -> None:
+    """Where the time goes: one profiled check, by phase (cProfile's cumulative times; the
+    compiled loop is one call, so the profiler adds little)."""
+    profiler = cProfile.Profile()
+    profiler.runcall(check_book_state, sample)
+    # stats: (file, line, function) -> (calls, primitive calls, own, cumulative, callers)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def cumulative(function: str) -> float:
+        return sum(seconds for key, (_, _, _, seconds, _) in stats.items()
+                   if key[2] == function)
+
+    total = cumulative("check_book_state")
+    read = cumulative("read")
+    keep = cumulative("replay")
+    compare = cumulative("_wrong") + cumulative("_states")
+    phases = {"read, parse and check both files": read,
+              "keep the book (compiled loop)": keep,
+              "compare with every row": compare,
+              "the rest (columns to lists, bookkeeping)": total - read - keep - compare}
+    print(f"where the time goes (cProfile, one check: {total * 1000:.0f} ms):")
+    for name, seconds in phases.items():
+        print(f"  {name:42s} {seconds * 1000:6.0f} ms  {seconds / total:4.0%}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
