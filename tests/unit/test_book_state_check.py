@@ -5,7 +5,10 @@ row it lasts, and the levels entering from below counted."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,7 +23,8 @@ from sim.book_check import Mismatch, check_book
 from sim.book_state_check import check_book_state
 from sim.lobster import EventType, LobsterSample, open_sample
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
 GOOG = SHARED / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 needs_goog = pytest.mark.skipif(not GOOG.exists(), reason=f"shared market data not at {GOOG}")
 
@@ -350,3 +354,33 @@ def test_the_cli_reports_entries_and_exit_codes(
     assert report["entered_from_below"] == {"ask": 1, "bid": 1, "total": 2}
     assert main(["book-check", str(tmp_path / "nothing"), "--impact", "none"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_cut_to_fewer_levels_is_checked_at_its_own_depth(tmp_path: Path) -> None:
+    # scripts/lobster_cut.py keeps the first level of the 2-level file: the message below the
+    # one kept level stays in the message file, and the kept 1-level book leaves it alone.
+    source, out = tmp_path / "two", tmp_path / "one"
+    source.mkdir()
+    _sample(source, 2, MESSAGES, BOOKS)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "lobster_cut.py"), str(source),
+                    "--levels", "1", "--rows", "9", "--out", str(out)], check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    sample = open_sample(out)
+    assert sample.levels == 1
+    assert sample.read_bytes(sample.orderbook_name).decode().splitlines()[1] == \
+        "5851400,5,5851200,100"
+    result = check_book_state(sample)
+    assert (result.rows, result.mismatches) == (8, 0)
+    # Entries: 5851500 after the delete of 5851400, 5851100 after the bid's execution,
+    # 5851600 after the delete of 5851500 (ask 2 and bid 1 in all).
+    assert result.entered == (2, 1)
+
+
+def test_a_cut_deeper_than_the_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    _sample(tmp_path, 2, MESSAGES, BOOKS)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "lobster_cut.py"),
+                           str(tmp_path), "--levels", "3", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env={**os.environ,
+                                                               "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2
+    assert done.stderr == "lobster_cut: --levels must be 1 to 2, the file's\n"
