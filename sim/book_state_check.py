@@ -13,9 +13,9 @@ alone can know it); those levels are counted, per side, and reported.
 Why "impact none": a replay with the agent's impact moves the prices of the whole book, so its
 book can only be compared with the recorded rows when the impact is none.
 
-How it is fast: the state is kept by a compiled loop that writes a snapshot of a side whenever a
-message changes it; the state at every row is then the latest snapshot at or before it, and the
-comparison with the recorded rows is done on whole blocks of rows at once.
+How it is fast: the state is kept by a compiled loop that writes, for every message that
+changes a side, the levels that moved; a level's state at every row is then its last write at or
+before the row, and each level is compared with the recorded one on all rows at once.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A LOBSTER visible book kept by its messages alone, through a whole file: the stateful part of
-``execagent book-check --impact none`` (:mod:`sim.book_replay_check` compares it with every
+``execagent book-check --impact none`` (:mod:`sim.book_state_check` compares it with every
 recorded row).
 
 Compiled with mypyc (native-modules.txt): one pass over every message, a few list operations an
@@ -31,10 +31,11 @@ not, the messages and the file disagree (a message emptied a level the file stil
 taking the file's level would hide that); the state takes nothing and the comparison reports
 the row.
 
-Output: after every message that changes a side, a snapshot of that side (its keys, then its
-sizes) and the message's row; the state at any row is the latest snapshot at or before it. This
-is what lets the comparison with the recorded rows be done on whole arrays, without leaving the
-state's own history: a snapshot is only ever written from the state.
+Output (:class:`SideReplay`): after every message that changes a side, the message's row and
+the levels that moved, written from the state (one level for a size change; the level and all
+below it for an insert or a removal, which shift them). A level's state at any row is its last
+write at or before the row: this is what lets the comparison with the recorded rows be done on
+whole arrays, from the state's own history alone.
 """
 
 from __future__ import annotations
