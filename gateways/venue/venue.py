@@ -10,7 +10,9 @@ book lock) guards the books and the order records. The threads that touch them:
 - one flow thread per symbol replays the order flow (stochastic or scripted) in accelerated
   virtual time: ``virtual = start + elapsed_wall * speed``;
 - one sender thread sends whatever no callback thread sends itself (``gateways/venue/outbox.py``).
-Every book change goes out as a MarketDataIncrementalRefresh to the subscribed sessions.
+Every book change goes out as a MarketDataIncrementalRefresh to the subscribed sessions. A
+replay with the clients' impact (``gateways/venue/impact_flow.py``) hears, under the book lock,
+of every client order that took liquidity on arrival, and moves the crowd's book then.
 
 Why nothing talks to quickfix under the book lock: quickfix holds a session's mutex while it
 runs some of our callbacks (``onLogout``, which takes the book lock), and

@@ -18,6 +18,7 @@ from core.domain import (
     MarketData,
     NewOrder,
     OrdType,
+    ReplaceOrder,
     Side,
     TimeInForce,
 )
@@ -76,8 +77,8 @@ async def test_a_client_sees_the_recorded_book_and_its_flow(tmp_path: Path) -> N
 @pytest.mark.skipif(not SAMPLE.exists(), reason=f"shared market data not found at {SAMPLE}")
 async def test_a_clients_market_buy_raises_the_published_book_by_its_impact(
         tmp_path: Path) -> None:
-    # The recorded market all but stands still (a microsecond of it per wall second, after
-    # the first message's burst): what moves the book is the client's buy and its impact.
+    # The recorded market stands still: at a microsecond of it per wall second, its next
+    # message (45 ms on) is half a day away. What moves the book is the client's buy.
     port = free_port()
     symbol = VenueSymbol(symbol="GOOG", tick_size=TICK, start_price=Decimal("580"),
                          replay=SAMPLE)
@@ -109,16 +110,34 @@ async def test_a_clients_market_buy_raises_the_published_book_by_its_impact(
             elif isinstance(event, MarketData):
                 book.update({(u.side, u.price): u.qty for u in event.updates})
                 traded |= bool(event.trades)
+        # 4.70 ticks just after an order of 91 shares (the reference size): 5, the whole book.
+        shift = round(impact.kernel(91, 0))
+        assert shift == 5 and flow.shift == shift
+        moved_bid, moved_ask = _touch(book)
+        assert moved_bid == bid + shift  # the bids the buy did not touch, moved up
+        assert moved_ask >= ask + shift
+        # A resting sell replaced to cross takes 91 shares: its impact takes the shift back.
+        assert gateway.send(NewOrder("S1", "P", "GOOG", Side.SELL, 91, ask + 50),
+                            venue.clock.now_ns())
+        await _report(events, "S1", ExecType.NEW)
+        assert flow.shift == shift  # resting: no impact
+        assert gateway.send(ReplaceOrder("S2", "S1", "P", "GOOG", Side.SELL, 91, bid),
+                            venue.clock.now_ns())
+        await _report(events, "S2", ExecType.TRADE)
+        assert flow.shift == 0
     finally:
         gateway.stop()
         venue.stop()
-    # 4.70 ticks just after an order of 91 shares (the reference size): 5, the whole book.
-    shift = round(impact.kernel(91, 0))
-    assert shift == 5 and flow.shift == shift
-    moved_bid, moved_ask = _touch(book)
-    assert moved_bid == bid + shift  # the bids the buy did not touch, moved up
-    assert moved_ask >= ask + shift
     assert venue.errors == 0
+
+
+async def _report(events: asyncio.Queue[object], cl_ord_id: str,
+                  exec_type: ExecType) -> ExecutionReport:
+    while True:
+        event = await asyncio.wait_for(events.get(), 10)
+        if isinstance(event, ExecutionReport) and event.cl_ord_id == cl_ord_id and \
+                event.exec_type is exec_type:
+            return event
 
 
 def _touch(book: dict[tuple[Side, int], int]) -> tuple[int, int]:
