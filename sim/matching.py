@@ -9,6 +9,11 @@ cancels are O(level length) only when they remove from the middle of a queue.
 Every operation leaves the book uncrossed: an incoming order first matches against the opposite
 side at the resting orders' prices, and only its remainder rests. Level changes are recorded so
 a venue can publish them (:meth:`OrderBook.take_level_changes`).
+
+The crowd's orders (those without an owner) can be moved together by a number of ticks
+(:meth:`OrderBook.move_crowd`): a replay that shifts the recorded book by a client's price
+impact. Each order keeps its place in time at its new price: every resting order carries its
+arrival number (``seq``), and a queue is always in arrival order.
 """
 
 from __future__ import annotations
@@ -83,16 +88,17 @@ class RestingOrder:
     value, and a cancel's ``deque.remove`` then finds it without calling a Python ``__eq__``
     on every order ahead of it. A plain class for the same reason as :class:`Fill`."""
 
-    __slots__ = ("order_id", "owner", "price", "qty", "side", "ts_ns")
+    __slots__ = ("order_id", "owner", "price", "qty", "seq", "side", "ts_ns")
 
     def __init__(self, order_id: OrderId, side: Side, price: int, qty: int, owner: str | None,
-                 ts_ns: int) -> None:
+                 ts_ns: int, seq: int = 0) -> None:
         self.order_id = order_id
         self.side = side
         self.price = price
         self.qty = qty
         self.owner = owner
         self.ts_ns = ts_ns
+        self.seq = seq  # its arrival in the book: time priority, whatever the clocks say
 
     def __repr__(self) -> str:
         return (f"RestingOrder({self.order_id!r}, {self.side}, price={self.price}, "
@@ -108,6 +114,10 @@ class _Level:
         self.anonymous = 0  # orders without an owner (the simulated crowd's)
 
 
+def _arrival(order: RestingOrder) -> int:
+    return order.seq
+
+
 class OrderBook:
     """One symbol's book. Not thread-safe: its owner serialises access."""
 
@@ -121,6 +131,7 @@ class OrderBook:
         self.last_taker_side: Side | None = None
         # Counts writes: a reader that derived something from the book can tell it still holds.
         self.version = 0
+        self._arrivals = 0  # the last resting order's seq
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -210,7 +221,8 @@ class OrderBook:
             if level is None:
                 level = levels[price] = _Level()
                 insort(self._prices[side], price)
-            order = RestingOrder(order_id, side, price, remaining, owner, ts_ns)
+            self._arrivals += 1
+            order = RestingOrder(order_id, side, price, remaining, owner, ts_ns, self._arrivals)
             level.orders.append(order)
             level.total += remaining
             if owner is None:
@@ -263,7 +275,89 @@ class OrderBook:
         self.cancel(order_id)
         return self.add_limit(order_id, side, new_price, new_qty, ts_ns, owner)
 
+    def move_crowd(self, ticks: int, ts_ns: int) -> list[Fill]:
+        """Move every order without an owner (the crowd's) ``ticks`` up the price grid
+        (negative: down), both sides, while the owners' orders keep their prices. At its new
+        price a moved order keeps its place in time: the queue there is in arrival order, the
+        owners' orders included. A crowd order moved below one tick is dropped.
+
+        The moved crowd may then cross an owner's resting order (moving up, its bids reach an
+        owner's ask; moving down, its asks an owner's bid): such an order trades at once as the
+        taker, at the crowd's prices, the best priced and oldest first; what it does not fill
+        rests where it was, in its place. Returns those trades."""
+        if ticks == 0:
+            return []
+        self.version += 1
+        self._move_side(_BUY, ticks)
+        self._move_side(_SELL, ticks)
+        fills: list[Fill] = []
+        self._uncross(_SELL if ticks > 0 else _BUY, ts_ns, fills)
+        return fills
+
     # --- internals ----------------------------------------------------------------------------
+    def _move_side(self, side: Side, ticks: int) -> None:
+        levels = self._levels[side]
+        moving: list[tuple[int, list[RestingOrder]]] = []
+        for price in self._prices[side]:
+            level = levels[price]
+            if not level.anonymous:
+                continue
+            crowd = [order for order in level.orders if order.owner is None]
+            level.orders = deque(order for order in level.orders if order.owner is not None)
+            level.total -= sum(order.qty for order in crowd)
+            level.anonymous = 0
+            self._changed[(side, price)] = None
+            if not level.orders:
+                del levels[price]
+            moving.append((price + ticks, crowd))
+        for price, crowd in moving:
+            if price <= 0:
+                for order in crowd:
+                    del self._orders[order.order_id]
+                continue
+            for order in crowd:
+                order.price = price
+            found = levels.get(price)
+            if found is None:
+                target = levels[price] = _Level()
+                target.orders = deque(crowd)
+            else:
+                target = found
+                target.orders = deque(sorted([*target.orders, *crowd], key=_arrival))
+            target.total += sum(order.qty for order in crowd)
+            target.anonymous += len(crowd)
+            self._changed[(side, price)] = None
+        self._prices[side] = sorted(levels)
+
+    def _uncross(self, taker_side: Side, ts_ns: int, fills: list[Fill]) -> None:
+        """Trade the resting orders of ``taker_side`` that cross the other side, as takers."""
+        takers = self._prices[taker_side]
+        makers = self._prices[_BUY if taker_side is _SELL else _SELL]
+        levels = self._levels[taker_side]
+        while takers and makers:
+            if taker_side is _SELL:
+                price = takers[0]
+                if price > makers[-1]:
+                    break
+            else:
+                price = takers[-1]
+                if price < makers[0]:
+                    break
+            level = levels[price]
+            order = level.orders[0]
+            remaining = self._match(order.order_id, taker_side, order.qty, price, ts_ns,
+                                    order.owner, fills)
+            level.total -= order.qty - remaining
+            order.qty = remaining
+            self._changed[(taker_side, price)] = None
+            if remaining == 0:
+                level.orders.popleft()
+                if order.owner is None:
+                    level.anonymous -= 1
+                del self._orders[order.order_id]
+                if not level.orders:
+                    self._drop_level(taker_side, price)
+
     def _validate_new(self, order_id: OrderId, qty: int) -> None:
         self.version += 1
         if qty <= 0:

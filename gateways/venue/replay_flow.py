@@ -147,7 +147,13 @@ class LobsterReplayFlow:
 def lobster_flow(symbol: str, sample_path: Path, tick_size: Decimal) -> LobsterReplayFlow:
     """The replay of the LOBSTER sample at ``sample_path`` for ``symbol``; raises
     ``sim.lobster.LobsterFormatError`` (a ValueError) naming what is wrong with the files."""
+    return LobsterReplayFlow(open_replay(symbol, sample_path), tick_size)
+
+
+def open_replay(symbol: str, sample_path: Path) -> LobsterSample:
+    """The LOBSTER sample at ``sample_path``, checked to record ``symbol``; raises
+    ``sim.lobster.LobsterFormatError`` (a ValueError) naming what is wrong with the files."""
     sample = open_sample(sample_path)
     if sample.ticker != symbol:
         raise LobsterFormatError(f"{sample_path} records {sample.ticker}, not {symbol}")
-    return LobsterReplayFlow(sample, tick_size)
+    return sample

@@ -10,7 +10,9 @@ book lock) guards the books and the order records. The threads that touch them:
 - one flow thread per symbol replays the order flow (stochastic or scripted) in accelerated
   virtual time: ``virtual = start + elapsed_wall * speed``;
 - one sender thread sends whatever no callback thread sends itself (``gateways/venue/outbox.py``).
-Every book change goes out as a MarketDataIncrementalRefresh to the subscribed sessions.
+Every book change goes out as a MarketDataIncrementalRefresh to the subscribed sessions. A
+replay with the clients' impact (``gateways/venue/impact_flow.py``) hears, under the book lock,
+of every client order that took liquidity on arrival, and moves the crowd's book then.
 
 Why nothing talks to quickfix under the book lock: quickfix holds a session's mutex while it
 runs some of our callbacks (``onLogout``, which takes the book lock), and
@@ -49,6 +51,7 @@ from gateways.fix.settings import SessionSpec, keep_private, owned_session_id, w
 from gateways.fix.thread_state import keep_thread_state
 from gateways.marketdata.fix_md import MD_REQ_ID, NO_RELATED_SYM, SYMBOL
 from gateways.venue.config import VenueConfig
+from gateways.venue.impact_flow import ImpactReplayFlow
 from gateways.venue.messages import (
     ClientOrder,
     OrderRequest,
@@ -116,6 +119,8 @@ class SimulatedVenue(fix.Application):
         if missing:
             raise ValueError(f"no order flow for symbols {sorted(missing)}")
         self.flows = flows
+        self._impact_flows = {symbol: flow for symbol, flow in flows.items()
+                              if isinstance(flow, ImpactReplayFlow)}
         self.books = {symbol: OrderBook(symbol) for symbol in self.instruments}
         self.clock = VirtualClock(start_ns if start_ns is not None else time.time_ns(),
                                   config.speed)
@@ -399,13 +404,15 @@ class SimulatedVenue(fix.Application):
             fills = book.add_limit(order.order_id, req.side, req.price, req.qty, now,
                                    owner=req.session_key, ioc=req.tif is TimeInForce.IOC)
         self._report_fills(fills, now)
+        moved = self._client_impact(req.symbol, req.side, fills, now)
+        self._report_fills(moved, now)
         if order.status in (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED) and \
                 book.get(order.order_id) is None:
             # IOC or market remainder: the book did not keep it.
             order.status = OrdStatus.CANCELED
             self._send(build_execution_report(order, self._exec_id(), "4", None, 0, None, now),
                        req.session_key)
-        self._publish(req.symbol, now, fills)
+        self._publish(req.symbol, now, fills + moved)
 
     def _validate_new(self, req: OrderRequest, key: tuple[str, str]) -> str:
         if key in self._by_client_id:
@@ -458,7 +465,19 @@ class SimulatedVenue(fix.Application):
         self._send(build_execution_report(order, self._exec_id(), "5", None, 0, None, now),
                    req.session_key)
         self._report_fills(fills, now)
-        self._publish(order.symbol, now, fills)
+        moved = self._client_impact(order.symbol, order.side, fills, now)
+        self._report_fills(moved, now)
+        self._publish(order.symbol, now, fills + moved)
+
+    def _client_impact(self, symbol: str, side: Side, fills: list[Fill], now: int) -> list[Fill]:
+        """A client's order took ``fills`` on arrival (all of them its, as the taker): in a
+        replay with the clients' impact (gateways/venue/impact_flow.py) they are one market
+        order, whose impact moves the crowd's book now. Returns the trades of the clients'
+        orders the move crossed."""
+        flow = self._impact_flows.get(symbol)
+        if flow is None or not fills:
+            return []
+        return flow.client_traded(self.books[symbol], side, sum(f.qty for f in fills), now)
 
     def _status(self, req: OrderRequest) -> None:
         if not self.persona.answers_status:

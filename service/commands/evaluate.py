@@ -39,7 +39,7 @@ from models.training_config import (
     load_train_config,
 )
 from risk.limits import RiskLimits, load_limits
-from service.commands import instrument_args
+from service.commands import impact_args, instrument_args
 from service.commands.output import output_console, print_error
 from service.evaluation.backtest import EpisodeSpec
 from service.evaluation.compare import (
@@ -59,7 +59,6 @@ from service.evaluation.results_page import (
 from sim.calibrate import load_flow_params
 from sim.exchange import SimExchange
 from sim.flow import StochasticFlow
-from sim.impact_fit import fit_impact, load_impact_params
 from sim.lobster import EventType, LobsterSample, open_sample
 from sim.profile import VolumeProfile, volume_profile
 from sim.propagator import ImpactParams
@@ -70,7 +69,6 @@ DEFAULT_SIGNAL = Path("models/artifacts/signal.onnx")
 SIM_START_NS = 1_340_280_000 * 10**9  # 2012-06-21 12:00 UTC: a date, not a market fact
 SIM_SYMBOL = "GOOG"  # the simulated market's name when neither --symbol nor the params say
 DAY_NS = 86_400 * 10**9
-IMPACT_CHOICES = ("none", "calibrated")
 EXCHANGE_UTC_OFFSET_HOURS = -4  # --window is New York time, as the LOBSTER loader assumes
 
 
@@ -198,11 +196,7 @@ def plan_evaluation(args: argparse.Namespace) -> Plan:
     unknown = sorted(set(names) - {"rl", *BASELINES})
     if unknown or not names:
         raise UsageError(f"unknown policies {unknown}; choose from rl, {', '.join(BASELINES)}")
-    if args.impact not in IMPACT_CHOICES:
-        raise UsageError(f"--impact must be one of {', '.join(IMPACT_CHOICES)}, got "
-                         f"{args.impact!r}")
-    if args.params is not None and args.impact != "calibrated":
-        raise UsageError("--params names the impact's calibration: give --impact calibrated")
+    impact_args.check(args.impact, args.params)
     config = load_train_config(args.config)
     limits = load_limits(args.limits)
     exchange_for: ExchangeForEpisode
@@ -363,17 +357,8 @@ def _impact(args: argparse.Namespace, sample: LobsterSample) -> tuple[ImpactPara
     """The replay's impact and how the results name it."""
     if args.impact == "none":
         return ImpactParams.none(), "no impact (the day as recorded)"
-    if args.params is not None:
-        impact = load_impact_params(args.params)
-        source = f"calibrated in {args.params}"
-        if impact.is_none:
-            source += ", which has no impact section: none"
-    else:
-        impact, _ = fit_impact(sample, args.tick_size)
-        source = f"estimated from {args.data.name}"
-    return impact, (f"the agent's transient impact {source} ({impact.g0_ticks:.2f} ticks for "
-                    f"{impact.reference_qty:g} shares, size exponent {impact.size_exponent:g}, "
-                    f"(1 + t / {impact.decay_s:.3g} s)^-{impact.decay_exponent:.3g})")
+    impact, source = impact_args.calibrated_impact(args.params, sample, args.tick_size)
+    return impact, f"the agent's transient impact {source}"
 
 
 def _window(text: str, day_start: int, first: int, last: int) -> tuple[int, int]:

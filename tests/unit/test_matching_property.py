@@ -125,6 +125,36 @@ class BookMachine(RuleBasedStateMachine):
             self.resting.append(RefOrder(order.order_id, order.side, price, left,
                                          next(self.seq), order.owned))
 
+    @rule(ticks=st.integers(-4, 4).filter(bool))
+    def move_crowd(self, ticks: int) -> None:
+        for order in self.resting:
+            if not order.owned:
+                order.price += ticks
+        for order in self.resting:
+            if order.price <= 0:  # dropped below the grid
+                self.cancelled[order.order_id] = self.cancelled.get(order.order_id, 0) + \
+                    order.qty
+        self.resting = [o for o in self.resting if o.price > 0]
+        # Moving up the crowd's bids may cross the asks left in place, moving down its asks
+        # the bids: each crossed order trades as a taker, best price then arrival first.
+        taker_side = Side.SELL if ticks > 0 else Side.BUY
+        expected = []
+        while True:
+            takers = sorted((o for o in self.resting if o.side is taker_side),
+                            key=lambda o: (o.price if o.side is Side.SELL else -o.price, o.seq))
+            makers = [o.price for o in self.resting if o.side is not taker_side]
+            if not takers or not makers:
+                break
+            taker = takers[0]
+            if (taker.price > max(makers)) if taker_side is Side.SELL else \
+                    (taker.price < min(makers)):
+                break
+            fills, taker.qty = self._ref_match(taker.order_id, taker_side, taker.qty,
+                                               taker.price)
+            expected += fills
+            self.resting = [o for o in self.resting if o.qty > 0]
+        assert self._fills(self.book.move_crowd(ticks, 0)) == expected
+
     # --- invariants ----------------------------------------------------------------------------
     @invariant()
     def never_crossed(self) -> None:
