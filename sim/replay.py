@@ -38,6 +38,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
 from core.domain import Side
 from sim.lobster import BookRow, EventType, LobsterMessage, LobsterSample
 
@@ -73,20 +75,20 @@ class ReplayMarket:
 
     def __init__(self, sample: LobsterSample, start_ns: int | None = None,
                  tick_size: Decimal = Decimal("0.01")) -> None:
-        self._messages = sample.messages(tick_size)
-        last = next(self._messages, None)
-        if last is None:
+        times = sample.read(tick_size).messages.ts_ns
+        if len(times) == 0:
             raise ValueError(f"{sample.source}: the sample holds no events")
-        applied = 1  # the first row is the opening book: its message counts as applied
-        upcoming = next(self._messages, None)
-        while start_ns is not None and upcoming is not None and upcoming.ts_ns < start_ns:
-            last, upcoming = upcoming, next(self._messages, None)
-            applied += 1
-        self._next: LobsterMessage | None = upcoming
+        # The first row is the opening book: its message counts as applied. The reader checked
+        # that the times never go back, so the first message at or after start_ns is found by
+        # bisection (and the skipped rows are never turned into objects).
+        applied = 1 if start_ns is None else \
+            max(1, int(np.searchsorted(times, start_ns, side="left")))
+        self._messages = sample.messages(tick_size, start=applied)
+        self._next: LobsterMessage | None = next(self._messages, None)
         self._rows = sample.book_rows(tick_size, start=applied - 1)
         # The reader checked that both files have as many lines: a row for every message.
         self.book: BookRow = next(self._rows)
-        self.now_ns = last.ts_ns
+        self.now_ns = int(times[applied - 1])
         self._seq = 0  # messages applied
         self._born: dict[int, int] = {}  # LOBSTER order id -> seq of its submission
         self._consumed: dict[tuple[Side, int], int] = {}  # displayed shares the agent took
