@@ -139,21 +139,33 @@ class ReplayMarket:
 
     def levels(self, side: Side) -> tuple[tuple[int, int], ...]:
         """The recorded displayed levels of ``side`` now, best first."""
-        return self.book.bids if side is Side.BUY else self.book.asks
+        book = self.book
+        return book.bids if side is Side.BUY else book.asks
 
-    def interacting(self) -> bool:
-        """True while the agent changes what it sees: shares consumed, or orders resting."""
-        return bool(self._consumed or self._orders)
+    def footprint(self) -> tuple[tuple[tuple[tuple[Side, int], int], ...],
+                                 tuple[tuple[Side, int, int], ...]]:
+        """What :meth:`view` takes from the agent besides the recorded levels: the shares it
+        consumed and its resting orders' sides, prices and open quantities (empty while it
+        is idle). Equal footprints and levels make equal views."""
+        if not (self._consumed or self._orders):
+            return (), ()
+        return tuple(self._consumed.items()), tuple(
+            (order.side, order.price, order.leaves) for order in self._orders.values())
 
     def view(self, side: Side) -> dict[int, int]:
         """Price -> quantity as the agent's market data shows ``side``: the recorded levels
         minus what the agent consumed (emptied levels left out), plus its own resting orders
         (which an exchange would display too, and which the policy's queue features expect)."""
-        shown: dict[int, int] = {}
-        for price, qty in self.levels(side):
-            left = qty - self._consumed.get((side, price), 0)
-            if left > 0:
-                shown[price] = left
+        levels = self.levels(side)
+        consumed = self._consumed
+        if not consumed:  # recorded sizes are positive: every level shows
+            shown = dict(levels)
+        else:
+            shown = {}
+            for price, qty in levels:
+                left = qty - consumed.get((side, price), 0)
+                if left > 0:
+                    shown[price] = left
         for order in self._orders.values():
             if order.side is side:
                 shown[order.price] = shown.get(order.price, 0) + order.leaves
@@ -291,7 +303,8 @@ class ViewedReplayMarket(ReplayMarket):
 
     @property
     def book(self) -> BookRow:
-        raw, key = self.raw, self.view_key()
+        raw, key = self._raw, self.view_key()
+        assert raw is not None
         view = self._view
         if view is None or view[0] != id(raw) or view[1] != key:
             view = (id(raw), key, self.view_of(raw))
