@@ -22,8 +22,8 @@ horizon forces the remainder through the book. Episodes run alternately, one of 
 turn, so a change in the machine's speed falls on all three alike.
 
 Goal: the replay with impact at least half the simulation's rate (with the default policy);
-exits 1 when missed. The shortfall column (the mean over the episodes) is the episodes' result: a fixed seed gives the
-same numbers whatever the code's speed. Without the data it says so and exits 0.
+exits 1 when missed. The shortfall column, the episodes' mean, is their result: a fixed seed
+gives the same numbers whatever the code's speed. Without the data it says so and exits 0.
 """
 
 from __future__ import annotations
