@@ -37,6 +37,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 import numpy as np
 
@@ -65,6 +66,9 @@ class AgentOrder:
     arrival_seq: int  # messages seen when it arrived: later LOBSTER orders queue behind it
 
 
+Footprint = tuple[tuple[tuple[tuple[Side, int], int], ...], tuple[tuple[Side, int, int], ...]]
+
+
 class ReplayMarket:
     """The recorded book, row by row, and the agent's orders against it.
 
@@ -72,6 +76,8 @@ class ReplayMarket:
     at or after it is the first :meth:`step`); without it, the file's first row is the opening
     book and its second message the first step. Prices are in ticks of ``tick_size``.
     """
+
+    IDLE_FOOTPRINT: Final[Footprint] = ((), ())
 
     def __init__(self, sample: LobsterSample, start_ns: int | None = None,
                  tick_size: Decimal = Decimal("0.01")) -> None:
@@ -142,13 +148,13 @@ class ReplayMarket:
         book = self.book
         return book.bids if side is Side.BUY else book.asks
 
-    def footprint(self) -> tuple[tuple[tuple[tuple[Side, int], int], ...],
-                                 tuple[tuple[Side, int, int], ...]]:
+    def footprint(self) -> Footprint:
         """What :meth:`view` takes from the agent besides the recorded levels: the shares it
-        consumed and its resting orders' sides, prices and open quantities (empty while it
-        is idle). Equal footprints and levels make equal views."""
+        consumed and its resting orders' sides, prices and open quantities
+        (:attr:`IDLE_FOOTPRINT` while there are none: the view is the recorded levels). Equal
+        footprints and levels make equal views."""
         if not (self._consumed or self._orders):
-            return (), ()
+            return self.IDLE_FOOTPRINT
         return tuple(self._consumed.items()), tuple(
             (order.side, order.price, order.leaves) for order in self._orders.values())
 

@@ -72,6 +72,7 @@ from sim.replay import ReplayMarket
 
 _PRINTS = frozenset({EventType.EXECUTE_VISIBLE, EventType.EXECUTE_HIDDEN, EventType.CROSS_TRADE})
 _SIDES = (Side.BUY, Side.SELL)
+_IDLE = ReplayMarket.IDLE_FOOTPRINT
 
 
 class ReplayExchange:
@@ -178,13 +179,13 @@ class ReplayExchange:
         footprint = market.footprint()
         same_footprint = footprint == self._shown_footprint
         self._shown_footprint = footprint
+        book = market.book
         updates: list[BookUpdate] = []
-        for side in _SIDES:
-            row = market.levels(side)
+        for side, row in ((Side.BUY, book.bids), (Side.SELL, book.asks)):
             if same_footprint and row == self._shown_rows[side]:
                 continue
             self._shown_rows[side] = row
-            new = market.view(side)
+            new = market.view(side) if footprint != _IDLE else dict(row)
             old = self._shown[side]
             if new == old:
                 continue
