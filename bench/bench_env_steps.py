@@ -21,9 +21,10 @@ orders to queue and marketable ones to make impact; ``wait`` never sends an orde
 horizon forces the remainder through the book. Episodes run alternately, one of each market in
 turn, so a change in the machine's speed falls on all three alike.
 
-Goal: the replay with impact at least half the simulation's rate (with the default policy);
-exits 1 when missed. The shortfall column, the episodes' mean, is their result: a fixed seed
-gives the same numbers whatever the code's speed. Without the data it says so and exits 0.
+Goal: the replay with impact at least half the simulation's rate (column "vs sim"), judged
+with the default policy; exits 1 when missed. The shortfall column, the episodes' mean, is
+their result: a fixed seed gives the same numbers whatever the code's speed. Without the data
+it says so and exits 0.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ POLICIES: dict[str, Callable[[int], int]] = {
     "rest-cross": lambda step: CROSS if step % 4 == 0 else REST,
     "wait": lambda step: WAIT,
 }
+DEFAULT_POLICY = "rest-cross"
 SIMULATION, IMPACT, RECORDED = "simulation", "replay with impact", "replay without"
 
 
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_DATA,
                         help="the LOBSTER GOOG sample (zip or folder)")
-    parser.add_argument("--policy", choices=sorted(POLICIES), default="rest-cross")
+    parser.add_argument("--policy", choices=sorted(POLICIES), default=DEFAULT_POLICY)
     args = parser.parse_args(argv)
     console = Console()
     if not args.path.exists():
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             episode(tally, seed, policy)
     sim_rate = tallies[SIMULATION].rate
     table = Table(title=f"ExecutionEnv, {EPISODES} episodes a market, policy {args.policy}")
-    for column in ("market", "steps", "CPU s", "steps/s", "x simulation", "shortfall bps"):
+    for column in ("market", "steps", "CPU s", "steps/s", "vs sim", "shortfall bps"):
         table.add_column(column, justify="left" if column == "market" else "right")
     for name, tally in tallies.items():
         table.add_row(name, f"{tally.steps:,}", f"{tally.cpu_s:.2f}", f"{tally.rate:,.0f}",
@@ -124,10 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     console.print(f"CPU time, resets included; load average {load}")
     ratio = tallies[IMPACT].rate / sim_rate
+    if args.policy != DEFAULT_POLICY:
+        console.print(f"no goal with this policy (it is judged with {DEFAULT_POLICY}): "
+                      f"replay with impact {ratio:.2f} x the simulation's steps/s")
+        return 0
     met = ratio >= GOAL_RATIO
     console.print(f"goal: replay with impact >= {GOAL_RATIO} x the simulation's steps/s -> "
                   f"{'met' if met else 'MISSED'} ({ratio:.2f})")
-    return 0 if met or args.policy != "rest-cross" else 1
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
