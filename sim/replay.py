@@ -164,7 +164,7 @@ class ReplayMarket:
         (which an exchange would display too, and which the policy's queue features expect)."""
         levels = self.levels(side)
         consumed = self._consumed
-        if not consumed:  # recorded sizes are positive: every level shows
+        if not consumed:  # sizes are positive (checked when read, kept by the views)
             shown = dict(levels)
         else:
             shown = {}
