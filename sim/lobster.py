@@ -40,6 +40,7 @@ from sim.lobster_columns import EMPTY, BookBlock, LobsterData, MessageColumns, r
 from sim.lobster_columns import EMPTY_ASK as EMPTY_ASK  # the names other modules import here
 from sim.lobster_columns import EMPTY_BID as EMPTY_BID
 from sim.lobster_columns import LobsterFormatError as LobsterFormatError
+from sim.lobster_csv import Ints
 
 _NAME = re.compile(r"(?P<ticker>[A-Za-z.]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_"
                    r"(?P<kind>message|orderbook)_(?P<levels>\d+)\.csv$")
@@ -186,13 +187,23 @@ def _message_rows(columns: MessageColumns, start: int) -> Iterator[LobsterMessag
 
 
 def _book_rows(book: BookBlock) -> Iterator[BookRow]:
-    asks = np.count_nonzero(book.ask_price != EMPTY, axis=1).tolist()
-    bids = np.count_nonzero(book.bid_price != -EMPTY, axis=1).tolist()
-    for ask, ask_qty, bid, bid_qty, na, nb in zip(
-            book.ask_price.tolist(), book.ask_qty.tolist(), book.bid_price.tolist(),
-            book.bid_qty.tolist(), asks, bids, strict=True):
-        yield BookRow(tuple(zip(ask[:na], ask_qty[:na], strict=True)),
-                      tuple(zip(bid[:nb], bid_qty[:nb], strict=True)))
+    return map(BookRow, _side_levels(book.ask_price, book.ask_qty, EMPTY),
+               _side_levels(book.bid_price, book.bid_qty, -EMPTY))
+
+
+def _side_levels(price: Ints, qty: Ints, empty: int) -> list[tuple[tuple[int, int], ...]]:
+    """One side's visible levels in every row of a block. A message changes at most one side,
+    so a side is made only in the rows where it differs from the row before; the others share
+    that row's tuple. Empty levels are only ever below the visible ones."""
+    changed = np.ones(len(price), dtype=bool)
+    changed[1:] = np.any((price[1:] != price[:-1]) | (qty[1:] != qty[:-1]), axis=1)
+    rows = np.flatnonzero(changed)
+    width = price.shape[1]
+    pairs = list(zip(price[rows].ravel().tolist(), qty[rows].ravel().tolist(), strict=True))
+    visible = np.count_nonzero(price[rows] != empty, axis=1).tolist()
+    made = [tuple(pairs[first:first + n])
+            for first, n in zip(range(0, len(pairs), width), visible, strict=True)]
+    return list(map(made.__getitem__, (np.cumsum(changed) - 1).tolist()))
 
 
 _CHUNK = 2048
