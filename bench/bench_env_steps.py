@@ -22,9 +22,10 @@ horizon forces the remainder through the book. Episodes run alternately, one of 
 turn, so a change in the machine's speed falls on all three alike.
 
 Goal: the replay with impact at least half the simulation's rate (column "vs sim"), judged
-with the default policy; exits 1 when missed. The shortfall column, the episodes' mean, is
-their result: a fixed seed gives the same numbers whatever the code's speed. Without the data
-it says so and exits 0.
+with the default policy; exits 1 when missed. The episode column is the episodes' mean length
+in event time (from the parent's start to its last step); the shortfall column, their mean,
+is their result: a fixed seed gives the same numbers whatever the code's speed. Without the
+data it says so and exits 0.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Tally:
     steps: int = 0
     cpu_s: float = 0.0
     shortfalls: list[float] = field(default_factory=list)
+    lengths_s: list[float] = field(default_factory=list)  # event time from the parent's start
 
     @property
     def rate(self) -> float:
@@ -87,6 +89,7 @@ def episode(tally: Tally, seed: int, policy: Callable[[int], int]) -> None:
     env, steps = tally.env, 0
     started = time.process_time()
     env.reset(seed=seed)
+    start_ns = env.exchange.now_ns
     done = False
     while not done:
         _, _, terminated, truncated, info = env.step(policy(steps))
@@ -95,6 +98,7 @@ def episode(tally: Tally, seed: int, policy: Callable[[int], int]) -> None:
     tally.cpu_s += time.process_time() - started
     tally.steps += steps
     tally.shortfalls.append(info["shortfall_bps"] or 0.0)
+    tally.lengths_s.append((env.exchange.now_ns - start_ns) / 1e9)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the LOBSTER GOOG sample (zip or folder)")
     parser.add_argument("--policy", choices=sorted(POLICIES), default=DEFAULT_POLICY)
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=100)  # the table on one line a row, in a pipe too
     if not args.path.exists():
         console.print(f"no data at {args.path}: nothing measured")
         return 0
@@ -117,11 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             episode(tally, seed, policy)
     sim_rate = tallies[SIMULATION].rate
     table = Table(title=f"ExecutionEnv, {EPISODES} episodes a market, policy {args.policy}")
-    for column in ("market", "steps", "CPU s", "steps/s", "vs sim", "shortfall bps"):
+    for column in ("market", "steps", "CPU s", "steps/s", "vs sim", "episode s",
+                   "shortfall bps"):
         table.add_column(column, justify="left" if column == "market" else "right")
     for name, tally in tallies.items():
         table.add_row(name, f"{tally.steps:,}", f"{tally.cpu_s:.2f}", f"{tally.rate:,.0f}",
-                      f"{tally.rate / sim_rate:.2f}", f"{statistics.mean(tally.shortfalls):.4f}")
+                      f"{tally.rate / sim_rate:.2f}", f"{statistics.mean(tally.lengths_s):.0f}",
+                      f"{statistics.mean(tally.shortfalls):.4f}")
     console.print(table)
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     console.print(f"CPU time, resets included; load average {load}")
