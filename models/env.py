@@ -460,10 +460,8 @@ def replay_market(path: Path | str, symbol: str, episode_s: float,
     example :func:`sim.impact_fit.load_impact_params` of a calibration file); none by default,
     the day as recorded."""
     sample = open_sample(path)
-    first = last = None
-    for message in sample.messages():
-        first = message.ts_ns if first is None else first
-        last = message.ts_ns
+    times = sample.read().messages.ts_ns.tolist()
+    first, last = (times[0], times[-1]) if times else (None, None)
     if first is None or last is None or last - first <= int(episode_s * 1e9):
         raise ValueError(f"{path} holds less than one {episode_s:g} s episode of data")
     latest_start = last - int(episode_s * 1e9)

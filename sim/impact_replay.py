@@ -30,7 +30,6 @@ Named assumptions:
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 
 from core.domain import Side
@@ -94,7 +93,8 @@ class ImpactReplayMarket(ViewedReplayMarket):
     def _shifted_message(self, message: LobsterMessage) -> LobsterMessage:
         if self.shift == 0:
             return message
-        return replace(message, price=message.price + self.shift)
+        return LobsterMessage(message.ts_ns, message.event, message.order_id, message.qty,
+                              message.price + self.shift, message.side, message.price_e4)
 
     def _impact(self, side: Side, fills: list[AgentFill]) -> None:
         taken = sum(fill.qty for fill in fills if not fill.passive)

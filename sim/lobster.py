@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from core.domain import Side
-from sim.lobster_columns import EMPTY, LobsterData, MessageColumns, read_sample
+from sim.lobster_columns import EMPTY, BookBlock, LobsterData, MessageColumns, read_sample
 from sim.lobster_columns import EMPTY_ASK as EMPTY_ASK  # the names other modules import here
 from sim.lobster_columns import EMPTY_BID as EMPTY_BID
 from sim.lobster_columns import LobsterFormatError as LobsterFormatError
+from sim.lobster_csv import Ints
 
 _NAME = re.compile(r"(?P<ticker>[A-Za-z.]+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_"
                    r"(?P<kind>message|orderbook)_(?P<levels>\d+)\.csv$")
@@ -119,25 +120,18 @@ class LobsterSample:
         """Both files, checked, as numpy columns (:func:`sim.lobster_columns.read_sample`)."""
         return read_sample(self, tick_size, utc_offset_hours, keep)
 
-    def messages(self, tick_size: Decimal = Decimal("0.01"),
-                 utc_offset_hours: int = -4) -> Iterator[LobsterMessage]:
-        columns = self.read(tick_size, utc_offset_hours).messages
-        return map(LobsterMessage, columns.ts_ns.tolist(), map(_EVENTS.__getitem__,
-                                                               columns.event.tolist()),
-                   columns.order_id.tolist(), columns.qty.tolist(), columns.price.tolist(),
-                   map(_SIDES.__getitem__, columns.side.tolist()), columns.price_e4.tolist())
+    def messages(self, tick_size: Decimal = Decimal("0.01"), utc_offset_hours: int = -4,
+                 start: int = 0) -> Iterator[LobsterMessage]:
+        """The messages from 0-based row ``start`` on (the files are read, and a defect
+        raised, at the call)."""
+        return _message_rows(self.read(tick_size, utc_offset_hours).messages, start)
 
     def book_rows(self, tick_size: Decimal = Decimal("0.01"),
                   start: int = 0) -> Iterator[BookRow]:
         """The order-book rows from 0-based row ``start`` on."""
-        book = self.read(tick_size).book.rows(start)
-        asks = np.count_nonzero(book.ask_price != EMPTY, axis=1).tolist()
-        bids = np.count_nonzero(book.bid_price != -EMPTY, axis=1).tolist()
-        for ask, ask_qty, bid, bid_qty, na, nb in zip(
-                book.ask_price.tolist(), book.ask_qty.tolist(), book.bid_price.tolist(),
-                book.bid_qty.tolist(), asks, bids, strict=True):
-            yield BookRow(tuple(zip(ask[:na], ask_qty[:na], strict=True)),
-                          tuple(zip(bid[:nb], bid_qty[:nb], strict=True)))
+        book = self.read(tick_size).book
+        for first in range(start, len(book), _CHUNK):
+            yield from _book_rows(book.rows(first, first + _CHUNK))
 
     def events(self, tick_size: Decimal = Decimal("0.01"),
                utc_offset_hours: int = -4) -> Iterator[tuple[LobsterMessage, BookRow]]:
@@ -181,5 +175,39 @@ def message_at(columns: MessageColumns, index: int) -> LobsterMessage:
                           int(columns.price_e4[index]))
 
 
+def _message_rows(columns: MessageColumns, start: int) -> Iterator[LobsterMessage]:
+    for first in range(start, len(columns), _CHUNK):
+        stop = first + _CHUNK
+        yield from map(LobsterMessage, columns.ts_ns[first:stop].tolist(),
+                       map(_EVENTS.__getitem__, columns.event[first:stop].tolist()),
+                       columns.order_id[first:stop].tolist(), columns.qty[first:stop].tolist(),
+                       columns.price[first:stop].tolist(),
+                       map(_SIDES.__getitem__, columns.side[first:stop].tolist()),
+                       columns.price_e4[first:stop].tolist())
+
+
+def _book_rows(book: BookBlock) -> Iterator[BookRow]:
+    return map(BookRow, _side_levels(book.ask_price, book.ask_qty, EMPTY),
+               _side_levels(book.bid_price, book.bid_qty, -EMPTY))
+
+
+def _side_levels(price: Ints, qty: Ints, empty: int) -> list[tuple[tuple[int, int], ...]]:
+    """One side's visible levels in every row of a block. A message changes at most one side,
+    so a side is made only in the rows where it differs from the row before; the others share
+    that row's tuple. Empty levels are only ever below the visible ones."""
+    changed = np.ones(len(price), dtype=bool)
+    changed[1:] = np.any((price[1:] != price[:-1]) | (qty[1:] != qty[:-1]), axis=1)
+    rows = np.flatnonzero(changed)
+    width = price.shape[1]
+    pairs = list(zip(price[rows].ravel().tolist(), qty[rows].ravel().tolist(), strict=True))
+    visible = np.count_nonzero(price[rows] != empty, axis=1).tolist()
+    made = [tuple(pairs[first:first + n])
+            for first, n in zip(range(0, len(pairs), width), visible, strict=True)]
+    return list(map(made.__getitem__, (np.cumsum(changed) - 1).tolist()))
+
+
+_CHUNK = 2048
+"""Rows turned into Python objects at a time: a reader that stops early (a replay's window of
+a few thousand messages) converts no more than it reads, plus at most one chunk."""
 _EVENTS = {int(event): event for event in EventType}
 _SIDES = {1: Side.BUY, -1: Side.SELL}

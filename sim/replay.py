@@ -37,6 +37,9 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
+
+import numpy as np
 
 from core.domain import Side
 from sim.lobster import BookRow, EventType, LobsterMessage, LobsterSample
@@ -63,6 +66,9 @@ class AgentOrder:
     arrival_seq: int  # messages seen when it arrived: later LOBSTER orders queue behind it
 
 
+Footprint = tuple[tuple[tuple[tuple[Side, int], int], ...], tuple[tuple[Side, int, int], ...]]
+
+
 class ReplayMarket:
     """The recorded book, row by row, and the agent's orders against it.
 
@@ -71,22 +77,24 @@ class ReplayMarket:
     book and its second message the first step. Prices are in ticks of ``tick_size``.
     """
 
+    IDLE_FOOTPRINT: Final[Footprint] = ((), ())
+
     def __init__(self, sample: LobsterSample, start_ns: int | None = None,
                  tick_size: Decimal = Decimal("0.01")) -> None:
-        self._messages = sample.messages(tick_size)
-        last = next(self._messages, None)
-        if last is None:
+        times = sample.read(tick_size).messages.ts_ns
+        if len(times) == 0:
             raise ValueError(f"{sample.source}: the sample holds no events")
-        applied = 1  # the first row is the opening book: its message counts as applied
-        upcoming = next(self._messages, None)
-        while start_ns is not None and upcoming is not None and upcoming.ts_ns < start_ns:
-            last, upcoming = upcoming, next(self._messages, None)
-            applied += 1
-        self._next: LobsterMessage | None = upcoming
+        # The first row is the opening book: its message counts as applied. The reader checked
+        # that the times never go back, so the first message at or after start_ns is found by
+        # bisection (and the skipped rows are never turned into objects).
+        applied = 1 if start_ns is None else \
+            max(1, int(np.searchsorted(times, start_ns, side="left")))
+        self._messages = sample.messages(tick_size, start=applied)
+        self._next: LobsterMessage | None = next(self._messages, None)
         self._rows = sample.book_rows(tick_size, start=applied - 1)
         # The reader checked that both files have as many lines: a row for every message.
         self.book: BookRow = next(self._rows)
-        self.now_ns = last.ts_ns
+        self.now_ns = int(times[applied - 1])
         self._seq = 0  # messages applied
         self._born: dict[int, int] = {}  # LOBSTER order id -> seq of its submission
         self._consumed: dict[tuple[Side, int], int] = {}  # displayed shares the agent took
@@ -137,21 +145,33 @@ class ReplayMarket:
 
     def levels(self, side: Side) -> tuple[tuple[int, int], ...]:
         """The recorded displayed levels of ``side`` now, best first."""
-        return self.book.bids if side is Side.BUY else self.book.asks
+        book = self.book
+        return book.bids if side is Side.BUY else book.asks
 
-    def interacting(self) -> bool:
-        """True while the agent changes what it sees: shares consumed, or orders resting."""
-        return bool(self._consumed or self._orders)
+    def footprint(self) -> Footprint:
+        """What :meth:`view` takes from the agent besides the recorded levels: the shares it
+        consumed and its resting orders' sides, prices and open quantities
+        (:attr:`IDLE_FOOTPRINT` while there are none: the view is the recorded levels). Equal
+        footprints and levels make equal views."""
+        if not (self._consumed or self._orders):
+            return self.IDLE_FOOTPRINT
+        return tuple(self._consumed.items()), tuple(
+            (order.side, order.price, order.leaves) for order in self._orders.values())
 
     def view(self, side: Side) -> dict[int, int]:
         """Price -> quantity as the agent's market data shows ``side``: the recorded levels
         minus what the agent consumed (emptied levels left out), plus its own resting orders
         (which an exchange would display too, and which the policy's queue features expect)."""
-        shown: dict[int, int] = {}
-        for price, qty in self.levels(side):
-            left = qty - self._consumed.get((side, price), 0)
-            if left > 0:
-                shown[price] = left
+        levels = self.levels(side)
+        consumed = self._consumed
+        if not consumed:  # sizes are positive (checked when read, kept by the views)
+            shown = dict(levels)
+        else:
+            shown = {}
+            for price, qty in levels:
+                left = qty - consumed.get((side, price), 0)
+                if left > 0:
+                    shown[price] = left
         for order in self._orders.values():
             if order.side is side:
                 shown[order.price] = shown.get(order.price, 0) + order.leaves
@@ -289,7 +309,8 @@ class ViewedReplayMarket(ReplayMarket):
 
     @property
     def book(self) -> BookRow:
-        raw, key = self.raw, self.view_key()
+        raw, key = self._raw, self.view_key()
+        assert raw is not None
         view = self._view
         if view is None or view[0] != id(raw) or view[1] != key:
             view = (id(raw), key, self.view_of(raw))

@@ -72,6 +72,7 @@ from sim.replay import ReplayMarket
 
 _PRINTS = frozenset({EventType.EXECUTE_VISIBLE, EventType.EXECUTE_HIDDEN, EventType.CROSS_TRADE})
 _SIDES = (Side.BUY, Side.SELL)
+_IDLE = ReplayMarket.IDLE_FOOTPRINT
 
 
 class ReplayExchange:
@@ -105,7 +106,7 @@ class ReplayExchange:
         self._by_replay_id: dict[int, AgentOrder] = {}  # the ones still in the book
         self._shown: dict[Side, dict[int, int]] = {side: self.market.view(side) for side in _SIDES}
         self._shown_rows = {side: self.market.levels(side) for side in _SIDES}
-        self._shown_interacting = False
+        self._shown_footprint = self.market.footprint()
         self._prints: list[Trade] = []  # the agent's taking fills, for the next market data
 
     # --- the market ---------------------------------------------------------------------------
@@ -171,19 +172,20 @@ class ReplayExchange:
         return MarketData(self.symbol, self.now_ns, tuple(updates), trades)
 
     def _book_updates(self) -> list[BookUpdate]:
-        """The levels whose shown quantity changed since the last message. A side is only
-        rebuilt when its recorded row changed or the agent alters the view (most messages touch
-        one side, and the agent is usually idle)."""
-        interacting = self.market.interacting()
-        plain = not interacting and not self._shown_interacting
-        self._shown_interacting = interacting
+        """The levels whose shown quantity changed since the last message. A side's view is
+        rebuilt only when its recorded row or the agent's footprint changed (most messages
+        touch one side, and the agent acts on few of them)."""
+        market = self.market
+        footprint = market.footprint()
+        same_footprint = footprint == self._shown_footprint
+        self._shown_footprint = footprint
+        book = market.book
         updates: list[BookUpdate] = []
-        for side in _SIDES:
-            row = self.market.levels(side)
-            if plain and row == self._shown_rows[side]:
+        for side, row in ((Side.BUY, book.bids), (Side.SELL, book.asks)):
+            if same_footprint and row == self._shown_rows[side]:
                 continue
             self._shown_rows[side] = row
-            new = self.market.view(side) if interacting else dict(row)
+            new = market.view(side) if footprint != _IDLE else dict(row)
             old = self._shown[side]
             if new == old:
                 continue
