@@ -134,6 +134,10 @@ def _table(real: dict[str, Any], simulated: dict[str, Any]) -> str:
         r = sum(real["rates_per_s"][kind].values())
         s = sum(simulated["rates_per_s"][kind].values())
         lines.append(f"| {kind} orders per second | {r:.3f} | {s:.3f} |")
+    lines.append("| mid move after any market order, at once / 10 s, ticks | "
+                 f"{_num(real['response_now_all'])} / {_num(real['response_10s_all'])} | "
+                 f"{_num(simulated['response_now_all'])} / "
+                 f"{_num(simulated['response_10s_all'])} |")
     for size in SIZE_LABELS:
         r, s = real["response_now"][size], simulated["response_now"][size]
         r10, s10 = real["response_10s"][size], simulated["response_10s"][size]

@@ -19,11 +19,22 @@ its touch queues). Estimators, each the simplest that matches how
   assumed independent, and a partial cancel counts as its share of an order);
 - ``touch_take_share``: the share of market orders whose size is exactly the touch queue they
   met; ``market_sizes`` come from the others;
-- ``sign_persistence``: ``2 P(same side as the previous market order) - 1``, what copying the
-  last trade's side with that probability and otherwise drawing a fair side would give (the
-  imbalance lean's small effect on that probability is ignored);
+- ``excitation`` (the bursts market orders come in) and ``sign_persistence`` between bursts:
+  :mod:`sim.excitation_fit`, on days with :data:`MIN_BURST_ORDERS` market orders or more; on
+  shorter days no bursts, and ``sign_persistence`` is ``2 P(same side as the previous market
+  order) - 1``, what copying the last trade's side with that probability and otherwise drawing
+  a fair side would give (the imbalance lean's small effect on that probability is ignored);
+- ``cancel_hit_side`` and ``cancel_other_side``, how the side a trade hit retreats: set by
+  simulation so that the flow's response to one order of the day's median size, over the two
+  minutes after it, is the propagator's (:mod:`sim.retreat_fit`; 1 and 1 on days too short for the bursts
+  or the propagator, :data:`MIN_BURST_ORDERS` and :data:`sim.impact_fit.MIN_ORDERS` market
+  orders);
+- the ``impact`` section, the propagator of the agent's transient impact in the replay:
+  :mod:`sim.impact_fit` (none, and the reason under ``dynamics``, on a day with too few market
+  orders);
 - ``limit_sizes``: submitted sizes; ``imbalance_lean``: ``E[sign x imbalance] / (2
-  E[imbalance^2])``, the least-squares slope of ``P(buy) = 0.5 + lean x imbalance`` on the touch
+  E[imbalance^2])`` over the market orders that start bursts (as for the persistence; all of
+  them on a day without bursts), the least-squares slope of ``P(buy) = 0.5 + lean x imbalance`` on the touch
   imbalance just before each market order, clipped to [-0.5, 0.5];
 - ``start_price``: the first mid; ``initial_spread``: the median spread over book rows.
 Distributions are quantile tables (:func:`sim.flow.quantile_table`), cut above their 99th
@@ -38,16 +49,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import statistics
 from bisect import bisect_right
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from core.domain import Side
+from sim.excitation_fit import fit_excitation
 from sim.flow import SPREAD_BUCKETS, FlowParams, quantile_table, spread_bucket
+from sim.impact_fit import fit_impact, impact_section, market_orders
 from sim.lobster import EventType, LobsterSample
+from sim.retreat_fit import LAGS_S, fit_retreat, with_retreat
 
 MIN_SAMPLES = 50
+MIN_BURST_ORDERS = 200  # market orders needed to fit the bursts and the retreat
 DISTANCE_POINTS = 21  # quantiles 0, 5%, ..., 100% (of the data below its 99th percentile)
 FRACTION_POINTS = 11
 SIZE_POINTS = 21
@@ -68,8 +84,8 @@ class _Tally:
     same_side: int = 0
     deep_cancelled: float = 0.0
     deep_exposure: float = 0.0
-    lean_num: float = 0.0
-    lean_den: float = 0.0
+    # Each market order's time, aggressor sign and the touch imbalance just before it.
+    leans: list[tuple[int, float, float]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def empty(cls, queue_buckets: int) -> _Tally:
@@ -130,8 +146,7 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
                     imbalance = (bid_q - ask_q) / (bid_q + ask_q)
                     # The aggressor is opposite to the resting order LOBSTER names.
                     sign = 1.0 if message.side is Side.SELL else -1.0
-                    tally.lean_num += sign * imbalance
-                    tally.lean_den += imbalance * imbalance
+                    tally.leans.append((message.ts_ns, sign, imbalance))
                 market_groups[key] = market_groups.get(key, 0) + message.qty
         if row.bids and row.asks:
             spreads.append(row.asks[0][0] - row.bids[0][0])
@@ -167,10 +182,10 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
         touch_take_share=sum(q == group_touch[key] for key, q in market_groups.items())
         / len(market_groups),
         sign_persistence=max(0.0, 2 * tally.same_side / max(len(market_groups) - 1, 1) - 1),
-        imbalance_lean=max(-0.5, min(0.5, tally.lean_num / (2 * tally.lean_den)
-                                     if tally.lean_den else 0.0)),
+        imbalance_lean=_lean(tally.leans, 0.0),
     )
-    return {
+    params, dynamics, impact = _dynamics(sample, tick_size, params, tally.leans)
+    document = {
         "data": f"LOBSTER {sample.ticker} {sample.date}, {sample.levels} levels "
                 f"({sample.source.name})",
         "symbol": symbol or sample.ticker,
@@ -179,7 +194,62 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
         "seconds": round((last_ts - first_ts) / 1e9, 3),
         "params": _rounded(dataclasses.asdict(params)),
         "not_calibrated": list(NOT_CALIBRATED),
+        "dynamics": _rounded(dynamics),
     }
+    if impact is not None:
+        document["impact"] = impact
+    return document
+
+
+def _dynamics(sample: LobsterSample, tick_size: Decimal, params: FlowParams,
+              leans: list[tuple[int, float, float]]) \
+        -> tuple[FlowParams, dict[str, Any], dict[str, Any] | None]:
+    """The bursts, the persistence between them and the hit side's retreat, what they were
+    estimated from, and the propagator's ``impact`` section (None, with the reason in the
+    record, on a day with too few market orders for it). ``params`` unchanged on a day with
+    too few market orders for the bursts."""
+    times, signs, _, _ = market_orders(sample, tick_size)
+    try:
+        impact, source = fit_impact(sample, tick_size)
+    except ValueError as exc:
+        impact, source, record = None, {}, {"no_impact": str(exc)}
+    else:
+        record = {}
+    if len(times) < MIN_BURST_ORDERS:
+        record.update(market_orders=len(times),
+                      note=f"fewer than {MIN_BURST_ORDERS} market orders: no bursts, no retreat")
+        return params, record, None if impact is None else impact_section(impact, source)
+    bursts = fit_excitation(times, signs)
+    params = dataclasses.replace(
+        params, excitation=tuple(tuple(c) for c in bursts["excitation"]),
+        sign_persistence=bursts["sign_persistence"],
+        imbalance_lean=_lean(leans, bursts["apart_s"]))
+    record.update(market_orders=len(times),
+                  bursts={key: bursts[key] for key in ("background_per_s", "log_likelihood",
+                                                        "explosive")})
+    if impact is None:
+        return params, record, None
+    qty = round(impact.reference_qty)
+    target = statistics.fmean(impact.kernel(qty, lag * 10**9) for lag in LAGS_S)
+    factor, response = fit_retreat(params, qty, target)
+    record.update(retreat={"factor": factor, "order_qty": qty, "lags_s": list(LAGS_S),
+                           "real_response_ticks": target,
+                           "simulated_response_ticks": response},
+                  fitted_by_simulation=["cancel_hit_side", "cancel_other_side"])
+    return with_retreat(params, factor), record, impact_section(impact, source)
+
+
+def _lean(leans: list[tuple[int, float, float]], apart_s: float) -> float:
+    """``E[sign x imbalance] / (2 E[imbalance^2])`` over the market orders more than
+    ``apart_s`` after the previous one (0: all), clipped to [-0.5, 0.5]."""
+    numerator = denominator = 0.0
+    previous: int | None = None
+    for ts_ns, sign, imbalance in leans:
+        if previous is None or ts_ns - previous > apart_s * 1e9:
+            numerator += sign * imbalance
+            denominator += imbalance * imbalance
+        previous = ts_ns
+    return max(-0.5, min(0.5, numerator / (2 * denominator) if denominator else 0.0))
 
 
 def _profile(counts: list[int], seconds: list[float]) -> tuple[float, ...]:

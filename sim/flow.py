@@ -9,18 +9,29 @@ every event:
   a distance behind its own touch drawn from that bucket's empirical distribution (0 joins the
   touch). This is what lets the spread be as wide as the data's: a wide spread is filled in
   steps of realistic size, not one tick at a time;
-- **market orders**, at ``market_rate`` times a factor for the spread bucket. With probability
+- **market orders**, at ``market_rate`` times a factor for the spread bucket, of two kinds.
+  *Excited* ones follow the crowd's own market orders: each adds, per component of
+  ``excitation``, ``(branching, decay_s, same_side)``, an intensity that decays exponentially
+  with ``decay_s`` and brings ``branching`` further market orders on average, each on the
+  exciting order's side with probability ``same_side`` (a self-exciting, Hawkes process: real
+  market orders come in bursts, a trader working an order or sweeping a book in quick
+  succession). The others start bursts of their own, at the spread bucket's rate times
+  ``1 - sum(branching)``, so the average rate stays ``market_rate``; with probability
   ``sign_persistence`` one takes the side of the last trade, whoever made it (the agent's
-  included: order flow is autocorrelated, and this is how a seller's own trades draw more
-  selling); otherwise it leans toward the heavier touch (imbalance predicts the next trade's
-  sign). With probability ``touch_take_share`` it takes exactly the whole touch queue (most
-  real market orders do: they are sized to the displayed quantity); otherwise its size comes
-  from an empirical distribution;
+  included: order flow is autocorrelated beyond the bursts); otherwise it leans toward the
+  heavier touch as the crowd's orders make it (imbalance predicts the next trade's sign; the
+  agent's resting orders are left out of it). Either kind takes exactly the
+  whole touch queue with probability ``touch_take_share`` (most real market orders are sized
+  to the displayed quantity); otherwise its size comes from an empirical distribution;
 - **cancels**, per resting crowd order: ``cancel_deep`` per second everywhere, and at the
   touch the rate for the touch queue's size bucket (queue-reactive: a small touch queue is
   cancelled away much faster than a large one).
 The agent's own trades move later prices through this response: a touch it consumes widens the
-spread, the wider spread changes every intensity, and the book re-forms around the new touch.
+spread, the wider spread changes every intensity, the book re-forms around the new touch, and
+the next burst's first order follows its side with probability ``sign_persistence``. Its trades
+do not excite the crowd's: a burst is one trader's own succession of orders, not a reaction
+to the price (the propagator estimated on the same data, :mod:`sim.impact_fit`, separates the
+two and finds the reaction alone a few ticks, which the book's response gives).
 Every distribution is a table of quantiles sampled by linear interpolation (an inverse CDF), so
 ``execagent calibrate`` (:mod:`sim.calibrate`) can estimate each one directly from LOBSTER data.
 Deterministic given the seed.
@@ -32,7 +43,7 @@ import itertools
 import random
 from bisect import bisect_right
 from dataclasses import dataclass
-from math import log
+from math import exp, log
 from typing import Final, Protocol
 
 from core.domain import Side
@@ -112,8 +123,16 @@ class FlowParams:
     limit_sizes: tuple[float, ...] = _UNIFORM_SIZES  # shares, quantile table
     market_sizes: tuple[float, ...] = _UNIFORM_SIZES
     imbalance_lean: float = 0.3  # P(buy market order) = 0.5 + lean * imbalance at the touch
-    sign_persistence: float = 0.0  # P(a market order takes the last trade's side)
+    sign_persistence: float = 0.0  # P(a burst's first order takes the last trade's side)
     touch_take_share: float = 0.0  # P(a market order's size is the whole touch queue)
+    # Self-excitation of the crowd's market orders, per component: (branching, decay_s,
+    # same_side): further orders each brings on average, its intensity's decay time in
+    # seconds, and the probability that one takes the exciting order's side.
+    excitation: tuple[tuple[float, float, float], ...] = ()
+    # The touch's cancel rate (cancel_touch) times these on the side the last market order hit
+    # and on the other side, whoever traded: the hit side's makers retreat.
+    cancel_hit_side: float = 1.0
+    cancel_other_side: float = 1.0
 
     def __post_init__(self) -> None:
         per_bucket = {"limit_profile": self.limit_profile,
@@ -134,6 +153,22 @@ class FlowParams:
                              f"({len(self.queue_edges) + 1}), got {len(self.cancel_touch)}")
         if self.initial_spread < 1:
             raise ValueError("initial_spread is at least one tick")
+        for component in self.excitation:
+            if len(component) != 3:
+                raise ValueError("each excitation component is (branching, decay_s, "
+                                 f"same_side), got {component}")
+            branching, decay_s, same_side = component
+            if branching < 0 or decay_s <= 0 or not 0.0 <= same_side <= 1.0:
+                raise ValueError("an excitation component needs branching >= 0, decay_s > 0 "
+                                 f"and same_side in [0, 1], got {component}")
+        if self.branching >= 1.0:
+            raise ValueError("the excitation's branching ratios must sum to less than 1 "
+                             f"(an explosive process), got {self.branching}")
+
+    @property
+    def branching(self) -> float:
+        """Market orders one market order brings on average, directly."""
+        return sum(component[0] for component in self.excitation)
 
     @property
     def mean_limit_size(self) -> float:
@@ -154,6 +189,13 @@ def _table_mean(table: tuple[float, ...]) -> float:
     return sum((a + b) / 2 for a, b in itertools.pairwise(table)) / (len(table) - 1)
 
 
+def _crowd_qty(book: OrderBook, side: Side, price: int) -> int:
+    """The crowd's shares resting at ``price``: what the imbalance lean reads (the agent's
+    own resting orders carry no information, and the replayed market, the reference the
+    simulation is measured against, does not react to them either)."""
+    return sum(order.qty for order in book.queue(side, price) if order.owner is None)
+
+
 class StochasticFlow:
     def __init__(self, params: FlowParams | None = None, seed: int = 0) -> None:
         self.params = params or FlowParams()
@@ -168,10 +210,27 @@ class StochasticFlow:
         self._last_mid = self.params.start_price
         p = self.params
         self._limit_rates = tuple(p.limit_rate * f for f in p.limit_profile)
-        self._market_rates = tuple(p.market_rate * f for f in p.market_profile)
+        # Orders that start a burst: the rest of market_rate is the bursts' excited orders.
+        self._market_rates = tuple(p.market_rate * f * (1.0 - p.branching)
+                                   for f in p.market_profile)
+        # Excitation, per component: the intensity (per second) of excited buys and sells at
+        # _excited_ns, what one crowd market order adds on its own side and on the other, and
+        # the decay time in ns. _excited_side: the side of the next event if it is excited.
+        self._decays_ns = [c[1] * 1e9 for c in p.excitation]
+        self._jump_same = [c[0] * c[2] / c[1] for c in p.excitation]
+        self._jump_other = [c[0] * (1.0 - c[2]) / c[1] for c in p.excitation]
+        self._excited_buy = [0.0] * len(p.excitation)
+        self._excited_sell = [0.0] * len(p.excitation)
+        self._excited_ns = 0
+        self._excited_side: Side | None = None
         # The touch's extra cancel rate over the deep one (never negative: a touch order is
         # cancelled at least as fast as a deep one, an assumption the GOOG data bears out).
         self._touch_extra = tuple(max(0.0, c - p.cancel_deep) for c in p.cancel_touch)
+        # The same on the side the last market order hit and on the other side.
+        self._hit_extra = tuple(max(0.0, c * p.cancel_hit_side - p.cancel_deep)
+                                for c in p.cancel_touch)
+        self._other_extra = tuple(max(0.0, c * p.cancel_other_side - p.cancel_deep)
+                                  for c in p.cancel_touch)
         self._cancel_deep = p.cancel_deep
         self._limit_sizes = p.limit_sizes
         self._limit_last = len(p.limit_sizes) - 1
@@ -203,6 +262,13 @@ class StochasticFlow:
 
     def apply_next(self, book: OrderBook) -> list[Fill]:
         self._now_ns = self._next_ns
+        if self._decays_ns:
+            self._decay_excitation()
+            excited = self._excited_side
+            if excited is not None:
+                fills = self._market(book, excited)
+                self._schedule(book)
+                return fills
         # The rates _schedule read after the last event, unless the book or the crowd changed
         # since (the agent traded): then they are read again.
         if book is self._rates_book and book.version == self._rates_version and \
@@ -216,7 +282,7 @@ class StochasticFlow:
             side = BUY if self._random() < 0.5 else SELL
             fills = self._limit(book, side, self._placement(book, side), self._now_ns)
         elif draw - limit < market:
-            fills = self._market(book)
+            fills = self._market(book, None)
         else:
             draw = draw - limit - market  # in this order: the float result must not change
             if draw < deep:
@@ -242,11 +308,19 @@ class StochasticFlow:
             bucket = _BUCKETS[spread] if 0 <= spread < _BUCKET_TABLE else spread_bucket(spread)
         else:
             bucket = SPREAD_BUCKETS - 1
-        edges, extra, crowd = self.params.queue_edges, self._touch_extra, len(self._own)
+        edges, crowd, taker = self.params.queue_edges, len(self._own), book.last_taker_side
+        if taker is None:
+            bid_extra = ask_extra = self._touch_extra
+        elif taker is BUY:  # the asks were hit
+            bid_extra, ask_extra = self._other_extra, self._hit_extra
+        else:
+            bid_extra, ask_extra = self._hit_extra, self._other_extra
         rates = (self._limit_rates[bucket], self._market_rates[bucket],
                  self._cancel_deep * crowd,
-                 extra[bisect_right(edges, bid_qty)] * bid_crowd if bid is not None else 0.0,
-                 extra[bisect_right(edges, ask_qty)] * ask_crowd if ask is not None else 0.0)
+                 bid_extra[bisect_right(edges, bid_qty)] * bid_crowd if bid is not None
+                 else 0.0,
+                 ask_extra[bisect_right(edges, ask_qty)] * ask_crowd if ask is not None
+                 else 0.0)
         self._rates, self._rates_book = rates, book
         self._rates_version, self._rates_own = book.version, crowd
         return rates
@@ -256,7 +330,51 @@ class StochasticFlow:
         total = limit + market + deep + touch_bid + touch_ask
         # random.expovariate(total), written out: the same draw without a call's overhead.
         wait_ns = int(-log(1.0 - self._random()) / total * 1e9)
+        self._excited_side = None
+        if self._decays_ns:
+            wait_ns = self._excited_wait(wait_ns)
         self._next_ns = self._now_ns + (wait_ns if wait_ns > 1 else 1)
+
+    def _excited_wait(self, wait_ns: int) -> int:
+        """The wait until the next event, given ``wait_ns`` until the next unexcited one: each
+        component's next excited order is drawn from its decaying intensity by inversion (none,
+        if an exponential draw exceeds the intensity's whole remaining integral), and the
+        earliest of all wins; it sets :attr:`_excited_side`. Drawn afresh after every event,
+        which is exact: given the state, the processes' futures are independent."""
+        for k, decay_ns in enumerate(self._decays_ns):
+            intensity = self._excited_buy[k] + self._excited_sell[k]
+            if intensity <= 0.0:
+                continue
+            mass = intensity * decay_ns / 1e9  # orders still to come from this component
+            draw = -log(1.0 - self._random())
+            if draw >= mass:
+                continue
+            excited_ns = int(-decay_ns * log(1.0 - draw / mass))
+            if excited_ns < wait_ns:
+                wait_ns = excited_ns
+                self._excited_side = BUY if self._random() * intensity < self._excited_buy[k] \
+                    else SELL
+        return wait_ns
+
+    def _decay_excitation(self) -> None:
+        elapsed = self._now_ns - self._excited_ns
+        self._excited_ns = self._now_ns
+        for k, decay_ns in enumerate(self._decays_ns):
+            factor = exp(-elapsed / decay_ns)
+            self._excited_buy[k] *= factor
+            self._excited_sell[k] *= factor
+
+    def _excite(self, side: Side) -> None:
+        """A crowd market order on ``side`` raises every component's intensity."""
+        same, other = self._jump_same, self._jump_other
+        buys, sells = self._excited_buy, self._excited_sell
+        for k in range(len(same)):
+            if side is BUY:
+                buys[k] += same[k]
+                sells[k] += other[k]
+            else:
+                sells[k] += same[k]
+                buys[k] += other[k]
 
     def _limit(self, book: OrderBook, side: Side, price: int, now: int) -> list[Fill]:
         self._next_id += 1
@@ -299,21 +417,28 @@ class StochasticFlow:
         behind = int(inverse_cdf(p.behind_distances[bucket], self._random()))
         return max(near - behind, 1) if side is BUY else near + behind
 
-    def _market(self, book: OrderBook) -> list[Fill]:
+    def _market(self, book: OrderBook, excited: Side | None) -> list[Fill]:
+        """A crowd market order: on side ``excited`` if a burst brought it, else a burst's
+        first order, whose side follows the last trade or the touch imbalance."""
         p = self.params
         bid, ask = book.quote()
         last = book.last_taker_side
-        if last is not None and self._random() < p.sign_persistence:
+        if excited is not None:
+            side = excited
+        elif last is not None and self._random() < p.sign_persistence:
             side = last
         else:
             lean = 0.0
             if bid is not None and ask is not None:
-                bid_q, ask_q = book.level_qty(BUY, bid), book.level_qty(SELL, ask)
-                lean = (bid_q - ask_q) / (bid_q + ask_q)
+                bid_q, ask_q = _crowd_qty(book, BUY, bid), _crowd_qty(book, SELL, ask)
+                if bid_q + ask_q:
+                    lean = (bid_q - ask_q) / (bid_q + ask_q)
             side = BUY if self._random() < 0.5 + p.imbalance_lean * lean else SELL
         touch = ask if side is BUY else bid
         if touch is None:
             return []
+        if self._decays_ns:
+            self._excite(side)
         if self._random() < p.touch_take_share:
             qty = book.level_qty(SELL if side is BUY else BUY, touch)
         else:

@@ -156,11 +156,9 @@ def fit_impact(sample: LobsterSample, tick_size: Decimal = Decimal("0.01")) \
     return params, source
 
 
-def impact_section(sample: LobsterSample, tick_size: Decimal = Decimal("0.01")) \
-        -> dict[str, Any]:
-    """The ``impact`` section ``execagent calibrate`` writes: the parameters (6 significant
-    digits) and ``estimated_from``."""
-    params, source = fit_impact(sample, tick_size)
+def impact_section(params: ImpactParams, source: dict[str, Any]) -> dict[str, Any]:
+    """The ``impact`` section ``execagent calibrate`` writes from what :func:`fit_impact`
+    returned: the parameters (6 significant digits) and ``estimated_from``."""
     section: dict[str, Any] = {k: float(f"{v:.6g}") for k, v in params.to_json().items()}
     section["estimated_from"] = source
     return section

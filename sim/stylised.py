@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from core.domain import Side
@@ -118,6 +119,9 @@ class FactsRecorder:
                              for label in SIZE_LABELS},
             "response_10s": {label: _mean(self._impact_later.get(label, []))
                              for label in SIZE_LABELS},
+            # Every size together: the post-trade drift the flow's calibration matches.
+            "response_now_all": _mean([m for ms in self._impact_now.values() for m in ms]),
+            "response_10s_all": _mean([m for ms in self._impact_later.values() for m in ms]),
             "market_orders": {label: len(self._impact_now.get(label, []))
                               for label in SIZE_LABELS},
         }
@@ -141,14 +145,16 @@ def _std_of_changes(mid2: list[int]) -> float | None:
     return float((sum((c - mean) ** 2 for c in changes) / (len(changes) - 1)) ** 0.5)
 
 
-def lobster_facts(sample: LobsterSample) -> dict[str, Any]:
-    """The facts of a recorded LOBSTER day. Visible executions with one timestamp and side are
-    one market order (a sweep prints one execution per order it hits); hidden executions and
-    halts leave the visible book as it was and are not events here."""
+def lobster_facts(sample: LobsterSample, tick_size: Decimal = Decimal("0.01")) \
+        -> dict[str, Any]:
+    """The facts of a recorded LOBSTER day, prices in ticks of ``tick_size``. Visible
+    executions with one timestamp and side are one market order (a sweep prints one execution
+    per order it hits); hidden executions and halts leave the visible book as it was and are
+    not events here."""
     recorder = FactsRecorder()
     previous: BookRow | None = None
     group: list[Any] | None = None  # ts, side of the orders hit, shares, touch before, after
-    for message, row in sample.events():
+    for message, row in sample.events(tick_size):
         if previous is None:  # the first row is the starting book: no level to place it at
             previous = row
             continue

@@ -1,9 +1,9 @@
 """``execagent calibrate PATH -o params.json [--tick-size DOLLARS] [--symbol S]``: estimate the
-stochastic flow from LOBSTER data, in ticks of the instrument's tick size; the file records the
-symbol and tick size (``evaluate --sim`` names its market after them). And the propagator of the
-agent's transient impact (the ``impact`` section, :mod:`sim.impact_fit`); a day with too few
-market orders for the impact gets no such section, which means no impact, and the command says
-so.
+stochastic flow from LOBSTER data, in ticks of the instrument's tick size (:mod:`sim.calibrate`);
+the file records the symbol and tick size (``evaluate --sim`` names its market after them). And
+the propagator of the agent's transient impact (the ``impact`` section, :mod:`sim.impact_fit`);
+a day with too few market orders for the impact gets no such section, which means no impact,
+and the command says so.
 
 Exit codes: 0 written, 2 when the data cannot be read (one line naming file and line) or is too
 short to calibrate.
@@ -20,7 +20,6 @@ from typing import Any
 from service.commands import instrument_args
 from service.commands.output import output_console, print_error
 from sim.calibrate import calibrate
-from sim.impact_fit import impact_section
 from sim.lobster import LobsterFormatError, open_sample
 
 
@@ -40,10 +39,9 @@ def run(args: argparse.Namespace) -> int:
     except (LobsterFormatError, OSError, ValueError) as exc:
         print_error(f"execagent calibrate: {exc}")
         return 2
-    try:
-        document["impact"] = impact_section(sample, args.tick_size)
-    except ValueError as exc:
-        print_error(f"execagent calibrate: no impact section (no impact in a replay): {exc}")
+    if "impact" not in document:
+        print_error("execagent calibrate: no impact section (no impact in a replay): "
+                    f"{document['dynamics']['no_impact']}")
     args.output.write_text(to_json(document))
     params = document["params"]
     output_console().print(

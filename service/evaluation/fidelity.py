@@ -71,6 +71,8 @@ def scalar_facts(facts: Mapping[str, Any]) -> dict[str, float | None]:
     }
     for kind in KINDS:
         scalars[f"{kind}_orders_per_s"] = sum(facts["rates_per_s"][kind].values())
+    scalars["response_now_all_ticks"] = facts["response_now_all"]
+    scalars["response_10s_all_ticks"] = facts["response_10s_all"]
     for size in SIZE_LABELS:
         scalars[f"response_now_{size}_ticks"] = facts["response_now"][size]
         scalars[f"response_10s_{size}_ticks"] = facts["response_10s"][size]

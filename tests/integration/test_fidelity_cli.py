@@ -58,7 +58,8 @@ def test_fidelity_reports_every_baseline_in_both_markets(
                                                      / row["real_is_bps_std"])
     facts = report["facts"]
     assert {"spread_mean_ticks", "mid_change_std_1s_ticks", "mid_change_std_60s_ticks",
-            "market_orders_per_s", "response_10s_101-200_ticks"} <= set(facts)
+            "market_orders_per_s", "response_10s_101-200_ticks",
+            "response_10s_all_ticks"} <= set(facts)
     assert facts["spread_mean_ticks"]["real"] > 0 and facts["spread_mean_ticks"]["sim"] > 0
     printed = capsys.readouterr().out
     assert "std ratio" in printed and "response_10s_1-50_ticks" in printed
@@ -69,7 +70,8 @@ def test_scalar_facts_read_a_summary() -> None:
                "rates_per_s": {"limit": {"0": 1.0, "1": 2.0}, "cancel": {"0": 0.5},
                                "market": {"0": 0.25}},
                "response_now": dict.fromkeys(SIZE_LABELS, 1.0),
-               "response_10s": dict.fromkeys(SIZE_LABELS)}
+               "response_10s": dict.fromkeys(SIZE_LABELS),
+               "response_now_all": 1.0, "response_10s_all": None}
     facts = scalar_facts(summary)
     assert facts["limit_orders_per_s"] == 3.0 and facts["market_orders_per_s"] == 0.25
     assert facts["mid_change_std_60s_ticks"] == 7.0
