@@ -17,6 +17,8 @@ its touch queues). Estimators, each the simplest that matches how
   the touch queue, for touch queues in size bucket ``k``; ``cancel_deep`` the same for the
   displayed levels behind the touch (a per-share rate, used per order: sizes and cancels are
   assumed independent, and a partial cancel counts as its share of an order);
+  ``cancel_behind[k]``: the same for the displayed levels at distance bucket ``k`` behind
+  their touch, over ``cancel_deep``;
 - ``touch_take_share``: the share of market orders whose size is exactly the touch queue they
   met; ``market_sizes`` come from the others;
 - ``excitation`` (the bursts market orders come in) and ``sign_persistence`` between bursts:
@@ -57,7 +59,14 @@ from typing import Any
 
 from core.domain import Side
 from sim.excitation_fit import fit_excitation
-from sim.flow import SPREAD_BUCKETS, FlowParams, quantile_table, spread_bucket
+from sim.flow import (
+    BEHIND_BUCKETS,
+    SPREAD_BUCKETS,
+    FlowParams,
+    behind_bucket,
+    quantile_table,
+    spread_bucket,
+)
 from sim.impact_fit import fit_impact, impact_section, market_orders
 from sim.lobster import EventType, LobsterSample
 from sim.retreat_fit import LAGS_S, fit_retreat, with_retreat
@@ -81,6 +90,9 @@ class _Tally:
     behind: list[list[float]]
     touch_cancelled: list[float]
     touch_exposure: list[float]
+    behind_cancelled: list[float]
+    behind_exposure: list[float]
+    behind_cancels: list[int]
     same_side: int = 0
     deep_cancelled: float = 0.0
     deep_exposure: float = 0.0
@@ -91,7 +103,17 @@ class _Tally:
     def empty(cls, queue_buckets: int) -> _Tally:
         return cls([0.0] * SPREAD_BUCKETS, [0] * SPREAD_BUCKETS, [0] * SPREAD_BUCKETS,
                    [[] for _ in range(SPREAD_BUCKETS)], [[] for _ in range(SPREAD_BUCKETS)],
-                   [0.0] * queue_buckets, [0.0] * queue_buckets)
+                   [0.0] * queue_buckets, [0.0] * queue_buckets, [0.0] * BEHIND_BUCKETS,
+                   [0.0] * BEHIND_BUCKETS, [0] * BEHIND_BUCKETS)
+
+    def expose_behind(self, bid: int, ask: int, bids: list[tuple[int, int]],
+                      asks: list[tuple[int, int]], dt: float) -> None:
+        """Credit ``dt`` seconds of the displayed levels behind each touch to their distance
+        buckets."""
+        for price, qty in bids[1:]:
+            self.behind_exposure[behind_bucket(bid - price)] += qty * dt
+        for price, qty in asks[1:]:
+            self.behind_exposure[behind_bucket(price - ask)] += qty * dt
 
 
 def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
@@ -121,6 +143,7 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
             tally.touch_exposure[bisect_right(edges, ask_q)] += ask_q * dt
             tally.deep_exposure += (sum(q for _, q in previous.bids[1:])
                                     + sum(q for _, q in previous.asks[1:])) * dt
+            tally.expose_behind(bid, ask, previous.bids, previous.asks, dt)
             own, own_q = (bid, bid_q) if message.side is Side.BUY else (ask, ask_q)
             if message.event is EventType.SUBMIT:
                 tally.submits[bucket] += 1
@@ -136,6 +159,11 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
                     tally.touch_cancelled[bisect_right(edges, own_q)] += message.qty
                 else:
                     tally.deep_cancelled += message.qty
+                    distance = own - message.price if message.side is Side.BUY \
+                        else message.price - own
+                    if distance > 0:
+                        tally.behind_cancelled[behind_bucket(distance)] += message.qty
+                        tally.behind_cancels[behind_bucket(distance)] += 1
             elif message.event is EventType.EXECUTE_VISIBLE:
                 key = (message.ts_ns, message.side)
                 if key not in market_groups:
@@ -173,6 +201,7 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
         inside_fractions=_tables(tally.inside, FRACTION_POINTS, (0.0, 0.0)),
         behind_distances=_tables(tally.behind, DISTANCE_POINTS, (0.0, 0.0)),
         cancel_deep=tally.deep_cancelled / tally.deep_exposure,
+        cancel_behind=_behind_factors(tally),
         cancel_touch=tuple(c / e if e else tally.deep_cancelled / tally.deep_exposure
                            for c, e in zip(tally.touch_cancelled, tally.touch_exposure,
                                            strict=True)),
@@ -237,6 +266,15 @@ def _dynamics(sample: LobsterSample, tick_size: Decimal, params: FlowParams,
                            "simulated_response_ticks": response},
                   fitted_by_simulation=["cancel_hit_side", "cancel_other_side"])
     return with_retreat(params, factor), record, impact_section(impact, source)
+
+
+def _behind_factors(tally: _Tally) -> tuple[float, ...]:
+    """Each distance bucket's cancel rate per share over the rate behind the touch as a whole;
+    1 where a bucket saw fewer than :data:`MIN_SAMPLES` cancels."""
+    overall = tally.deep_cancelled / tally.deep_exposure
+    return tuple(c / e / overall if n >= MIN_SAMPLES and e > 0 else 1.0
+                 for c, e, n in zip(tally.behind_cancelled, tally.behind_exposure,
+                                    tally.behind_cancels, strict=True))
 
 
 def _lean(leans: list[tuple[int, float, float]], apart_s: float) -> float:

@@ -23,9 +23,12 @@ every event:
   agent's resting orders are left out of it). Either kind takes exactly the
   whole touch queue with probability ``touch_take_share`` (most real market orders are sized
   to the displayed quantity); otherwise its size comes from an empirical distribution;
-- **cancels**, per resting crowd order: ``cancel_deep`` per second everywhere, and at the
-  touch the rate for the touch queue's size bucket (queue-reactive: a small touch queue is
-  cancelled away much faster than a large one).
+- **cancels**, per resting crowd order: ``cancel_deep`` per second everywhere (times a factor
+  for its distance behind the touch, ``cancel_behind``, when given: orders near the touch are
+  cancelled faster than far ones), and at the touch the rate for the touch queue's size
+  bucket (queue-reactive: a small touch queue is cancelled away much faster than a large
+  one) times ``cancel_hit_side`` on the side the last market order hit and
+  ``cancel_other_side`` on the other (the hit side retreats, whoever traded).
 The agent's own trades move later prices through this response: a touch it consumes widens the
 spread, the wider spread changes every intensity, the book re-forms around the new touch, and
 the next burst's first order follows its side with probability ``sign_persistence``. Its trades
@@ -55,7 +58,13 @@ BUY: Final = Side.BUY
 SELL: Final = Side.SELL
 
 SPREAD_BUCKETS: Final = 7  # spreads of 1, 2-3, 4-7, 8-15, 16-31, 32-63 and 64+ ticks
+BEHIND_BUCKETS: Final = 6  # distances behind the touch of 1, 2-3, 4-7, 8-15, 16-31, 32+ ticks
 MAX_SEED_ORDERS: Final = 200  # per side, a bound on the starting book whatever the rates
+
+
+def behind_bucket(distance: int) -> int:
+    """The bucket of a distance behind the touch, in ticks (at least 1)."""
+    return min(distance.bit_length() - 1, BEHIND_BUCKETS - 1)
 
 
 def spread_bucket(spread: int) -> int:
@@ -118,6 +127,9 @@ class FlowParams:
     inside_fractions: tuple[tuple[float, ...], ...] = ((0.0, 0.0),) * SPREAD_BUCKETS
     behind_distances: tuple[tuple[float, ...], ...] = (_GEOMETRIC_DISTANCES,) * SPREAD_BUCKETS
     cancel_deep: float = 0.1  # per resting crowd order per second, away from the touch
+    # cancel_deep's factor by distance behind the own touch (BEHIND_BUCKETS entries), or
+    # empty: the same rate at every distance, touch orders included.
+    cancel_behind: tuple[float, ...] = ()
     queue_edges: tuple[int, ...] = (100, 200, 400, 800)  # touch queue size buckets, shares
     cancel_touch: tuple[float, ...] = (0.1,) * 5  # per order at the touch, by queue bucket
     limit_sizes: tuple[float, ...] = _UNIFORM_SIZES  # shares, quantile table
@@ -153,6 +165,12 @@ class FlowParams:
                              f"({len(self.queue_edges) + 1}), got {len(self.cancel_touch)}")
         if self.initial_spread < 1:
             raise ValueError("initial_spread is at least one tick")
+        if self.cancel_behind and (len(self.cancel_behind) != BEHIND_BUCKETS
+                                   or min(self.cancel_behind) < 0
+                                   or max(self.cancel_behind) <= 0):
+            raise ValueError(f"cancel_behind needs {BEHIND_BUCKETS} factors (one per distance "
+                             "bucket behind the touch), none negative and one positive, got "
+                             f"{self.cancel_behind}")
         for component in self.excitation:
             if len(component) != 3:
                 raise ValueError("each excitation component is (branching, decay_s, "
@@ -225,13 +243,18 @@ class StochasticFlow:
         self._excited_side: Side | None = None
         # The touch's extra cancel rate over the deep one (never negative: a touch order is
         # cancelled at least as fast as a deep one, an assumption the GOOG data bears out).
-        self._touch_extra = tuple(max(0.0, c - p.cancel_deep) for c in p.cancel_touch)
+        # With factors by distance, the deep process leaves touch orders alone and draws
+        # candidates at the highest factor's rate, each kept with its own factor's share of it
+        # (thinning: a Poisson process per order at its distance's rate, exactly).
+        self._behind = tuple(f / max(p.cancel_behind) for f in p.cancel_behind)
+        touch_deep = 0.0 if p.cancel_behind else p.cancel_deep
+        self._cancel_deep = p.cancel_deep * (max(p.cancel_behind) if p.cancel_behind else 1.0)
+        self._touch_extra = tuple(max(0.0, c - touch_deep) for c in p.cancel_touch)
         # The same on the side the last market order hit and on the other side.
-        self._hit_extra = tuple(max(0.0, c * p.cancel_hit_side - p.cancel_deep)
+        self._hit_extra = tuple(max(0.0, c * p.cancel_hit_side - touch_deep)
                                 for c in p.cancel_touch)
-        self._other_extra = tuple(max(0.0, c * p.cancel_other_side - p.cancel_deep)
+        self._other_extra = tuple(max(0.0, c * p.cancel_other_side - touch_deep)
                                   for c in p.cancel_touch)
-        self._cancel_deep = p.cancel_deep
         self._limit_sizes = p.limit_sizes
         self._limit_last = len(p.limit_sizes) - 1
         # The rates as last read, with the book, its version and the crowd size they were
@@ -451,6 +474,9 @@ class StochasticFlow:
         return fills
 
     def _cancel_random(self, book: OrderBook) -> None:
+        if self._behind:
+            self._cancel_behind(book)
+            return
         own, index_of, getrandbits = self._own, self._own_index, self._getrandbits
         while own:
             # own[self._below(len(own))], then self._forget(it), written out
@@ -467,6 +493,25 @@ class StochasticFlow:
                 index_of[last] = index
             if book.cancel(order_id):
                 return
+
+    def _cancel_behind(self, book: OrderBook) -> None:
+        """A candidate for the deep cancel process: a random crowd order, cancelled with its
+        distance's share of the highest factor; touch orders are left to the touch's own
+        process. A rejected candidate is an event that changes nothing."""
+        own = self._own
+        while own:
+            order_id = own[self._below(len(own))]
+            order = book.get(order_id)
+            if order is None:  # filled or gone since: forget it and draw again
+                self._forget(order_id)
+                continue
+            touch = book.best_bid() if order.side is BUY else book.best_ask()
+            distance = 0 if touch is None else \
+                (touch - order.price if order.side is BUY else order.price - touch)
+            if distance > 0 and self._random() < self._behind[behind_bucket(distance)]:
+                self._forget(order_id)
+                book.cancel(order_id)
+            return
 
     def _cancel_touch(self, book: OrderBook, side: Side) -> None:
         price = book.best_bid() if side is BUY else book.best_ask()

@@ -33,7 +33,7 @@ def test_calibrate_then_fidelity_on_a_cut_of_goog(tmp_path: Path) -> None:
     assert document["data"].startswith("LOBSTER GOOG 2012-06-21, 5 levels")
     assert document["params"]["excitation"], "bursts fitted from the cut's market orders"
     assert 1.0 <= dynamics["retreat"]["factor"] <= 6.0
-    assert dynamics["retreat"]["simulated_response_10s_ticks"] > 0
+    assert dynamics["retreat"]["simulated_response_ticks"] > 0
     assert document["impact"]["g0_ticks"] > 0
 
     config = tmp_path / "train.yaml"
