@@ -56,6 +56,8 @@ def test_estimates_on_a_hand_made_day(tmp_path: Path) -> None:
     assert p["touch_take_share"] == pytest.approx(1 / 3)
     assert (p["market_sizes"][0], p["market_sizes"][-1]) == (20, 80)  # the take is not here
     assert p["sign_persistence"] == 0.0  # buy, buy, sell: half the pairs agree, as by chance
+    assert p["cancel_behind"] == [1.0] * 6  # one cancel behind the touch: too few to tell
+    assert p["excitation"] == [] and "no bursts" in document["dynamics"]["note"]
     # Deep: 100 shares cancelled over 400 displayed shares x 10 s. Touch: 30 cancelled over
     # 200 shares x 10 s, all with queues of 100 (the second queue bucket).
     assert p["cancel_deep"] == pytest.approx(100 / 4000)
@@ -127,6 +129,8 @@ def test_calibration_recovers_the_parameters_of_data_the_flow_made(tmp_path: Pat
     assert p["limit_profile"] == [pytest.approx(1.0, rel=0.15)] * SPREAD_BUCKETS
     assert statistics.median(p["behind_distances"][visited]) == pytest.approx(2.0, abs=1.0)
     assert statistics.mean(p["limit_sizes"]) == pytest.approx(truth.mean_limit_size, rel=0.15)
+    # Cancels behind the touch at one rate whatever the distance: every factor near 1.
+    assert p["cancel_behind"] == [pytest.approx(1.0, abs=0.3)] * 6
 
 
 def test_a_day_with_too_few_market_orders_gets_no_impact_section_and_says_so(

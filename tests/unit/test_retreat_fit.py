@@ -1,5 +1,5 @@
 """The retreat found by simulation: the response to one order grows with the hit side's
-retreat, and a response beyond the search's reach is capped at its ends. (That the search
+retreat, and a response beyond the grid's reach is capped at its ends. (That the search
 lands on the shipped GOOG factor is checked where GOOG is recalibrated, test_calibrate.py.)"""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.calibrate import load_flow_params
-from sim.retreat_fit import HIGHEST, LOWEST, causal_response, fit_retreat, with_retreat
+from sim.retreat_fit import GRID, causal_response, fit_retreat, with_retreat
 
 SHIPPED = Path(__file__).resolve().parents[2] / "sim" / "params" / "GOOG_2012-06-21.json"
 TRIALS = 100
@@ -21,5 +21,5 @@ def test_the_response_to_one_order_grows_with_the_retreat() -> None:
 
 def test_a_response_beyond_the_search_is_capped_at_its_ends() -> None:
     params = load_flow_params(SHIPPED)
-    assert fit_retreat(params, 91, 1_000.0, 20)[0] == HIGHEST
-    assert fit_retreat(params, 91, -1_000.0, 20)[0] == LOWEST
+    assert fit_retreat(params, 91, 1_000.0, 20)[0] == GRID[-1]
+    assert fit_retreat(params, 91, -1_000.0, 20)[0] == GRID[0]
