@@ -28,16 +28,16 @@ its touch queues). Estimators, each the simplest that matches how
   a fair side would give (the imbalance lean's small effect on that probability is ignored);
 - ``cancel_hit_side`` and ``cancel_other_side``, how the side a trade hit retreats: set by
   simulation so that the flow's response to one order of the day's median size, over the two
-  minutes after it, is the propagator's (:mod:`sim.retreat_fit`; 1 and 1 on days too short for the bursts
-  or the propagator, :data:`MIN_BURST_ORDERS` and :data:`sim.impact_fit.MIN_ORDERS` market
-  orders);
+  minutes after it, is the propagator's (:mod:`sim.retreat_fit`; 1 and 1 on days too short
+  for the bursts or the propagator, :data:`MIN_BURST_ORDERS` and
+  :data:`sim.impact_fit.MIN_ORDERS` market orders);
 - the ``impact`` section, the propagator of the agent's transient impact in the replay:
   :mod:`sim.impact_fit` (none, and the reason under ``dynamics``, on a day with too few market
   orders);
 - ``limit_sizes``: submitted sizes; ``imbalance_lean``: ``E[sign x imbalance] / (2
   E[imbalance^2])`` over the market orders that start bursts (as for the persistence; all of
-  them on a day without bursts), the least-squares slope of ``P(buy) = 0.5 + lean x imbalance`` on the touch
-  imbalance just before each market order, clipped to [-0.5, 0.5];
+  them on a day without bursts), the least-squares slope of ``P(buy) = 0.5 + lean x
+  imbalance`` on the touch imbalance just before each market order, clipped to [-0.5, 0.5];
 - ``start_price``: the first mid; ``initial_spread``: the median spread over book rows.
 Distributions are quantile tables (:func:`sim.flow.quantile_table`), cut above their 99th
 percentile (a handful of far-off orders would otherwise set the table's last segment). A spread
@@ -53,6 +53,7 @@ import json
 import math
 import statistics
 from bisect import bisect_right
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ from sim.flow import (
 )
 from sim.impact_fit import fit_impact, impact_section, market_orders
 from sim.lobster import EventType, LobsterSample
+from sim.propagator import ImpactParams
 from sim.retreat_fit import LAGS_S, fit_retreat, with_retreat
 
 MIN_SAMPLES = 50
@@ -106,8 +108,8 @@ class _Tally:
                    [0.0] * queue_buckets, [0.0] * queue_buckets, [0.0] * BEHIND_BUCKETS,
                    [0.0] * BEHIND_BUCKETS, [0] * BEHIND_BUCKETS)
 
-    def expose_behind(self, bid: int, ask: int, bids: list[tuple[int, int]],
-                      asks: list[tuple[int, int]], dt: float) -> None:
+    def expose_behind(self, bid: int, ask: int, bids: Sequence[tuple[int, int]],
+                      asks: Sequence[tuple[int, int]], dt: float) -> None:
         """Credit ``dt`` seconds of the displayed levels behind each touch to their distance
         buckets."""
         for price, qty in bids[1:]:
@@ -238,12 +240,13 @@ def _dynamics(sample: LobsterSample, tick_size: Decimal, params: FlowParams,
     record, on a day with too few market orders for it). ``params`` unchanged on a day with
     too few market orders for the bursts."""
     times, signs, _, _ = market_orders(sample, tick_size)
+    record: dict[str, Any] = {}
+    impact: ImpactParams | None
     try:
         impact, source = fit_impact(sample, tick_size)
     except ValueError as exc:
-        impact, source, record = None, {}, {"no_impact": str(exc)}
-    else:
-        record = {}
+        impact, source = None, {}
+        record["no_impact"] = str(exc)
     if len(times) < MIN_BURST_ORDERS:
         record.update(market_orders=len(times),
                       note=f"fewer than {MIN_BURST_ORDERS} market orders: no bursts, no retreat")

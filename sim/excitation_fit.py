@@ -20,10 +20,11 @@ persistence and no bursts).
 Three components because GOOG's bursts have three time scales: orders under a millisecond
 apart (a sweep split across timestamps), about ten milliseconds apart (an algorithm's next
 child order) and a couple of seconds apart (a trader working an order); one kernel fits only
-the first. Decays are searched up to :data:`MAX_DECAY_S`. Named assumptions: the background rate is constant over the day and over the book's
-state (the flow modulates it by the spread bucket; the estimate ignores that and the intraday
-profile, both of which make bursts look a little stronger than they are); only market orders
-excite market orders.
+the first. Decays are searched up to :data:`MAX_DECAY_S`. Named assumptions: the background
+rate is constant over the day and over the book's state (the flow modulates it by the spread
+bucket; the estimate ignores that and the intraday profile, both of which make bursts look a
+little stronger than they are); only market orders excite market orders; the background's
+orders take a fair side when the sides are estimated.
 
 Sign persistence between bursts, what :class:`~sim.flow.FlowParams`'s ``sign_persistence``
 means once bursts carry their own side, is ``2 P(same side) - 1`` over consecutive market

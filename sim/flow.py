@@ -289,9 +289,9 @@ class StochasticFlow:
             self._decay_excitation()
             excited = self._excited_side
             if excited is not None:
-                fills = self._market(book, excited)
+                burst = self._market(book, excited)
                 self._schedule(book)
-                return fills
+                return burst
         # The rates _schedule read after the last event, unless the book or the crowd changed
         # since (the agent traded): then they are read again.
         if book is self._rates_book and book.version == self._rates_version and \
