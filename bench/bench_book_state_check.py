@@ -24,15 +24,12 @@ import pstats
 import statistics
 import sys
 import time
-from pathlib import Path
 
+from bench._book_runs import GOOG, RUNS, timed_runs
 from sim.book_state_check import check_book_state
 from sim.lobster import LobsterSample, open_sample
 
-GOOG = Path(__file__).resolve().parents[2] / "shared" / "data" / \
-    "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 GOAL_PER_S = 250_000
-RUNS = 5
 
 
 def main() -> int:
@@ -41,17 +38,10 @@ def main() -> int:
               "sample; skipped")
         return 0
     sample = open_sample(GOOG)
-    check_book_state(sample)  # warm-up
-    rates, cpu_rates = [], []
-    for _ in range(RUNS):
-        cpu = time.process_time()
-        result = check_book_state(sample)
-        cpu = time.process_time() - cpu
-        rates.append(result.events_per_second)
-        cpu_rates.append(result.rows / cpu)
-        if result.mismatches:
-            print(f"{result.mismatches} mismatching rows: {result.first_mismatch_dict()}")
-            return 1
+    runs = timed_runs(check_book_state, sample)
+    if runs is None:
+        return 1
+    result, rates, cpu_rates = runs
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     entered = result.entered or (0, 0)
     print(f"book-check --impact none, GOOG 2012-06-21 10 levels: {result.rows:,} events, "
