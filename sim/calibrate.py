@@ -71,7 +71,7 @@ from sim.flow import (
 from sim.impact_fit import fit_impact, impact_section, market_orders
 from sim.lobster import EventType, LobsterSample
 from sim.propagator import ImpactParams
-from sim.retreat_fit import LAGS_S, fit_retreat, with_retreat
+from sim.retreat_fit import LAGS_S, TRIALS, fit_retreat, with_retreat
 
 MIN_SAMPLES = 50
 MIN_BURST_ORDERS = 200  # market orders needed to fit the bursts and the retreat
@@ -119,10 +119,11 @@ class _Tally:
 
 
 def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
-              symbol: str | None = None) -> dict[str, Any]:
+              symbol: str | None = None, retreat_trials: int = TRIALS) -> dict[str, Any]:
     """The parameters and where they came from, as the JSON document ``calibrate`` writes;
     prices in ticks of ``tick_size``; ``symbol``: the instrument's name (default: the
-    sample's ticker)."""
+    sample's ticker); ``retreat_trials``: paired runs per simulated response of the retreat's
+    fit (fewer are quicker and noisier)."""
     edges = FlowParams().queue_edges
     tally = _Tally.empty(len(edges) + 1)
     limit_sizes: list[float] = []
@@ -215,7 +216,7 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
         sign_persistence=max(0.0, 2 * tally.same_side / max(len(market_groups) - 1, 1) - 1),
         imbalance_lean=_lean(tally.leans, 0.0),
     )
-    params, dynamics, impact = _dynamics(sample, tick_size, params, tally.leans)
+    params, dynamics, impact = _dynamics(sample, tick_size, params, tally.leans, retreat_trials)
     document = {
         "data": f"LOBSTER {sample.ticker} {sample.date}, {sample.levels} levels "
                 f"({sample.source.name})",
@@ -233,7 +234,7 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
 
 
 def _dynamics(sample: LobsterSample, tick_size: Decimal, params: FlowParams,
-              leans: list[tuple[int, float, float]]) \
+              leans: list[tuple[int, float, float]], retreat_trials: int) \
         -> tuple[FlowParams, dict[str, Any], dict[str, Any] | None]:
     """The bursts, the persistence between them and the hit side's retreat, what they were
     estimated from, and the propagator's ``impact`` section (None, with the reason in the
@@ -263,7 +264,7 @@ def _dynamics(sample: LobsterSample, tick_size: Decimal, params: FlowParams,
         return params, record, None
     qty = round(impact.reference_qty)
     target = statistics.fmean(impact.kernel(qty, lag * 10**9) for lag in LAGS_S)
-    factor, response = fit_retreat(params, qty, target)
+    factor, response = fit_retreat(params, qty, target, retreat_trials)
     record.update(retreat={"factor": factor, "order_qty": qty, "lags_s": list(LAGS_S),
                            "real_response_ticks": target,
                            "simulated_response_ticks": response},
