@@ -59,7 +59,6 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import Side
-from sim.excitation_fit import fit_excitation
 from sim.flow import (
     BEHIND_BUCKETS,
     SPREAD_BUCKETS,
@@ -252,6 +251,9 @@ def _dynamics(sample: LobsterSample, tick_size: Decimal, params: FlowParams,
         record.update(market_orders=len(times),
                       note=f"fewer than {MIN_BURST_ORDERS} market orders: no bursts, no retreat")
         return params, record, None if impact is None else impact_section(impact, source)
+    # scipy (the train extra) only here: the daemon and its image read params files through
+    # this module (load_flow_params) without it.
+    from sim.excitation_fit import fit_excitation
     bursts = fit_excitation(times, signs)
     params = dataclasses.replace(
         params, excitation=tuple(tuple(c) for c in bursts["excitation"]),

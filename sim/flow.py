@@ -140,7 +140,7 @@ class FlowParams:
     # Self-excitation of the crowd's market orders, per component: (branching, decay_s,
     # same_side): further orders each brings on average, its intensity's decay time in
     # seconds, and the probability that one takes the exciting order's side.
-    excitation: tuple[tuple[float, float, float], ...] = ()
+    excitation: tuple[tuple[float, ...], ...] = ()
     # The touch's cancel rate (cancel_touch) times these on the side the last market order hit
     # and on the other side, whoever traded: the hit side's makers retreat.
     cancel_hit_side: float = 1.0

@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         sample = open_sample(args.path)
         document = calibrate(sample, args.tick_size, instrument_args.symbol_of(args, sample))
+    except ImportError as exc:
+        print_error(f"execagent calibrate: needs the train extra (pip install -e '.[train]'): "
+                    f"{exc}")
+        return 2
     except (LobsterFormatError, OSError, ValueError) as exc:
         print_error(f"execagent calibrate: {exc}")
         return 2

@@ -51,13 +51,17 @@ def recovered_fill(order: ChildOrder, report: ExecutionReport) -> ExecutionRepor
     with the process). Its ExecID is derived from the order and the CumQty, so a second
     status answer with the same CumQty recovers nothing twice. Priced so that our average
     matches the venue's AvgPx, rounded to the tick; exact when one fill was missed, which is
-    the common case. None when nothing is missing (or AvgPx is absent and the order has no
-    limit price to stand in)."""
+    the common case. Without a usable AvgPx, at the answer's LastPx when its LastQty is
+    exactly what is missing (the venue's own word for that fill), else at the order's limit
+    price. None when nothing is missing (or no price is there and the order has no limit
+    price to stand in)."""
     missing = report.cum_qty - order.cum_qty
     if missing <= 0:
         return None
     if report.avg_px_ticks is not None and report.avg_px_ticks > 0:
         price = round((report.avg_px_ticks * report.cum_qty - order.notional_ticks) / missing)
+    elif report.last_qty == missing and report.last_px is not None and report.last_px > 0:
+        price = report.last_px
     elif order.price is not None:
         price = order.price
     else:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import quickfix as fix
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from core.domain import (
@@ -152,6 +152,7 @@ def _report(child: NewOrder, exec_id: str, qty: int, px: int,
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(changes=mangles, qty_share=st.integers(1, 100), px_ticks_above=st.integers(0, 3))
+@example(changes={150: 4, 6: 0}, qty_share=1, px_ticks_above=1)
 def test_no_fill_is_lost_and_no_impossible_fill_is_booked(
         wire: Wire, changes: dict[int, int], qty_share: int, px_ticks_above: int) -> None:
     engine, venue, child = _engine()
