@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.lobster_csv import Bools, CsvDefect, Ints, line_text, read_blocks, read_columns
+from sim.lobster_prices import EMPTY, EMPTY_ASK, EMPTY_BID
 
 if TYPE_CHECKING:
     from sim.lobster import LobsterSample
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(f"execagent.{__name__}")
 
 PRICE_SCALE = 10_000  # LOBSTER prices are dollars x 10000
-EMPTY_ASK, EMPTY_BID = 9_999_999_999, -9_999_999_999  # LOBSTER's prices of an empty level
-EMPTY = 2**62  # the price of an empty level in ticks here: +EMPTY for asks, -EMPTY for bids
 _DAY_NS = 86_400 * 10**9
 _HALT = 7
 

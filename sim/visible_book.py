@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sim.lobster_columns import EMPTY
+from sim.lobster_prices import EMPTY
 
 SUBMIT: Final = 1
 LAST_TAKE: Final = 4  # event types 2, 3 and 4 take size; 5, 6 and 7 leave the book alone
