@@ -14,17 +14,9 @@ from core.domain import Side
 from service.cli import main
 from sim.book_check import Mismatch, check_book
 from sim.lobster import EventType, LobsterFormatError, LobsterSample, open_sample
+from tests.support.lobster_files import GOOG, write_sample
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-GOOG = SHARED / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 needs_goog = pytest.mark.skipif(not GOOG.exists(), reason=f"shared market data not at {GOOG}")
-
-
-def _sample(folder: Path, levels: int, messages: list[str], books: list[str]) -> Path:
-    stem = f"AAA_2012-06-21_34200000_57600000_{{kind}}_{levels}.csv"
-    (folder / stem.format(kind="message")).write_text("\n".join(messages) + "\n")
-    (folder / stem.format(kind="orderbook")).write_text("\n".join(books) + "\n")
-    return folder
 
 
 # Two levels. Row 1 is the starting book; then: an add at a new best bid, a partial cancel,
@@ -49,7 +41,7 @@ BOOKS = [
 
 
 def test_a_consistent_file_has_no_mismatch(tmp_path: Path) -> None:
-    result = check_book(open_sample(_sample(tmp_path, 2, MESSAGES, BOOKS)))
+    result = check_book(open_sample(write_sample(tmp_path, 2, MESSAGES, BOOKS)))
     assert (result.rows, result.mismatches, result.levels) == (5, 0, 2)
     assert result.first_mismatch is None
 
@@ -57,7 +49,7 @@ def test_a_consistent_file_has_no_mismatch(tmp_path: Path) -> None:
 def test_a_wrong_row_is_reported_with_its_line(tmp_path: Path) -> None:
     books = list(BOOKS)
     books[2] = "5851500,10,5851300,50,5851600,20,5851200,61"  # bid 2 should be 60
-    result = check_book(open_sample(_sample(tmp_path, 2, MESSAGES, books)))
+    result = check_book(open_sample(write_sample(tmp_path, 2, MESSAGES, books)))
     assert result.mismatches == 2  # row 3 is wrong, and row 4 replays from the wrong row 3
     assert result.first_mismatch is not None
     assert (result.first_mismatch.row, result.first_mismatch.side) == (3, "bid")
@@ -66,7 +58,7 @@ def test_a_wrong_row_is_reported_with_its_line(tmp_path: Path) -> None:
 
 
 def test_one_level_files_do_not_claim_exactness(tmp_path: Path) -> None:
-    result = check_book(open_sample(_sample(
+    result = check_book(open_sample(write_sample(
         tmp_path, 1, ["34200,1,1,5,5851200,1", "34200.1,3,1,5,5851200,1"],
         ["5851500,10,5851200,5", "5851500,10,5851100,30"])))
     assert not result.exact and result.mismatches is None
@@ -93,7 +85,7 @@ def test_goog_cut_to_5_levels_replays_exactly(tmp_path: Path) -> None:
         messages = list(itertools.islice(archive.read(message).decode().splitlines(), 20_000))
         books = [",".join(line.split(",")[:20]) for line in
                  itertools.islice(archive.read(book).decode().splitlines(), 20_000)]
-    result = check_book(open_sample(_sample(tmp_path, 5, messages, books)))
+    result = check_book(open_sample(write_sample(tmp_path, 5, messages, books)))
     assert (result.rows, result.mismatches) == (19_999, 0)
 
 
@@ -153,7 +145,7 @@ def test_every_divergence_is_caught_where_the_row_by_row_replay_finds_it(
     swap = rng.randrange(1, 3_999)  # the events swap, each line keeps its time (in order)
     (time_a, event_a), (time_b, event_b) = (m.split(",", 1) for m in messages[swap:swap + 2])
     messages[swap:swap + 2] = [f"{time_a},{event_b}", f"{time_b},{event_a}"]
-    sample = open_sample(_sample(tmp_path, 10, messages, [",".join(b) for b in books]))
+    sample = open_sample(write_sample(tmp_path, 10, messages, [",".join(b) for b in books]))
     result = check_book(sample)
     assert (result.mismatches, result.first_mismatch) == _reference_mismatches(sample)
     assert result.mismatches
@@ -167,4 +159,4 @@ def test_files_of_different_lengths_are_refused(tmp_path: Path, extra: str) -> N
     else:
         books.append(BOOKS[-1])
     with pytest.raises(LobsterFormatError, match="messages"):
-        check_book(open_sample(_sample(tmp_path, 2, messages, books)))
+        check_book(open_sample(write_sample(tmp_path, 2, messages, books)))

@@ -22,18 +22,10 @@ from service.cli import main
 from sim.book_check import Mismatch, check_book
 from sim.book_state_check import check_book_state
 from sim.lobster import EventType, LobsterSample, open_sample
+from tests.support.lobster_files import GOOG, write_sample
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
-GOOG = SHARED / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 needs_goog = pytest.mark.skipif(not GOOG.exists(), reason=f"shared market data not at {GOOG}")
-
-
-def _sample(folder: Path, levels: int, messages: list[str], books: list[str]) -> Path:
-    stem = f"AAA_2012-06-21_34200000_57600000_{{kind}}_{levels}.csv"
-    (folder / stem.format(kind="message")).write_text("\n".join(messages) + "\n")
-    (folder / stem.format(kind="orderbook")).write_text("\n".join(books) + "\n")
-    return folder
 
 
 # Two levels; row 1 is the starting book. Then: an add at a new best ask pushes 5851600 out of
@@ -69,7 +61,7 @@ BOOKS = [
 
 
 def test_a_consistent_file_matches_and_counts_its_entries_from_below(tmp_path: Path) -> None:
-    result = check_book_state(open_sample(_sample(tmp_path, 2, MESSAGES, BOOKS)))
+    result = check_book_state(open_sample(write_sample(tmp_path, 2, MESSAGES, BOOKS)))
     assert (result.rows, result.mismatches, result.levels) == (9, 0, 2)
     assert result.entered == (1, 1) and result.first_mismatch is None
     assert result.summary()["entered_from_below"] == {"ask": 1, "bid": 1, "total": 2}
@@ -81,7 +73,7 @@ def test_a_divergence_is_reported_on_every_row_it_lasts(tmp_path: Path) -> None:
     # only the row of the message.
     messages = list(MESSAGES)
     messages[4] = "34200.4,2,4,11,5851000,1"
-    sample = open_sample(_sample(tmp_path, 2, messages, BOOKS))
+    sample = open_sample(write_sample(tmp_path, 2, messages, BOOKS))
     result = check_book_state(sample)
     assert result.mismatches == 6  # rows 5 to 10
     assert result.first_mismatch == Mismatch(
@@ -95,7 +87,7 @@ def test_a_wrong_recorded_level_is_not_taken_over(tmp_path: Path) -> None:
     # 30 again, so only row 5 mismatches (the file never resets the kept book).
     books = list(BOOKS)
     books[4] = "5851500,10,5851100,30,5851600,25,5851000,31"
-    result = check_book_state(open_sample(_sample(tmp_path, 2, MESSAGES, books)))
+    result = check_book_state(open_sample(write_sample(tmp_path, 2, MESSAGES, books)))
     assert result.mismatches == 1
     assert result.first_mismatch is not None and result.first_mismatch.row == 5
 
@@ -107,7 +99,7 @@ def test_a_recorded_level_better_than_the_kept_ones_does_not_enter(tmp_path: Pat
     # to the end: the later rows' bids are the kept book's 5851100 and a 5851000 it never held.
     books = list(BOOKS)
     books[3] = "5851500,10,5851400,30,5851600,25,5851300,40"
-    result = check_book_state(open_sample(_sample(tmp_path, 2, MESSAGES, books)))
+    result = check_book_state(open_sample(write_sample(tmp_path, 2, MESSAGES, books)))
     assert result.first_mismatch is not None
     assert (result.first_mismatch.row, result.first_mismatch.side) == (4, "bid")
     assert result.first_mismatch.replayed == [(58_511, 30)]
@@ -121,7 +113,7 @@ def test_a_message_emptying_a_level_the_file_still_shows_is_not_hidden(tmp_path:
     # it); kept through the file, the missing level shows from row 5 to the end.
     messages = list(MESSAGES)
     messages[4] = "34200.4,3,4,40,5851000,1"
-    sample = open_sample(_sample(tmp_path, 2, messages, BOOKS))
+    sample = open_sample(write_sample(tmp_path, 2, messages, BOOKS))
     result = check_book_state(sample)
     assert result.first_mismatch is not None
     assert (result.first_mismatch.row, result.first_mismatch.side) == (5, "bid")
@@ -205,7 +197,7 @@ def test_goog_cut_to_5_levels_kept_by_its_messages_matches_every_row(tmp_path: P
     # and what moves up into view comes from the file.
     messages, books = _goog_lines(20_000)
     books = [",".join(line.split(",")[:20]) for line in books]
-    sample = open_sample(_sample(tmp_path, 5, messages, books))
+    sample = open_sample(write_sample(tmp_path, 5, messages, books))
     result = check_book_state(sample)
     assert (result.rows, result.mismatches, result.entered) == (19_999, 0, (2_360, 3_728))
 
@@ -231,7 +223,7 @@ def test_every_divergence_is_counted_as_the_plain_stateful_replay_counts_it(
     swap = rng.randrange(1, 3_999)
     (time_a, event_a), (time_b, event_b) = (m.split(",", 1) for m in messages[swap:swap + 2])
     messages[swap:swap + 2] = [f"{time_a},{event_b}", f"{time_b},{event_a}"]
-    sample = open_sample(_sample(tmp_path, 10, messages, [",".join(b) for b in books]))
+    sample = open_sample(write_sample(tmp_path, 10, messages, [",".join(b) for b in books]))
     result = check_book_state(sample)
     assert (result.mismatches, result.first_mismatch, result.entered) == _reference(sample)
     assert result.mismatches
@@ -311,7 +303,7 @@ def test_a_generated_lobster_day_is_kept_exactly_and_a_changed_add_is_caught(
     for event in events:
         day.apply(*event)
     with tempfile.TemporaryDirectory() as folder:
-        result = check_book_state(open_sample(_sample(Path(folder), levels, day.messages,
+        result = check_book_state(open_sample(write_sample(Path(folder), levels, day.messages,
                                                       day.rows)))
         assert (result.rows, result.mismatches) == (len(day.rows) - 1, 0)
         assert result.entered == (day.entered[Side.SELL], day.entered[Side.BUY])
@@ -322,7 +314,7 @@ def test_a_generated_lobster_day_is_kept_exactly_and_a_changed_add_is_caught(
         fields = day.messages[row].split(",")
         fields[3] = str(int(fields[3]) + 1)
         day.messages[row] = ",".join(fields)
-        result = check_book_state(open_sample(_sample(Path(folder), levels, day.messages,
+        result = check_book_state(open_sample(write_sample(Path(folder), levels, day.messages,
                                                       day.rows)))
         assert result.mismatches
         assert result.first_mismatch is not None and result.first_mismatch.row == row + 1
@@ -330,7 +322,7 @@ def test_a_generated_lobster_day_is_kept_exactly_and_a_changed_add_is_caught(
 
 def test_impact_other_than_none_is_refused_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _sample(tmp_path, 2, MESSAGES, BOOKS)
+    path = write_sample(tmp_path, 2, MESSAGES, BOOKS)
     assert main(["book-check", str(path), "--impact", "calibrated"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--impact must be none" in err
@@ -343,7 +335,7 @@ def test_the_cli_reports_entries_and_exit_codes(
     folder.mkdir()
     messages = list(MESSAGES)
     messages[4] = "34200.4,2,4,11,5851000,1"
-    assert main(["book-check", str(_sample(folder, 2, messages, BOOKS)), "--impact", "none",
+    assert main(["book-check", str(write_sample(folder, 2, messages, BOOKS)), "--impact", "none",
                  "--json", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "levels entering the window from below, taken from the order-book file: 2 " \
@@ -361,7 +353,7 @@ def test_a_cut_to_fewer_levels_is_checked_at_its_own_depth(tmp_path: Path) -> No
     # one kept level stays in the message file, and the kept 1-level book leaves it alone.
     source, out = tmp_path / "two", tmp_path / "one"
     source.mkdir()
-    _sample(source, 2, MESSAGES, BOOKS)
+    write_sample(source, 2, MESSAGES, BOOKS)
     subprocess.run([sys.executable, str(ROOT / "scripts" / "lobster_cut.py"), str(source),
                     "--levels", "1", "--rows", "9", "--out", str(out)], check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -377,7 +369,7 @@ def test_a_cut_to_fewer_levels_is_checked_at_its_own_depth(tmp_path: Path) -> No
 
 
 def test_a_cut_deeper_than_the_file_is_refused_in_one_line(tmp_path: Path) -> None:
-    _sample(tmp_path, 2, MESSAGES, BOOKS)
+    write_sample(tmp_path, 2, MESSAGES, BOOKS)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "lobster_cut.py"),
                            str(tmp_path), "--levels", "3", "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, env={**os.environ,
