@@ -7,9 +7,11 @@ or moved by the agent's own transient impact). Like the live
 engine, it decides on every market-data message: each ``step`` takes the action for the observation
 it returned last, turns it into orders through the same :func:`models.actions.translate` the engine
 uses, hands them to the exchange, and runs the market until the next market-data message. The
-observation is :func:`models.features.observe` (``execagent-obs-v1``, the default) or
+observation is :func:`models.features.observe` (``execagent-obs-v1``, the default),
 :func:`models.features.observe_v2` (``observation="execagent-obs-v2"``: v1 and the price signal,
-computed by :class:`models.signal.SignalRuntime` from the same messages, as the engine does),
+computed by :class:`models.signal.SignalRuntime` from the same messages, as the engine does) or
+:func:`models.features.observe_v3` (``"execagent-obs-v3"``: v2 and the task, its participation
+the drawn task's, or for the fixed task its quantity over ``volume_per_s`` times its horizon),
 the one definition shared with the engine; child
 orders are tracked by the service's own :class:`~core.oms.OrderManager` from the exchange's
 execution reports (so their states follow the same FIX rules as live).
@@ -91,16 +93,19 @@ from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind, horizon_act
 from models.features import (
     FEATURE_SPEC_ID,
     FEATURE_SPEC_V2_ID,
+    FEATURE_SPEC_V3_ID,
     OBSERVATION_SPECS,
+    WITH_SIGNAL,
     MarketTracker,
     new_observation_buffer_for,
     observe,
     observe_v2,
+    observe_v3,
 )
 from models.policy import DecisionContext, ExecutionPolicy
 from models.pretrade import PreTradeCheck, PreTradeFactory
 from models.signal import SignalModel, SignalRuntime
-from models.task import Task, TaskSampler
+from models.task import Task, TaskSampler, participation_of
 from models.training_config import EVALUATION_SEED_BASE, REWARD_MODES
 from sim.exchange import Exchange, SimExchange
 from sim.flow import FlowParams, StochasticFlow
@@ -157,6 +162,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         denial_cost_bps: float = 0.0,
         paired_baseline: ExecutionPolicy | None = None,
         task_sampler: TaskSampler | None = None,
+        volume_per_s: float | None = None,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
@@ -164,8 +170,15 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError("need qty > 0 and 0 < slice_s <= horizon_s")
         if message_cost_bps < 0 or denial_cost_bps < 0:
             raise ValueError("message_cost_bps and denial_cost_bps must not be negative")
+        if observation == FEATURE_SPEC_V3_ID and volume_per_s is None and task_sampler is None:
+            raise ValueError(f"the {observation} observation holds the parent's participation: "
+                             "give the market's volume rate (volume_per_s) or a task sampler")
         self.make_exchange = make_exchange
         self.slice_s = slice_s
+        # The expected volume's rate, for the fixed task's participation (a drawn task carries
+        # its own): the sampler's unless given.
+        self.volume_per_s = volume_per_s if volume_per_s is not None or task_sampler is None \
+            else task_sampler.volume_per_s
         self._set_task(side, qty, horizon_s)
         self.warmup_ns = int(warmup_s * 1e9)
         self.grace_ns = int(horizon_grace_s * 1e9)
@@ -176,7 +189,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         if observation not in OBSERVATION_SPECS:
             raise ValueError(f"observation must be one of {', '.join(OBSERVATION_SPECS)}, got "
                              f"{observation!r}")
-        if observation == FEATURE_SPEC_V2_ID and signal_model is None:
+        if observation in WITH_SIGNAL and signal_model is None:
             raise ValueError(f"the {observation} observation holds the price signal: give the "
                              "signal model (signal_model)")
         self.observation = observation
@@ -200,9 +213,13 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self._obs = new_observation_buffer_for(observation)
         self._episode = 0
 
-    def _set_task(self, side: int, qty: int, horizon_s: float) -> None:
+    def _set_task(self, side: int, qty: int, horizon_s: float,
+                  participation: float | None = None) -> None:
         self.side = side
         self.qty = qty
+        if participation is None and self.volume_per_s is not None:
+            participation = participation_of(qty, horizon_s, self.volume_per_s)
+        self.participation = participation
         self.horizon_ns = int(horizon_s * 1e9)
         self.n_slices = max(1, round(horizon_s / self.slice_s))  # as the engine computes it
         self.slice_qty = max(qty // self.n_slices, 1)
@@ -218,7 +235,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         if task is None and self.task_sampler is not None:
             task = self.task_sampler.draw(random.Random(episode_seed ^ _TASK_SEED))
         if task is not None:
-            self._set_task(task.side, task.qty, task.horizon_s)
+            self._set_task(task.side, task.qty, task.horizon_s, task.participation)
         self.task = task
         self.exchange = self.make_exchange(episode_seed)
         self.latency.reset(episode_seed ^ _LATENCY_SEED)
@@ -417,7 +434,11 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         """The observation now, built as the engine builds it for a policy of this version."""
         working = self.oms.working(self.parent.parent_id)
         now = self.exchange.now_ns
-        if self.observation == FEATURE_SPEC_V2_ID:
+        if self.observation == FEATURE_SPEC_V3_ID:
+            assert self.signal is not None and self.participation is not None
+            observe_v3(self._obs, self.book, self.parent, working, self.tracker, now,
+                       self.slice_qty, self.signal.predict(self.book, now), self.participation)
+        elif self.observation == FEATURE_SPEC_V2_ID:
             assert self.signal is not None
             observe_v2(self._obs, self.book, self.parent, working, self.tracker, now,
                        self.slice_qty, self.signal.predict(self.book, now))

@@ -76,7 +76,8 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
     import torch
 
     model = load_sb3(model_path)
-    # The observation version by its width (12: v1, 13: v2 with the price signal).
+    # The observation version by its width (12: v1, 13: v2 with the price signal, 16: v3
+    # with the task as well).
     by_width = {width: (spec, spec_hash) for spec, (spec_hash, width)
                 in OBSERVATION_SPECS.items()}
     shape = model.observation_space.shape
@@ -115,7 +116,7 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
         "execagent.training_config": json.dumps(info.get("config", {}), sort_keys=True),
     }
     signal_model = info.get("config", {}).get("signal_model")
-    if signal_model:  # a v2 policy learnt on this signal model's outputs: say which
+    if signal_model:  # a v2 or v3 policy learnt on this signal model's outputs: say which
         metadata["execagent.signal_model"] = str(signal_model)
     task_range = _task_range(info)
     if task_range is not None:

@@ -1,11 +1,14 @@
 """The policy's observation: the one definition the training environment and the live engine share.
 
-Two versions live here. ``execagent-obs-v1`` (:func:`observe`): the book, the market's recent
+Three versions live here. ``execagent-obs-v1`` (:func:`observe`): the book, the market's recent
 statistics and the parent's own state, 12 features; the shipped policy was trained on it.
 ``execagent-obs-v2`` (:func:`observe_v2`): v1's 12 features, then the short-horizon price
-signal (:mod:`models.signal`), 13 in all. A policy's metadata names its version, and the
-engine builds that observation for it (:data:`OBSERVATION_SPECS`), so v1 and v2 policies run
-side by side. v1's hash covers exactly what it did before v2 existed.
+signal (:mod:`models.signal`), 13 in all. ``execagent-obs-v3`` (:func:`observe_v3`): v2's 13,
+then the parent's task (:func:`models.task.task_descriptors`: side, participation of the
+expected volume, horizon), 16 in all, so that one policy can work buys and sales of any size
+and horizon. A policy's metadata names its version, and the engine builds that observation
+for it (:data:`OBSERVATION_SPECS`), so policies of every version run side by side. v1's hash
+covers exactly what it did before v2 existed, v2's what it did before v3.
 
 Why one module: a policy trained on one set of features and fed another in production fails
 silently. Both sides call :func:`observe`, and a model file carries the :data:`FEATURE_SPEC_ID` and
@@ -28,8 +31,16 @@ import numpy as np
 
 from core.depth_book import DepthBook
 from core.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
+import models.task
 from models.signal_features import SIGNAL_SPEC_HASH, SIGNAL_SPEC_ID
 from models.spec_hash import source_of, spec_hash
+from models.task import (
+    HORIZON_SCALE_S,
+    PARTICIPATION_CEILING,
+    PARTICIPATION_FLOOR,
+    TASK_FEATURES,
+    task_descriptors,
+)
 
 FEATURE_SPEC_ID = "execagent-obs-v1"
 
@@ -219,11 +230,62 @@ def _spec_v2_hash() -> str:
 
 FEATURE_SPEC_V2_HASH = _spec_v2_hash()
 
+
+FEATURE_SPEC_V3_ID = "execagent-obs-v3"
+# v1 already carries the time and inventory remaining (its first two features), and every
+# side-dependent feature of v1 and v2 is signed for the parent's side: a buy and a sale in
+# mirrored markets look alike but for the side descriptor.
+FEATURES_V3: tuple[tuple[str, str], ...] = (*FEATURES_V2, *TASK_FEATURES)
+N_FEATURES_V3 = len(FEATURES_V3)
+
+
+def observe_v3(
+    out: np.ndarray,
+    book: DepthBook,
+    parent: ParentOrder,
+    working: Sequence[ChildOrder],
+    tracker: MarketTracker,
+    now_ns: int,
+    slice_qty: int,
+    signal_bps: float,
+    participation: float,
+) -> np.ndarray:
+    """``execagent-obs-v3`` into ``out`` (float32, N_FEATURES_V3): :func:`observe_v2`'s 13
+    features, then the parent's side, ``participation`` (its quantity over the volume expected
+    over its horizon, :func:`models.task.participation_of`) and horizon, normalised."""
+    observe_v2(out, book, parent, working, tracker, now_ns, slice_qty, signal_bps)
+    task_descriptors(out, N_FEATURES_V2, int(parent.side), participation,
+                     (parent.end_ns - parent.start_ns) / 1e9)
+    return out
+
+
+# Read for the hash: the task descriptors are written by models/task.py.
+_TASK_SOURCE = Path(models.task.__file__).with_name("task.py")
+
+
+def _spec_v3_hash() -> str:
+    definition = {
+        "id": FEATURE_SPEC_V3_ID,
+        "features": FEATURES_V3,
+        "source": source_of(_SOURCE, ("_clip", "MarketTracker", "observe", "observe_v2",
+                                      "observe_v3")),
+        "signal_spec": [SIGNAL_SPEC_ID, SIGNAL_SPEC_HASH],
+        "task_source": source_of(_TASK_SOURCE, ("_unit", "task_descriptors")),
+        "task_scales": [PARTICIPATION_FLOOR, PARTICIPATION_CEILING, HORIZON_SCALE_S],
+    }
+    return spec_hash(definition)
+
+
+FEATURE_SPEC_V3_HASH = _spec_v3_hash()
+
 OBSERVATION_SPECS: dict[str, tuple[str, int]] = {
     FEATURE_SPEC_ID: (FEATURE_SPEC_HASH, N_FEATURES),
     FEATURE_SPEC_V2_ID: (FEATURE_SPEC_V2_HASH, N_FEATURES_V2),
+    FEATURE_SPEC_V3_ID: (FEATURE_SPEC_V3_HASH, N_FEATURES_V3),
 }
 """Observation version -> (its hash, its width): the versions this code can build."""
+WITH_SIGNAL: frozenset[str] = frozenset({FEATURE_SPEC_V2_ID, FEATURE_SPEC_V3_ID})
+"""The versions that hold the price signal: a policy on one needs the signal model."""
 
 
 def new_observation_buffer_for(spec_id: str) -> np.ndarray:

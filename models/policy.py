@@ -10,13 +10,14 @@ ONNX model contract (what ``execagent export`` writes and :class:`OnnxPolicy` ch
   the declared shape and on the output of one inference); the deterministic action is the
   argmax, and an output that is not finite (NaN, an infinity) is no action: WAIT, counted;
 - metadata ``execagent.feature_spec_id`` naming an observation version this code builds
-  (:data:`models.features.OBSERVATION_SPECS`: ``execagent-obs-v1``, or ``execagent-obs-v2``
-  with the price signal) and ``execagent.feature_spec_hash`` equal to the running code's hash
+  (:data:`models.features.OBSERVATION_SPECS`: ``execagent-obs-v1``, ``execagent-obs-v2``
+  with the price signal, or ``execagent-obs-v3`` with the signal and the parent's task) and ``execagent.feature_spec_hash`` equal to the running code's hash
   of that version, the input's width that version's, and ``execagent.action_table``: a JSON
   list of ``[action kind name, multiple of the slice quantity]``;
 - the parents it may work: ``execagent.task_range`` (:class:`models.task.TrainedRange`), or,
   for a file exported before that key existed, what its ``execagent.training_config`` implies
-  (:func:`models.task.range_from_metadata`); read when first asked for.
+  (:func:`models.task.range_from_metadata`); read when first asked for, or at load for an
+  ``execagent-obs-v3`` model, whose observation sizes the parent by the range's volume rate.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 from core.depth_book import DepthBook
 from core.domain import ParentOrder
 from models.actions import WAIT, Action, ActionKind
-from models.features import FEATURE_SPEC_ID, OBSERVATION_SPECS
+from models.features import FEATURE_SPEC_ID, FEATURE_SPEC_V3_ID, OBSERVATION_SPECS
 from models.onnx_session import InvalidOnnxModel, single_thread_session
 from models.task import TrainedRange, range_from_metadata
 
@@ -98,6 +99,8 @@ class OnnxPolicy:
         self.action_table = self._check_contract()
         n_features = OBSERVATION_SPECS[self.feature_spec_id][1]
         self._trained_range: TrainedRange | None = None
+        if self.feature_spec_id == FEATURE_SPEC_V3_ID:
+            self.trained_range()  # its volume rate sizes the observed participation
         n_actions = len(self.action_table)
         self._check_output_width(n_actions, n_features)
         # Outputs that were not finite (each a WAIT); ``on_nonfinite`` is told of each (the

@@ -3,8 +3,12 @@
 Three things live here, each small:
 - :class:`TaskSampler` draws a parent per training episode from configured ranges (buy and/or
   sell, a participation of the volume expected over the horizon, a horizon in minutes);
-- :func:`task_descriptors` writes the task, normalised, into an observation buffer: the part a
-  task-aware observation appends to the market features (it is not in ``execagent-obs-v1``);
+- :func:`task_descriptors` writes the task, normalised, into an observation buffer: the part the
+  task-aware observation ``execagent-obs-v3`` (:mod:`models.features`) appends to v2's
+  features. Side, participation and horizon only: the time and inventory remaining are
+  ``execagent-obs-v1``'s first two features already, and every side-dependent market feature
+  there is signed for the parent's side, so the side descriptor is all that tells a buy from a
+  sale;
 - :class:`TrainedRange` is what a model was trained for, as its ONNX metadata says (or, for a
   model exported before the metadata had it, as its stored training configuration implies), and
   says in one line why a parent falls outside it.
@@ -49,8 +53,6 @@ TASK_FEATURES: tuple[tuple[str, str], ...] = (
     ("participation", "log(participation / 1%) / log(25), clipped to [0, 1]: 0 at 1% of the "
                       "expected volume, 1 at 25%"),
     ("horizon", "horizon in seconds / 3600, clipped to 1"),
-    ("time_remaining", "fraction of the horizon left, 1 at start, 0 at the end"),
-    ("inventory_remaining", "fraction of the parent quantity still to trade"),
 )
 N_TASK_FEATURES = len(TASK_FEATURES)
 _LOG_SPAN = math.log(PARTICIPATION_CEILING / PARTICIPATION_FLOOR)
@@ -61,15 +63,13 @@ def _unit(value: float) -> float:
 
 
 def task_descriptors(out: np.ndarray, start: int, side: int, participation: float,
-                     horizon_s: float, time_remaining: float, inventory_remaining: float) -> None:
+                     horizon_s: float) -> None:
     """Write the :data:`TASK_FEATURES` into ``out[start:start + N_TASK_FEATURES]``."""
     scaled = math.log(participation / PARTICIPATION_FLOOR) / _LOG_SPAN if participation > 0 \
         else 0.0
     out[start] = 1.0 if side > 0 else -1.0
     out[start + 1] = _unit(scaled)
     out[start + 2] = _unit(horizon_s / HORIZON_SCALE_S)
-    out[start + 3] = _unit(time_remaining)
-    out[start + 4] = _unit(inventory_remaining)
 
 
 def market_volume_per_s(params: FlowParams) -> float:

@@ -52,7 +52,8 @@ def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None) -> E
         latency_ms=episode.latency_ms, latency_p99_ms=episode.latency_p99_ms,
         pre_trade=pre_trade if config.risk is not None else None,
         denial_cost_bps=config.risk.denial_cost_bps if config.risk is not None else 0.0,
-        paired_baseline=paired_baseline(config), task_sampler=sampler)
+        paired_baseline=paired_baseline(config), task_sampler=sampler,
+        volume_per_s=market_volume_per_s(params))
 
 
 def paired_baseline(config: TrainConfig) -> ExecutionPolicy | None:

@@ -150,15 +150,17 @@ class TrainConfig(_Strict):
     dqn: DqnConfig = Field(default_factory=lambda: DqnConfig())
     out_dir: TextPath = Path("var/train")
     tensorboard_log: TextPath | None = None
-    # The observation the policy learns on (models/features.py): v1, or v2 with the price
-    # signal, which needs the signal model the environment (and later the engine) runs.
-    observation: Literal["execagent-obs-v1", "execagent-obs-v2"] = "execagent-obs-v1"
+    # The observation the policy learns on (models/features.py): v1; v2 with the price
+    # signal, which needs the signal model the environment (and later the engine) runs; or v3,
+    # v2 and the parent's task (side, participation, horizon), for a policy of many tasks.
+    observation: Literal["execagent-obs-v1", "execagent-obs-v2",
+                         "execagent-obs-v3"] = "execagent-obs-v1"
     signal_model: TextPath | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
-        if self.observation == "execagent-obs-v2" and self.signal_model is None:
-            raise ValueError("observation execagent-obs-v2 holds the price signal: set "
+        if self.observation != "execagent-obs-v1" and self.signal_model is None:
+            raise ValueError(f"observation {self.observation} holds the price signal: set "
                              "signal_model (e.g. models/artifacts/signal.onnx)")
         if self.reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {self.reward!r}")

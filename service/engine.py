@@ -49,14 +49,17 @@ from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import (
     FEATURE_SPEC_ID,
-    FEATURE_SPEC_V2_ID,
+    FEATURE_SPEC_V3_ID,
+    WITH_SIGNAL,
     MarketTracker,
     new_observation_buffer_for,
     observe,
     observe_v2,
+    observe_v3,
 )
 from models.policy import DecisionContext, ExecutionPolicy, OnnxPolicy
 from models.signal import SignalModel, SignalRuntime
+from models.task import participation_of
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
 from service.clock import EventClock
@@ -88,7 +91,8 @@ class _Working:
     inference: LatencyBuckets  # the policy's bound metric children: no label lookup per tick
     shortfall: Gauge
     obs: np.ndarray
-    with_signal: bool  # the policy observes execagent-obs-v2 (v1 and the price signal)
+    with_signal: bool  # the policy observes the price signal (execagent-obs-v2 or v3)
+    participation: float | None  # the parent's, when the policy observes its task (v3)
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
@@ -180,6 +184,19 @@ def _intent_type(intent: OrderIntent) -> str:
     if isinstance(intent, NewOrder):
         return "new"
     return "cancel" if isinstance(intent, CancelOrder) else "replace"
+
+
+def _task_participation(parent: ParentOrder, policy: ExecutionPolicy) -> float:
+    """The parent's participation as a task-aware policy (execagent-obs-v3) observes it: its
+    quantity over the volume expected over its horizon at the policy's training market's
+    rate (its trained range's), which stands for the live symbol's expected volume, as the
+    trained-range check assumes. A ValueError for a policy that names no trained range."""
+    trained_range = getattr(policy, "trained_range", None)
+    if trained_range is None:
+        raise ValueError(f"policy {policy.name!r} observes its task ({FEATURE_SPEC_V3_ID}) but "
+                         "has no trained range whose volume rate would size the parent")
+    volume_per_s = trained_range().volume_per_s
+    return participation_of(parent.qty, (parent.end_ns - parent.start_ns) / 1e9, volume_per_s)
 
 
 class Engine:
@@ -403,15 +420,17 @@ class Engine:
 
     def _work(self, parent: ParentOrder, policy: ExecutionPolicy) -> _Working:
         spec = getattr(policy, "feature_spec_id", FEATURE_SPEC_ID)
-        with_signal = spec == FEATURE_SPEC_V2_ID
+        with_signal = spec in WITH_SIGNAL
         if with_signal and not self.signals:
             raise ValueError(f"policy {policy.name!r} observes the price signal ({spec}) but the "
                              "engine runs no signal model: configure signal.model_path")
+        participation = _task_participation(parent, policy) if spec == FEATURE_SPEC_V3_ID \
+            else None
         n_slices = max(1, round((parent.end_ns - parent.start_ns) / self.slice_ns))
         working = _Working(parent, policy, n_slices,
                            self.metrics.policy_inference.labels(policy.name),
                            self.metrics.parent_shortfall.labels(policy.name),
-                           new_observation_buffer_for(spec), with_signal)
+                           new_observation_buffer_for(spec), with_signal, participation)
         # No shortfall before its first fill (NaN: not a 0 bps cost, and no alert on a previous
         # parent's value); the final-shortfall series exists from now, so its first
         # observation is an increase Prometheus can see.
@@ -614,7 +633,10 @@ class Engine:
         """The parent's observation into its buffer, in the version its policy was trained on."""
         parent = working.parent
         tracker = self.trackers[parent.symbol]
-        if working.with_signal:
+        if working.participation is not None:
+            observe_v3(working.obs, book, parent, children, tracker, now, slice_qty, signal_bps,
+                       working.participation)
+        elif working.with_signal:
             observe_v2(working.obs, book, parent, children, tracker, now, slice_qty, signal_bps)
         else:
             observe(working.obs, book, parent, children, tracker, now, slice_qty)

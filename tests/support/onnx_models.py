@@ -108,3 +108,17 @@ def v2_policy(path: Path, weights: np.ndarray, bias: np.ndarray) -> Path:
     return linear_policy(path, weights, bias, n_features=N_FEATURES_V2, metadata={
         "execagent.feature_spec_id": FEATURE_SPEC_V2_ID,
         "execagent.feature_spec_hash": FEATURE_SPEC_V2_HASH})
+
+
+def v3_policy(path: Path, weights: np.ndarray, bias: np.ndarray,
+              task_range: str | None = None) -> Path:
+    """A linear policy on the execagent-obs-v3 observation (v2 and the task); ``task_range``:
+    its ``execagent.task_range`` JSON, none written when None."""
+    from models.features import FEATURE_SPEC_V3_HASH, FEATURE_SPEC_V3_ID, N_FEATURES_V3
+    from models.task import TASK_RANGE_KEY
+
+    metadata = {"execagent.feature_spec_id": FEATURE_SPEC_V3_ID,
+                "execagent.feature_spec_hash": FEATURE_SPEC_V3_HASH}
+    if task_range is not None:
+        metadata[TASK_RANGE_KEY] = task_range
+    return linear_policy(path, weights, bias, n_features=N_FEATURES_V3, metadata=metadata)

@@ -27,23 +27,22 @@ SHIPPED = ROOT / "models" / "artifacts" / "policy.onnx"
 GOOG_VOLUME = 0.25342 * 76.875  # sim/params/GOOG_2012-06-21.json: market_rate x mean size
 
 
-@given(side=st.sampled_from([1, -1]), share=st.floats(1e-4, 1.0), horizon=st.floats(1, 7200),
-       time_left=st.floats(-1, 2), inventory=st.floats(-1, 2))
-def test_descriptors_are_bounded_and_in_their_order(side: int, share: float, horizon: float,
-                                                    time_left: float, inventory: float) -> None:
-    out = np.full(3 + N_TASK_FEATURES, 9.0, dtype=np.float32)
-    task_descriptors(out, 3, side, share, horizon, time_left, inventory)
-    assert list(out[:3]) == [9.0, 9.0, 9.0]  # writes only its own slots
-    written = out[3:]
+@given(side=st.sampled_from([1, -1]), share=st.floats(1e-4, 1.0), horizon=st.floats(1, 7200))
+def test_descriptors_are_bounded_and_in_their_order(side: int, share: float,
+                                                    horizon: float) -> None:
+    out = np.full(3 + N_TASK_FEATURES + 2, 9.0, dtype=np.float32)
+    task_descriptors(out, 3, side, share, horizon)
+    assert list(out[:3]) == [9.0, 9.0, 9.0] and list(out[-2:]) == [9.0, 9.0]  # its slots only
+    written = out[3:-2]
     assert written[0] == side and all(0.0 <= v <= 1.0 for v in written[1:])
 
 
 def test_descriptors_scale_participation_logarithmically() -> None:
     out = np.zeros(N_TASK_FEATURES, dtype=np.float32)
     for share, expected in ((0.01, 0.0), (0.05, 0.5), (0.25, 1.0)):
-        task_descriptors(out, 0, -1, share, 1800.0, 0.5, 0.25)
+        task_descriptors(out, 0, -1, share, 1800.0)
         assert out[1] == pytest.approx(expected, abs=1e-6)
-    assert list(out[[0, 2, 3, 4]]) == [-1.0, 0.5, 0.5, 0.25]
+    assert list(out[[0, 2]]) == [-1.0, 0.5]
 
 
 def test_the_sampler_covers_its_ranges_log_uniformly() -> None:

@@ -10,7 +10,13 @@ import torch
 
 from models.actions import DEFAULT_ACTION_TABLE
 from models.export import decision_module, export_onnx, load_sb3
-from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.features import (
+    FEATURE_SPEC_HASH,
+    FEATURE_SPEC_ID,
+    FEATURE_SPEC_V3_ID,
+    N_FEATURES,
+    N_FEATURES_V3,
+)
 from models.policy import ModelError, OnnxPolicy
 from models.train import train
 from models.training_config import TrainConfig, TrainConfigError, load_train_config
@@ -60,6 +66,24 @@ def test_onnx_and_torch_choose_the_same_action_on_10000_observations(
     assert trained.participation[0] == pytest.approx(300 / (trained.volume_per_s * 30))
 
 
+def test_a_task_aware_policy_trains_on_drawn_tasks_and_exports_to_the_runtime(
+        tmp_path: Path) -> None:
+    signal = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "signal.onnx"
+    task = {"sides": ["buy", "sell"], "participation": [0.01, 0.25], "horizon_minutes": [0.5, 1]}
+    config = TrainConfig.model_validate({
+        **TINY, "out_dir": tmp_path, "observation": FEATURE_SPEC_V3_ID, "signal_model": signal,
+        "episode": {**TINY["episode"], "task": task}})
+    run = train(config, progress_bar=False)
+    info = json.loads((run / "run.json").read_text())
+    policy = OnnxPolicy(export_onnx(run / "model.zip", tmp_path / "policy.onnx", info))
+    assert policy.feature_spec_id == FEATURE_SPEC_V3_ID
+    assert policy.metadata["execagent.signal_model"] == str(signal)
+    trained = policy.trained_range()
+    assert trained.sides == ("buy", "sell") and trained.horizon_s == (30.0, 60.0)
+    obs = np.random.default_rng(1).uniform(-1, 1, (1, N_FEATURES_V3)).astype(np.float32)
+    assert policy.action_index(obs[0]) in range(len(DEFAULT_ACTION_TABLE))
+
+
 def test_exported_model_for_other_features_is_refused(tmp_path: Path) -> None:
     run = _train(tmp_path, "ppo")
     out = export_onnx(run / "model.zip", tmp_path / "policy.onnx")
@@ -96,6 +120,7 @@ def test_cli_trains_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[st
                            "horizon_minutes": [5, 60]}}}, "episode.task.sides"),
     ({"episode": {"latency_p99_ms": 5, "latency_ms": 0}}, "latency_p99_ms"),
     ({"paired_baseline": "vwap"}, "paired_baseline"),
+    ({"observation": "execagent-obs-v3"}, "signal_model"),
     ({"risk": {"limits": "nowhere-limits.yaml"}}, "nowhere-limits.yaml"),
 ])
 def test_invalid_training_config_is_one_clear_message(
