@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+import models.task
 from core.depth_book import DepthBook
 from core.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
-import models.task
 from models.signal_features import SIGNAL_SPEC_HASH, SIGNAL_SPEC_ID
 from models.spec_hash import source_of, spec_hash
 from models.task import (

@@ -11,9 +11,10 @@ ONNX model contract (what ``execagent export`` writes and :class:`OnnxPolicy` ch
   argmax, and an output that is not finite (NaN, an infinity) is no action: WAIT, counted;
 - metadata ``execagent.feature_spec_id`` naming an observation version this code builds
   (:data:`models.features.OBSERVATION_SPECS`: ``execagent-obs-v1``, ``execagent-obs-v2``
-  with the price signal, or ``execagent-obs-v3`` with the signal and the parent's task) and ``execagent.feature_spec_hash`` equal to the running code's hash
-  of that version, the input's width that version's, and ``execagent.action_table``: a JSON
-  list of ``[action kind name, multiple of the slice quantity]``;
+  with the price signal, or ``execagent-obs-v3`` with the signal and the parent's task) and
+  ``execagent.feature_spec_hash`` equal to the running code's hash of that version, the
+  input's width that version's, and ``execagent.action_table``: a JSON list of ``[action kind
+  name, multiple of the slice quantity]``;
 - the parents it may work: ``execagent.task_range`` (:class:`models.task.TrainedRange`), or,
   for a file exported before that key existed, what its ``execagent.training_config`` implies
   (:func:`models.task.range_from_metadata`); read when first asked for, or at load for an

@@ -129,16 +129,19 @@ def test_a_sale_and_a_buy_in_the_mirrored_market_differ_only_in_the_side_descrip
     mirrored = ChildOrder("C", "P", "GOOG", Side.BUY, 100, 2 * CENTRE - ask - 1, OrdType.LIMIT,
                           TimeInForce.DAY)
     a = observe_v3(new_observation_buffer_for(FEATURE_SPEC_V3_ID), book, sale, [resting],
-                   tracker, now, 100, 3.0, 0.05)
+                   tracker, now, 2_000, 3.0, 0.05)
     b = observe_v3(new_observation_buffer_for(FEATURE_SPEC_V3_ID), mirror_book, buy,
-                   [mirrored], mirror_tracker, now, 100, -3.0, 0.05)
+                   [mirrored], mirror_tracker, now, 2_000, -3.0, 0.05)
     assert (a[SIDE], b[SIDE]) == (-1.0, 1.0)
     others = [i for i in range(N_FEATURES_V3) if i != SIDE]
-    np.testing.assert_allclose(a[others], b[others], atol=1e-5)
+    # Log returns of mirrored prices are opposite only to first order (the mid wandered ~0.1%
+    # from the axis): the mid return and volatility agree to 0.5%, the rest exactly.
+    np.testing.assert_allclose(a[others], b[others], rtol=5e-3, atol=1e-6)
     # ...and the market moved: the signed features are not all zero, so the test saw them.
     named = dict(zip([name for name, _ in FEATURES_V3], a.tolist(), strict=True))
-    assert all(named[name] != 0.0 for name in ("imbalance_touch", "imbalance_5", "mid_return",
-                                               "trade_flow", "working_distance", "signal"))
+    assert all(0.0 < abs(named[name]) < 1.0 for name in (
+        "imbalance_touch", "imbalance_5", "mid_return", "trade_flow", "signal"))
+    assert named["working_distance"] == pytest.approx(0.1)  # a tick behind the near touch
 
 
 def test_v3_is_v2_then_side_participation_and_horizon() -> None:
