@@ -485,7 +485,7 @@ def replay_market(path: Path | str, symbol: str, episode_s: float,
     latency_ns = int(latency_ms * 1e6)
 
     def make(seed: int) -> Exchange:
-        start = first + random.Random(seed).randrange(latest_start - first + 1)
+        start = first + random.Random(seed).randrange(latest_start - first)
         return ReplayExchange(sample, symbol, latency_ns=latency_ns, start_ns=start,
                               end_ns=start + episode_ns, impact=impact)
 
