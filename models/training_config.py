@@ -245,6 +245,9 @@ class TrainConfig(_Strict):
                              "signal_model (e.g. models/artifacts/signal.onnx)")
         if self.reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {self.reward!r}")
+        if self.randomise is not None and self.replay is not None and self.replay.share == 1:
+            raise ValueError("randomise varies the simulated flow, which replay.share 1 never "
+                             "uses: lower the share or drop randomise")
         if not self.net_arch or any(width <= 0 for width in self.net_arch):
             raise ValueError("net_arch must list one or more positive layer widths")
         if self.algorithm == "ppo" and (self.ppo.n_steps * self.n_envs) % self.ppo.batch_size:
