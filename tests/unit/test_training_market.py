@@ -90,7 +90,7 @@ def test_a_window_shorter_than_the_longest_task_is_refused(tmp_path: Path) -> No
 def test_randomise_ranges_are_checked_and_refused_when_no_episode_is_simulated() -> None:
     with pytest.raises(ValueError, match="activity must be"):
         TrainConfig.model_validate({**TINY, "randomise": {"activity": [1.4, 0.7]}})
-    with pytest.raises(ValueError, match="replay.share 1 never uses"):
+    with pytest.raises(ValueError, match=r"replay\.share 1 never uses"):
         TrainConfig.model_validate({**TINY, "randomise": {"depth": [0.7, 1.4]},
                                     "replay": {"data": str(GOOG), "window": "10:00-11:00"}})
 
