@@ -90,6 +90,7 @@ from core.domain import (
 from core.oms import OrderManager
 from core.tca import cost_in_bps, shortfall_bps, signed_cost_x2
 from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind, horizon_action, translate
+from models.domain_randomisation import DomainRanges, randomised
 from models.features import (
     FEATURE_SPEC_ID,
     FEATURE_SPEC_V2_ID,
@@ -118,6 +119,8 @@ ExchangeFactory = Callable[[int], Exchange]
 """Builds the market of one episode from a seed."""
 _LATENCY_SEED = 0x1A7E5C  # the latency draws' stream, apart from the market's and the task's
 _TASK_SEED = 0x7A5C
+_RANDOMISE_SEED = 0xD0A1  # a simulated episode's randomised parameters, apart from its flow's
+_MIX_SEED = 0x3D1C  # replay or simulation, apart from the replay's start
 SWEEP_RETRY_S = 30.0
 """How long past the grace a denied sweep is retried before the episode ends unfinished (the
 remainder marked at the mid, as the backtest marks an order the engine expired)."""
@@ -463,34 +466,63 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
 
 
 def simulated_market(params: FlowParams, symbol: str = "SIM", latency_ms: float = 0.0,
-                     start_ns: int = 1_700_000_000 * 10**9) -> ExchangeFactory:
-    """Episodes on the stochastic flow: each seed gives a different, reproducible market."""
+                     start_ns: int = 1_700_000_000 * 10**9,
+                     ranges: DomainRanges | None = None) -> ExchangeFactory:
+    """Episodes on the stochastic flow: each seed gives a different, reproducible market.
+    ``ranges``: each seed's flow is ``params`` randomised within them
+    (:mod:`models.domain_randomisation`), drawn from the seed."""
     latency_ns = int(latency_ms * 1e6)
 
     def make(seed: int) -> Exchange:
-        return SimExchange(symbol, StochasticFlow(params, seed=seed), start_ns, latency_ns)
+        flow = params if ranges is None else \
+            randomised(params, random.Random(seed ^ _RANDOMISE_SEED), ranges)
+        return SimExchange(symbol, StochasticFlow(flow, seed=seed), start_ns, latency_ns)
 
     return make
 
 
 def replay_market(path: Path | str, symbol: str, episode_s: float,
-                  latency_ms: float = 0.0, impact: ImpactParams | None = None) -> ExchangeFactory:
-    """Episodes on a LOBSTER day: each seed picks an episode start uniformly in the day (one
-    that leaves ``episode_s`` of data), and the recorded market replays from there. ``impact``:
-    the agent's own transient impact on the replayed prices (:mod:`sim.impact_replay`; for
-    example :func:`sim.impact_fit.load_impact_params` of a calibration file); none by default,
-    the day as recorded."""
+                  latency_ms: float = 0.0, impact: ImpactParams | None = None,
+                  window_ns: tuple[int, int] | None = None) -> ExchangeFactory:
+    """Episodes on a LOBSTER day: each seed picks an episode start uniformly in the day, or in
+    ``window_ns`` (event times ``[begin, end)``), one that leaves ``episode_s`` of data before
+    the end, and the recorded market replays from there for ``episode_s``: the whole episode,
+    warm-up included, lies inside the window. ``impact``: the agent's own transient impact on
+    the replayed prices (:mod:`sim.impact_replay`; for example
+    :func:`sim.impact_fit.load_impact_params` of a calibration file); none by default, the day
+    as recorded. The sample is read once (and kept), not per episode."""
     sample = open_sample(path)
-    times = sample.read().messages.ts_ns.tolist()
-    first, last = (times[0], times[-1]) if times else (None, None)
-    if first is None or last is None or last - first <= int(episode_s * 1e9):
-        raise ValueError(f"{path} holds less than one {episode_s:g} s episode of data")
-    latest_start = last - int(episode_s * 1e9)
+    times = sample.read().messages.ts_ns
+    if not len(times):
+        raise ValueError(f"{path} holds no messages")
+    first, last = int(times[0]), int(times[-1])
+    if window_ns is not None:
+        first, last = max(first, window_ns[0]), min(last, window_ns[1])
+    episode_ns = int(episode_s * 1e9)
+    if last - first <= episode_ns:
+        raise ValueError(f"{path} holds less than one {episode_s:g} s episode of data"
+                         f"{'' if window_ns is None else ' in the window'}")
+    latest_start = last - episode_ns
     latency_ns = int(latency_ms * 1e6)
 
     def make(seed: int) -> Exchange:
         start = first + random.Random(seed).randrange(latest_start - first)
-        return ReplayExchange(open_sample(path), symbol, latency_ns=latency_ns, start_ns=start,
-                              end_ns=start + int(episode_s * 1e9), impact=impact)
+        return ReplayExchange(sample, symbol, latency_ns=latency_ns, start_ns=start,
+                              end_ns=start + episode_ns, impact=impact)
+
+    return make
+
+
+def mixed_market(replay: ExchangeFactory, simulated: ExchangeFactory,
+                 replay_share: float) -> ExchangeFactory:
+    """Each seed's episode is a replay with probability ``replay_share``, else the simulated
+    flow: drawn from the seed, so a seed always names the same market (a paired baseline's
+    twin run and a re-run see the one the agent saw)."""
+    if not 0.0 <= replay_share <= 1.0:
+        raise ValueError(f"replay_share is a probability, got {replay_share}")
+
+    def make(seed: int) -> Exchange:
+        chosen = replay if random.Random(seed ^ _MIX_SEED).random() < replay_share else simulated
+        return chosen(seed)
 
     return make

@@ -282,7 +282,11 @@ def run_sweep(base: TrainConfig, sweep: SweepConfig, sweep_text: str, *,
     base_dict = json.loads(base.model_copy(update={
         "market_params": base.market_params.resolve(),
         "risk": None if base.risk is None else base.risk.model_copy(
-            update={"limits": base.risk.limits.resolve()})}).model_dump_json())
+            update={"limits": base.risk.limits.resolve()}),
+        "replay": None if base.replay is None else base.replay.model_copy(update={
+            "data": base.replay.data.resolve(),
+            "impact_params": None if base.replay.impact_params is None
+            else base.replay.impact_params.resolve()})}).model_dump_json())
     started = time.monotonic()
     try:
         if address is None:

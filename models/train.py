@@ -5,8 +5,10 @@ the environments' episode seeds, and torch runs on one thread per process (on a 
 more threads only fight the environments for the CPU). What a run writes, under
 ``out_dir/<algorithm>-seed<seed>/``:
 - ``model.zip``: the SB3 model, which ``execagent export`` turns into ONNX;
-- ``run.json``: the configuration, the data it trained on, the git commit, the date, the
-  wall time, and the mean episode return and shortfall over the last episodes seen.
+- ``run.json``: the configuration, the market(s) it trained on (``data``: the simulated flow's
+  parameters and randomisation, the replayed day, window and impact, and their shares), the
+  git commit, the date, the wall time, and the mean episode return and shortfall over the last
+  episodes seen.
 """
 
 from __future__ import annotations
@@ -19,19 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from models.baselines import AlmgrenChrissParams
-from models.env import ExecutionEnv, simulated_market
+from models.env import ExchangeFactory, ExecutionEnv
 from models.policy import ExecutionPolicy
 from models.pretrade import PreTradeFactory
 from models.registry import make_policy
 from models.signal import SignalModel
 from models.task import TaskSampler, market_volume_per_s
 from models.training_config import TrainConfig
+from models.training_market import training_market
 from sim.calibrate import load_flow_params
 
 
-def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None) -> ExecutionEnv:
+def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None,
+             market: ExchangeFactory | None = None) -> ExecutionEnv:
     """The environment one training worker runs (the same for every worker; seeds differ).
-    ``pre_trade``: the risk overlay's factory when ``config.risk`` puts it in the loop."""
+    ``pre_trade``: the risk overlay's factory when ``config.risk`` puts it in the loop;
+    ``market``: the episodes' market, when already built (by default
+    :func:`models.training_market.training_market` of ``config``)."""
     episode = config.episode
     params = load_flow_params(config.market_params)
     sampler = None
@@ -42,7 +48,7 @@ def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None) -> E
                               (60.0 * task.horizon_minutes[0], 60.0 * task.horizon_minutes[1]),
                               market_volume_per_s(params))
     return ExecutionEnv(
-        simulated_market(params, symbol=config.symbol),
+        market if market is not None else training_market(config)[0],
         side=episode.side_sign, qty=episode.qty, horizon_s=episode.horizon_seconds,
         slice_s=episode.slice_seconds, warmup_s=episode.warmup_seconds,
         horizon_grace_s=episode.horizon_grace_seconds, max_child_qty=episode.max_child_qty,
@@ -90,7 +96,9 @@ def train(config: TrainConfig, progress_bar: bool = True,
     out = out or run_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     keywords = ("shortfall_bps", "steps", "messages", "denials")
-    vec_env = DummyVecEnv([lambda: Monitor(make_env(config, pre_trade), info_keywords=keywords)
+    market, data = training_market(config)  # built once: a replay reads its day once
+    vec_env = DummyVecEnv([lambda: Monitor(make_env(config, pre_trade, market),
+                                           info_keywords=keywords)
                            for _ in range(config.n_envs)])
     vec_env.seed(config.seed)
     policy_kwargs: dict[str, Any] = {"net_arch": list(config.net_arch)}
@@ -121,7 +129,7 @@ def train(config: TrainConfig, progress_bar: bool = True,
         "seed": config.seed,
         "total_timesteps": config.total_timesteps,
         "wall_seconds": round(wall_s, 1),
-        "data": f"stochastic flow, parameters {config.market_params}",
+        "data": data,
         "git_commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_episodes": len(episodes),

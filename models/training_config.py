@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.config_errors import problems
 from core.config_types import NumberRange, TextDecimal, TextPath
+from sim.day_window import clock, parse_window, window_ns
+from sim.lobster import open_sample
 
 REWARD_MODES = ("mark_to_market", "shortfall")
 PairedBaseline = Literal["twap", "twap_passive", "almgren_chriss"]
@@ -32,6 +34,8 @@ PAIRED_BASELINES: tuple[str, ...] = get_args(PairedBaseline)
 EVALUATION_SEED_BASE = 2**31
 """Training draws episode seeds below this, evaluation at or above it: never the same market."""
 VALIDATION_SEED_BASE = 2**32
+REPLAY_MARGIN_S = 60.0
+"""Recorded data a replay episode keeps past its horizon and grace, for the final sweep."""
 """A sweep's validation episodes: seeds from here up, apart from training's and evaluation's."""
 
 
@@ -100,6 +104,15 @@ class EpisodeConfig(_Strict):
     def side_sign(self) -> int:
         return 1 if self.side == "buy" else -1
 
+    @property
+    def longest_seconds(self) -> float:
+        """The event time the longest episode may need: warm-up, the longest horizon, the
+        grace, and a minute for the sweep after it (what a replay window reserves, as
+        ``execagent evaluate`` does)."""
+        horizon_s = self.horizon_seconds if self.task is None else \
+            60.0 * self.task.horizon_minutes[1]
+        return self.warmup_seconds + horizon_s + self.horizon_grace_seconds + REPLAY_MARGIN_S
+
 
 class PpoConfig(_Strict):
     learning_rate: float = Field(default=3e-4, gt=0)
@@ -131,6 +144,72 @@ class RiskInLoopConfig(_Strict):
     denial_cost_bps: float = Field(default=1.0, ge=0)
 
 
+class ReplayConfig(_Strict):
+    """Episodes on a recorded day (models/env.py ``replay_market``): a LOBSTER sample's
+    ``window`` (New York time), each episode's start drawn uniformly so that the whole episode,
+    warm-up included, lies inside it. ``share``: the probability that an episode is a replay
+    rather than the simulated flow (1: replay only). ``impact``: ``calibrated`` moves the
+    replayed prices by the agent's own transient impact (the impact section of
+    ``impact_params``, or estimated from ``data`` as ``execagent evaluate --impact calibrated``
+    does), ``none`` replays the day as recorded. ``held_out``: the window kept for
+    evaluation; the configuration is refused when a training episode could end later than
+    ``embargo_minutes`` before it starts."""
+
+    data: TextPath
+    window: str
+    impact: Literal["calibrated", "none"] = "calibrated"
+    impact_params: TextPath | None = None
+    share: float = Field(default=1.0, ge=0, le=1)
+    held_out: str | None = None
+    embargo_minutes: float = Field(default=15.0, ge=0)
+
+    @model_validator(mode="after")
+    def _windows(self) -> ReplayConfig:
+        _, end = _clock_window("window", self.window)
+        if self.impact_params is not None and self.impact != "calibrated":
+            raise ValueError("impact_params names the impact's calibration: set impact: "
+                             "calibrated")
+        if self.held_out is not None:
+            held_begin, _ = _clock_window("held_out", self.held_out)
+            if end > held_begin - self.embargo_minutes:
+                raise ValueError(f"training episodes in window {self.window} could end later "
+                                 f"than {self.embargo_minutes:g} min before held_out "
+                                 f"{self.held_out} starts: end the window by "
+                                 f"{clock(int((held_begin - self.embargo_minutes) * 60e9))}")
+        return self
+
+
+def _clock_window(name: str, text: str) -> tuple[int, int]:
+    try:
+        begin, end = parse_window(text)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+    if end <= begin:
+        raise ValueError(f"{name} {text} ends before it begins")
+    return begin, end
+
+
+class RandomiseConfig(_Strict):
+    """Domain randomisation of the simulated flow (models/domain_randomisation.py): per
+    episode, each multiplier log-uniform in its ``[low, high]``; ``[1, 1]`` (the default)
+    keeps that scale as calibrated."""
+
+    activity: NumberRange = (1.0, 1.0)
+    market_size: NumberRange = (1.0, 1.0)
+    spread: NumberRange = (1.0, 1.0)
+    depth: NumberRange = (1.0, 1.0)
+    impact: NumberRange = (1.0, 1.0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> RandomiseConfig:
+        for name in RandomiseConfig.model_fields:
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= high, got "
+                                 f"{[low, high]}")
+        return self
+
+
 class TrainConfig(_Strict):
     algorithm: Literal["ppo", "dqn"] = "ppo"
     seed: int = 7
@@ -156,6 +235,10 @@ class TrainConfig(_Strict):
     observation: Literal["execagent-obs-v1", "execagent-obs-v2",
                          "execagent-obs-v3"] = "execagent-obs-v1"
     signal_model: TextPath | None = None
+    # Where episodes trade: the simulated flow (market_params), a recorded day (replay), or a
+    # mix; the simulated flow optionally randomised per episode (randomise).
+    replay: ReplayConfig | None = None
+    randomise: RandomiseConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -164,6 +247,9 @@ class TrainConfig(_Strict):
                              "signal_model (e.g. models/artifacts/signal.onnx)")
         if self.reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {self.reward!r}")
+        if self.randomise is not None and self.replay is not None and self.replay.share == 1:
+            raise ValueError("randomise varies the simulated flow, which replay.share 1 never "
+                             "uses: lower the share or drop randomise")
         if not self.net_arch or any(width <= 0 for width in self.net_arch):
             raise ValueError("net_arch must list one or more positive layer widths")
         if self.algorithm == "ppo" and (self.ppo.n_steps * self.n_envs) % self.ppo.batch_size:
@@ -201,4 +287,29 @@ def load_train_config(path: Path | str) -> TrainConfig:
         raise TrainConfigError(f"training config {path}: market_params file "
                                f"{config.market_params} does not exist (write one with "
                                "`execagent calibrate`)")
+    if config.replay is not None:
+        _check_replay_data(config.replay, config.episode, path)
     return config
+
+
+def _check_replay_data(replay: ReplayConfig, episode: EpisodeConfig, path: Path) -> None:
+    """The replay's files exist and its window holds the longest episode; a
+    :class:`TrainConfigError` (one line) otherwise. Reads the data (kept for training)."""
+    if not replay.data.exists():
+        raise TrainConfigError(f"training config {path}: replay.data {replay.data} does not "
+                               "exist")
+    if replay.impact_params is not None and not replay.impact_params.is_file():
+        raise TrainConfigError(f"training config {path}: replay.impact_params "
+                               f"{replay.impact_params} does not exist")
+    try:
+        times = open_sample(replay.data).read().messages.ts_ns
+        if not len(times):
+            raise ValueError(f"{replay.data} holds no messages")
+        lo, hi = window_ns(replay.window, int(times[0]), int(times[-1]))
+    except (OSError, ValueError) as exc:
+        raise TrainConfigError(f"training config {path}: replay.window: {exc}") from exc
+    if hi - lo <= episode.longest_seconds * 1e9:
+        raise TrainConfigError(f"training config {path}: replay.window {replay.window} holds "
+                               f"{(hi - lo) / 60e9:.1f} min of {replay.data.name}, less than "
+                               f"the longest episode ({episode.longest_seconds / 60:g} min "
+                               "with warm-up, grace and sweep)")

@@ -180,3 +180,22 @@ def load_impact_params(path: Path | str) -> ImpactParams:
         return ImpactParams.from_json(document["impact"])
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+def calibrated_impact(params: Path | None, sample: LobsterSample,
+                      tick_size: Decimal = Decimal("0.01")) -> tuple[ImpactParams, str]:
+    """The calibrated impact of a replay of ``sample``: the impact section of ``params`` (a
+    file without one means none), or, with no ``params``, the propagator estimated from
+    ``sample`` as ``execagent calibrate`` estimates it; and where it came from, with its
+    parameters, in words."""
+    if params is not None:
+        impact = load_impact_params(params)
+        source = f"calibrated in {params}"
+        if impact.is_none:
+            source += ", which has no impact section: none"
+    else:
+        impact, _ = fit_impact(sample, tick_size)
+        source = f"estimated from {sample.source.name}"
+    return impact, (f"{source} ({impact.g0_ticks:.2f} ticks for {impact.reference_qty:g} "
+                    f"shares, size exponent {impact.size_exponent:g}, (1 + t / "
+                    f"{impact.decay_s:.3g} s)^-{impact.decay_exponent:.3g})")

@@ -57,6 +57,7 @@ from service.evaluation.results_page import (
     write_plots,
 )
 from sim.calibrate import load_flow_params
+from sim.day_window import window_ns
 from sim.exchange import SimExchange
 from sim.flow import StochasticFlow
 from sim.lobster import EventType, LobsterSample, open_sample
@@ -68,8 +69,6 @@ BASELINES = BASELINE_NAMES
 DEFAULT_SIGNAL = Path("models/artifacts/signal.onnx")
 SIM_START_NS = 1_340_280_000 * 10**9  # 2012-06-21 12:00 UTC: a date, not a market fact
 SIM_SYMBOL = "GOOG"  # the simulated market's name when neither --symbol nor the params say
-DAY_NS = 86_400 * 10**9
-EXCHANGE_UTC_OFFSET_HOURS = -4  # --window is New York time, as the LOBSTER loader assumes
 
 
 class UsageError(ValueError):
@@ -323,11 +322,12 @@ def _scan(sample: LobsterSample, tick_size: Decimal) -> tuple[int, int, float]:
 
 def _replay_plan(args: argparse.Namespace, sample: LobsterSample, spec: EpisodeSpec, first: int,
                  last: int) -> tuple[ExchangeForEpisode, list[int], str, VolumeProfile]:
-    offset_ns = EXCHANGE_UTC_OFFSET_HOURS * 3_600 * 10**9
-    day_start = (first + offset_ns) // DAY_NS * DAY_NS - offset_ns  # local midnight, in UTC
     lo, hi = first, last
     if args.window is not None:
-        lo, hi = _window(args.window, day_start, first, last)
+        try:
+            lo, hi = window_ns(args.window, first, last)
+        except ValueError as exc:
+            raise UsageError(f"--window {exc}") from exc
     warmup_ns = int(spec.warmup_s * 1e9)
     need_ns = int((spec.horizon_s + spec.horizon_grace_s + 60) * 1e9)
     earliest, latest = lo + warmup_ns, min(hi, last) - need_ns
@@ -359,25 +359,3 @@ def _impact(args: argparse.Namespace, sample: LobsterSample) -> tuple[ImpactPara
         return ImpactParams.none(), "no impact (the day as recorded)"
     impact, source = impact_args.calibrated_impact(args.params, sample, args.tick_size)
     return impact, f"the agent's transient impact {source}"
-
-
-def _window(text: str, day_start: int, first: int, last: int) -> tuple[int, int]:
-    try:
-        begin, end = (part.strip() for part in text.split("-"))
-        times = []
-        for part in (begin, end):
-            hours, minutes = (int(x) for x in part.split(":"))
-            times.append(day_start + (hours * 3600 + minutes * 60) * 10**9)
-    except ValueError as exc:
-        raise UsageError(f"--window {text!r} is not HH:MM-HH:MM") from exc
-    lo, hi = max(times[0], first), min(times[1], last)
-    if hi <= lo:
-        raise UsageError(f"--window {text} holds no data (the data covers "
-                         f"{_clock(first - day_start)}-{_clock(last - day_start)})")
-    return lo, hi
-
-
-def _clock(ns: int) -> str:
-    minutes = ns // 60_000_000_000
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-

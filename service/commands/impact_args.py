@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from sim.impact_fit import fit_impact, load_impact_params
+from sim import impact_fit
+from sim.impact_fit import load_impact_params
 from sim.lobster import LobsterSample
 from sim.propagator import ImpactParams
 
@@ -25,23 +26,11 @@ def check(impact: str, params: Path | None) -> None:
 
 def calibrated_impact(params: Path | None, sample: LobsterSample, tick_size: Decimal,
                       require_section: bool = False) -> tuple[ImpactParams, str]:
-    """``--impact calibrated``: the impact section of ``params``, or, with no ``params``, the
-    propagator estimated from ``sample`` as ``execagent calibrate`` estimates it; and where it
-    came from, with its parameters, in words. A ``params`` file without an impact section
-    means no impact, or a ValueError (one line) with ``require_section``."""
-    if params is not None:
-        impact = load_impact_params(params)
-        source = f"calibrated in {params}"
-        if impact.is_none:
-            if require_section:
-                raise ValueError(f"{params} has no impact section (execagent calibrate writes "
-                                 "one from a day with enough market orders): give a file "
-                                 "with one, no --params to estimate it from the replayed "
-                                 "data, or --impact none")
-            source += ", which has no impact section: none"
-    else:
-        impact, _ = fit_impact(sample, tick_size)
-        source = f"estimated from {sample.source.name}"
-    return impact, (f"{source} ({impact.g0_ticks:.2f} ticks for {impact.reference_qty:g} "
-                    f"shares, size exponent {impact.size_exponent:g}, (1 + t / "
-                    f"{impact.decay_s:.3g} s)^-{impact.decay_exponent:.3g})")
+    """``--impact calibrated``: :func:`sim.impact_fit.calibrated_impact`; a ``params`` file
+    without an impact section means no impact, or a ValueError (one line) with
+    ``require_section``."""
+    if require_section and params is not None and load_impact_params(params).is_none:
+        raise ValueError(f"{params} has no impact section (execagent calibrate writes one "
+                         "from a day with enough market orders): give a file with one, no "
+                         "--params to estimate it from the replayed data, or --impact none")
+    return impact_fit.calibrated_impact(params, sample, tick_size)
