@@ -29,7 +29,8 @@ learns to flicker, posting and cancelling on every tick to chase noise, which th
 overlay's message throttle then denies live (seen: 300+ messages per order, throttled) and which
 venues penalise through order-to-trade ratios. The reported shortfall never includes it.
 
-``paired_baseline`` subtracts a baseline's cost on the same market path. A rule-based policy
+``paired_baseline`` subtracts a baseline's cost on the same market path (with
+``paired_replay_only``, on replayed episodes only). A rule-based policy
 (TWAP, passive TWAP or Almgren-Chriss) works the same episode first: the same seed, so the same
 crowd, latency draws and task. Each step's reward is then credited with the baseline's own
 mark-to-market cost change over the same stretch of event time, and the last step with what
@@ -166,6 +167,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         paired_baseline: ExecutionPolicy | None = None,
         task_sampler: TaskSampler | None = None,
         volume_per_s: float | None = None,
+        paired_replay_only: bool = False,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
@@ -202,6 +204,10 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.denial_cost_bps = denial_cost_bps
         self.task_sampler = task_sampler
         self.paired_baseline = paired_baseline
+        # In a mix, pair only the replayed episodes: there the crowd's path is common to both
+        # runs; in the simulated flow the agent's orders change it, and pairing there raised
+        # the return's variance (docs/training.md).
+        self.paired_replay_only = paired_replay_only
         # The baseline's runs: the same market, mechanics and checks, without a baseline of its
         # own and without the per-message costs (they shape the agent, not the benchmark); the
         # same price signal, for a baseline that reads it.
@@ -274,7 +280,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.denials = 0
         self.baseline: BaselinePath | None = None
         self._baseline_credited = 0.0
-        if self._twin is not None and self.paired_baseline is not None:
+        if self._twin is not None and self.paired_baseline is not None and \
+                (not self.paired_replay_only or isinstance(self.exchange, ReplayExchange)):
             self.baseline = self._twin.run_baseline(self.paired_baseline, episode_seed, task)
         return self._observe(), self._info()
 

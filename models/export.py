@@ -133,11 +133,15 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
 
 
 def _task_range(info: dict[str, Any]) -> str | None:
-    """The trained range as JSON, from the run's configuration and its market's volume rate;
-    None for a run that does not say how it was trained."""
+    """The trained range as JSON, from the run's configuration and the volume rate its tasks
+    were drawn against (run.json's ``task_volume_per_second``, or for a run that predates it,
+    its simulated market's); None for a run that does not say how it was trained."""
     config = info.get("config")
     if not isinstance(config, dict) or "market_params" not in config:
         return None
+    volume = info.get("task_volume_per_second")
+    if isinstance(volume, (int, float)) and volume > 0:
+        return trained_range(config, float(volume), TASK_RANGE_KEY).as_json()
     market = Path(config["market_params"])
     try:
         volume = market_volume_per_s(load_flow_params(market))

@@ -26,10 +26,9 @@ from models.policy import ExecutionPolicy
 from models.pretrade import PreTradeFactory
 from models.registry import make_policy
 from models.signal import SignalModel
-from models.task import TaskSampler, market_volume_per_s
+from models.task import TaskSampler
 from models.training_config import TrainConfig
-from models.training_market import training_market
-from sim.calibrate import load_flow_params
+from models.training_market import task_volume_per_s, training_market
 
 
 def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None,
@@ -39,14 +38,14 @@ def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None,
     ``market``: the episodes' market, when already built (by default
     :func:`models.training_market.training_market` of ``config``)."""
     episode = config.episode
-    params = load_flow_params(config.market_params)
+    volume_per_s = task_volume_per_s(config)
     sampler = None
     if episode.task is not None:
         task = episode.task
         sampler = TaskSampler(tuple(1 if side == "buy" else -1 for side in task.sides),
                               task.participation,
                               (60.0 * task.horizon_minutes[0], 60.0 * task.horizon_minutes[1]),
-                              market_volume_per_s(params))
+                              volume_per_s)
     return ExecutionEnv(
         market if market is not None else training_market(config)[0],
         side=episode.side_sign, qty=episode.qty, horizon_s=episode.horizon_seconds,
@@ -59,7 +58,8 @@ def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None,
         pre_trade=pre_trade if config.risk is not None else None,
         denial_cost_bps=config.risk.denial_cost_bps if config.risk is not None else 0.0,
         paired_baseline=paired_baseline(config), task_sampler=sampler,
-        volume_per_s=market_volume_per_s(params))
+        volume_per_s=volume_per_s,
+        paired_replay_only=config.replay is not None and 0 < config.replay.share < 1)
 
 
 def paired_baseline(config: TrainConfig) -> ExecutionPolicy | None:
@@ -130,6 +130,8 @@ def train(config: TrainConfig, progress_bar: bool = True,
         "total_timesteps": config.total_timesteps,
         "wall_seconds": round(wall_s, 1),
         "data": data,
+        # the rate the tasks' participation was drawn against: the trained range's (export)
+        "task_volume_per_second": task_volume_per_s(config),
         "git_commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "last_episodes": len(episodes),

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.lobster import EventType, LobsterSample
+from sim.lobster_columns import MessageColumns
 
 NS = 1_000_000_000
 DAY_SECONDS = 86_400
@@ -187,3 +188,14 @@ def load(path: Path | str) -> VolumeProfile:
                              document.get("utc_offset_hours", -4))
     except ProfileFormatError as exc:
         raise ProfileFormatError(f"{source}: {exc}") from exc
+
+
+def executed_per_second(messages: MessageColumns) -> float:
+    """Executed shares (visible and hidden, as a profile counts them) per second from the first
+    message to the last: the volume rate a parent's participation is measured against
+    (assumed: the same in every window of the day)."""
+    if not len(messages):
+        return 0.0
+    executed = int(messages.qty[(messages.event == EventType.EXECUTE_VISIBLE) |
+                                (messages.event == EventType.EXECUTE_HIDDEN)].sum())
+    return executed / max((int(messages.ts_ns[-1]) - int(messages.ts_ns[0])) / 1e9, 1.0)

@@ -60,8 +60,8 @@ from sim.calibrate import load_flow_params
 from sim.day_window import window_ns
 from sim.exchange import SimExchange
 from sim.flow import StochasticFlow
-from sim.lobster import EventType, LobsterSample, open_sample
-from sim.profile import VolumeProfile, volume_profile
+from sim.lobster import LobsterSample, open_sample
+from sim.profile import VolumeProfile, executed_per_second, volume_profile
 from sim.propagator import ImpactParams
 from sim.replay_exchange import ReplayExchange
 
@@ -308,16 +308,13 @@ def _policy(name: str, model_path: Path, profile: VolumeProfile | None,
 
 
 def _scan(sample: LobsterSample, tick_size: Decimal) -> tuple[int, int, float]:
-    """The data's first and last event times, and its executed shares (visible and hidden)
-    per second: the volume rate a participation is measured against (assumed: the same in
-    every window). Reads and checks both files: a defect is reported before any episode."""
+    """The data's first and last event times, and its executed shares per second
+    (:func:`sim.profile.executed_per_second`). Reads and checks both files: a defect is
+    reported before any episode."""
     messages = sample.read(tick_size).messages
     if not len(messages):
         raise UsageError(f"{sample.source} holds no messages")
-    first, last = int(messages.ts_ns[0]), int(messages.ts_ns[-1])
-    executed = int(messages.qty[(messages.event == EventType.EXECUTE_VISIBLE) |
-                                (messages.event == EventType.EXECUTE_HIDDEN)].sum())
-    return first, last, executed / max((last - first) / 1e9, 1.0)
+    return int(messages.ts_ns[0]), int(messages.ts_ns[-1]), executed_per_second(messages)
 
 
 def _replay_plan(args: argparse.Namespace, sample: LobsterSample, spec: EpisodeSpec, first: int,

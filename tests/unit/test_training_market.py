@@ -9,9 +9,10 @@ import pytest
 
 from models.domain_randomisation import DomainRanges, randomised
 from models.env import ExecutionEnv, mixed_market, replay_market, simulated_market
+from models.task import market_volume_per_s
 from models.train import make_env, train
 from models.training_config import TrainConfig, TrainConfigError, load_train_config
-from models.training_market import replay_window_ns, training_market
+from models.training_market import replay_window_ns, task_volume_per_s, training_market
 from sim.calibrate import load_flow_params
 from sim.exchange import SimExchange
 from sim.flow import FlowParams
@@ -200,3 +201,31 @@ def test_a_tiny_training_run_on_the_mix_says_what_it_trained_on(tmp_path: Path) 
     assert "inside 10:00-11:00" in data and "13:45-16:00 held out" in data
     assert "randomised per episode (activity x0.7-1.4, impact x0.7-1.4)" in data
     assert info["last_episodes"] > 0 and (run / "model.zip").exists()
+    # the tasks were sized at the day's executed volume, as evaluate --data sizes them
+    assert info["task_volume_per_second"] == pytest.approx(30.2, abs=0.05)
+
+
+@needs_goog
+def test_tasks_are_sized_at_the_replayed_days_volume_and_the_flows_without_a_replay() -> None:
+    replayed = TrainConfig.model_validate({**TINY, "replay": {"data": str(GOOG),
+                                                              "window": "10:00-11:00"}})
+    simulated = TrainConfig.model_validate(TINY)
+    assert task_volume_per_s(replayed) == pytest.approx(30.2, abs=0.05)
+    assert task_volume_per_s(simulated) == pytest.approx(
+        market_volume_per_s(load_flow_params(PARAMS)))
+    assert task_volume_per_s(simulated) < 25
+
+
+@needs_goog
+def test_a_mix_pairs_the_baseline_on_replayed_episodes_only(tmp_path: Path) -> None:
+    config = TrainConfig.model_validate({
+        **TINY, "paired_baseline": "twap",
+        "replay": {"data": str(GOOG), "window": "10:00-11:00", "impact": "none",
+                   "share": 0.5}})
+    env = make_env(config)
+    paired = {}
+    for seed in range(12):
+        env.reset(options={"episode_seed": seed})
+        paired[type(env.exchange)] = paired.get(type(env.exchange), set()) | \
+            {env.baseline is not None}
+    assert paired == {ReplayExchange: {True}, SimExchange: {False}}
