@@ -186,7 +186,8 @@ class Service:
                 log.error("the live model cannot be watched for drift: %s", exc)
         try:
             slots = ModelSlots(policy_cfg.model_path, policy_cfg.shadow, oversight,
-                               self.journal, policy_cfg.name)
+                               self.journal, policy_cfg.name,
+                               runs_signal=config.signal.model_path is not None)
         except ValueError as exc:
             raise StartupError(f"policy.shadow: {exc}") from exc
         metrics.shadow_active.set(1 if slots.shadow is not None else 0)

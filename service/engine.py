@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 from prometheus_client import Counter, Gauge
 
 from core.depth_book import DepthBook
@@ -47,19 +46,10 @@ from core.fill_rules import UNKNOWN_ORDER, Doubt
 from core.oms import TRADE_AMENDMENTS, FillEvent, OrderManager
 from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
-from models.features import (
-    FEATURE_SPEC_ID,
-    FEATURE_SPEC_V3_ID,
-    WITH_SIGNAL,
-    MarketTracker,
-    new_observation_buffer_for,
-    observe,
-    observe_v2,
-    observe_v3,
-)
+from models.features import MarketTracker
+from models.observation import ParentObservation, feature_spec_of, observation_for, observes_signal
 from models.policy import DecisionContext, ExecutionPolicy, OnnxPolicy
 from models.signal import SignalModel, SignalRuntime
-from models.task import participation_of
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
 from service.clock import EventClock
@@ -82,17 +72,15 @@ class OrderSender(Protocol):
 
 @dataclass(slots=True)
 class _Working:
-    """Per-parent engine state: its policy and a preallocated observation buffer (of the
-    observation version the policy was trained on)."""
+    """Per-parent engine state: its policy and its observation (a preallocated buffer, in the
+    version the policy was trained on)."""
 
     parent: ParentOrder
     policy: ExecutionPolicy
     n_slices: int
     inference: LatencyBuckets  # the policy's bound metric children: no label lookup per tick
     shortfall: Gauge
-    obs: np.ndarray
-    with_signal: bool  # the policy observes the price signal (execagent-obs-v2 or v3)
-    participation: float | None  # the parent's, when the policy observes its task (v3)
+    observation: ParentObservation
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
@@ -184,19 +172,6 @@ def _intent_type(intent: OrderIntent) -> str:
     if isinstance(intent, NewOrder):
         return "new"
     return "cancel" if isinstance(intent, CancelOrder) else "replace"
-
-
-def _task_participation(parent: ParentOrder, policy: ExecutionPolicy) -> float:
-    """The parent's participation as a task-aware policy (execagent-obs-v3) observes it: its
-    quantity over the volume expected over its horizon at the policy's training market's
-    rate (its trained range's), which stands for the live symbol's expected volume, as the
-    trained-range check assumes. A ValueError for a policy that names no trained range."""
-    trained_range = getattr(policy, "trained_range", None)
-    if trained_range is None:
-        raise ValueError(f"policy {policy.name!r} observes its task ({FEATURE_SPEC_V3_ID}) but "
-                         "has no trained range whose volume rate would size the parent")
-    volume_per_s = trained_range().volume_per_s
-    return participation_of(parent.qty, (parent.end_ns - parent.start_ns) / 1e9, volume_per_s)
 
 
 class Engine:
@@ -419,18 +394,16 @@ class Engine:
         return working.finished
 
     def _work(self, parent: ParentOrder, policy: ExecutionPolicy) -> _Working:
-        spec = getattr(policy, "feature_spec_id", FEATURE_SPEC_ID)
-        with_signal = spec in WITH_SIGNAL
-        if with_signal and not self.signals:
-            raise ValueError(f"policy {policy.name!r} observes the price signal ({spec}) but the "
-                             "engine runs no signal model: configure signal.model_path")
-        participation = _task_participation(parent, policy) if spec == FEATURE_SPEC_V3_ID \
-            else None
+        if observes_signal(policy) and not self.signals:
+            raise ValueError(f"policy {policy.name!r} observes the price signal "
+                             f"({feature_spec_of(policy)}) but the engine runs no signal model: "
+                             "configure signal.model_path")
+        observation = observation_for(parent, policy)
         n_slices = max(1, round((parent.end_ns - parent.start_ns) / self.slice_ns))
         working = _Working(parent, policy, n_slices,
                            self.metrics.policy_inference.labels(policy.name),
                            self.metrics.parent_shortfall.labels(policy.name),
-                           new_observation_buffer_for(spec), with_signal, participation)
+                           observation)
         # No shortfall before its first fill (NaN: not a 0 bps cost, and no alert on a previous
         # parent's value); the final-shortfall series exists from now, so its first
         # observation is an increase Prometheus can see.
@@ -520,8 +493,6 @@ class Engine:
         self.risk.on_market_data(symbol, book.best_bid(), book.best_ask(), now, traded)
         if self.posture is not None:
             self.posture.update(symbol, book, message, now)
-        if self.oversight is not None:
-            self.oversight.on_tick(symbol, book, message, now)
         self._tick_counters[symbol].inc()
         if not decide:
             self._superseded_counters[symbol].inc()
@@ -540,6 +511,10 @@ class Engine:
                 working.market_volume += traded
             if decide:
                 self._decide(working, book, now, received_ns, signal_bps)
+        if self.oversight is not None:
+            # After the parents' decisions: the shadow compares its decision with theirs on
+            # this tick, and observes the signal they were shown.
+            self.oversight.on_tick(symbol, book, message, now, decide, signal_bps)
 
     def _decide(self, working: _Working, book: DepthBook, now: int, received_ns: int,
                 signal_bps: float = 0.0) -> None:
@@ -563,8 +538,9 @@ class Engine:
             resting = sum(o.leaves_qty for o in children if o.tif is not TimeInForce.IOC)
             ioc = sum(o.leaves_qty for o in children if o.tif is TimeInForce.IOC)
             slice_qty = parent.qty // working.n_slices
-            self._observe(working, book, children, now, slice_qty, signal_bps)
-            ctx = DecisionContext(working.obs, parent, book, now, slice_qty, working.n_slices,
+            obs = working.observation.fill(book, parent, children, self.trackers[parent.symbol],
+                                           now, slice_qty, signal_bps)
+            ctx = DecisionContext(obs, parent, book, now, slice_qty, working.n_slices,
                                   resting, ioc, working.market_volume, signal_bps,
                                   urgency=1.0 if self.posture is None
                                   else self.posture.urgency(parent.symbol))
@@ -627,19 +603,6 @@ class Engine:
             else:
                 continue
             self._wind_down(working, self.oms.working(parent.parent_id), now, outcome)
-
-    def _observe(self, working: _Working, book: DepthBook, children: list[ChildOrder],
-                 now: int, slice_qty: int, signal_bps: float) -> None:
-        """The parent's observation into its buffer, in the version its policy was trained on."""
-        parent = working.parent
-        tracker = self.trackers[parent.symbol]
-        if working.participation is not None:
-            observe_v3(working.obs, book, parent, children, tracker, now, slice_qty, signal_bps,
-                       working.participation)
-        elif working.with_signal:
-            observe_v2(working.obs, book, parent, children, tracker, now, slice_qty, signal_bps)
-        else:
-            observe(working.obs, book, parent, children, tracker, now, slice_qty)
 
     def _route(self, intent: OrderIntent, parent: ParentOrder, now: int,
                received_ns: int) -> None:

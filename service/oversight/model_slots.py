@@ -11,6 +11,10 @@ model the shadow, so the two keep being compared the other way round; a rollback
 - it must load and match the running code's feature spec and action table
   (:class:`models.policy.OnnxPolicy` checks both), which the shadow already proved by running.
 
+A shadow model that observes the price signal (``execagent-obs-v2`` or ``-v3``) needs the
+service to run a signal model (``signal.model_path``): without one it is refused, at start as
+``policy.shadow``, as the engine refuses a live policy that observes the signal.
+
 What changes: parents submitted from then on get the new live model; parents being worked keep
 the model they started with, so each parent's cost belongs to one model (cancel and resubmit one
 to move it). Each change is an operator action in the audit journal (who, why, which sha256).
@@ -23,6 +27,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.observation import feature_spec_of, observes_signal
 from models.policy import ModelError, OnnxPolicy
 from service.oversight.monitor import Oversight
 from service.oversight.shadow import ShadowRunner
@@ -47,11 +52,12 @@ class Slot:
 
 class ModelSlots:
     def __init__(self, live_path: Path, shadow_path: Path | None, oversight: Oversight,
-                 journal: Journal | None, policy_name: str) -> None:
+                 journal: Journal | None, policy_name: str, runs_signal: bool = False) -> None:
         self.live = Slot(live_path, _sha_or_blank(live_path))
         self.oversight = oversight
         self.journal = journal
         self.policy_name = policy_name  # the configured policy (onnx, or a baseline)
+        self.runs_signal = runs_signal  # the service runs a price-signal model
         self.shadow: Slot | None = None
         self.promoted = False  # a rollback is possible
         if shadow_path is not None:
@@ -63,9 +69,13 @@ class ModelSlots:
         return self.live.path
 
     def _start_shadow(self, slot: Slot) -> None:
-        """Load ``slot`` as the shadow; a ModelError (missing file, other feature spec) goes
-        to the caller."""
+        """Load ``slot`` as the shadow; a ModelError (missing file, other feature spec, the
+        price signal observed with no signal model running) goes to the caller."""
         policy = OnnxPolicy(slot.path, name="shadow")
+        if observes_signal(policy) and not self.runs_signal:
+            raise ModelError(f"shadow model {slot.path} observes the price signal "
+                             f"({feature_spec_of(policy)}) but the service runs no signal "
+                             "model: configure signal.model_path")
         self.oversight.shadow = ShadowRunner(policy, slot.sha256[:12], self.journal)
 
     def promote(self) -> tuple[Slot, Slot]:

@@ -140,7 +140,10 @@ class Oversight:
             self.expected[name] = expected
 
     # --- the engine's hooks -------------------------------------------------------------------
-    def on_tick(self, symbol: str, book: DepthBook, message: MarketData, now_ns: int) -> None:
+    def on_tick(self, symbol: str, book: DepthBook, message: MarketData, now_ns: int,
+                decided: bool, signal_bps: float) -> None:
+        """After the engine's walk of a tick: ``decided``, whether its parents were decided on
+        (not on a superseded tick), with ``signal_bps`` the symbol's price signal they saw."""
         watched = self.models.get("posture")
         gate = self.posture
         if watched is not None and gate is not None:
@@ -155,7 +158,7 @@ class Oversight:
         if shadow is not None and shadow.parents:
             tracker = self.trackers.get(symbol)
             if tracker is not None:
-                shadow.on_tick(symbol, book, message, tracker, now_ns)
+                shadow.on_tick(symbol, book, message, tracker, now_ns, decided, signal_bps)
 
     def observe_inputs(self, role: str, values: Sequence[float]) -> None:
         """One observation of ``role``'s input features, in its reference's order (a signal's

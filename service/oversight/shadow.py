@@ -2,11 +2,14 @@
 
 For every parent the live engine works, the shadow keeps a *virtual* parent of its own: the same
 order (side, quantity, start, horizon, arrival mid), its own would-be fills and its own resting
-order. On every tick of the symbol it observes its virtual state through the very
-:func:`models.features.observe` the engine calls, chooses an action, and
-:func:`models.actions.translate` turns it into the intents it would send. Nothing reaches the
-risk overlay or the gateway: each intent is applied to the virtual state only, and journaled
-(``shadow`` entries: what it would have done, next to what the live policy did on that tick).
+order. On every tick of the symbol the engine decides on, after the live decisions, it observes
+its virtual state as the engine observes a live parent (:func:`models.observation.
+observation_for`: the version its model was trained on, with the price signal the live
+policies were shown on that tick), chooses an action, and :func:`models.actions.translate`
+turns it into the intents it would send; its resting orders meet every tick's trades. Nothing
+reaches the risk overlay or the gateway: each intent is applied to the virtual state only, and
+journaled (``shadow`` entries: what it would have done, next to what the live policy did on that
+tick).
 When both the live parent and its shadow are done, a ``shadow_summary`` entry records the live
 parent's realised shortfall and the shadow's estimated one; ``execagent shadow report`` compares
 them.
@@ -25,8 +28,6 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from core.depth_book import DepthBook
 from core.domain import (
     CancelOrder,
@@ -43,7 +44,8 @@ from core.domain import (
 )
 from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
-from models.features import MarketTracker, new_observation_buffer, observe
+from models.features import MarketTracker
+from models.observation import ParentObservation, observation_for
 from models.policy import DecisionContext, ExecutionPolicy
 from service.state.journal import Journal
 
@@ -62,8 +64,8 @@ class ShadowParent:
 
     parent: ParentOrder
     n_slices: int
+    observation: ParentObservation  # in the version the shadow's model was trained on
     children: list[ChildOrder] = field(default_factory=list)
-    obs: np.ndarray = field(default_factory=new_observation_buffer)
     decisions: int = 0
     agreements: int = 0
     compared: int = 0
@@ -94,7 +96,8 @@ class ShadowRunner:
             virtual = ParentOrder(parent.parent_id, parent.symbol, parent.side, parent.qty,
                                   parent.start_ns, parent.end_ns, self.policy.name,
                                   parent.limit_price, parent.arrival_price_x2)
-            shadow = self.parents[parent.parent_id] = ShadowParent(virtual, n_slices)
+            shadow = self.parents[parent.parent_id] = ShadowParent(
+                virtual, n_slices, observation_for(virtual, self.policy))
         return shadow
 
     def live_decided(self, parent: ParentOrder, ctx: DecisionContext, action: Action) -> None:
@@ -113,17 +116,21 @@ class ShadowRunner:
         self._maybe_close(shadow)
 
     def on_tick(self, symbol: str, book: DepthBook, message: MarketData,
-                tracker: MarketTracker, now_ns: int) -> None:
+                tracker: MarketTracker, now_ns: int, decided: bool, signal_bps: float) -> None:
+        """``decided``: the engine decided on this tick (a superseded one it only folds in,
+        and so does the shadow: no decision, no signal); ``signal_bps``: the signal the live
+        policies saw."""
         for shadow in list(self.parents.values()):
             if shadow.parent.symbol != symbol or shadow.parent.done:
                 continue
             self._fill_resting(shadow, message)
-            self._decide(shadow, book, tracker, now_ns)
+            if decided:
+                self._decide(shadow, book, tracker, now_ns, signal_bps)
             shadow.live_action = None
 
     # --- the virtual execution -----------------------------------------------------------------
     def _decide(self, shadow: ShadowParent, book: DepthBook, tracker: MarketTracker,
-                now_ns: int) -> None:
+                now_ns: int, signal_bps: float) -> None:
         parent = shadow.parent
         if now_ns < parent.start_ns or parent.arrival_price_x2 is None:
             return
@@ -134,10 +141,11 @@ class ShadowRunner:
         action = horizon_action(parent, now_ns)
         if action is None:
             slice_qty = parent.qty // shadow.n_slices
-            observe(shadow.obs, book, parent, working, tracker, now_ns, slice_qty)
+            obs = shadow.observation.fill(book, parent, working, tracker, now_ns, slice_qty,
+                                          signal_bps)
             resting = sum(c.leaves_qty for c in working if c.tif is not TimeInForce.IOC)
-            ctx = DecisionContext(shadow.obs, parent, book, now_ns, slice_qty, shadow.n_slices,
-                                  resting, 0)
+            ctx = DecisionContext(obs, parent, book, now_ns, slice_qty, shadow.n_slices,
+                                  resting, 0, signal_bps=signal_bps)
             try:
                 action = self.policy.act(ctx)
             except ValueError as exc:  # ModelError: the candidate failed; the live goes on
