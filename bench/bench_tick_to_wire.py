@@ -292,9 +292,9 @@ class FloorIteration:
     def __init__(self, gateway: FixOrderGateway, engine: Engine) -> None:
         working = next(iter(engine._by_parent.values()))  # noqa: SLF001 - the bench reads it
         self._policy = working.policy
-        self._ctx = DecisionContext(working.obs, working.parent, engine.books["GOOG"],
-                                    engine.clock.now_ns(), working.parent.qty // working.n_slices,
-                                    working.n_slices, 0, 0)
+        self._ctx = DecisionContext(working.observation.buffer, working.parent,
+                                    engine.books["GOOG"], engine.clock.now_ns(),
+                                    working.parent.qty // working.n_slices, working.n_slices, 0, 0)
         self._session_id = gateway.session_id
         self._numbers = itertools.count()
 

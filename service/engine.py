@@ -632,7 +632,8 @@ class Engine:
         said (a posture's reasons start with ``posture_``)."""
         assert self.journal is not None
         working = self._by_parent.get(parent.parent_id)
-        features = ",".join(f"{value:.4f}" for value in working.obs) if working else ""
+        features = ",".join(f"{value:.4f}" for value in working.observation.buffer) \
+            if working else ""
         kind = _intent_type(intent)
         price = getattr(intent, "price", None)
         self.journal.record("decision", now, {

@@ -12,23 +12,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.domain import Instrument, Side
+from core.domain import BookUpdate, Instrument, MarketData, ParentOrder, Side, Trade
 from models.actions import DEFAULT_ACTION_TABLE
 from models.features import N_FEATURES, N_FEATURES_V2, N_FEATURES_V3
 from models.policy import ModelError, OnnxPolicy
 from models.signal import SignalModel
 from models.task import TrainedRange
 from risk.limits import load_limits
+from risk.overlay import RiskOverlay
 from service.cli import main
+from service.engine import Engine
 from service.evaluation.backtest import EpisodeSpec, run_episode
 from service.metrics import Metrics
 from service.oversight.model_slots import ModelSlots
 from service.oversight.monitor import Oversight
 from service.state.journal import MemoryJournal
+from service.state.store import MemoryStore
 from sim.calibrate import load_flow_params
 from sim.exchange import SimExchange
 from sim.flow import StochasticFlow
 from tests.support.onnx_models import v2_policy, v3_policy
+from tests.support.sending import RecordingSender
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNAL = ROOT / "models" / "artifacts" / "signal.onnx"
@@ -81,6 +85,44 @@ def test_a_shadow_decides_as_the_same_model_decides_live(
     entries = [e for e in journal.entries if e["kind"] == "shadow"]
     assert {e["action"] for e in entries} >= {"wait", "rest_near 150"}
     assert all(e["live_action"] in ("", e["action"]) for e in entries)
+
+
+def _ticks(count: int) -> list[MarketData]:
+    """A 3-level book stepping one tick up or down, with a trade on every other message."""
+    rng = np.random.default_rng(5)
+    bid, out = 58_000, []
+    for n in range(count):
+        ts = START_NS + n * 50_000_000
+        bid += int(rng.choice([-1, 0, 1]))
+        levels = [BookUpdate("GOOG", side, bid - k if side is Side.BUY else bid + 2 + k,
+                             int(rng.integers(50, 900)), ts)
+                  for side in (Side.BUY, Side.SELL) for k in range(3)]
+        trades = (Trade("GOOG", bid, 40, Side.SELL, ts),) if n % 2 else ()
+        out.append(MarketData("GOOG", ts, tuple(levels), trades, snapshot=True))
+    return out
+
+
+def test_the_shadow_decides_on_the_ticks_the_engine_decides_on(tmp_path: Path) -> None:
+    path = _signal_follower_v2(tmp_path / "policy.onnx")
+    oversight = Oversight()
+    ModelSlots(path, path, oversight, None, "onnx", runs_signal=True)
+    instruments = {"GOOG": Instrument("GOOG", Decimal("0.01"))}
+    limits = load_limits(ROOT / "deploy" / "risk" / "limits.demo.yaml")
+    engine = Engine(instruments, RiskOverlay(limits, instruments), RecordingSender(),
+                    MemoryStore(), Metrics(), oversight=oversight,
+                    signal_model=SignalModel(SIGNAL))
+    oversight.trackers = engine.trackers
+    engine.submit(ParentOrder("P1", "GOOG", Side.SELL, 600, START_NS,
+                              START_NS + 600 * 10**9, "rl"), OnnxPolicy(path))
+    ticks = _ticks(15)
+    for tick in ticks[:5]:
+        engine.handle(tick, 0)
+    engine.handle_batch([(tick, 0) for tick in ticks[5:]])  # nine superseded, one decided
+    assert oversight.shadow is not None
+    shadow = oversight.shadow.parents["P1"]
+    assert engine.signals["GOOG"].predictions == 6
+    assert shadow.decisions == shadow.compared == 6
+    assert oversight.shadow.disagreements == 0
 
 
 def test_a_shadow_that_observes_the_signal_is_refused_without_a_signal_model(
