@@ -118,13 +118,15 @@ class PolicyConfig(_Section):
     # risk limits' max_order_qty, or the overlay denies the excess every tick.
     max_child_qty: int = Field(default=2_000, gt=0)
     # A candidate ONNX model run beside the live one on the same ticks, never trading
-    # (service/oversight/shadow.py); promoted or rolled back through the admin API.
+    # (service/oversight/shadow.py); promoted or rolled back through the admin API. One that
+    # observes the price signal (execagent-obs-v2 or v3) needs signal.model_path.
     shadow: TextPath | None = None
 
 
 class SignalConfig(_Section):
     # The short-horizon price signal (models/signal.py), run on every tick beside the policy;
-    # null runs without it (a policy that observes it, execagent-obs-v2, then cannot start).
+    # null runs without it (a policy that observes it, execagent-obs-v2 or v3, live or
+    # shadow, then cannot start).
     model_path: TextPath | None = Path("models/artifacts/signal.onnx")
 
 
