@@ -56,9 +56,9 @@ def grid_rows(cells: Sequence[GridCell]) -> list[list[str]]:
     rows = []
     for c in cells:
         v, rl = c.verdict, c.rl
-        ratio = (f"{rl.is_bps_mean / v.best.is_bps_mean:.2f} (goal {MEAN_RATIO:g})"
+        ratio = (f"{rl.is_bps_mean / v.best.is_bps_mean:.2f} (<= {MEAN_RATIO:g})"
                  if v.best.is_bps_mean >= RATIO_FLOOR_BPS else
-                 f"{rl.is_bps_mean - v.best.is_bps_mean:+.2f} bps (goal -{MARGIN_BPS:g})")
+                 f"{rl.is_bps_mean - v.best.is_bps_mean:+.2f} bps (<= -{MARGIN_BPS:g})")
         rows.append([
             c.side, f"{c.participation:.1%}", f"{c.qty:,}", f"{rl.is_bps_mean:.2f}",
             f"{v.best.name} ({v.best.is_bps_mean:.2f})", ratio,
