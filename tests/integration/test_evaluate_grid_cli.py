@@ -56,7 +56,8 @@ def test_a_replayed_grid_judges_every_side_and_size_on_the_same_windows(
         assert verdict["best_baseline"] == min(means, key=lambda name: means[name])
     assert grid["passed"] == sum(c["verdict"]["pass"] for c in cells)
     text = page.read_text()
-    assert "Prose the command must keep." in text and "<!-- evaluate:grid-replay-impact:begin" in text
+    assert "Prose the command must keep." in text
+    assert "<!-- evaluate:grid-replay-impact:begin -->" in text
     assert "Produced by `execagent evaluate-grid --policy" in text and "--side buy,sell" in text
     assert sum(line.startswith(("| buy |", "| sell |")) for line in text.splitlines()) == 4
 
