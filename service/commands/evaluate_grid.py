@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
             cells.append(GridCell(spec.side.name.lower(), _share(spec.qty, spec.horizon_s, market),
                                   spec.qty, data, len(market.episodes), stats, diffs, verdict))
     command = reproducing_command(args, "evaluate-grid")
-    console.print(grid_table(cells, f"{market.data}: {len(market.episodes)} episodes per parent"))
+    console.print(f"{market.data}: {len(market.episodes)} episodes per parent")
+    console.print(grid_table(cells))
     if args.json is not None:
         write_json(args.json, grid_json(cells, market.data, command))
     if args.results is not None:

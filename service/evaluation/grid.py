@@ -15,6 +15,8 @@ from service.evaluation.verdict import MARGIN_BPS, MEAN_RATIO, RATIO_FLOOR_BPS, 
 
 COLUMNS = ("side", "participation", "qty", "rl mean", "best baseline (mean)", "ratio (goal)",
            "worst paired 95% CI", "std / best's std", "denials", "verdict")
+# Whole headers and numbers; the other columns fold a long name rather than cut it.
+SHORT_COLUMNS = ("side", "participation", "qty", "rl mean", "denials")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,11 @@ def grid_rows(cells: Sequence[GridCell]) -> list[list[str]]:
     return rows
 
 
-def grid_table(cells: Sequence[GridCell], title: str) -> Table:
-    table = Table(title=title)
+def grid_table(cells: Sequence[GridCell]) -> Table:
+    table = Table()
     for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("side", "verdict") else "right")
+        table.add_column(column, justify="left" if column in ("side", "verdict") else "right",
+                         no_wrap=column in SHORT_COLUMNS, overflow="fold")
     for row in grid_rows(cells):
         table.add_row(*row)
     return table

@@ -90,3 +90,21 @@ def test_bad_grids_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(base + extra) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_simulated_grid_of_quantities_takes_the_configuration_side(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    page = tmp_path / "results.md"
+    assert main(["evaluate-grid", "--policy", str(model), "--sim",
+                 "sim/params/GOOG_2012-06-21.json", "--config", str(_config(tmp_path)),
+                 "--episodes", "2", "--policies", "rl,twap", "--signal", "none", "--qty",
+                 "50,117", "--json", str(tmp_path / "grid.json"), "--results", str(page)]) == 0
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    assert "seeds" in grid["data"] and grid["episodes"] == 2
+    # The configuration sells; 117 shares are 10% of a minute at 19.48 shares/s.
+    assert [(c["side"], c["qty"]) for c in grid["cells"]] == [("sell", 50), ("sell", 117)]
+    assert grid["cells"][1]["participation"] == pytest.approx(0.1, abs=0.001)
+    assert "<!-- evaluate:grid-sim:begin -->" in page.read_text()
+    assert "--qty 50,117" in grid["command"]
+    assert "2 episodes per parent" in " ".join(capsys.readouterr().out.split())
