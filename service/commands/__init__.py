@@ -6,6 +6,7 @@ COMMAND_MODULES = (
     "service.commands.calibrate",
     "service.commands.demo",
     "service.commands.evaluate",
+    "service.commands.evaluate_grid",
     "service.commands.export",
     "service.commands.feed_server",
     "service.commands.fidelity",

@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.domain import Instrument, Side
@@ -77,6 +79,21 @@ class UsageError(ValueError):
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("evaluate", help="compare the RL policy with the baselines")
+    p.add_argument("--side", choices=("buy", "sell"), default=None,
+                   help="the parent's side (default: the training configuration's)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--qty", type=int, default=None,
+                      help="the parent's quantity in shares (default: the configuration's)")
+    size.add_argument("--participation", type=float, default=None, metavar="FRACTION",
+                      help="the parent's quantity as a fraction of the volume expected over "
+                           "the horizon, e.g. 0.08")
+    add_market_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_market_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments every parent of a run shares: the policy, the market and its episodes,
+    the horizon, the limits and the outputs (``evaluate`` and ``evaluate-grid`` take them)."""
     p.add_argument("--policy", type=Path, default=Path("models/artifacts/policy.onnx"),
                    help="the ONNX policy (default models/artifacts/policy.onnx)")
     market = p.add_mutually_exclusive_group(required=True)
@@ -96,14 +113,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="training config whose episode section defines the parent order")
     p.add_argument("--limits", type=Path, default=Path("deploy/risk/limits.demo.yaml"),
                    help="risk limits the overlay enforces during the backtest")
-    p.add_argument("--side", choices=("buy", "sell"), default=None,
-                   help="the parent's side (default: the training configuration's)")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--qty", type=int, default=None,
-                      help="the parent's quantity in shares (default: the configuration's)")
-    size.add_argument("--participation", type=float, default=None, metavar="FRACTION",
-                      help="the parent's quantity as a fraction of the volume expected over "
-                           "the horizon, e.g. 0.08")
     p.add_argument("--minutes", type=float, default=None,
                    help="the parent's horizon in minutes (default: the configuration's)")
     instrument_args.add_arguments(p, "the LOBSTER file name's ticker with --data; with --sim "
@@ -119,7 +128,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--json", type=Path, default=None, help="write the summary JSON here")
     p.add_argument("--results", type=Path, default=None,
                    help="write the table and plots into this markdown page (docs/results.md)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,9 +140,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     policies, exchange_for, episodes, spec, instrument, limits, data = plan
     total = len(episodes) * len(policies)
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("episodes x policies", total=total)
         results = run_evaluation(policies, exchange_for, episodes, spec, instrument, limits,
                                  on_episode=lambda _name, _result: progress.advance(task),
@@ -149,19 +155,29 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(args.json, summary_json(stats, diffs, len(episodes), data))
     if args.results is not None:
-        key = "sim" if args.data is None else \
-            "replay" if args.impact == "none" else "replay-impact"  # its own section and plots
+        key = results_key(args)
         plots = write_plots(results, args.results.parent / "results", key)
-        command = _command(args)
+        command = reproducing_command(args, "evaluate")
         upsert_section(args.results, key,
                        results_markdown(stats, diffs, data, command, plots, args.results))
         console.print(f"results written to {args.results}")
     return 0
 
 
-def _command(args: argparse.Namespace) -> str:
+def progress_bar(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def results_key(args: argparse.Namespace) -> str:
+    """The results page's section for this market: each market has its own section and plots."""
+    return "sim" if args.data is None else "replay" if args.impact == "none" else "replay-impact"
+
+
+def reproducing_command(args: argparse.Namespace, subcommand: str) -> str:
     """The command line that reproduces this run, for the results page."""
-    parts = ["execagent", "evaluate", "--policy", str(args.policy)]
+    parts = ["execagent", subcommand, "--policy", str(args.policy)]
     parts += ["--sim", str(args.sim)] if args.sim is not None else ["--data", str(args.data)]
     parts += ["--episodes", str(args.episodes), "--config", str(args.config), "--limits",
               str(args.limits)]
@@ -178,9 +194,9 @@ def _command(args: argparse.Namespace) -> str:
         if args.params is not None:
             parts += ["--params", str(args.params)]
     parts += ["--policies", args.policies, "--signal", str(args.signal)]
-    if args.json is not None:
-        parts += ["--json", str(args.json)]
-    parts += ["--results", str(args.results)]
+    for flag in ("json", "results"):
+        if getattr(args, flag) is not None:
+            parts += [f"--{flag}", str(getattr(args, flag))]
     return " ".join(shlex.quote(part) for part in parts)
 
 
@@ -188,13 +204,46 @@ Plan = tuple[list[ExecutionPolicy], ExchangeForEpisode, list[int], EpisodeSpec, 
              RiskLimits, str]
 
 
+@dataclass(frozen=True, slots=True)
+class MarketPlan:
+    """What every parent of a run shares: the policies' names, the market and its episodes
+    (the same seeds or windows whatever the parent's side and size), the horizon and the
+    limits. ``base`` is the configuration's parent at the run's horizon."""
+
+    names: list[str]
+    exchange_for: ExchangeForEpisode
+    episodes: list[int]
+    base: EpisodeSpec
+    episode: EpisodeConfig
+    instrument: Instrument
+    limits: RiskLimits
+    volume_per_s: float
+    profile: VolumeProfile | None
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """One parent's side and size; None takes the training configuration's."""
+
+    side: str | None = None
+    qty: int | None = None
+    participation: float | None = None
+
+
 def plan_evaluation(args: argparse.Namespace) -> Plan:
+    """One parent (``--side``, ``--qty`` or ``--participation``) on the market."""
+    market = plan_market(args)
+    policies, spec, data = plan_parent(args, market,
+                                       Parent(args.side, args.qty, args.participation))
+    return policies, market.exchange_for, market.episodes, spec, market.instrument, \
+        market.limits, data
+
+
+def plan_market(args: argparse.Namespace) -> MarketPlan:
     if args.episodes <= 0:
         raise UsageError("--episodes must be positive")
-    names = [n.strip() for n in args.policies.split(",") if n.strip()]
-    unknown = sorted(set(names) - {"rl", *BASELINES})
-    if unknown or not names:
-        raise UsageError(f"unknown policies {unknown}; choose from rl, {', '.join(BASELINES)}")
+    names = policy_names(args.policies)
     impact_args.check(args.impact, args.params)
     config = load_train_config(args.config)
     limits = load_limits(args.limits)
@@ -209,9 +258,9 @@ def plan_evaluation(args: argparse.Namespace) -> Plan:
         symbol = args.symbol or _params_symbol(args.sim)
         _check_limits(limits, symbol, args.limits)
         volume_per_s = params.market_rate * params.mean_market_size
-        spec = _spec(args, config.episode, volume_per_s, symbol)
+        base = _base_spec(args, config.episode, symbol)
         episodes = list(range(args.episodes))
-        latency_ns = 0 if spec.latency_p99_ms is not None else int(spec.latency_ms * 1e6)
+        latency_ns = 0 if base.latency_p99_ms is not None else int(base.latency_ms * 1e6)
 
         def exchange_for(k: int) -> SimExchange:
             return SimExchange(symbol, StochasticFlow(params, seed=EVALUATION_SEED_BASE + k),
@@ -225,16 +274,31 @@ def plan_evaluation(args: argparse.Namespace) -> Plan:
         first, last, volume_per_s = _scan(sample, args.tick_size)
         symbol = instrument_args.symbol_of(args, sample)
         _check_limits(limits, symbol, args.limits)
-        spec = _spec(args, config.episode, volume_per_s, symbol)
-        exchange_for, episodes, data, profile = _replay_plan(args, sample, spec, first, last)
-    data += f"; {_task_text(spec, volume_per_s)}"
-    pov_rate = _pov_rate(spec, volume_per_s)
-    policies = [_policy(name, args.policy, profile, pov_rate) for name in names]
+        base = _base_spec(args, config.episode, symbol)
+        exchange_for, episodes, data, profile = _replay_plan(args, sample, base, first, last)
+    return MarketPlan(names, exchange_for, episodes, base, config.episode,
+                      Instrument(symbol, args.tick_size), limits, volume_per_s, profile, data)
+
+
+def policy_names(text: str) -> list[str]:
+    """``--policies``' names, checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - {"rl", *BASELINES})
+    if unknown or not names:
+        raise UsageError(f"unknown policies {unknown}; choose from rl, {', '.join(BASELINES)}")
+    return names
+
+
+def plan_parent(args: argparse.Namespace, market: MarketPlan,
+                parent: Parent) -> tuple[list[ExecutionPolicy], EpisodeSpec, str]:
+    """The policies, the episode spec and the data text for ``parent`` on ``market``."""
+    spec = _parent_spec(market.base, market.episode, parent, market.volume_per_s)
+    pov_rate = _pov_rate(spec, market.volume_per_s)
+    policies = [_policy(name, args.policy, market.profile, pov_rate) for name in market.names]
     for policy in policies:
         if isinstance(policy, OnnxPolicy):
-            _note_range(policy, spec, volume_per_s)
-    return policies, exchange_for, episodes, spec, Instrument(spec.symbol, args.tick_size), \
-        limits, data
+            _note_range(policy, spec, market.volume_per_s)
+    return policies, spec, f"{market.data}; {task_text(spec, market.volume_per_s)}"
 
 
 def _params_symbol(path: Path) -> str:
@@ -264,30 +328,36 @@ def _note_range(policy: OnnxPolicy, spec: EpisodeSpec, volume_per_s: float) -> N
                     f"{reason}")
 
 
-def _spec(args: argparse.Namespace, episode: EpisodeConfig, volume_per_s: float | None,
-          symbol: str) -> EpisodeSpec:
-    """The parent: the configuration's episode, with the command line's side, size and
-    horizon; a participation needs the market's volume rate (None: not known yet)."""
-    if args.qty is not None and args.qty <= 0:
-        raise UsageError("--qty must be a positive number of shares")
-    if args.participation is not None and not 0 < args.participation <= 1:
-        raise UsageError("--participation must be a fraction in (0, 1], e.g. 0.08")
+def _base_spec(args: argparse.Namespace, episode: EpisodeConfig, symbol: str) -> EpisodeSpec:
+    """The configuration's parent at the command line's horizon."""
     if args.minutes is not None and not args.minutes > 0:
         raise UsageError("--minutes must be positive")
     horizon_s = 60.0 * args.minutes if args.minutes is not None else episode.horizon_seconds
     if episode.slice_seconds > horizon_s:
         raise UsageError(f"--minutes {args.minutes:g} is shorter than one slice "
                          f"({episode.slice_seconds:g} s in {args.config})")
-    qty = args.qty if args.qty is not None else episode.qty
-    if args.participation is not None and volume_per_s is not None:
-        qty = max(1, round(args.participation * volume_per_s * horizon_s))
-    side = Side.BUY if (args.side or episode.side) == "buy" else Side.SELL
-    return EpisodeSpec(symbol, side, qty, horizon_s, episode.slice_seconds,
+    side = Side.BUY if episode.side == "buy" else Side.SELL
+    return EpisodeSpec(symbol, side, episode.qty, horizon_s, episode.slice_seconds,
                        episode.warmup_seconds, episode.horizon_grace_seconds,
                        episode.max_child_qty, episode.latency_ms, episode.latency_p99_ms)
 
 
-def _task_text(spec: EpisodeSpec, volume_per_s: float) -> str:
+def _parent_spec(base: EpisodeSpec, episode: EpisodeConfig, parent: Parent,
+                 volume_per_s: float) -> EpisodeSpec:
+    """``base`` with the parent's side and size; a participation is of the volume expected
+    over the horizon at the market's volume rate."""
+    if parent.qty is not None and parent.qty <= 0:
+        raise UsageError("--qty must be a positive number of shares")
+    if parent.participation is not None and not 0 < parent.participation <= 1:
+        raise UsageError("--participation must be a fraction in (0, 1], e.g. 0.08")
+    qty = parent.qty if parent.qty is not None else episode.qty
+    if parent.participation is not None:
+        qty = max(1, round(parent.participation * volume_per_s * base.horizon_s))
+    side = Side.BUY if (parent.side or episode.side) == "buy" else Side.SELL
+    return replace(base, side=side, qty=qty)
+
+
+def task_text(spec: EpisodeSpec, volume_per_s: float) -> str:
     share = spec.qty / (volume_per_s * spec.horizon_s) if volume_per_s > 0 else float("nan")
     return (f"{spec.side.name.lower()} {spec.qty:,} over {spec.horizon_s / 60:g} min "
             f"({share:.1%} of the volume expected at {volume_per_s:.1f} shares/s)")
@@ -345,7 +415,8 @@ def _replay_plan(args: argparse.Namespace, sample: LobsterSample, spec: EpisodeS
                               tick_size=args.tick_size)
 
     overlap = " (windows overlap)" if step < need_ns else ""
-    data = (f"replay of {args.data.name}, {count} windows evenly spaced over the day"
+    span = f"the window {args.window}" if args.window is not None else "the day"
+    data = (f"replay of {args.data.name}, {count} windows evenly spaced over {span}"
             f"{overlap}, {impact_text}; one day of one stock")
     return exchange_for, list(range(count)), data, volume_profile(sample)
 

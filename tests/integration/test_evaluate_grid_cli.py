@@ -1,0 +1,110 @@
+"""``execagent evaluate-grid``: every side and size on the same episodes, with a verdict each."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from tests.support.onnx_models import constant_action_policy
+
+GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \
+    "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+SHORT_EPISODE = {
+    "episode": {"qty": 400, "horizon_seconds": 60, "slice_seconds": 10, "warmup_seconds": 5,
+                "horizon_grace_seconds": 10},
+}
+REST_NEAR_1 = 1  # the action table's "rest one slice at the near touch"
+CRITERIA = {"mean", "paired", "timing_risk", "risk_denials"}
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "train.yaml"
+    path.write_text(json.dumps(SHORT_EPISODE))
+    return path
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+def test_a_replayed_grid_judges_every_side_and_size_on_the_same_windows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    page = tmp_path / "results.md"
+    page.write_text("# Results\n\nProse the command must keep.\n")
+    market = ["--policy", str(model), "--data", str(GOOG), "--config", str(_config(tmp_path)),
+              "--limits", "deploy/risk/limits.training.yaml", "--episodes", "3", "--minutes",
+              "1", "--window", "14:00-14:05", "--impact", "calibrated", "--params",
+              "sim/params/GOOG_2012-06-21.json", "--policies", "rl,twap,almgren_chriss_alpha",
+              "--signal", "none"]
+    assert main(["evaluate-grid", *market, "--side", "buy,sell", "--participation", "0.02,0.1",
+                 "--json", str(tmp_path / "grid.json"), "--results", str(page)]) == 0
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    # 3 one-minute orders spaced over 5 minutes: each trades while the next has started.
+    assert "3 windows evenly spaced over the window 14:00-14:05 (windows overlap)" in grid["data"]
+    cells = grid["cells"]
+    assert [(c["side"], round(c["participation"], 2)) for c in cells] == \
+        [("buy", 0.02), ("buy", 0.1), ("sell", 0.02), ("sell", 0.1)]
+    assert cells[0]["qty"] == cells[2]["qty"] < cells[1]["qty"] == cells[3]["qty"]
+    for cell in cells:
+        assert cell["episodes"] == 3 and set(cell["policies"]) == {"rl", "twap",
+                                                                   "almgren_chriss_alpha"}
+        assert {d["baseline"] for d in cell["paired_differences"]} == \
+            {"twap", "almgren_chriss_alpha"}
+        verdict = cell["verdict"]
+        assert set(verdict["criteria"]) == CRITERIA
+        assert verdict["pass"] == all(c["pass"] for c in verdict["criteria"].values())
+        means = {name: s["is_bps_mean"] for name, s in cell["policies"].items() if name != "rl"}
+        assert verdict["best_baseline"] == min(means, key=lambda name: means[name])
+    assert grid["passed"] == sum(c["verdict"]["pass"] for c in cells)
+    text = page.read_text()
+    assert "Prose the command must keep." in text
+    assert "<!-- evaluate:grid-replay-impact:begin -->" in text
+    assert "Produced by `execagent evaluate-grid --policy" in text and "--side buy,sell" in text
+    assert sum(line.startswith(("| buy |", "| sell |")) for line in text.splitlines()) == 4
+
+    # A parent of the grid is the parent `evaluate` runs: the same episodes, the same numbers.
+    assert main(["evaluate", *market, "--side", "sell", "--participation", "0.1",
+                 "--json", str(tmp_path / "one.json")]) == 0
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert one["policies"] == cells[3]["policies"] and one["data"] == cells[3]["data"]
+    assert "rl - twap:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--side", "buy,hold"], "--side: unknown side 'hold'"),
+    (["--side", "buy,"], "--side has an empty entry"),
+    (["--participation", "0.08,1.5"], "--participation: 1.5 is not a fraction in (0, 1]"),
+    (["--participation", "0"], "--participation: 0 is not a fraction in (0, 1]"),
+    (["--participation", "0.08,abc"], "--participation: 'abc' is not a number"),
+    (["--participation", ""], "--participation needs at least one value"),
+    (["--participation", "0.1,0.1"], "--participation names a value twice"),
+    (["--qty", "100,-5"], "--qty: '-5' is not a positive number of shares"),
+    (["--policies", "twap,vwap"], "--policies must name rl and at least one baseline"),
+    (["--policies", "rl"], "--policies must name rl and at least one baseline"),
+    (["--episodes", "0"], "--episodes must be positive"),
+])
+def test_bad_grids_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      extra: list[str], message: str) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    base = ["evaluate-grid", "--policy", str(model), "--sim", "sim/params/GOOG_2012-06-21.json",
+            "--config", str(_config(tmp_path))]
+    assert main(base + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_simulated_grid_of_quantities_takes_the_configuration_side(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    page = tmp_path / "results.md"
+    assert main(["evaluate-grid", "--policy", str(model), "--sim",
+                 "sim/params/GOOG_2012-06-21.json", "--config", str(_config(tmp_path)),
+                 "--episodes", "2", "--policies", "rl,twap", "--signal", "none", "--qty",
+                 "50,117", "--json", str(tmp_path / "grid.json"), "--results", str(page)]) == 0
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    assert "seeds" in grid["data"] and grid["episodes"] == 2
+    # The configuration sells; 117 shares are 10% of a minute at 19.48 shares/s.
+    assert [(c["side"], c["qty"]) for c in grid["cells"]] == [("sell", 50), ("sell", 117)]
+    assert grid["cells"][1]["participation"] == pytest.approx(0.1, abs=0.001)
+    assert "<!-- evaluate:grid-sim:begin -->" in page.read_text()
+    assert "--qty 50,117" in grid["command"]
+    assert "2 episodes per parent" in " ".join(capsys.readouterr().out.split())
