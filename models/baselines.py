@@ -275,10 +275,11 @@ class AlmgrenChrissPolicy(_RestThenCross):
 # assumption of scale, not a calibrated value.
 DEFAULT_ALPHA_THRESHOLD_SPREADS = 0.5
 # How long a tilt, once taken, is held (seconds of event time). A change of tilt costs at most
-# two messages (a cancel and a new order), so holding each tilt for a second keeps what the
-# tilt alone can send to about two or three messages a second per parent, a twentieth of the
-# 50-a-second throttle the desk's limits allow, whatever the signal does; and a second is a
-# fifth of the shipped signal's 5 s horizon, so a prediction acted on is still mostly ahead.
+# two messages (a cancel and a new order) and a tilt-and-back cycle lasts at least the dwell,
+# so whatever the signal does its toggling adds at most about four messages a second per
+# parent, well under the throttle (50 a second in the demo and training limits, 20 in the
+# example's); and a second is a fifth of the shipped signal's 5 s horizon, so most of the move
+# a prediction is acted on for is still ahead while the tilt is held.
 DEFAULT_ALPHA_MIN_DWELL_S = 1.0
 
 _NO_TILT, _ADVERSE, _FAVOURABLE = 0, 1, -1
