@@ -4,9 +4,16 @@ One episode works one parent order through a simulated market (:func:`simulated_
 matching book and an order flow, seeded) or a replay of a LOBSTER day (:func:`replay_market`: a
 seeded random window of the recorded market, which the agent's orders interact with, as recorded
 or moved by the agent's own transient impact). Like the live
-engine, it decides on every market-data message: each ``step`` takes the action for the observation
+engine, it decides on market-data messages: each ``step`` takes the action for the observation
 it returned last, turns it into orders through the same :func:`models.actions.translate` the engine
-uses, hands them to the exchange, and runs the market until the next market-data message. The
+uses, hands them to the exchange, and runs the market until the next decision: the next
+market-data message, or with ``decision_interval_s`` the first one at or after the last decision
+plus that interval (every message on the way still moves the book, the features, the signal and
+the orders, and fills as it comes; the step's reward is the whole stretch's). Why an interval:
+deciding on every message (about 6 a second on a busy replay) makes an episode thousands of
+decisions, which PPO learns from slowly, and invites flickering; desks, and research
+environments such as ABIDES-gym, act on a timer. The exported model carries its interval
+(``execagent.decision_interval_s``) and the engine keeps to it. The
 observation is :func:`models.features.observe` (``execagent-obs-v1``, the default),
 :func:`models.features.observe_v2` (``observation="execagent-obs-v2"``: v1 and the price signal,
 computed by :class:`models.signal.SignalRuntime` from the same messages, as the engine does) or
@@ -41,6 +48,10 @@ policy is the one plain shortfall defines. What goes is the noise both share: th
 drift over each step, which otherwise dominates a one-basis-point edge. Per step rather than
 once at the end because PPO's advantages (GAE, lambda < 1) weigh rewards near each decision
 most: a correction only at the end would barely reach the early decisions.
+
+The paired baseline's twin run decides on every message whatever the interval, as the engine runs a
+baseline; its credits are its cost at each step's end in event time, so they still cover the
+step's whole stretch.
 
 At the horizon the policy is no longer asked: the remainder is crossed on every tick, as the
 engine does (:func:`models.actions.horizon_action`); if anything is left ``horizon_grace_s``
@@ -168,6 +179,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         task_sampler: TaskSampler | None = None,
         volume_per_s: float | None = None,
         paired_replay_only: bool = False,
+        decision_interval_s: float = 0.0,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
@@ -175,11 +187,15 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError("need qty > 0 and 0 < slice_s <= horizon_s")
         if message_cost_bps < 0 or denial_cost_bps < 0:
             raise ValueError("message_cost_bps and denial_cost_bps must not be negative")
+        if not 0 <= decision_interval_s < slice_s:
+            raise ValueError(f"need 0 <= decision_interval_s < slice_s, got "
+                             f"{decision_interval_s} and {slice_s}")
         if observation == FEATURE_SPEC_V3_ID and volume_per_s is None and task_sampler is None:
             raise ValueError(f"the {observation} observation holds the parent's participation: "
                              "give the market's volume rate (volume_per_s) or a task sampler")
         self.make_exchange = make_exchange
         self.slice_s = slice_s
+        self.decision_interval_ns = int(decision_interval_s * 1e9)
         # The expected volume's rate, for the fixed task's participation (a drawn task carries
         # its own): the sampler's unless given.
         self.volume_per_s = volume_per_s if volume_per_s is not None or task_sampler is None \
@@ -306,9 +322,12 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
 
     def apply(self, action: Action) -> None:
         """Work ``action`` (capped at the largest child order) until the next decision: the
-        next market-data message before the horizon, or the end of the episode."""
+        first market-data message before the horizon at or after this decision plus the
+        decision interval, or the end of the episode. Past the horizon every message crosses
+        the remainder."""
         self._act(Action(action.kind, min(action.qty, self.max_child_qty)))
         self.steps += 1
+        next_decision_ns = self.exchange.now_ns + self.decision_interval_ns
         while True:
             got_market = self._advance()
             if self._done() or self.truncated:
@@ -317,7 +336,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                 now = self.exchange.now_ns
                 forced = horizon_action(self.parent, now)
                 if forced is None:
-                    break
+                    if now >= next_decision_ns:
+                        break
+                    continue
                 self._force_finish(forced, now)
         if self.reward_mode == "mark_to_market" or self.expired:
             self._cost_bps = self._realised_bps + self._unrealised_bps()

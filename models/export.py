@@ -4,7 +4,8 @@ What is exported is the deterministic decision only: observation in, one score p
 (``logits``: PPO's action logits, DQN's Q-values), the action being the argmax; no sampling, no
 value head. The file carries, as ONNX metadata, everything :class:`models.policy.OnnxPolicy`
 checks and a reader of the model card wants: the feature-spec id and hash, the action table, the
-algorithm, the training data, seed and configuration, the git commit, and the date; the range of
+algorithm, the training data, seed and configuration, the git commit, and the date; how often
+it decides (``execagent.decision_interval_s``, the training episode's interval); the range of
 parents it was trained for (``execagent.task_range``, :mod:`models.task`), which the service
 holds parents to; and for the best trial of a sweep, the sweep (``execagent.sweep``: the sweep
 file, the chosen trial and every trial's validation scores).
@@ -13,6 +14,7 @@ file, the chosen trial and every trial's validation scores).
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 
 from models.actions import DEFAULT_ACTION_TABLE, ActionKind
 from models.features import OBSERVATION_SPECS
-from models.policy import ModelError
+from models.policy import DECISION_INTERVAL_KEY, ModelError
 from models.task import TASK_RANGE_KEY, market_volume_per_s, trained_range
 from sim.calibrate import load_flow_params
 
@@ -114,6 +116,7 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
         "execagent.trained_at": str(info.get("date", "unknown")),
         "execagent.exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "execagent.training_config": json.dumps(info.get("config", {}), sort_keys=True),
+        DECISION_INTERVAL_KEY: repr(_decision_interval_s(info)),
     }
     signal_model = info.get("config", {}).get("signal_model")
     if signal_model:  # a v2 or v3 policy learnt on this signal model's outputs: say which
@@ -130,6 +133,19 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
     return out
+
+
+def _decision_interval_s(info: dict[str, Any]) -> float:
+    """The seconds between two of the policy's decisions in training (the run's
+    ``episode.decision_interval_seconds``; 0, every message, for a run that predates it)."""
+    config = info.get("config")
+    episode = config.get("episode") if isinstance(config, dict) else None
+    interval = episode.get("decision_interval_seconds", 0.0) if isinstance(episode, dict) \
+        else 0.0
+    if not isinstance(interval, (int, float)) or not 0 <= interval < math.inf:
+        raise ModelError(f"the run's episode.decision_interval_seconds {interval!r} is not a "
+                         "number of seconds >= 0")
+    return float(interval)
 
 
 def _task_range(info: dict[str, Any]) -> str | None:

@@ -18,7 +18,10 @@ ONNX model contract (what ``execagent export`` writes and :class:`OnnxPolicy` ch
 - the parents it may work: ``execagent.task_range`` (:class:`models.task.TrainedRange`), or,
   for a file exported before that key existed, what its ``execagent.training_config`` implies
   (:func:`models.task.range_from_metadata`); read when first asked for, or at load for an
-  ``execagent-obs-v3`` model, whose observation sizes the parent by the range's volume rate.
+  ``execagent-obs-v3`` model, whose observation sizes the parent by the range's volume rate;
+- how often it decides: ``execagent.decision_interval_s``, seconds of event time between two
+  decisions (the training episode's ``decision_interval_seconds``); absent (a file exported
+  before the key existed) or 0, on every tick.
 """
 
 from __future__ import annotations
@@ -81,6 +84,16 @@ class ExecutionPolicy(Protocol):
     def act(self, ctx: DecisionContext) -> Action: ...
 
 
+DECISION_INTERVAL_KEY = "execagent.decision_interval_s"
+
+
+def decision_interval_ns(policy: ExecutionPolicy) -> int:
+    """How long ``policy`` lets pass between two of its decisions, ns of event time: what an
+    ONNX policy's file says; 0 (every tick) for a policy that says nothing, as the baselines,
+    which decide on every tick."""
+    return int(getattr(policy, "decision_interval_s", 0.0) * 1e9)
+
+
 class OnnxPolicy:
     """A policy exported to ONNX, run with ONNX Runtime on one thread
     (:mod:`models.onnx_session`)."""
@@ -98,6 +111,7 @@ class OnnxPolicy:
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.feature_spec_id = FEATURE_SPEC_ID
         self.action_table = self._check_contract()
+        self.decision_interval_s = self._decision_interval_s()
         n_features = OBSERVATION_SPECS[self.feature_spec_id][1]
         self._trained_range: TrainedRange | None = None
         if self.feature_spec_id == FEATURE_SPEC_V3_ID:
@@ -168,6 +182,17 @@ class OnnxPolicy:
         if not table:
             raise ModelError(f"model {self.path} has an empty action table")
         return table
+
+    def _decision_interval_s(self) -> float:
+        text = self.metadata.get(DECISION_INTERVAL_KEY, "0")
+        try:
+            interval = float(text)
+        except ValueError:
+            interval = math.nan
+        if not 0 <= interval < math.inf:
+            raise ModelError(f"model {self.path} has {DECISION_INTERVAL_KEY} {text!r}: not a "
+                             "number of seconds >= 0")
+        return interval
 
     def trained_range(self) -> TrainedRange:
         """The parents the model was trained for; a ModelError when its file does not say."""

@@ -59,7 +59,8 @@ def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None,
         denial_cost_bps=config.risk.denial_cost_bps if config.risk is not None else 0.0,
         paired_baseline=paired_baseline(config), task_sampler=sampler,
         volume_per_s=volume_per_s,
-        paired_replay_only=config.replay is not None and 0 < config.replay.share < 1)
+        paired_replay_only=config.replay is not None and 0 < config.replay.share < 1,
+        decision_interval_s=episode.decision_interval_seconds)
 
 
 def paired_baseline(config: TrainConfig) -> ExecutionPolicy | None:

@@ -85,6 +85,10 @@ class EpisodeConfig(_Strict):
     latency_ms: float = Field(default=0.0, ge=0)
     latency_p99_ms: float | None = Field(default=None, gt=0)
     max_child_qty: int = Field(default=2_000, gt=0)
+    # How often the policy decides, seconds of event time: at the first market-data message
+    # at or after its last decision plus this (models/env.py); 0, on every message. Exported
+    # with the model (execagent.decision_interval_s), so the engine decides at the same pace.
+    decision_interval_seconds: float = Field(default=0.0, ge=0)
     task: TaskConfig | None = None
 
     @model_validator(mode="after")
@@ -92,6 +96,9 @@ class EpisodeConfig(_Strict):
         if self.slice_seconds > self.horizon_seconds:
             raise ValueError(f"slice_seconds ({self.slice_seconds}) must not exceed "
                              f"horizon_seconds ({self.horizon_seconds})")
+        if self.decision_interval_seconds >= self.slice_seconds:
+            raise ValueError(f"decision_interval_seconds ({self.decision_interval_seconds}) "
+                             f"must be less than slice_seconds ({self.slice_seconds})")
         if self.task is not None and self.slice_seconds > 60 * self.task.horizon_minutes[0]:
             raise ValueError(f"slice_seconds ({self.slice_seconds}) must not exceed the "
                              f"shortest task horizon ({self.task.horizon_minutes[0]} min)")

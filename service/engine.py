@@ -48,7 +48,7 @@ from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker
 from models.observation import ParentObservation, feature_spec_of, observation_for, observes_signal
-from models.policy import DecisionContext, ExecutionPolicy, OnnxPolicy
+from models.policy import DecisionContext, ExecutionPolicy, OnnxPolicy, decision_interval_ns
 from models.signal import SignalModel, SignalRuntime
 from risk.overlay import RiskOverlay
 from risk.state import KillTrigger, TradingState
@@ -81,6 +81,10 @@ class _Working:
     inference: LatencyBuckets  # the policy's bound metric children: no label lookup per tick
     shortfall: Gauge
     observation: ParentObservation
+    # The policy's pace (models.policy.decision_interval_ns; 0: every tick) and the event time
+    # from which it is asked again: the ticks between leave its orders as they are.
+    decision_interval_ns: int = 0
+    next_decision_ns: int = 0
     horizon_ticks: int = 0  # ticks seen at or past the horizon: chances to cross the remainder
     market_volume: int = 0  # shares printed on the market at or after the parent's start (POV)
     cancelled: bool = False  # the operator cancelled it: wind down, no new child orders
@@ -403,7 +407,7 @@ class Engine:
         working = _Working(parent, policy, n_slices,
                            self.metrics.policy_inference.labels(policy.name),
                            self.metrics.parent_shortfall.labels(policy.name),
-                           observation)
+                           observation, decision_interval_ns(policy))
         # No shortfall before its first fill (NaN: not a 0 bps cost, and no alert on a previous
         # parent's value); the final-shortfall series exists from now, so its first
         # observation is an increase Prometheus can see.
@@ -535,6 +539,9 @@ class Engine:
             return
         action = horizon_action(parent, now)
         if action is None:
+            if now < working.next_decision_ns:
+                return  # between two of its policy's decisions: its orders stay as they are
+            working.next_decision_ns = now + working.decision_interval_ns
             resting = sum(o.leaves_qty for o in children if o.tif is not TimeInForce.IOC)
             ioc = sum(o.leaves_qty for o in children if o.tif is TimeInForce.IOC)
             slice_qty = parent.qty // working.n_slices

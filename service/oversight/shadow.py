@@ -10,6 +10,9 @@ turns it into the intents it would send; its resting orders meet every tick's tr
 reaches the risk overlay or the gateway: each intent is applied to the virtual state only, and
 journaled (``shadow`` entries: what it would have done, next to what the live policy did on that
 tick).
+A model with a decision interval (``execagent.decision_interval_s``) is asked at its own pace, as
+the engine asks a live one: on the first decided tick at or after its last decision plus the
+interval; in between its orders stay as they are.
 When both the live parent and its shadow are done, a ``shadow_summary`` entry records the live
 parent's realised shortfall and the shadow's estimated one; ``execagent shadow report`` compares
 them.
@@ -46,7 +49,7 @@ from core.tca import shortfall_bps
 from models.actions import Action, ActionKind, horizon_action, translate
 from models.features import MarketTracker
 from models.observation import ParentObservation, observation_for
-from models.policy import DecisionContext, ExecutionPolicy
+from models.policy import DecisionContext, ExecutionPolicy, decision_interval_ns
 from service.state.journal import Journal
 
 log = logging.getLogger(f"execagent.{__name__}")
@@ -65,6 +68,7 @@ class ShadowParent:
     parent: ParentOrder
     n_slices: int
     observation: ParentObservation  # in the version the shadow's model was trained on
+    next_decision_ns: int = 0  # from when its model is asked again (its decision interval)
     children: list[ChildOrder] = field(default_factory=list)
     decisions: int = 0
     agreements: int = 0
@@ -81,6 +85,7 @@ class ShadowRunner:
 
     def __init__(self, policy: ExecutionPolicy, model: str, journal: Journal | None) -> None:
         self.policy = policy
+        self.decision_interval_ns = decision_interval_ns(policy)
         self.model = model
         self.journal = journal
         self.parents: dict[str, ShadowParent] = {}
@@ -140,6 +145,9 @@ class ShadowRunner:
             return
         action = horizon_action(parent, now_ns)
         if action is None:
+            if now_ns < shadow.next_decision_ns:
+                return
+            shadow.next_decision_ns = now_ns + self.decision_interval_ns
             slice_qty = parent.qty // shadow.n_slices
             obs = shadow.observation.fill(book, parent, working, tracker, now_ns, slice_qty,
                                           signal_bps)

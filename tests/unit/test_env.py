@@ -2,6 +2,7 @@
 or paired with a baseline), the risk overlay and drawn latency in the loop, drawn tasks."""
 
 import copy
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
@@ -238,3 +239,69 @@ def test_tasks_are_drawn_per_episode_within_their_ranges() -> None:
     again = env.task
     env.reset(options={"episode_seed": 3})
     assert env.task == again  # the seed names the task as well as the market
+
+
+def _decision_times(env: ExecutionEnv, policy, seed: int) -> tuple[list[int], float, dict]:
+    """The event times the policy was asked at, the episode's return and its last info."""
+    obs, info = env.reset(seed=seed)
+    times, total, done = [], 0.0, False
+    while not done:
+        times.append(env.exchange.now_ns)
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        total += reward
+        done = terminated or truncated
+    return times, total, info
+
+
+def _paced_env(interval_s: float, **kwargs) -> ExecutionEnv:
+    return ExecutionEnv(simulated_market(PARAMS), side=-1, qty=600, horizon_s=60, slice_s=10,
+                        warmup_s=5, horizon_grace_s=10, decision_interval_s=interval_s,
+                        **kwargs)
+
+
+def test_a_decision_interval_asks_at_the_first_message_a_second_after_the_last_decision() -> None:
+    every, _, _ = _decision_times(_paced_env(0.0), lambda _obs: WAIT, 3)
+    paced, _, info = _decision_times(_paced_env(1.0), lambda _obs: WAIT, 3)
+    # Waiting leaves the simulated market's path alone, so both runs see the same messages:
+    # the paced decisions are, after the first, each the first message a second or more on.
+    expected = [every[0]]
+    for now in every:
+        if now >= expected[-1] + 10**9:
+            expected.append(now)
+    assert paced == expected
+    assert len(every) > 3 * len(paced) and info["steps"] == len(paced)
+    assert all(later - earlier >= 10**9 for earlier, later in itertools.pairwise(paced))
+
+
+def test_an_interval_of_zero_decides_on_every_message_as_before() -> None:
+    policy = lambda obs: REST if obs[2] <= 0 else CROSS  # noqa: E731
+    assert _decision_times(_paced_env(0.0), policy, 4) == _decision_times(_env(), policy, 4)
+
+
+@pytest.mark.parametrize("side", [1, -1])
+def test_a_paced_episode_still_returns_minus_the_implementation_shortfall(side: int) -> None:
+    rng = np.random.default_rng(2)
+    for seed in range(3):
+        env = ExecutionEnv(simulated_market(PARAMS), side=side, qty=600, horizon_s=60,
+                           slice_s=10, warmup_s=5, horizon_grace_s=10, decision_interval_s=1.0)
+        times, total, info = _decision_times(
+            env, lambda _obs: int(rng.integers(0, len(DEFAULT_ACTION_TABLE))), seed)
+        assert info["remaining"] == 0 and info["steps"] == len(times)
+        assert total == pytest.approx(-info["shortfall_bps"], abs=1e-9)
+
+
+def test_a_paced_paired_return_is_minus_the_difference_of_shortfalls() -> None:
+    rng = np.random.default_rng(3)
+    env = _paced_env(2.0, paired_baseline=make_policy("almgren_chriss"))
+    for seed in range(2):
+        _, total, info = _decision_times(env, lambda _obs: int(rng.integers(0, 7)), seed)
+        assert info["remaining"] == 0
+        assert total == pytest.approx(-(info["shortfall_bps"] - info["baseline_shortfall_bps"]),
+                                      abs=1e-9)
+
+
+def test_a_decision_interval_of_a_slice_or_more_is_refused() -> None:
+    with pytest.raises(ValueError, match="decision_interval_s"):
+        _paced_env(10.0)
+    with pytest.raises(ValueError, match="decision_interval_s"):
+        _paced_env(-1.0)

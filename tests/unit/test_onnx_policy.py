@@ -106,3 +106,19 @@ def test_a_non_finite_output_is_a_wait_and_counted(tmp_path: Path, bad: float) -
     assert (policy.nonfinite_outputs, len(told)) == (2, 2)
     obs[0] = 1.0
     assert policy.act(_ctx(obs)) == Action(ActionKind.CROSS, 200)
+
+
+def test_the_decision_interval_is_read_from_the_file_and_absent_means_every_tick(
+        tmp_path: Path) -> None:
+    weights = np.zeros((N_FEATURES, len(DEFAULT_ACTION_TABLE)))
+    bias = np.zeros(len(DEFAULT_ACTION_TABLE))
+    paced = linear_policy(tmp_path / "paced.onnx", weights, bias,
+                          {"execagent.decision_interval_s": "2.5"})
+    assert OnnxPolicy(paced).decision_interval_s == 2.5
+    assert OnnxPolicy(linear_policy(tmp_path / "old.onnx", weights, bias)).decision_interval_s \
+        == 0.0
+    for bad in ("soon", "-1", "nan", "inf"):
+        path = linear_policy(tmp_path / "bad.onnx", weights, bias,
+                             {"execagent.decision_interval_s": bad})
+        with pytest.raises(ModelError, match=r"execagent\.decision_interval_s"):
+            OnnxPolicy(path)

@@ -84,6 +84,21 @@ def test_a_task_aware_policy_trains_on_drawn_tasks_and_exports_to_the_runtime(
     assert policy.action_index(obs[0]) in range(len(DEFAULT_ACTION_TABLE))
 
 
+def test_the_decision_interval_travels_with_the_model(tmp_path: Path) -> None:
+    config = TrainConfig.model_validate({
+        **TINY, "out_dir": tmp_path,
+        "episode": {**TINY["episode"], "decision_interval_seconds": 1.5}})
+    run = train(config, progress_bar=False)
+    info = json.loads((run / "run.json").read_text())
+    policy = OnnxPolicy(export_onnx(run / "model.zip", tmp_path / "policy.onnx", info))
+    assert policy.metadata["execagent.decision_interval_s"] == "1.5"
+    assert policy.decision_interval_s == 1.5
+    # A run that predates the key decided on every message.
+    del info["config"]["episode"]["decision_interval_seconds"]
+    old = OnnxPolicy(export_onnx(run / "model.zip", tmp_path / "old.onnx", info))
+    assert old.decision_interval_s == 0.0
+
+
 def test_exported_model_for_other_features_is_refused(tmp_path: Path) -> None:
     run = _train(tmp_path, "ppo")
     out = export_onnx(run / "model.zip", tmp_path / "policy.onnx")
@@ -119,6 +134,8 @@ def test_cli_trains_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     ({"episode": {"task": {"sides": [], "participation": [0.01, 0.25],
                            "horizon_minutes": [5, 60]}}}, "episode.task.sides"),
     ({"episode": {"latency_p99_ms": 5, "latency_ms": 0}}, "latency_p99_ms"),
+    ({"episode": {"decision_interval_seconds": 30}}, "decision_interval_seconds"),
+    ({"episode": {"decision_interval_seconds": -1}}, "decision_interval_seconds"),
     ({"paired_baseline": "vwap"}, "paired_baseline"),
     ({"observation": "execagent-obs-v3"}, "signal_model"),
     ({"risk": {"limits": "nowhere-limits.yaml"}}, "nowhere-limits.yaml"),
