@@ -51,6 +51,7 @@ def main() -> None:
                            warmup_s=episode.warmup_seconds,
                            horizon_grace_s=episode.horizon_grace_seconds,
                            max_child_qty=episode.max_child_qty,
+                           decision_interval_s=policy.decision_interval_s,
                            paired_baseline=make_policy(baseline) if baseline else None)
         started = time.monotonic()
         returns = []

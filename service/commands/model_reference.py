@@ -69,6 +69,11 @@ class Recording:
     features: list[list[float]] = field(default_factory=list)
     kinds: list[int] = field(default_factory=list)
 
+    @property
+    def decision_interval_s(self) -> float:
+        """The model's own pace: the reference holds the decisions the engine asks it for."""
+        return self.policy.decision_interval_s
+
     def act(self, ctx: DecisionContext) -> Action:
         action = self.policy.act(ctx)
         self.features.append([float(v) for v in ctx.obs])

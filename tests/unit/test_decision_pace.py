@@ -16,6 +16,7 @@ from models.features import N_FEATURES
 from models.policy import DecisionContext, OnnxPolicy
 from risk.limits import parse_limits
 from risk.overlay import RiskOverlay
+from service.commands.model_reference import Recording
 from service.engine import Engine
 from service.metrics import Metrics
 from service.oversight.model_slots import ModelSlots
@@ -121,3 +122,12 @@ def test_the_engine_and_the_shadow_each_keep_their_own_models_pace(tmp_path: Pat
     shadow = oversight.shadow.parents["P1"]
     assert shadow.decisions == shadow.compared == len(PACED_MS)
     assert oversight.shadow.disagreements == 0 and oversight.shadow.errors == 0
+
+
+def test_the_model_reference_records_the_decisions_the_engine_asks_for(tmp_path: Path) -> None:
+    policy = Recording(OnnxPolicy(_waiting_model(tmp_path / "paced.onnx", 1.0)))
+    engine, _ = _engine()
+    engine.submit(_parent("P1"), policy)
+    for tick in _ticks():
+        engine.handle(tick, 0)
+    assert len(policy.kinds) == len(PACED_MS)
