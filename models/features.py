@@ -4,7 +4,7 @@ Three versions live here. ``execagent-obs-v1`` (:func:`observe`): the book, the 
 statistics and the parent's own state, 12 features; the shipped policy was trained on it.
 ``execagent-obs-v2`` (:func:`observe_v2`): v1's 12 features, then the short-horizon price
 signal (:mod:`models.signal`), 13 in all. ``execagent-obs-v3`` (:func:`observe_v3`): v2's 13,
-then the parent's task (:func:`models.task.task_descriptors`: side, participation of the
+then the parent's task (:func:`models.task_features.task_descriptors`: side, participation of the
 expected volume, horizon), 16 in all, so that one policy can work buys and sales of any size
 and horizon. A policy's metadata names its version, and the engine builds that observation
 for it (:data:`OBSERVATION_SPECS`), so policies of every version run side by side. v1's hash
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-import models.task
+import models.task_features
 from core.depth_book import DepthBook
 from core.domain import ChildOrder, MarketData, ParentOrder, Side, TimeInForce
 from models.signal_features import SIGNAL_SPEC_HASH, SIGNAL_SPEC_ID
 from models.spec_hash import source_of, spec_hash
-from models.task import (
+from models.task_features import (
     HORIZON_SCALE_S,
     PARTICIPATION_CEILING,
     PARTICIPATION_FLOOR,
@@ -259,8 +259,8 @@ def observe_v3(
     return out
 
 
-# Read for the hash: the task descriptors are written by models/task.py.
-_TASK_SOURCE = Path(models.task.__file__).with_name("task.py")
+# Read for the hash: the task descriptors are written by models/task_features.py.
+_TASK_SOURCE = Path(models.task_features.__file__).with_name("task_features.py")
 
 
 def _spec_v3_hash() -> str:

@@ -3,7 +3,8 @@
 Three things live here, each small:
 - :class:`TaskSampler` draws a parent per training episode from configured ranges (buy and/or
   sell, a participation of the volume expected over the horizon, a horizon in minutes);
-- :func:`task_descriptors` writes the task, normalised, into an observation buffer: the part the
+- :func:`models.task_features.task_descriptors` (its own module, which the compiled
+  observation imports) writes the task, normalised, into an observation buffer: the part the
   task-aware observation ``execagent-obs-v3`` (:mod:`models.features`) appends to v2's
   features. Side, participation and horizon only: the time and inventory remaining are
   ``execagent-obs-v1``'s first two features already, and every side-dependent market feature
@@ -35,42 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sim import calibrate
 from sim.calibrate import load_flow_params
 from sim.flow import FlowParams
 
-PARTICIPATION_FLOOR = 0.01
-PARTICIPATION_CEILING = 0.25
-HORIZON_SCALE_S = 3_600.0
 RANGE_TOLERANCE = 0.10
 TASK_RANGE_KEY = "execagent.task_range"
-
-# (name, meaning), in the order task_descriptors writes them.
-TASK_FEATURES: tuple[tuple[str, str], ...] = (
-    ("side", "+1 buy, -1 sell"),
-    ("participation", "log(participation / 1%) / log(25), clipped to [0, 1]: 0 at 1% of the "
-                      "expected volume, 1 at 25%"),
-    ("horizon", "horizon in seconds / 3600, clipped to 1"),
-)
-N_TASK_FEATURES = len(TASK_FEATURES)
-_LOG_SPAN = math.log(PARTICIPATION_CEILING / PARTICIPATION_FLOOR)
-
-
-def _unit(value: float) -> float:
-    return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
-
-
-def task_descriptors(out: np.ndarray, start: int, side: int, participation: float,
-                     horizon_s: float) -> None:
-    """Write the :data:`TASK_FEATURES` into ``out[start:start + N_TASK_FEATURES]``."""
-    scaled = math.log(participation / PARTICIPATION_FLOOR) / _LOG_SPAN if participation > 0 \
-        else 0.0
-    out[start] = 1.0 if side > 0 else -1.0
-    out[start + 1] = _unit(scaled)
-    out[start + 2] = _unit(horizon_s / HORIZON_SCALE_S)
-
 
 def market_volume_per_s(params: FlowParams) -> float:
     """Average shares traded per second on the calibrated flow (the volume assumption)."""

@@ -11,14 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.policy import ModelError, OnnxPolicy, OutsideTrainedRange
-from models.task import (
-    N_TASK_FEATURES,
-    TASK_RANGE_KEY,
-    TaskSampler,
-    TrainedRange,
-    range_from_metadata,
-    task_descriptors,
-)
+from models.task import TASK_RANGE_KEY, TaskSampler, TrainedRange, range_from_metadata
+from models.task_features import N_TASK_FEATURES, task_descriptors
 from service.cli import main
 from tests.support.onnx_models import constant_action_policy
 
