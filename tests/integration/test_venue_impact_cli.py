@@ -70,9 +70,14 @@ def test_the_venue_names_its_replays_impact_and_runs(tmp_path: Path) -> None:
                           stderr=subprocess.PIPE, text=True) as venue:
         assert venue.stdout is not None
         first = venue.stdout.readline()  # once it listens
+        # The replay's description follows the listening line: read up to it before stopping
+        # the venue (a stop right after the first line can beat it to the console).
+        said = first
+        while "^-0.12)" not in said and (line := venue.stdout.readline()):
+            said += line
         venue.send_signal(signal.SIGTERM)
         rest, err = venue.communicate(timeout=30)
-    out = " ".join((first + rest).split())  # as one line, however the console wrapped it
+    out = " ".join((said + rest).split())  # as one line, however the console wrapped it
     assert "listening" in first, err
     assert "GOOG replays LOBSTER_SampleFile_GOOG_2012-06-21_10.zip with the clients' " \
            f"transient impact calibrated in {PARAMS} (4.70 ticks for 91 shares, size " \
