@@ -105,16 +105,13 @@ from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind, horizon_act
 from models.domain_randomisation import DomainRanges, randomised
 from models.features import (
     FEATURE_SPEC_ID,
-    FEATURE_SPEC_V2_ID,
     FEATURE_SPEC_V3_ID,
     OBSERVATION_SPECS,
     WITH_SIGNAL,
     MarketTracker,
     new_observation_buffer_for,
-    observe,
-    observe_v2,
-    observe_v3,
 )
+from models.observation import ParentObservation
 from models.policy import DecisionContext, ExecutionPolicy
 from models.pretrade import PreTradeCheck, PreTradeFactory
 from models.signal import SignalModel, SignalRuntime
@@ -290,6 +287,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self._episode += 1
         self._started = True
         self.oms.add_parent(self.parent)
+        self._view = ParentObservation(
+            self._obs, self.observation in WITH_SIGNAL,
+            self.participation if self.observation == FEATURE_SPEC_V3_ID else None)
         self._cost_bps = 0.0
         self.steps = 0
         self.messages = 0
@@ -462,20 +462,15 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                            arrival_x2, self.qty)
 
     def _observe(self) -> np.ndarray:
-        """The observation now, built as the engine builds it for a policy of this version."""
-        working = self.oms.working(self.parent.parent_id)
+        """The observation now, built as the engine builds it for a policy of this version
+        (:class:`models.observation.ParentObservation`, the engine's and the shadow's too)."""
         now = self.exchange.now_ns
-        if self.observation == FEATURE_SPEC_V3_ID:
-            assert self.signal is not None and self.participation is not None
-            observe_v3(self._obs, self.book, self.parent, working, self.tracker, now,
-                       self.slice_qty, self.signal.predict(self.book, now), self.participation)
-        elif self.observation == FEATURE_SPEC_V2_ID:
+        signal_bps = 0.0
+        if self._view.with_signal:
             assert self.signal is not None
-            observe_v2(self._obs, self.book, self.parent, working, self.tracker, now,
-                       self.slice_qty, self.signal.predict(self.book, now))
-        else:
-            observe(self._obs, self.book, self.parent, working, self.tracker, now,
-                    self.slice_qty)
+            signal_bps = self.signal.predict(self.book, now)
+        self._view.fill(self.book, self.parent, self.oms.working(self.parent.parent_id),
+                        self.tracker, now, self.slice_qty, signal_bps)
         return self._obs.copy()
 
     def _info(self) -> dict[str, Any]:
