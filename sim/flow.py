@@ -8,7 +8,10 @@ every event:
   fraction of the spread drawn from that bucket's empirical distribution; otherwise it lands at
   a distance behind its own touch drawn from that bucket's empirical distribution (0 joins the
   touch). This is what lets the spread be as wide as the data's: a wide spread is filled in
-  steps of realistic size, not one tick at a time;
+  steps of realistic size, not one tick at a time. Spread and touch are the crowd's own (the
+  best prices holding a crowd order, :meth:`~sim.matching.OrderBook.crowd_quote`): the
+  distributions were read off a day the agent was not in, and the replay the flow is measured
+  against does not place the recorded orders around the agent's either;
 - **market orders**, at ``market_rate`` times a factor for the spread bucket, of two kinds.
   *Excited* ones follow the crowd's own market orders: each adds, per component of
   ``excitation``, ``(branching, decay_s, same_side)``, an intensity that decays exponentially
@@ -416,7 +419,7 @@ class StochasticFlow:
 
     def _placement(self, book: OrderBook, side: Side) -> int:
         p = self.params
-        bid, ask = book.quote()
+        bid, ask = book.crowd_quote()
         if bid is not None and ask is not None:
             self._last_mid = (bid + ask) // 2
             spread = ask - bid

@@ -170,6 +170,20 @@ class OrderBook:
             return None, 0, 0, asks[0], ask.total, ask.anonymous
         return None, 0, 0, None, 0, 0
 
+    def crowd_quote(self) -> tuple[int | None, int | None]:
+        """The best bid and ask among the orders without an owner (the crowd's): what a crowd
+        that does not see the owners' orders quotes against."""
+        return self._crowd_best(_BUY), self._crowd_best(_SELL)
+
+    def _crowd_best(self, side: Side) -> int | None:
+        prices, levels = self._prices[side], self._levels[side]
+        n = len(prices)
+        for k in range(n):
+            price = prices[n - 1 - k] if side is _BUY else prices[k]
+            if levels[price].anonymous:
+                return price
+        return None
+
     def level_qty(self, side: Side, price: int) -> int:
         level = self._levels[side].get(price)
         return level.total if level else 0

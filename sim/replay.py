@@ -17,6 +17,10 @@ docs/simulator.md:
   does not. A visible execution (type 4) at the agent's price takes the queue from the front:
   what exceeds the volume still ahead fills the agent's order (it would have been hit first).
   Hidden executions (type 5) never touch it.
+- **Price priority**: a resting order priced better than a visible execution (inside the
+  recorded spread, or left alone at its price after the recorded queue there was taken) has
+  nothing ahead of it: the execution's shares fill it first, at its own price, best price
+  first, and only what is left of them reaches the recorded queue's agent orders.
 - Several agent orders at one price queue in the order they arrived (a requeued one goes to the
   back), and an execution's shares go to them in that order: what one agent order took is not
   there for the next, so one recorded execution never fills more than its own size.
@@ -245,6 +249,13 @@ class ReplayMarket:
             return []
         fills = []
         unfilled = message.qty  # the execution's shares no agent order has taken yet
+        if event is EventType.EXECUTE_VISIBLE:
+            for order in self._priced_better(message.side, message.price):
+                if unfilled == 0:
+                    break
+                fill = self._fill_resting(order, min(unfilled, order.leaves))
+                unfilled -= fill.qty
+                fills.append(fill)
         for order in list(self._orders.values()):  # in arrival order
             if order.side is not message.side or order.price != message.price:
                 continue
@@ -260,6 +271,15 @@ class ReplayMarket:
                 unfilled -= fill.qty
                 fills.append(fill)
         return fills
+
+    def _priced_better(self, side: Side, price: int) -> list[AgentOrder]:
+        """The agent's resting orders on ``side`` priced better than ``price``, best price
+        first, then in arrival order: a taker who traded at ``price`` met them first."""
+        if side is Side.SELL:
+            better = [o for o in self._orders.values() if o.side is side and o.price < price]
+            return sorted(better, key=lambda o: o.price)
+        better = [o for o in self._orders.values() if o.side is side and o.price > price]
+        return sorted(better, key=lambda o: -o.price)
 
     def _crossed_resting(self) -> list[AgentFill]:
         fills = []

@@ -8,8 +8,8 @@ touch before and after. It keeps
   minute counts more than one that lasts a millisecond, whatever the event rate);
 - event rates per second by kind and level (:data:`LEVELS`: inside the spread, the price
   levels 1 to 5 counted from the touch, 6 to 10, and beyond);
-- the standard deviation of mid-price changes over 1 s and 60 s, the mid sampled on a regular
-  grid of event time (the last mid at or before each grid point);
+- the standard deviation of mid-price changes over 1 s, 60 s and 600 s, the mid sampled on a
+  regular grid of event time (the last mid at or before each grid point);
 - the price response to a market order by size bucket: the mean signed mid change from just
   before it to just after it, and to 10 s later.
 Prices are ticks throughout.
@@ -32,7 +32,7 @@ KINDS = ("limit", "cancel", "market")
 LEVELS = ("inside", "1", "2", "3", "4", "5", "6-10", ">10")
 SIZE_EDGES = (50, 100, 200, 500)  # shares: buckets 1-50, 51-100, 101-200, 201-500, 500+
 SIZE_LABELS = ("1-50", "51-100", "101-200", "201-500", ">500")
-VOL_HORIZONS_S = (1, 60)
+VOL_HORIZONS_S = (1, 60, 600)
 RESPONSE_LAG_NS = 10 * 10**9
 
 

@@ -7,6 +7,11 @@ through the live engine as ``execagent evaluate`` runs them, on the same number 
 then the ratios simulated / replayed of mean shortfall and of its standard deviation, and the
 stylised facts side by side (:mod:`service.evaluation.fidelity`).
 
+Both sides by default, on the same episodes, pooled: the simulated flow has no drift, while
+one recorded day has a direction, which adds to one side's cost what it takes from the
+other's; pooled, the day's direction leaves the mean and what is compared is the cost of
+trading. ``--side buy`` or ``--side sell`` compares one side alone.
+
 Exit codes: 0 done, 2 a usage problem (no such file, bad arguments, a defective data file), 1
 a run that failed.
 """
@@ -22,7 +27,7 @@ from models.signal import SignalModel
 from models.training_config import TrainConfigError
 from service.commands import evaluate
 from service.commands.output import output_console, print_error
-from service.evaluation.compare import PolicyStats, policy_stats, run_evaluation
+from service.evaluation.compare import EpisodeResult, policy_stats, run_evaluation
 from service.evaluation.fidelity import (
     baseline_fidelity,
     baselines_table,
@@ -45,11 +50,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="a LOBSTER sample (zip or folder): the real book")
     p.add_argument("--params", type=Path, default=DEFAULT_PARAMS,
                    help=f"the calibrated flow and impact (JSON, default {DEFAULT_PARAMS})")
-    p.add_argument("--episodes", type=int, default=30, help="episodes per market (default 30)")
+    p.add_argument("--episodes", type=int, default=30,
+                   help="episodes per market and side (default 30)")
+    p.add_argument("--side", default="buy,sell",
+                   help="the parent's sides, pooled (comma-separated; default buy,sell)")
     p.add_argument("--config", type=Path, default=Path("configs/train.yaml"),
                    help="training config whose episode section defines the parent order")
-    p.add_argument("--limits", type=Path, default=Path("deploy/risk/limits.demo.yaml"),
-                   help="risk limits the overlay enforces")
+    p.add_argument("--limits", type=Path, default=Path("deploy/risk/limits.training.yaml"),
+                   help="risk limits the overlay enforces (default: the training limits, "
+                        "which allow a parent on either side)")
     p.add_argument("--signal", type=Path, default=evaluate.DEFAULT_SIGNAL,
                    help="the price-signal model ('none' for no signal)")
     p.add_argument("--json", type=Path, default=None, help="write the report JSON here")
@@ -61,33 +70,56 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.episodes <= 0:
             raise evaluate.UsageError("--episodes must be positive")
+        sides = _sides(args.side)
         signal_model = None if str(args.signal) == "none" else SignalModel(args.signal)
         common = ["--episodes", str(args.episodes), "--config", str(args.config), "--limits",
                   str(args.limits), "--policies", ",".join(BASELINE_NAMES)]
-        simulated_plan = evaluate.plan_evaluation(
-            _evaluate_args(["--sim", str(args.params), *common]))
-        replayed_plan = evaluate.plan_evaluation(_evaluate_args(
-            ["--data", str(args.data), "--impact", "calibrated", "--params", str(args.params),
-             *common]))
+        plans = {side: (
+            evaluate.plan_evaluation(_evaluate_args(
+                ["--sim", str(args.params), "--side", side, *common])),
+            evaluate.plan_evaluation(_evaluate_args(
+                ["--data", str(args.data), "--impact", "calibrated", "--params",
+                 str(args.params), "--side", side, *common])))
+            for side in sides}
         real_facts = lobster_facts(open_sample(args.data))
         simulated_facts = flow_facts(load_flow_params(args.params), FACTS_SEED,
                                      real_facts["seconds"])
     except (evaluate.UsageError, ModelError, TrainConfigError, OSError, ValueError) as exc:
         print_error(f"execagent fidelity: {exc}")
         return 2
-    with console.status("simulated episodes"):
-        simulated = _stats(simulated_plan, signal_model)
-    with console.status("replayed episodes"):
-        replayed = _stats(replayed_plan, signal_model)
-    baselines = baseline_fidelity(simulated, replayed)
-    document = fidelity_json(baselines, simulated_facts, real_facts, args.episodes,
-                             f"{simulated_plan[-1]} | {replayed_plan[-1]}")
+    simulated: dict[str, list[EpisodeResult]] = {}
+    replayed: dict[str, list[EpisodeResult]] = {}
+    for side, (simulated_plan, replayed_plan) in plans.items():
+        with console.status(f"simulated episodes, {side}"):
+            _pool(simulated, _results(simulated_plan, signal_model))
+        with console.status(f"replayed episodes, {side}"):
+            _pool(replayed, _results(replayed_plan, signal_model))
+    baselines = baseline_fidelity(
+        [policy_stats(name, rows) for name, rows in simulated.items()],
+        [policy_stats(name, rows) for name, rows in replayed.items()])
+    data = " | ".join(f"{simulated_plan[-1]} | {replayed_plan[-1]}"
+                      for simulated_plan, replayed_plan in plans.values())
+    document = fidelity_json(baselines, simulated_facts, real_facts, args.episodes, data, sides)
     console.print(baselines_table(baselines, f"simulated / replayed, {args.episodes} episodes "
-                                             "each"))
+                                             f"each, {' and '.join(sides)} pooled"))
     console.print(facts_table(document))
     if args.json is not None:
         write_json(args.json, document)
     return 0
+
+
+def _sides(text: str) -> list[str]:
+    sides = [part.strip() for part in text.split(",")]
+    if not sides or any(side not in ("buy", "sell") for side in sides) \
+            or len(set(sides)) != len(sides):
+        raise evaluate.UsageError(f"--side must list buy and/or sell once each, not {text!r}")
+    return sides
+
+
+def _pool(into: dict[str, list[EpisodeResult]],
+          results: dict[str, list[EpisodeResult]]) -> None:
+    for name, rows in results.items():
+        into.setdefault(name, []).extend(rows)
 
 
 def _evaluate_args(argv: list[str]) -> argparse.Namespace:
@@ -97,8 +129,8 @@ def _evaluate_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(["evaluate", *argv])
 
 
-def _stats(plan: evaluate.Plan, signal_model: SignalModel | None) -> list[PolicyStats]:
+def _results(plan: evaluate.Plan,
+             signal_model: SignalModel | None) -> dict[str, list[EpisodeResult]]:
     policies, exchange_for, episodes, spec, instrument, limits, _data = plan
-    results = run_evaluation(policies, exchange_for, episodes, spec, instrument, limits,
-                             signal_model=signal_model)
-    return [policy_stats(name, rows) for name, rows in results.items()]
+    return run_evaluation(policies, exchange_for, episodes, spec, instrument, limits,
+                          signal_model=signal_model)

@@ -9,13 +9,16 @@ standard deviation; beside them the stylised facts of :mod:`sim.stylised` measur
 and on the recorded day.
 
 Named assumptions:
+- Both sides of the parent are pooled by default (the same episodes for each): the simulated
+  flow has no drift, a recorded day has a direction, and pooling the two sides takes the day's
+  direction out of the mean cost (it adds to one side what it takes from the other).
 - A ratio of means is only meaningful when the replayed mean is clearly away from zero; where
   its absolute value is below :data:`MIN_REPLAYED_BPS` the ratio is None (reported "n/a"), and
   the two means stand on their own.
 - The facts compared are scalars: the time-weighted mean spread, the standard deviation of the
-  mid's change over 1 s and 60 s, the rates of limit, cancel and market orders (all levels),
-  and the mid's move after a market order by size, at once and 10 s later (the post-trade
-  drift).
+  mid's change over 1 s, 60 s and 600 s (the last is a parent's horizon: what its timing risk
+  follows), the rates of limit, cancel and market orders (all levels), and the mid's move
+  after a market order by size, at once and 10 s later (the post-trade drift).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def scalar_facts(facts: Mapping[str, Any]) -> dict[str, float | None]:
         "spread_mean_ticks": facts["spread_mean"],
         "mid_change_std_1s_ticks": facts["mid_change_std"]["1s"],
         "mid_change_std_60s_ticks": facts["mid_change_std"]["60s"],
+        "mid_change_std_600s_ticks": facts["mid_change_std"]["600s"],
     }
     for kind in KINDS:
         scalars[f"{kind}_orders_per_s"] = sum(facts["rates_per_s"][kind].values())
@@ -80,9 +84,11 @@ def scalar_facts(facts: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def fidelity_json(baselines: Sequence[BaselineFidelity], simulated_facts: Mapping[str, Any],
-                  real_facts: Mapping[str, Any], episodes: int, data: str) -> dict[str, Any]:
+                  real_facts: Mapping[str, Any], episodes: int, data: str,
+                  sides: Sequence[str]) -> dict[str, Any]:
     """``{"baselines": {NAME: {"is_ratio", "std_ratio", ...}}, "facts": {NAME: {"sim",
-    "real"}}, "episodes", "data"}``; a ratio that cannot be taken is null."""
+    "real"}}, "episodes", "sides", "data"}``; a ratio that cannot be taken is null.
+    ``episodes`` is per market and side; the baselines' statistics pool the ``sides``."""
     sim, real = scalar_facts(simulated_facts), scalar_facts(real_facts)
     return {
         "baselines": {b.name: {"is_ratio": b.is_ratio, "std_ratio": b.std_ratio,
@@ -92,6 +98,7 @@ def fidelity_json(baselines: Sequence[BaselineFidelity], simulated_facts: Mappin
                                "real_is_bps_std": b.real_std_bps} for b in baselines},
         "facts": {name: {"sim": sim[name], "real": real[name]} for name in sim},
         "episodes": episodes,
+        "sides": list(sides),
         "data": data,
     }
 

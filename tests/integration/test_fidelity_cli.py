@@ -45,8 +45,9 @@ def test_fidelity_reports_every_baseline_in_both_markets(
     assert main(["fidelity", "--data", str(GOOG), "--episodes", "2", "--config",
                  str(_config(tmp_path)), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["episodes"] == 2
+    assert report["episodes"] == 2 and report["sides"] == ["buy", "sell"]
     assert "simulated flow" in report["data"] and "replay of" in report["data"]
+    assert "buy 400" in report["data"] and "sell 400" in report["data"]
     assert "impact" in report["data"]
     assert set(report["baselines"]) == set(BASELINE_NAMES)
     for row in report["baselines"].values():
@@ -65,8 +66,17 @@ def test_fidelity_reports_every_baseline_in_both_markets(
     assert "std ratio" in printed and "response_10s_1-50_ticks" in printed
 
 
+@pytest.mark.parametrize("sides", ["hold", "buy,buy", "", "buy,"])
+def test_a_bad_side_list_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     sides: str) -> None:
+    assert main(["fidelity", "--data", str(tmp_path / "missing.zip"), "--side", sides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("execagent fidelity: --side must list buy and/or sell") \
+        and "\n" not in err
+
+
 def test_scalar_facts_read_a_summary() -> None:
-    summary = {"spread_mean": 2.0, "mid_change_std": {"1s": 1.0, "60s": 7.0},
+    summary = {"spread_mean": 2.0, "mid_change_std": {"1s": 1.0, "60s": 7.0, "600s": 20.0},
                "rates_per_s": {"limit": {"0": 1.0, "1": 2.0}, "cancel": {"0": 0.5},
                                "market": {"0": 0.25}},
                "response_now": dict.fromkeys(SIZE_LABELS, 1.0),
@@ -75,6 +85,7 @@ def test_scalar_facts_read_a_summary() -> None:
     facts = scalar_facts(summary)
     assert facts["limit_orders_per_s"] == 3.0 and facts["market_orders_per_s"] == 0.25
     assert facts["mid_change_std_60s_ticks"] == 7.0
+    assert facts["mid_change_std_600s_ticks"] == 20.0
     assert all(facts[f"response_10s_{size}_ticks"] is None for size in SIZE_LABELS)
 
 

@@ -151,6 +151,39 @@ def test_an_order_inside_the_spread_lands_where_its_fraction_says() -> None:
     assert (book.best_bid(), book.best_ask()) in ((bid + 11, ask), (bid, ask - 11))
 
 
+def test_the_crowd_places_its_orders_against_its_own_touch_not_the_agent_s() -> None:
+    # The same flow as above, with an agent's sell resting 5 ticks inside the crowd's ask: the
+    # crowd's next order still lands 11 ticks inside the crowd's touch (its spread is 21), as
+    # it would have on the recorded day, where no agent order was there.
+    params = FlowParams(start_price=10_000, initial_spread=21, limit_rate=1.0, market_rate=0.0,
+                        market_profile=(0.0,) * SPREAD_BUCKETS, inside_share=(1.0,) * 7,
+                        inside_fractions=((0.5, 0.5),) * SPREAD_BUCKETS, cancel_deep=0.0,
+                        cancel_touch=(0.0,) * 5)
+    flow = StochasticFlow(params, seed=1)
+    book = OrderBook("SIM")
+    flow.seed_book(book, 0)
+    bid, ask = book.best_bid(), book.best_ask()
+    assert bid is not None and ask is not None
+    book.add_limit("agent", Side.SELL, ask - 5, 50, 0, owner="agent")
+    assert book.crowd_quote() == (bid, ask) and book.quote() == (bid, ask - 5)
+    flow.apply_next(book)
+    assert len(book.queue(Side.BUY, bid + 11)) + len(book.queue(Side.SELL, ask - 11)) == 1
+
+
+def test_the_crowd_quote_skips_levels_only_owners_hold() -> None:
+    book = OrderBook("SIM")
+    assert book.crowd_quote() == (None, None)
+    book.add_limit(1, Side.BUY, 100, 10, 0)
+    book.add_limit("a", Side.BUY, 101, 10, 0, owner="agent")
+    book.add_limit("b", Side.SELL, 103, 10, 0, owner="agent")
+    assert book.crowd_quote() == (100, None)
+    book.add_limit(2, Side.SELL, 103, 10, 0)
+    book.add_limit(3, Side.SELL, 105, 10, 0)
+    assert book.crowd_quote() == (100, 103)
+    book.cancel(2)
+    assert book.crowd_quote() == (100, 105)
+
+
 def test_the_crowd_follows_the_agent_s_trade() -> None:
     # With full persistence every crowd market order takes the side of the last trade: after
     # the agent sells into the bid, the crowd sells too, and the bid keeps falling.

@@ -50,6 +50,20 @@ def test_resting_order_moves_up_the_queue_and_fills_when_executions_reach_it(
     assert market.working()[0].leaves == 10
 
 
+def test_an_order_priced_better_than_an_execution_is_hit_first(tmp_path: Path) -> None:
+    """Price priority: a sell inside the recorded spread has nothing ahead of it, so the buyer
+    who traded at the recorded ask would have met it first; one at the ask keeps its queue."""
+    market = _market(tmp_path)
+    inside, _ = market.submit(Side.SELL, 30, 10_050)
+    at_ask, _ = market.submit(Side.SELL, 40, 10_100)  # behind 100 recorded shares
+    fills = [fill for _message, step_fills in market.events() for fill in step_fills]
+    # #6's first 45 shares: 30 to the order inside; the queue recorded ahead of the order at
+    # the ask (60 once #5 left) is worked off by #6, and #7, which queued behind it, fills it.
+    assert [(f.order_id, f.price, f.qty, f.passive) for f in fills] == [
+        (inside, 10_050, 30, True), (at_ask, 10_100, 20, True)]
+    assert [(o.order_id, o.leaves, o.ahead) for o in market.working()] == [(at_ask, 20, 0)]
+
+
 def test_marketable_orders_walk_the_book_and_cannot_take_the_same_shares_twice(
         tmp_path: Path) -> None:
     market = _market(tmp_path)
