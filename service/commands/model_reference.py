@@ -8,7 +8,7 @@ existing file without touching its weights:
 
     execagent reference --model models/artifacts/policy.onnx \\
         --sim sim/params/GOOG_2012-06-21.json --episodes 20 \\
-        --expected-shortfall-bps 2.697 --expected-std-bps 8.663
+        --expected-shortfall-bps 1.160 --expected-std-bps 6.689
 
 The references come from simulated episodes on the training market (``--sim``, the training
 configuration's ``market_params``) drawn from training seeds (below

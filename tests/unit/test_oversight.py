@@ -21,7 +21,7 @@ def test_the_live_policy_is_watched_under_its_own_name() -> None:
     policy = OnnxPolicy(ROOT / "models" / "artifacts" / "policy.onnx")
     oversight = Oversight(window=50)
     oversight.watch_policy(policy.name, policy.metadata)
-    assert oversight.expected[policy.name].mean_bps == 2.697
+    assert oversight.expected[policy.name].mean_bps == 1.16
     excess: list[tuple[str, float]] = []
     oversight.on_excess = lambda name, bps: excess.append((name, bps))
     parent = ParentOrder("P", "GOOG", Side.SELL, 2_000, 0, 600 * 10**9, policy.name)
@@ -32,7 +32,7 @@ def test_the_live_policy_is_watched_under_its_own_name() -> None:
     drift = {(kind, name): value for _, kind, name, value in oversight.psi()}
     assert drift[("output", "action_kind")] > 0.25  # always crossing: unlike training
     assert drift[("feature", "time_remaining")] > 0.25  # always 0.9: unlike training
-    oversight.on_finish(parent, policy.name, 12.697)
+    oversight.on_finish(parent, policy.name, 11.16)
     assert excess == [(policy.name, 10.0)]
     oversight.on_decision(parent, "twap", ctx, Action(ActionKind.CROSS, 100))  # not watched
     oversight.on_finish(parent, "twap", 5.0)
