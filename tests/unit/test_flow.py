@@ -135,9 +135,9 @@ def test_any_parameters_keep_the_book_uncrossed_and_the_agent_s_orders_untouched
     assert (agent.qty if agent is not None else 0) + agent_filled == 50
 
 
-def test_an_order_inside_the_spread_lands_where_its_fraction_says() -> None:
-    # Every order goes inside, at fraction 0.5 of a 21-tick spread: 1 + int(0.5 * 20) = 11
-    # ticks from its own touch; no cancels or market orders.
+def _inside_at_half() -> tuple[StochasticFlow, OrderBook, int, int]:
+    """A flow whose every order goes inside, at fraction 0.5 of its 21-tick spread: 1 +
+    int(0.5 * 20) = 11 ticks from its own touch; no cancels or market orders."""
     params = FlowParams(start_price=10_000, initial_spread=21, limit_rate=1.0, market_rate=0.0,
                         market_profile=(0.0,) * SPREAD_BUCKETS, inside_share=(1.0,) * 7,
                         inside_fractions=((0.5, 0.5),) * SPREAD_BUCKETS, cancel_deep=0.0,
@@ -146,24 +146,21 @@ def test_an_order_inside_the_spread_lands_where_its_fraction_says() -> None:
     book = OrderBook("SIM")
     flow.seed_book(book, 0)
     bid, ask = book.best_bid(), book.best_ask()
-    assert (bid, ask) == (10_000 - 10, 10_000 + 11)
+    assert bid == 10_000 - 10 and ask == 10_000 + 11
+    return flow, book, bid, ask
+
+
+def test_an_order_inside_the_spread_lands_where_its_fraction_says() -> None:
+    flow, book, bid, ask = _inside_at_half()
     flow.apply_next(book)
     assert (book.best_bid(), book.best_ask()) in ((bid + 11, ask), (bid, ask - 11))
 
 
 def test_the_crowd_places_its_orders_against_its_own_touch_not_the_agent_s() -> None:
-    # The same flow as above, with an agent's sell resting 5 ticks inside the crowd's ask: the
-    # crowd's next order still lands 11 ticks inside the crowd's touch (its spread is 21), as
-    # it would have on the recorded day, where no agent order was there.
-    params = FlowParams(start_price=10_000, initial_spread=21, limit_rate=1.0, market_rate=0.0,
-                        market_profile=(0.0,) * SPREAD_BUCKETS, inside_share=(1.0,) * 7,
-                        inside_fractions=((0.5, 0.5),) * SPREAD_BUCKETS, cancel_deep=0.0,
-                        cancel_touch=(0.0,) * 5)
-    flow = StochasticFlow(params, seed=1)
-    book = OrderBook("SIM")
-    flow.seed_book(book, 0)
-    bid, ask = book.best_bid(), book.best_ask()
-    assert bid is not None and ask is not None
+    # With an agent's sell resting 5 ticks inside the crowd's ask, the crowd's next order still
+    # lands 11 ticks inside the crowd's touch (its spread is 21), as it would have on the
+    # recorded day, where no agent order was there.
+    flow, book, bid, ask = _inside_at_half()
     book.add_limit("agent", Side.SELL, ask - 5, 50, 0, owner="agent")
     assert book.crowd_quote() == (bid, ask) and book.quote() == (bid, ask - 5)
     flow.apply_next(book)
