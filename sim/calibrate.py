@@ -123,6 +123,10 @@ def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
     prices in ticks of ``tick_size``; ``symbol``: the instrument's name (default: the
     sample's ticker); ``retreat_trials``: paired runs per simulated response of the retreat's
     fit (fewer are quicker and noisier)."""
+    if sample.levels < 2:
+        raise ValueError(f"{sample.source}: a file of {sample.levels} level shows no order behind "
+                         "the touch, where the flow's placement and cancel rates are read: "
+                         "calibrate needs at least 2 levels (10 give the full estimates)")
     edges = FlowParams().queue_edges
     tally = _Tally.empty(len(edges) + 1)
     limit_sizes: list[float] = []

@@ -151,6 +151,15 @@ def test_too_little_data_is_a_clear_error(tmp_path: Path,
     assert "too little data" in capsys.readouterr().err
 
 
+def test_a_file_of_one_level_is_refused_saying_why(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _sample(tmp_path, ["34200,1,1,100,1000000,1", "34201,4,1,100,1000000,1"],
+                     book="1010000,100,1000000,100", levels=1)
+    assert main(["calibrate", str(folder), "-o", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a file of 1 level shows no order behind the touch" in err and "\n" not in err
+
+
 def test_shipped_parameters_name_their_data_and_drive_a_flow() -> None:
     document = json.loads(SHIPPED.read_text())
     assert document["data"].startswith("LOBSTER GOOG 2012-06-21, 10 levels")
