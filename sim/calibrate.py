@@ -117,16 +117,20 @@ class _Tally:
             self.behind_exposure[behind_bucket(price - ask)] += qty * dt
 
 
+def _require_depth(sample: LobsterSample) -> None:
+    if sample.levels < 2:
+        raise ValueError(f"{sample.source}: a file of {sample.levels} level shows no order behind "
+                         "the touch, where the flow's placement and cancel rates are read: "
+                         "calibrate needs at least 2 levels (10 give the full estimates)")
+
+
 def calibrate(sample: LobsterSample, tick_size: Decimal = Decimal("0.01"),
               symbol: str | None = None, retreat_trials: int = TRIALS) -> dict[str, Any]:
     """The parameters and where they came from, as the JSON document ``calibrate`` writes;
     prices in ticks of ``tick_size``; ``symbol``: the instrument's name (default: the
     sample's ticker); ``retreat_trials``: paired runs per simulated response of the retreat's
     fit (fewer are quicker and noisier)."""
-    if sample.levels < 2:
-        raise ValueError(f"{sample.source}: a file of {sample.levels} level shows no order behind "
-                         "the touch, where the flow's placement and cancel rates are read: "
-                         "calibrate needs at least 2 levels (10 give the full estimates)")
+    _require_depth(sample)
     edges = FlowParams().queue_edges
     tally = _Tally.empty(len(edges) + 1)
     limit_sizes: list[float] = []
