@@ -176,10 +176,9 @@ class OrderBook:
         return self._crowd_best(_BUY), self._crowd_best(_SELL)
 
     def _crowd_best(self, side: Side) -> int | None:
-        prices, levels = self._prices[side], self._levels[side]
-        n = len(prices)
-        for k in range(n):
-            price = prices[n - 1 - k] if side is _BUY else prices[k]
+        levels = self._levels[side]
+        prices = self._prices[side]  # ascending: the best bid is the last
+        for price in (reversed(prices) if side is _BUY else prices):
             if levels[price].anonymous:
                 return price
         return None

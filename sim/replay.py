@@ -249,7 +249,7 @@ class ReplayMarket:
             return []
         fills = []
         unfilled = message.qty  # the execution's shares no agent order has taken yet
-        if event is EventType.EXECUTE_VISIBLE:
+        if event is EventType.EXECUTE_VISIBLE and self._orders:
             for order in self._priced_better(message.side, message.price):
                 if unfilled == 0:
                     break
@@ -275,11 +275,10 @@ class ReplayMarket:
     def _priced_better(self, side: Side, price: int) -> list[AgentOrder]:
         """The agent's resting orders on ``side`` priced better than ``price``, best price
         first, then in arrival order: a taker who traded at ``price`` met them first."""
-        if side is Side.SELL:
-            better = [o for o in self._orders.values() if o.side is side and o.price < price]
-            return sorted(better, key=lambda o: o.price)
-        better = [o for o in self._orders.values() if o.side is side and o.price > price]
-        return sorted(better, key=lambda o: -o.price)
+        sign = 1 if side is Side.SELL else -1  # a lower ask, a higher bid is better
+        better = [o for o in self._orders.values()
+                  if o.side is side and sign * o.price < sign * price]
+        return sorted(better, key=lambda o: sign * o.price)
 
     def _crossed_resting(self) -> list[AgentFill]:
         fills = []
