@@ -4,8 +4,9 @@ Every baseline works the training configuration's parent order in the calibrated
 (``--params``'s flow, the evaluation's seeds) and on the LOBSTER day replayed with the agent's
 transient impact (``--params``'s impact section, or estimated from the day when it has none),
 through the live engine as ``execagent evaluate`` runs them, on the same number of episodes;
-then the ratios simulated / replayed of mean shortfall and of its standard deviation, and the
-stylised facts side by side (:mod:`service.evaluation.fidelity`).
+then the ratios simulated / replayed of mean shortfall and of its standard deviation, each
+with a bootstrap 95% interval, and the stylised facts side by side
+(:mod:`service.evaluation.fidelity`).
 
 Both sides by default, on the same episodes, pooled: the simulated flow has no drift, while
 one recorded day has a direction, which adds to one side's cost what it takes from the
@@ -33,6 +34,7 @@ from service.evaluation.fidelity import (
     baselines_table,
     facts_table,
     fidelity_json,
+    ratio_intervals,
 )
 from service.evaluation.results_page import write_json
 from sim.calibrate import load_flow_params
@@ -87,16 +89,18 @@ def run(args: argparse.Namespace) -> int:
     except (evaluate.UsageError, ModelError, TrainConfigError, OSError, ValueError) as exc:
         print_error(f"execagent fidelity: {exc}")
         return 2
-    simulated: dict[str, list[EpisodeResult]] = {}
-    replayed: dict[str, list[EpisodeResult]] = {}
+    simulated: list[dict[str, list[EpisodeResult]]] = []
+    replayed: list[dict[str, list[EpisodeResult]]] = []
     for side, (simulated_plan, replayed_plan) in plans.items():
         with console.status(f"simulated episodes, {side}"):
-            _pool(simulated, _results(simulated_plan, signal_model))
+            simulated.append(_results(simulated_plan, signal_model))
         with console.status(f"replayed episodes, {side}"):
-            _pool(replayed, _results(replayed_plan, signal_model))
+            replayed.append(_results(replayed_plan, signal_model))
     baselines = baseline_fidelity(
-        [policy_stats(name, rows) for name, rows in simulated.items()],
-        [policy_stats(name, rows) for name, rows in replayed.items()])
+        [policy_stats(name, _pooled(simulated, name)) for name in simulated[0]],
+        [policy_stats(name, _pooled(replayed, name)) for name in replayed[0]],
+        {name: ratio_intervals(_by_episode(simulated, name), _by_episode(replayed, name))
+         for name in simulated[0] if name in replayed[0]})
     data = " | ".join(f"{simulated_plan[-1]} | {replayed_plan[-1]}"
                       for simulated_plan, replayed_plan in plans.values())
     document = fidelity_json(baselines, simulated_facts, real_facts, args.episodes, data, sides)
@@ -116,10 +120,16 @@ def _sides(text: str) -> list[str]:
     return sides
 
 
-def _pool(into: dict[str, list[EpisodeResult]],
-          results: dict[str, list[EpisodeResult]]) -> None:
-    for name, rows in results.items():
-        into.setdefault(name, []).extend(rows)
+def _pooled(by_side: list[dict[str, list[EpisodeResult]]], name: str) -> list[EpisodeResult]:
+    """A policy's episodes on every side, one side after the other."""
+    return [row for results in by_side for row in results[name]]
+
+
+def _by_episode(by_side: list[dict[str, list[EpisodeResult]]], name: str) -> list[list[float]]:
+    """A policy's shortfall per episode (in order) and side: the same episode on each side
+    is the same seed or window."""
+    return [[row.shortfall_bps for row in rows]
+            for rows in zip(*(results[name] for results in by_side), strict=True)]
 
 
 def _evaluate_args(argv: list[str]) -> argparse.Namespace:

@@ -4,12 +4,18 @@ ratios and the stylised facts side by side."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.names import BASELINE_NAMES
 from service.cli import main
 from service.evaluation.compare import PolicyStats
-from service.evaluation.fidelity import MIN_REPLAYED_BPS, baseline_fidelity, scalar_facts
+from service.evaluation.fidelity import (
+    MIN_REPLAYED_BPS,
+    baseline_fidelity,
+    ratio_intervals,
+    scalar_facts,
+)
 from sim.stylised import SIZE_LABELS
 
 GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \
@@ -38,6 +44,25 @@ def test_ratios_are_simulated_over_replayed_and_none_near_zero() -> None:
     assert pov.is_ratio is None and pov.std_ratio is None
 
 
+def test_the_intervals_hold_the_ratios_and_narrow_with_more_episodes() -> None:
+    rng = np.random.default_rng(5)
+
+    def market(mean: float, episodes: int) -> list[list[float]]:
+        return (mean + rng.normal(0.0, 4.0, size=(episodes, 2))).tolist()
+
+    few = ratio_intervals(market(6.0, 20), market(3.0, 20))
+    many = ratio_intervals(market(6.0, 500), market(3.0, 500))
+    for (mean_ci, std_ci) in (few, many):
+        assert mean_ci is not None and std_ci is not None
+        assert mean_ci[0] < 2.0 < mean_ci[1] and std_ci[0] < 1.0 < std_ci[1]
+    assert many[0][1] - many[0][0] < (few[0][1] - few[0][0]) / 2
+
+
+def test_no_interval_where_the_replayed_cost_is_near_zero() -> None:
+    flat = [[MIN_REPLAYED_BPS / 4, -MIN_REPLAYED_BPS / 4]] * 10
+    assert ratio_intervals([[1.0, 2.0]] * 10, flat)[0] is None
+
+
 @pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
 def test_fidelity_reports_every_baseline_in_both_markets(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,6 +82,8 @@ def test_fidelity_reports_every_baseline_in_both_markets(
         if row["std_ratio"] is not None:
             assert row["std_ratio"] == pytest.approx(row["sim_is_bps_std"]
                                                      / row["real_is_bps_std"])
+        for interval in (row["is_ratio_ci"], row["std_ratio_ci"]):
+            assert interval is None or interval[0] <= interval[1]
     facts = report["facts"]
     assert {"spread_mean_ticks", "mid_change_std_1s_ticks", "mid_change_std_60s_ticks",
             "market_orders_per_s", "response_10s_101-200_ticks",
