@@ -110,7 +110,7 @@ def _resampled(episodes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
 
 
 def _interval(simulated: np.ndarray, replayed: np.ndarray) -> Interval | None:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratios = simulated / replayed
     ratios = ratios[np.isfinite(ratios)]
     if not len(ratios):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.names import BASELINE_NAMES
 from service.cli import main
@@ -56,6 +58,16 @@ def test_the_intervals_hold_the_ratios_and_narrow_with_more_episodes() -> None:
         assert mean_ci is not None and std_ci is not None
         assert mean_ci[0] < 2.0 < mean_ci[1] and std_ci[0] < 1.0 < std_ci[1]
     assert many[0][1] - many[0][0] < (few[0][1] - few[0][0]) / 2
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 2).flatmap(lambda sides: st.tuples(*(
+    st.lists(st.lists(st.floats(-50, 50), min_size=sides, max_size=sides), min_size=1,
+             max_size=30) for _ in range(2)))))
+def test_any_shortfalls_give_ordered_finite_intervals_or_none(
+        markets: tuple[list[list[float]], list[list[float]]]) -> None:
+    for interval in ratio_intervals(*markets):
+        assert interval is None or (np.isfinite(interval).all() and interval[0] <= interval[1])
 
 
 def test_no_interval_where_the_replayed_cost_is_near_zero() -> None:
