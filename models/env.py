@@ -29,12 +29,34 @@ Reward, in basis points of the parent's arrival notional (a cost is negative):
   marked at the current mid. The two telescope to the same episode return, minus the whole
   implementation shortfall, so they define the same optimal policy; marking to market credits
   each decision with its cost when it happens instead of when the inventory finally trades,
-  which makes learning far less noisy.
+  which makes learning far less noisy;
+- ``detrended``: ``mark_to_market`` measured, on replayed episodes, against a benchmark that
+  moves with the recorded day: the arrival mid plus the recorded mid's straight-line move over
+  the parent's horizon (from its value at the start to its value at the horizon; held there
+  during the grace). Each fill's cost is against the benchmark at its time, the unfilled
+  inventory's against the benchmark now, so the episode return is minus the shortfall plus
+  the trend's share of it, ``side x sum(fill qty x trend at the fill's time)``. What goes is the
+  reward for timing the window's trend: on one trending morning every episode pays a policy
+  for buying early (or selling late), which it then does on an afternoon trending the other
+  way. The trend comes from the recorded day, never from the agent's impact, so its own cost
+  stays in the reward; what stays too is every move off the straight line, the short-horizon
+  moves the price signal predicts among them. An assumption: a trend across a whole parent
+  is not what a policy should bet on. On simulated episodes (no recorded day) it is
+  ``mark_to_market``; the report's shortfall is always the plain one.
 
 Each order message (new, replace or cancel) also costs ``message_cost_bps``: without it a policy
 learns to flicker, posting and cancelling on every tick to chase noise, which the risk
 overlay's message throttle then denies live (seen: 300+ messages per order, throttled) and which
 venues penalise through order-to-trade ratios. The reported shortfall never includes it.
+
+``risk_aversion`` (lambda, per bps) charges each step ``lambda x (x_held x move)^2``: ``x_held``
+the share of the parent unfilled at the step's start, ``move`` the mid's move over the step in
+bps of the arrival mid (off the benchmark's trend, with ``detrended``). Summed over an episode
+it is lambda times the realised variance of the unfilled inventory's mark-to-market, whose
+expectation for a price without drift is the variance of the shortfall's timing part: the
+Almgren-Chriss objective, mean plus lambda times variance, in the units of the reward. Without
+it a policy has no reason to prefer, of two schedules with the same mean, the one with less
+timing risk, which the verdict also asks for.
 
 ``paired_baseline`` subtracts a baseline's cost on the same market path (with
 ``paired_replay_only``, on replayed episodes only). A rule-based policy
@@ -100,7 +122,7 @@ from core.domain import (
     TimeInForce,
 )
 from core.oms import OrderManager
-from core.tca import cost_in_bps, shortfall_bps, signed_cost_x2
+from core.tca import BPS, cost_in_bps, shortfall_bps, signed_cost_x2
 from models.actions import DEFAULT_ACTION_TABLE, Action, ActionKind, horizon_action, translate
 from models.domain_randomisation import DomainRanges, randomised
 from models.features import (
@@ -177,13 +199,15 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         volume_per_s: float | None = None,
         paired_replay_only: bool = False,
         decision_interval_s: float = 0.0,
+        risk_aversion: float = 0.0,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
         if qty <= 0 or horizon_s <= 0 or slice_s <= 0 or slice_s > horizon_s:
             raise ValueError("need qty > 0 and 0 < slice_s <= horizon_s")
-        if message_cost_bps < 0 or denial_cost_bps < 0:
-            raise ValueError("message_cost_bps and denial_cost_bps must not be negative")
+        if message_cost_bps < 0 or denial_cost_bps < 0 or risk_aversion < 0:
+            raise ValueError("message_cost_bps, denial_cost_bps and risk_aversion must not be "
+                             "negative")
         if not 0 <= decision_interval_s < slice_s:
             raise ValueError(f"need 0 <= decision_interval_s < slice_s, got "
                              f"{decision_interval_s} and {slice_s}")
@@ -204,6 +228,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.action_table = action_table
         self.reward_mode = reward
         self.message_cost_bps = message_cost_bps
+        self.risk_aversion = risk_aversion
         if observation not in OBSERVATION_SPECS:
             raise ValueError(f"observation must be one of {', '.join(OBSERVATION_SPECS)}, got "
                              f"{observation!r}")
@@ -291,6 +316,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
             self._obs, self.observation in WITH_SIGNAL,
             self.participation if self.observation == FEATURE_SPEC_V3_ID else None)
         self._cost_bps = 0.0
+        self._trend_x2_per_ns = self._recorded_trend(start)
+        self.risk_penalty_bps = 0.0
         self.steps = 0
         self.messages = 0
         self.denials = 0
@@ -305,11 +332,17 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                                                    dict[str, Any]]:
         before = self._cost_bps
         messages_before, denials_before = self.messages, self.denials
+        held, mid_before = self.parent.remaining / self.qty, self._mid_off_benchmark_bps()
         kind, multiple = self.action_table[int(action)]
         qty = 0 if kind is ActionKind.WAIT else max(round(multiple * self.slice_qty), 1)
         self.apply(Action(kind, qty))
         reward = before - self._cost_bps - (self.messages - messages_before) \
             * self.message_cost_bps - (self.denials - denials_before) * self.denial_cost_bps
+        mid_after = self._mid_off_benchmark_bps()
+        if self.risk_aversion and mid_before is not None and mid_after is not None:
+            penalty = self.risk_aversion * (held * (mid_after - mid_before)) ** 2
+            self.risk_penalty_bps += penalty
+            reward -= penalty
         terminated = self._done()
         if self.baseline is not None:
             ended = terminated or self.truncated
@@ -340,7 +373,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                         break
                     continue
                 self._force_finish(forced, now)
-        if self.reward_mode == "mark_to_market" or self.expired:
+        if self.reward_mode != "shortfall" or self.expired:
             self._cost_bps = self._realised_bps + self._unrealised_bps()
         else:
             self._cost_bps = self._realised_bps
@@ -447,11 +480,43 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                                 and not self.oms.working(self.parent.parent_id))
 
     # --- accounting ------------------------------------------------------------------------------
+    def _recorded_trend(self, start_ns: int) -> float:
+        """The ``detrended`` reward's slope: the recorded mid's move over the parent's horizon
+        per ns, in doubled ticks; 0 for the other rewards, a simulated market or a recorded
+        book with a side empty at either end."""
+        if self.reward_mode != "detrended" or not isinstance(self.exchange, ReplayExchange):
+            return 0.0
+        first = self.exchange.recorded_mid_x2(start_ns)
+        last = self.exchange.recorded_mid_x2(start_ns + self.horizon_ns)
+        if first is None or last is None:
+            return 0.0
+        return (last - first) / self.horizon_ns
+
+    def _trend_cost_bps(self, qty: int) -> float:
+        """What the recorded trend so far is worth on ``qty`` shares, as a cost: taken out of
+        each cost the ``detrended`` reward measures (0 for the other rewards)."""
+        if not self._trend_x2_per_ns:
+            return 0.0
+        elapsed = min(self.exchange.now_ns - self.parent.start_ns, self.horizon_ns)
+        arrival_x2 = self.parent.arrival_price_x2
+        assert arrival_x2 is not None
+        return self.side * qty * self._trend_x2_per_ns * elapsed / (arrival_x2 * self.qty) * BPS
+
+    def _mid_off_benchmark_bps(self) -> float | None:
+        """The mid's distance from the benchmark now (the arrival mid, moved by the recorded
+        trend with ``detrended``), in bps of the arrival mid; None without a mid."""
+        mid_x2 = self.book.mid_x2()
+        arrival_x2 = self.parent.arrival_price_x2
+        if mid_x2 is None or arrival_x2 is None:
+            return None
+        elapsed = min(self.exchange.now_ns - self.parent.start_ns, self.horizon_ns)
+        return (mid_x2 - arrival_x2 - self._trend_x2_per_ns * elapsed) / arrival_x2 * BPS
+
     def _fill_cost_bps(self, qty: int, price: int) -> float:
         arrival_x2 = self.parent.arrival_price_x2
         assert arrival_x2 is not None
         return cost_in_bps(signed_cost_x2(self.side, qty, 2 * price, arrival_x2), arrival_x2,
-                           self.qty)
+                           self.qty) - self._trend_cost_bps(qty)
 
     def _unrealised_bps(self) -> float:
         mid_x2 = self.book.mid_x2()
@@ -459,7 +524,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         if mid_x2 is None or arrival_x2 is None:
             return 0.0
         return cost_in_bps(signed_cost_x2(self.side, self.parent.remaining, mid_x2, arrival_x2),
-                           arrival_x2, self.qty)
+                           arrival_x2, self.qty) - self._trend_cost_bps(self.parent.remaining)
 
     def _observe(self) -> np.ndarray:
         """The observation now, built as the engine builds it for a policy of this version
@@ -481,7 +546,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         info: dict[str, Any] = {
             "filled": parent.filled, "remaining": parent.remaining,
             "shortfall_bps": shortfall, "cost_bps": self._cost_bps, "steps": self.steps,
-            "messages": self.messages, "denials": self.denials, "side": self.side,
+            "messages": self.messages, "denials": self.denials,
+            "risk_penalty_bps": self.risk_penalty_bps, "side": self.side,
             "qty": self.qty, "horizon_s": self.horizon_ns / 1e9}
         if self.baseline is not None:
             info["baseline_shortfall_bps"] = self.baseline.final_bps

@@ -28,15 +28,15 @@ from core.config_types import NumberRange, TextDecimal, TextPath
 from sim.day_window import clock, parse_window, window_ns
 from sim.lobster import open_sample
 
-REWARD_MODES = ("mark_to_market", "shortfall")
+REWARD_MODES = ("mark_to_market", "shortfall", "detrended")
 PairedBaseline = Literal["twap", "twap_passive", "almgren_chriss"]
 PAIRED_BASELINES: tuple[str, ...] = get_args(PairedBaseline)
 EVALUATION_SEED_BASE = 2**31
 """Training draws episode seeds below this, evaluation at or above it: never the same market."""
 VALIDATION_SEED_BASE = 2**32
+"""A sweep's validation episodes: seeds from here up, apart from training's and evaluation's."""
 REPLAY_MARGIN_S = 60.0
 """Recorded data a replay episode keeps past its horizon and grace, for the final sweep."""
-"""A sweep's validation episodes: seeds from here up, apart from training's and evaluation's."""
 
 
 class TrainConfigError(ValueError):
@@ -227,6 +227,8 @@ class TrainConfig(_Strict):
     episode: EpisodeConfig = Field(default_factory=lambda: EpisodeConfig())
     reward: str = "mark_to_market"
     message_cost_bps: float = Field(default=0.0, ge=0)
+    # Lambda of mean plus lambda times the timing part's variance, per bps (models/env.py).
+    risk_aversion: float = Field(default=0.0, ge=0)
     # Reward minus a baseline's on the same market path (models/env.py), or null for the plain
     # shortfall.
     paired_baseline: PairedBaseline | None = None
@@ -254,6 +256,10 @@ class TrainConfig(_Strict):
                              "signal_model (e.g. models/artifacts/signal.onnx)")
         if self.reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {list(REWARD_MODES)}, got {self.reward!r}")
+        if self.reward == "detrended" and self.replay is None:
+            raise ValueError("reward detrended takes the recorded day's trend out of replayed "
+                             "episodes, and without replay there are none: add replay or use "
+                             "mark_to_market")
         if self.randomise is not None and self.replay is not None and self.replay.share == 1:
             raise ValueError("randomise varies the simulated flow, which replay.share 1 never "
                              "uses: lower the share or drop randomise")

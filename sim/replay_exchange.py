@@ -48,6 +48,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
+
 from core.domain import (
     BookUpdate,
     CancelOrder,
@@ -66,6 +68,7 @@ from sim.agent_orders import AgentOrder, AgentOrders, ExchangeEvent, PendingInte
 from sim.exchange import AgentFill
 from sim.impact_replay import ImpactReplayMarket
 from sim.lobster import EventType, LobsterMessage, LobsterSample
+from sim.lobster_prices import EMPTY
 from sim.propagator import ImpactParams
 from sim.replay import AgentFill as ReplayFill
 from sim.replay import ReplayMarket
@@ -94,6 +97,8 @@ class ReplayExchange:
         self.symbol = symbol
         self.latency_ns = latency_ns
         self.end_ns = end_ns
+        self._sample = sample
+        self._tick_size = tick_size
         if market is None:
             market = ReplayMarket(sample, start_ns, tick_size) if impact is None or impact.is_none \
                 else ImpactReplayMarket(sample, impact, start_ns, tick_size)
@@ -117,6 +122,19 @@ class ReplayExchange:
             for side in _SIDES
             for price, qty in sorted(self._shown[side].items(), reverse=side is Side.BUY))
         return MarketData(self.symbol, self.now_ns, updates, (), snapshot=True)
+
+    def recorded_mid_x2(self, ts_ns: int) -> int | None:
+        """The recorded day's mid at ``ts_ns``, in doubled ticks: the book after the last
+        recorded message at or before it, whatever the agent did (no impact, no own orders);
+        None before the first message or while a side of the recorded book is empty."""
+        data = self._sample.read(self._tick_size)
+        row = int(np.searchsorted(data.messages.ts_ns, ts_ns, side="right")) - 1
+        if row < 0:
+            return None
+        ask, bid = int(data.book.ask_price[row, 0]), int(data.book.bid_price[row, 0])
+        if ask == EMPTY or bid == -EMPTY:
+            return None
+        return ask + bid
 
     def next_event_ns(self) -> int | None:
         """Event time of the next recorded message or due intent; None when the window ends."""

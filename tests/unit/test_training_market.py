@@ -96,6 +96,13 @@ def test_randomise_ranges_are_checked_and_refused_when_no_episode_is_simulated()
                                     "replay": {"data": str(GOOG), "window": "10:00-11:00"}})
 
 
+def test_the_detrended_reward_needs_replayed_episodes(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text(json.dumps({**TINY, "reward": "detrended"}))
+    assert "reward detrended takes the recorded day's trend out of replayed episodes" in \
+        _refusal(path)
+
+
 @needs_goog
 def test_every_replay_episode_lies_inside_the_window_whatever_its_task() -> None:
     config = TrainConfig.model_validate({
