@@ -140,6 +140,9 @@ class FixOrderGateway(fix.Application):
             self._initiator.stop()
             self._initiator = None
             self._quickfix_parts = ()  # only after the engine that refers to them is gone
+            # A session reset removes and re-creates its store files with the process's
+            # umask: private again once quickfix is done.
+            keep_private(self.spec.state_dir)
         self.logged_on.clear()
 
     async def wait_logged_on(self, timeout_s: float) -> bool:

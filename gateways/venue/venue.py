@@ -205,6 +205,9 @@ class SimulatedVenue(fix.Application):
             self._acceptor.stop()
             self._acceptor = None
             self._quickfix_parts = ()  # only after the engine that refers to them is gone
+            # A session reset (a logon, a rejected one included) removes and re-creates its
+            # store files with the process's umask: private again once quickfix is done.
+            keep_private(self.config.state_dir)
 
     # --- quickfix callbacks --------------------------------------------------------------------
     def onCreate(self, sessionID: fix.SessionID) -> None:  # noqa: N802, N803
