@@ -332,14 +332,15 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
                                                    dict[str, Any]]:
         before = self._cost_bps
         messages_before, denials_before = self.messages, self.denials
-        held, mid_before = self.parent.remaining / self.qty, self._mid_off_benchmark_bps()
+        held = self.parent.remaining / self.qty
+        mid_before = self._mid_off_benchmark_bps() if self.risk_aversion else None
         kind, multiple = self.action_table[int(action)]
         qty = 0 if kind is ActionKind.WAIT else max(round(multiple * self.slice_qty), 1)
         self.apply(Action(kind, qty))
         reward = before - self._cost_bps - (self.messages - messages_before) \
             * self.message_cost_bps - (self.denials - denials_before) * self.denial_cost_bps
-        mid_after = self._mid_off_benchmark_bps()
-        if self.risk_aversion and mid_before is not None and mid_after is not None:
+        mid_after = self._mid_off_benchmark_bps() if mid_before is not None else None
+        if mid_before is not None and mid_after is not None:
             penalty = self.risk_aversion * (held * (mid_after - mid_before)) ** 2
             self.risk_penalty_bps += penalty
             reward -= penalty
@@ -497,10 +498,14 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         each cost the ``detrended`` reward measures (0 for the other rewards)."""
         if not self._trend_x2_per_ns:
             return 0.0
-        elapsed = min(self.exchange.now_ns - self.parent.start_ns, self.horizon_ns)
         arrival_x2 = self.parent.arrival_price_x2
         assert arrival_x2 is not None
-        return self.side * qty * self._trend_x2_per_ns * elapsed / (arrival_x2 * self.qty) * BPS
+        return self.side * qty * self._trend_shift_x2() / (arrival_x2 * self.qty) * BPS
+
+    def _trend_shift_x2(self) -> float:
+        """How far the benchmark has moved from the arrival mid by now, in doubled ticks."""
+        elapsed = min(self.exchange.now_ns - self.parent.start_ns, self.horizon_ns)
+        return self._trend_x2_per_ns * elapsed
 
     def _mid_off_benchmark_bps(self) -> float | None:
         """The mid's distance from the benchmark now (the arrival mid, moved by the recorded
@@ -509,8 +514,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         arrival_x2 = self.parent.arrival_price_x2
         if mid_x2 is None or arrival_x2 is None:
             return None
-        elapsed = min(self.exchange.now_ns - self.parent.start_ns, self.horizon_ns)
-        return (mid_x2 - arrival_x2 - self._trend_x2_per_ns * elapsed) / arrival_x2 * BPS
+        return (mid_x2 - arrival_x2 - self._trend_shift_x2()) / arrival_x2 * BPS
 
     def _fill_cost_bps(self, qty: int, price: int) -> float:
         arrival_x2 = self.parent.arrival_price_x2
