@@ -56,7 +56,11 @@ it is lambda times the realised variance of the unfilled inventory's mark-to-mar
 expectation for a price without drift is the variance of the shortfall's timing part: the
 Almgren-Chriss objective, mean plus lambda times variance, in the units of the reward. Without
 it a policy has no reason to prefer, of two schedules with the same mean, the one with less
-timing risk, which the verdict also asks for.
+timing risk, which the verdict also asks for. ``risk_aversion_per_share`` adds lambda per
+(bps x share), Almgren-Chriss's own unit, times the parent's quantity: in bps of the parent
+that is the weight their objective gives a parent of that size (its cost in bps x shares is
+the quantity times the cost in bps, its variance the square), so a large parent, whose
+crossing costs more, is pushed as hard as a small one toward the same trade-off.
 
 ``paired_baseline`` subtracts a baseline's cost on the same market path (with
 ``paired_replay_only``, on replayed episodes only). A rule-based policy
@@ -200,14 +204,15 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         paired_replay_only: bool = False,
         decision_interval_s: float = 0.0,
         risk_aversion: float = 0.0,
+        risk_aversion_per_share: float = 0.0,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
         if qty <= 0 or horizon_s <= 0 or slice_s <= 0 or slice_s > horizon_s:
             raise ValueError("need qty > 0 and 0 < slice_s <= horizon_s")
-        if message_cost_bps < 0 or denial_cost_bps < 0 or risk_aversion < 0:
-            raise ValueError("message_cost_bps, denial_cost_bps and risk_aversion must not be "
-                             "negative")
+        if min(message_cost_bps, denial_cost_bps, risk_aversion, risk_aversion_per_share) < 0:
+            raise ValueError("message_cost_bps, denial_cost_bps, risk_aversion and "
+                             "risk_aversion_per_share must not be negative")
         if not 0 <= decision_interval_s < slice_s:
             raise ValueError(f"need 0 <= decision_interval_s < slice_s, got "
                              f"{decision_interval_s} and {slice_s}")
@@ -229,6 +234,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.reward_mode = reward
         self.message_cost_bps = message_cost_bps
         self.risk_aversion = risk_aversion
+        self.risk_aversion_per_share = risk_aversion_per_share
         if observation not in OBSERVATION_SPECS:
             raise ValueError(f"observation must be one of {', '.join(OBSERVATION_SPECS)}, got "
                              f"{observation!r}")
@@ -333,7 +339,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         before = self._cost_bps
         messages_before, denials_before = self.messages, self.denials
         held = self.parent.remaining / self.qty
-        mid_before = self._mid_off_benchmark_bps() if self.risk_aversion else None
+        risk_weight = self.risk_aversion + self.risk_aversion_per_share * self.qty
+        mid_before = self._mid_off_benchmark_bps() if risk_weight else None
         kind, multiple = self.action_table[int(action)]
         qty = 0 if kind is ActionKind.WAIT else max(round(multiple * self.slice_qty), 1)
         self.apply(Action(kind, qty))
@@ -341,7 +348,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
             * self.message_cost_bps - (self.denials - denials_before) * self.denial_cost_bps
         mid_after = self._mid_off_benchmark_bps() if mid_before is not None else None
         if mid_before is not None and mid_after is not None:
-            penalty = self.risk_aversion * (held * (mid_after - mid_before)) ** 2
+            penalty = risk_weight * (held * (mid_after - mid_before)) ** 2
             self.risk_penalty_bps += penalty
             reward -= penalty
         terminated = self._done()

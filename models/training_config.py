@@ -229,6 +229,9 @@ class TrainConfig(_Strict):
     message_cost_bps: float = Field(default=0.0, ge=0)
     # Lambda of mean plus lambda times the timing part's variance, per bps (models/env.py).
     risk_aversion: float = Field(default=0.0, ge=0)
+    # Lambda per (bps x share), Almgren-Chriss's unit: times the parent's quantity, added to
+    # risk_aversion (models/env.py).
+    risk_aversion_per_share: float = Field(default=0.0, ge=0)
     # Reward minus a baseline's on the same market path (models/env.py), or null for the plain
     # shortfall.
     paired_baseline: PairedBaseline | None = None

@@ -419,3 +419,24 @@ def test_risk_aversion_charges_the_realised_variance_of_what_is_held() -> None:
     assert plain_info["risk_penalty_bps"] == 0.0
     _, crossed, _ = run(len(DEFAULT_ACTION_TABLE) - 1, 0.5)  # cross twice the slice each time
     assert crossed["risk_penalty_bps"] < info["risk_penalty_bps"] / 2
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+@pytest.mark.parametrize("qty", [200, 800])
+def test_risk_aversion_per_share_weighs_the_penalty_by_the_parents_size(qty: int) -> None:
+    """Lambda per (bps x share) times the quantity, added to the per-bps lambda: the penalty
+    equals the one recomputed from the mids with that weight, for a small and a large parent."""
+    first = next(iter(open_sample(GOOG).messages())).ts_ns
+    env = ExecutionEnv(_windows(first), side=-1, qty=qty, horizon_s=60, slice_s=10,
+                       warmup_s=5, horizon_grace_s=10, risk_aversion=0.1,
+                       risk_aversion_per_share=0.002)
+    env.reset(options={"episode_seed": 3})
+    arrival, expected, done = env.parent.arrival_price_x2, 0.0, False
+    mid, info = env.book.mid_x2(), {}
+    while not done:
+        held = env.parent.remaining / qty
+        _, _, terminated, truncated, info = env.step(WAIT)
+        moved = (env.book.mid_x2() - mid) / arrival * 10_000
+        expected += (0.1 + 0.002 * qty) * (held * moved) ** 2
+        mid, done = env.book.mid_x2(), terminated or truncated
+    assert info["risk_penalty_bps"] == pytest.approx(expected, rel=1e-9) and expected > 0

@@ -137,6 +137,7 @@ def test_cli_trains_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     ({"episode": {"decision_interval_seconds": 30}}, "decision_interval_seconds"),
     ({"episode": {"decision_interval_seconds": -1}}, "decision_interval_seconds"),
     ({"paired_baseline": "vwap"}, "paired_baseline"),
+    ({"risk_aversion_per_share": -1e-5}, "risk_aversion_per_share"),
     ({"observation": "execagent-obs-v3"}, "signal_model"),
     ({"risk": {"limits": "nowhere-limits.yaml"}}, "nowhere-limits.yaml"),
 ])

@@ -236,3 +236,9 @@ def test_a_mix_pairs_the_baseline_on_replayed_episodes_only(tmp_path: Path) -> N
         paired[type(env.exchange)] = paired.get(type(env.exchange), set()) | \
             {env.baseline is not None}
     assert paired == {ReplayExchange: {True}, SimExchange: {False}}
+
+
+def test_both_risk_aversions_reach_the_environment() -> None:
+    env = make_env(TrainConfig.model_validate(
+        {**TINY, "risk_aversion": 0.1, "risk_aversion_per_share": 2e-5}))
+    assert (env.risk_aversion, env.risk_aversion_per_share) == (0.1, 2e-5)
