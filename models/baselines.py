@@ -322,6 +322,8 @@ class AlphaAlmgrenChrissPolicy(AlmgrenChrissPolicy):
     Without a signal (0.0: the engine runs no signal model) it is exactly Almgren-Chriss.
     """
 
+    reads_signal = True  # models.policy.reads_signal
+
     def __init__(self, params: AlmgrenChrissParams | None = None,
                  threshold_spreads: float = DEFAULT_ALPHA_THRESHOLD_SPREADS,
                  min_dwell_s: float = DEFAULT_ALPHA_MIN_DWELL_S) -> None:

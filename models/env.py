@@ -138,7 +138,7 @@ from models.features import (
     new_observation_buffer_for,
 )
 from models.observation import ParentObservation
-from models.policy import DecisionContext, ExecutionPolicy
+from models.policy import DecisionContext, ExecutionPolicy, reads_signal
 from models.pretrade import PreTradeCheck, PreTradeFactory
 from models.signal import SignalModel, SignalRuntime
 from models.task import Task, TaskSampler, participation_of
@@ -160,6 +160,7 @@ SWEEP_RETRY_S = 30.0
 """How long past the grace a denied sweep is retried before the episode ends unfinished (the
 remainder marked at the mid, as the backtest marks an order the engine expired)."""
 _SWEEP_RETRY_NS = int(SWEEP_RETRY_S * 1e9)
+_NO_OBSERVATION = np.zeros(0, np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,11 +255,13 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.paired_replay_only = paired_replay_only
         # The baseline's runs: the same market, mechanics and checks, without a baseline of its
         # own and without the per-message costs (they shape the agent, not the benchmark); the
-        # same price signal, for a baseline that reads it.
+        # same price signal for a baseline that reads it, none for one that does not (the
+        # signal's features and its model on every message were a third of the twin's time).
         self._twin = None if paired_baseline is None else ExecutionEnv(
             make_exchange, side=side, qty=qty, horizon_s=horizon_s, slice_s=slice_s,
             warmup_s=warmup_s, horizon_grace_s=horizon_grace_s, max_child_qty=max_child_qty,
-            action_table=action_table, reward=reward, signal_model=signal_model,
+            action_table=action_table, reward=reward,
+            signal_model=signal_model if reads_signal(paired_baseline) else None,
             latency_ms=latency_ms, latency_p99_ms=latency_p99_ms, pre_trade=pre_trade)
         self.action_space = gym.spaces.Discrete(len(action_table))
         self.observation_space = gym.spaces.Box(-1.0, 1.0, (OBSERVATION_SPECS[observation][1],),
@@ -389,23 +392,26 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
     def run_baseline(self, policy: ExecutionPolicy, episode_seed: int,
                      task: Task | None) -> BaselinePath:
         """Work episode ``episode_seed`` (with ``task``, if drawn) with a rule-based policy,
-        deciding on every market-data message as the engine does; its cost path."""
+        deciding on every market-data message as the engine does; its cost path. The rule-based
+        policies read no observation: their contexts carry an empty one."""
         self.reset(options={"episode_seed": episode_seed, "task": task})
         times, costs = [self.exchange.now_ns], [0.0]
         while not (self._done() or self.truncated):
-            self.apply(policy.act(self.decision_context()))
+            self.apply(policy.act(self.decision_context(observe=False)))
             times.append(self.exchange.now_ns)
             costs.append(self._cost_bps)
         return BaselinePath(times, costs, self._cost_bps)
 
-    def decision_context(self) -> DecisionContext:
-        """What the engine hands a policy on a tick, from this episode's state."""
+    def decision_context(self, observe: bool = True) -> DecisionContext:
+        """What the engine hands a policy on a tick, from this episode's state; without
+        ``observe``, with an empty observation (for a policy that reads none)."""
         children = self.oms.working(self.parent.parent_id)
         resting = sum(o.leaves_qty for o in children if o.tif is not TimeInForce.IOC)
         ioc = sum(o.leaves_qty for o in children if o.tif is TimeInForce.IOC)
         now = self.exchange.now_ns
         signal_bps = self.signal.predict(self.book, now) if self.signal is not None else 0.0
-        return DecisionContext(self._observe(), self.parent, self.book, now,
+        return DecisionContext(self._observe() if observe else _NO_OBSERVATION, self.parent,
+                               self.book, now,
                                self.parent.qty // self.n_slices, self.n_slices, resting, ioc,
                                self.market_volume, signal_bps)
 

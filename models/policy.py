@@ -94,6 +94,13 @@ def decision_interval_ns(policy: ExecutionPolicy) -> int:
     return int(getattr(policy, "decision_interval_s", 0.0) * 1e9)
 
 
+def reads_signal(policy: ExecutionPolicy) -> bool:
+    """Whether ``policy`` decides on the price signal (``DecisionContext.signal_bps``): what the
+    policy says (``reads_signal``); False for one that says nothing, as the baselines but the
+    alpha-aware one."""
+    return bool(getattr(policy, "reads_signal", False))
+
+
 class OnnxPolicy:
     """A policy exported to ONNX, run with ONNX Runtime on one thread
     (:mod:`models.onnx_session`)."""

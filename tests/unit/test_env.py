@@ -14,6 +14,7 @@ from core.domain import NewOrder, OrdType, Side, TimeInForce
 from models.actions import DEFAULT_ACTION_TABLE, ActionKind
 from models.env import ExecutionEnv, replay_market, simulated_market
 from models.registry import make_policy
+from models.signal import SignalModel
 from models.task import TaskSampler
 from risk.limits import parse_limits
 from service.commands.training_risk import OverlayFactory
@@ -24,6 +25,7 @@ from sim.propagator import ImpactParams
 from sim.replay_exchange import ReplayExchange
 from tests.support.risk import BASE_LIMITS
 
+SIGNAL = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "signal.onnx"
 PARAMS = FlowParams(start_price=10_000, limit_rate=4.0, market_rate=0.6,
                     market_sizes=(10.0, 80.0, 150.0), limit_sizes=(10.0, 60.0, 110.0))
 WAIT, REST, CROSS = 0, 1, 5
@@ -199,6 +201,28 @@ def test_paired_return_is_minus_the_difference_of_shortfalls(baseline: str) -> N
     path = alone.run_baseline(make_policy(baseline), 11, None)
     env.reset(options={"episode_seed": 11})
     assert env.baseline is not None and env.baseline.final_bps == path.final_bps
+
+
+@pytest.mark.parametrize("baseline", ["twap_passive", "almgren_chriss_alpha"])
+def test_the_twin_run_works_the_baseline_as_on_the_engines_full_ticks(baseline: str) -> None:
+    """The paired baseline's twin builds no observation, and runs the price signal only for a
+    baseline that reads it: its cost path is the one the same policy makes on the ticks the
+    engine hands it (the observation and the signal computed on every message)."""
+    signal = SignalModel(SIGNAL)
+    kwargs = {"side": 1, "qty": 600, "horizon_s": 60, "slice_s": 10, "warmup_s": 5,
+              "horizon_grace_s": 10, "signal_model": signal, "observation": "execagent-obs-v2"}
+    paired = ExecutionEnv(simulated_market(PARAMS), paired_baseline=make_policy(baseline),
+                          **kwargs)
+    full = ExecutionEnv(simulated_market(PARAMS), **kwargs)
+    for seed in (3, 4):
+        paired.reset(options={"episode_seed": seed})
+        full.reset(options={"episode_seed": seed})
+        costs, alone = [0.0], make_policy(baseline)  # its own: a policy keeps per-parent state
+        # run_baseline's loop, on the engine's full contexts
+        while not (full._done() or full.truncated):  # noqa: SLF001
+            full.apply(alone.act(full.decision_context()))
+            costs.append(full._cost_bps)  # noqa: SLF001
+        assert paired.baseline is not None and paired.baseline.costs_bps == costs
 
 
 def _windows(first_ns: int):
