@@ -8,7 +8,10 @@ more threads only fight the environments for the CPU). What a run writes, under
 - ``run.json``: the configuration, the market(s) it trained on (``data``: the simulated flow's
   parameters and randomisation, the replayed day, window and impact, and their shares), the
   git commit, the date, the wall time, and the mean episode return and shortfall over the last
-  episodes seen.
+  episodes seen. Written when the run starts too, with ``finished: false`` and what is known
+  then, so that a run stopped early still says what it trained;
+- ``checkpoints/model_<STEPS>_steps.zip`` with ``checkpoint_timesteps``: the model every that
+  many steps (Stable-Baselines3's ``CheckpointCallback``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from models.signal import SignalModel
 from models.task import TaskSampler
 from models.training_config import TrainConfig
 from models.training_market import task_volume_per_s, training_market
+
+CHECKPOINTS = "checkpoints"
 
 
 def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None,
@@ -92,6 +97,7 @@ def train(config: TrainConfig, progress_bar: bool = True,
     :func:`run_dir`). ``pre_trade``: see :func:`make_env`."""
     import torch
     from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -122,31 +128,52 @@ def train(config: TrainConfig, progress_bar: bool = True,
                     target_update_interval=d.target_update_interval,
                     policy_kwargs=policy_kwargs, seed=config.seed, device="cpu",
                     tensorboard_log=tensorboard, verbose=0)
-    started = time.monotonic()
-    model.learn(total_timesteps=config.total_timesteps, progress_bar=progress_bar)
-    wall_s = time.monotonic() - started
-    model.save(out / "model.zip")
-    episodes = list(model.ep_info_buffer or [])
-    summary = {
+    run: dict[str, Any] = {
         "algorithm": config.algorithm,
         "seed": config.seed,
         "total_timesteps": config.total_timesteps,
-        "wall_seconds": round(wall_s, 1),
+        "finished": False,
         "data": data,
         # the rate the tasks' participation was drawn against: the trained range's (export)
         "task_volume_per_second": task_volume_per_s(config),
         "git_commit": git_commit(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "last_episodes": len(episodes),
-        "mean_return_bps": _mean([e["r"] for e in episodes]),
-        "mean_shortfall_bps": _mean([e["shortfall_bps"] for e in episodes]),
-        "mean_messages": _mean([e["messages"] for e in episodes]),
-        "mean_denials": _mean([e["denials"] for e in episodes]),
         "config": json.loads(config.model_dump_json()),
     }
-    (out / "run.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    _write_run(out, run)
+    callback = None if config.checkpoint_timesteps is None else CheckpointCallback(
+        max(config.checkpoint_timesteps // config.n_envs, 1), str(out / CHECKPOINTS),
+        name_prefix="model")
+    started = time.monotonic()
+    model.learn(total_timesteps=config.total_timesteps, callback=callback,
+                progress_bar=progress_bar)
+    wall_s = time.monotonic() - started
+    model.save(out / "model.zip")
+    episodes = list(model.ep_info_buffer or [])
+    _write_run(out, {**run, "finished": True, "wall_seconds": round(wall_s, 1),
+                     "last_episodes": len(episodes),
+                     "mean_return_bps": _mean([e["r"] for e in episodes]),
+                     "mean_shortfall_bps": _mean([e["shortfall_bps"] for e in episodes]),
+                     "mean_messages": _mean([e["messages"] for e in episodes]),
+                     "mean_denials": _mean([e["denials"] for e in episodes])})
     vec_env.close()
     return out
+
+
+def checkpoint_path(run: Path, steps: int) -> Path:
+    """Where a run's checkpoint after ``steps`` steps is (``checkpoint_timesteps``)."""
+    return run / CHECKPOINTS / f"model_{steps}_steps.zip"
+
+
+def saved_checkpoints(run: Path) -> list[int]:
+    """The steps after which ``run`` saved a checkpoint, in order."""
+    steps = (path.stem.removeprefix("model_").removesuffix("_steps")
+             for path in (run / CHECKPOINTS).glob("model_*_steps.zip"))
+    return sorted(int(n) for n in steps if n.isdigit())
+
+
+def _write_run(out: Path, run: dict[str, Any]) -> None:
+    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
 
 
 def _mean(values: list[float | None]) -> float | None:

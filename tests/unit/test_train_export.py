@@ -18,7 +18,7 @@ from models.features import (
     N_FEATURES_V3,
 )
 from models.policy import ModelError, OnnxPolicy
-from models.train import train
+from models.train import saved_checkpoints, train
 from models.training_config import TrainConfig, TrainConfigError, load_train_config
 from service.cli import main
 
@@ -121,6 +121,45 @@ def test_cli_trains_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert OnnxPolicy(tmp_path / "p.onnx").action_table
 
 
+def test_checkpoints_export_a_run_as_it_was_after_those_steps(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text(json.dumps({**TINY, "checkpoint_timesteps": 128,
+                                  "out_dir": str(tmp_path / "runs")}))
+    assert main(["train", "--config", str(config), "--no-progress"]) == 0
+    run = tmp_path / "runs" / "ppo-seed7"
+    assert saved_checkpoints(run) == [128, 256]
+    assert json.loads((run / "run.json").read_text())["finished"] is True
+    out = tmp_path / "half.onnx"
+    assert main(["export", "--run", str(run), "--checkpoint", "128", "--out", str(out)]) == 0
+    policy = OnnxPolicy(out)
+    assert policy.metadata["execagent.total_timesteps"] == "128"
+    final = tmp_path / "final.onnx"
+    assert main(["export", "--run", str(run), "--out", str(final)]) == 0
+    assert OnnxPolicy(final).metadata["execagent.total_timesteps"] == "256"
+    capsys.readouterr()
+    assert main(["export", "--run", str(run), "--checkpoint", "100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint after 100 steps" in err and "saved: 128, 256" in err
+    assert err.count("\n") == 1
+
+
+def test_a_run_stopped_early_still_says_what_it_trained(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stable_baselines3 import PPO
+
+    def stopped(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PPO, "learn", stopped)
+    config = TrainConfig.model_validate({**TINY, "out_dir": tmp_path})
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress_bar=False)
+    info = json.loads((tmp_path / "ppo-seed7" / "run.json").read_text())
+    assert info["finished"] is False and info["total_timesteps"] == 256
+    assert info["config"]["episode"]["qty"] == 300 and "git_commit" in info
+
+
 @pytest.mark.parametrize(("document", "message"), [
     ({"algorithm": "a2c"}, "algorithm"),
     ({"learning_rte": 1}, "learning_rte"),
@@ -138,6 +177,7 @@ def test_cli_trains_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     ({"episode": {"decision_interval_seconds": -1}}, "decision_interval_seconds"),
     ({"paired_baseline": "vwap"}, "paired_baseline"),
     ({"risk_aversion_per_share": -1e-5}, "risk_aversion_per_share"),
+    ({"checkpoint_timesteps": 0}, "checkpoint_timesteps"),
     ({"observation": "execagent-obs-v3"}, "signal_model"),
     ({"risk": {"limits": "nowhere-limits.yaml"}}, "nowhere-limits.yaml"),
 ])
