@@ -255,8 +255,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.paired_replay_only = paired_replay_only
         # The baseline's runs: the same market, mechanics and checks, without a baseline of its
         # own and without the per-message costs (they shape the agent, not the benchmark); the
-        # same price signal for a baseline that reads it, none for one that does not (the
-        # signal's features and its model on every message were a third of the twin's time).
+        # same price signal for a baseline that reads it, none for one that does not (with the
+        # observation, which no baseline reads, they were two fifths of a twin run's time).
         self._twin = None if paired_baseline is None else ExecutionEnv(
             make_exchange, side=side, qty=qty, horizon_s=horizon_s, slice_s=slice_s,
             warmup_s=warmup_s, horizon_grace_s=horizon_grace_s, max_child_qty=max_child_qty,

@@ -221,7 +221,7 @@ class TrainConfig(_Strict):
     algorithm: Literal["ppo", "dqn"] = "ppo"
     seed: int = 7
     total_timesteps: int = Field(default=500_000, gt=0)
-    # Save the model every this many steps (rounded to a multiple of n_envs) into the run's
+    # Save the model every this many steps (rounded down to a multiple of n_envs) into the run's
     # checkpoints/, so that a run stopped early, or one past its best, can still be exported
     # (`execagent export --run DIR --checkpoint STEPS`); null: only the final model.
     checkpoint_timesteps: int | None = Field(default=None, gt=0)
