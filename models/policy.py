@@ -244,9 +244,13 @@ class OnnxPolicy:
             self.on_nonfinite()
 
     def act(self, ctx: DecisionContext) -> Action:
-        index = self.action_index(ctx.obs)
+        return self.action_for(self.action_index(ctx.obs), ctx.slice_qty)
+
+    def action_for(self, index: int | None, slice_qty: int) -> Action:
+        """The table's action ``index`` at a slice of ``slice_qty`` (WAIT for no index: an
+        output that was not finite)."""
         if index is None:
             return WAIT
         kind, multiple = self.action_table[index]
-        return Action(kind, max(round(multiple * ctx.slice_qty), 1)
+        return Action(kind, max(round(multiple * slice_qty), 1)
                       if kind is not ActionKind.WAIT else 0)

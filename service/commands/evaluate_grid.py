@@ -4,7 +4,9 @@ Every (side, size) parent of ``--side buy,sell`` and ``--participation 0.02,0.08
 ``--qty``) runs as ``execagent evaluate`` runs one, on the same market, horizon and episodes
 (the same seeds, or the same windows of the replayed day, for every parent); then per parent
 the verdict against the product goal (:mod:`service.evaluation.verdict`), each criterion
-passed or failed on its own. The market's arguments are ``evaluate``'s
+passed or failed on its own; and what rl did there (:mod:`service.evaluation.decisions`: its
+decisions by action, the parent done by each part of the horizon). The market's arguments are
+``evaluate``'s
 (:func:`service.commands.evaluate.add_market_arguments`).
 
 Exit codes: 0 done (whatever the verdict), 2 a usage problem (one line: an unknown side, a
@@ -18,7 +20,7 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
-from models.policy import ModelError
+from models.policy import ModelError, OnnxPolicy
 from models.signal import SignalModel
 from models.training_config import TrainConfigError
 from service.commands.evaluate import (
@@ -36,7 +38,14 @@ from service.commands.evaluate import (
 )
 from service.commands.output import output_console, print_error
 from service.evaluation.compare import paired_difference, policy_stats, run_evaluation
-from service.evaluation.grid import GridCell, grid_json, grid_markdown, grid_table
+from service.evaluation.decisions import RecordingPolicy
+from service.evaluation.grid import (
+    GridCell,
+    decision_table,
+    grid_json,
+    grid_markdown,
+    grid_table,
+)
 from service.evaluation.results_page import upsert_section, write_json
 from service.evaluation.verdict import judge
 
@@ -77,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(console) as progress:
         task = progress.add_task("parents x episodes x policies",
                                  total=len(plans) * len(market.episodes) * len(market.names))
-        for policies, spec, data in plans:
+        for planned, spec, data in plans:
+            rl = RecordingPolicy(args.policy)  # the same file, its decisions recorded
+            policies = [rl if isinstance(p, OnnxPolicy) else p for p in planned]
             results = run_evaluation(policies, market.exchange_for, market.episodes, spec,
                                      market.instrument, market.limits,
                                      on_episode=lambda _name, _result: progress.advance(task),
@@ -88,10 +99,12 @@ def run(args: argparse.Namespace) -> int:
             verdict = judge(next(s for s in stats if s.name == "rl"),
                             [s for s in stats if s.name != "rl"], diffs)
             cells.append(GridCell(spec.side.name.lower(), _share(spec.qty, spec.horizon_s, market),
-                                  spec.qty, data, len(market.episodes), stats, diffs, verdict))
+                                  spec.qty, data, len(market.episodes), stats, diffs, verdict,
+                                  rl.record()))
     command = reproducing_command(args, "evaluate-grid")
     console.print(f"{market.data}: {len(market.episodes)} episodes per parent")
     console.print(grid_table(cells))
+    console.print(decision_table(cells))
     if args.json is not None:
         write_json(args.json, grid_json(cells, market.data, command))
     if args.results is not None:

@@ -1,6 +1,7 @@
 """``execagent evaluate-grid``'s outputs: per parent (side and size) the policies' statistics,
-the paired differences and the verdict against the product goal (:mod:`.verdict`), as JSON, a
-console table and a results-page section with one row per parent."""
+the paired differences, the verdict against the product goal (:mod:`.verdict`) and what rl did
+(:mod:`.decisions`), as JSON, console tables and a results-page section with one row per
+parent."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from service.evaluation.compare import PairedDifference, PolicyStats
+from service.evaluation.decisions import MARKS, DecisionRecord
 from service.evaluation.results_page import summary_json
 from service.evaluation.verdict import MARGIN_BPS, MEAN_RATIO, RATIO_FLOOR_BPS, Verdict
 
@@ -32,6 +34,7 @@ class GridCell:
     stats: list[PolicyStats]
     diffs: list[PairedDifference]
     verdict: Verdict
+    decisions: DecisionRecord
 
     @property
     def rl(self) -> PolicyStats:
@@ -50,7 +53,8 @@ def grid_json(cells: Sequence[GridCell], data: str, command: str) -> dict[str, o
         "pass": all(c.verdict.passed for c in cells),
         "cells": [{"side": c.side, "participation": c.participation, "qty": c.qty,
                    **summary_json(c.stats, c.diffs, c.episodes, c.data),
-                   "verdict": c.verdict.as_json()} for c in cells],
+                   "verdict": c.verdict.as_json(), "rl_decisions": c.decisions.as_json()}
+                  for c in cells],
     }
 
 
@@ -68,6 +72,32 @@ def grid_rows(cells: Sequence[GridCell]) -> list[list[str]]:
             f"{rl.is_bps_std:.2f} / {v.best.is_bps_std:.2f}", str(rl.risk_denials),
             "pass" if v.passed else f"fail ({', '.join(v.failed)})"])
     return rows
+
+
+DECISION_COLUMNS = ("side", "participation", "decisions", "most chosen actions",
+                    *(f"done by {mark:g}" for mark in MARKS))
+
+
+def decision_rows(cells: Sequence[GridCell]) -> list[list[str]]:
+    return [[c.side, f"{c.participation:.1%}", f"{c.decisions.decisions:,}",
+             ", ".join(f"{label} {share:.0%}" for label, share in
+                       list(c.decisions.shares.items())[:3]),
+             *(_share_text(c.decisions.done_by[mark]) for mark in MARKS)] for c in cells]
+
+
+def _share_text(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+def decision_table(cells: Sequence[GridCell]) -> Table:
+    table = Table(title="what rl did: its decisions by action, the parent done by each part of "
+                        "the horizon (mean over episodes)")
+    for column in DECISION_COLUMNS:
+        table.add_column(column, justify="left" if column in ("side", "most chosen actions")
+                         else "right", overflow="fold")
+    for row in decision_rows(cells):
+        table.add_row(*row)
+    return table
 
 
 def grid_table(cells: Sequence[GridCell]) -> Table:
@@ -96,4 +126,10 @@ def grid_markdown(cells: Sequence[GridCell], data: str, command: str) -> str:
         "| --- | " + " | ".join("---:" for _ in COLUMNS[1:-1]) + " | --- |",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in grid_rows(cells)]
+    lines += ["", "What rl did: the share of its decisions by action, and the parent's filled "
+              "share by each part of the horizon (mean over episodes).", "",
+              "| " + " | ".join(DECISION_COLUMNS) + " |",
+              "| --- | " + " | ".join("---:" for _ in DECISION_COLUMNS[1:3]) + " | --- | "
+              + " | ".join("---:" for _ in MARKS) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in decision_rows(cells)]
     return "\n".join(lines) + "\n"

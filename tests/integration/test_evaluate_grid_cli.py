@@ -54,14 +54,23 @@ def test_a_replayed_grid_judges_every_side_and_size_on_the_same_windows(
         assert verdict["pass"] == all(c["pass"] for c in verdict["criteria"].values())
         means = {name: s["is_bps_mean"] for name, s in cell["policies"].items() if name != "rl"}
         assert verdict["best_baseline"] == min(means, key=lambda name: means[name])
+        # What rl did: the one action it knows, and parents done more as the horizon passes.
+        decisions = cell["rl_decisions"]
+        assert decisions["decisions"] > 0 and decisions["shares"] == {"rest_near x1": 1.0}
+        done = list(decisions["done_by"].values())
+        assert list(decisions["done_by"]) == ["0.25", "0.5", "0.75"]
+        assert 0 <= done[0] <= done[1] <= done[2] <= 1 and done[2] > 0
     assert grid["passed"] == sum(c["verdict"]["pass"] for c in cells)
     text = page.read_text()
     assert "Prose the command must keep." in text
     assert "<!-- evaluate:grid-replay-impact:begin -->" in text
     assert "Produced by `execagent evaluate-grid --policy" in text and "--side buy,sell" in text
-    assert sum(line.startswith(("| buy |", "| sell |")) for line in text.splitlines()) == 4
+    # a verdict row and a decision row per parent
+    assert sum(line.startswith(("| buy |", "| sell |")) for line in text.splitlines()) == 8
+    assert "What rl did" in text and "rest_near x1 100%" in text
 
-    # A parent of the grid is the parent `evaluate` runs: the same episodes, the same numbers.
+    # A parent of the grid is the parent `evaluate` runs: the same episodes, the same numbers
+    # (the grid's rl records its decisions; evaluate's does not: the record changes nothing).
     assert main(["evaluate", *market, "--side", "sell", "--participation", "0.1",
                  "--json", str(tmp_path / "one.json")]) == 0
     one = json.loads((tmp_path / "one.json").read_text())
