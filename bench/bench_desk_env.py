@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(1, args.episodes + 1):
         started = time.process_time()
         env.reset(seed=seed)
-        reset_s = time.process_time() - started
+        spent = time.process_time() - started
         if env.baseline is not None:
-            paired_s.append(reset_s)
+            paired_s.append(spent)
             baselines.append(env.baseline.final_bps)
         else:
-            unpaired_s.append(reset_s)
+            unpaired_s.append(spent)
         started = time.process_time()
         done = False
         while not done:

@@ -289,12 +289,15 @@ def policy_names(text: str) -> list[str]:
     return names
 
 
-def plan_parent(args: argparse.Namespace, market: MarketPlan,
-                parent: Parent) -> tuple[list[ExecutionPolicy], EpisodeSpec, str]:
-    """The policies, the episode spec and the data text for ``parent`` on ``market``."""
+def plan_parent(args: argparse.Namespace, market: MarketPlan, parent: Parent,
+                onnx_policy: type[OnnxPolicy] = OnnxPolicy,
+                ) -> tuple[list[ExecutionPolicy], EpisodeSpec, str]:
+    """The policies, the episode spec and the data text for ``parent`` on ``market``; rl is
+    an ``onnx_policy`` of ``--policy`` (a subclass that records its decisions, for the grid)."""
     spec = _parent_spec(market.base, market.episode, parent, market.volume_per_s)
     pov_rate = _pov_rate(spec, market.volume_per_s)
-    policies = [_policy(name, args.policy, market.profile, pov_rate) for name in market.names]
+    policies = [_policy(name, args.policy, market.profile, pov_rate, onnx_policy)
+                for name in market.names]
     for policy in policies:
         if isinstance(policy, OnnxPolicy):
             _note_range(policy, spec, market.volume_per_s)
@@ -371,9 +374,9 @@ def _pov_rate(spec: EpisodeSpec, volume_per_s: float) -> float:
 
 
 def _policy(name: str, model_path: Path, profile: VolumeProfile | None,
-            pov_rate: float) -> ExecutionPolicy:
+            pov_rate: float, onnx_policy: type[OnnxPolicy]) -> ExecutionPolicy:
     if name == "rl":
-        return OnnxPolicy(model_path, name="rl")
+        return onnx_policy(model_path, name="rl")
     return make_policy(name, volume_profile=profile, pov_rate=pov_rate)
 
 

@@ -20,7 +20,7 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
-from models.policy import ModelError, OnnxPolicy
+from models.policy import ModelError
 from models.signal import SignalModel
 from models.training_config import TrainConfigError
 from service.commands.evaluate import (
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if "rl" not in names or not set(names) & set(BASELINES):
             raise UsageError("--policies must name rl and at least one baseline")
         market = plan_market(args)
-        plans = [plan_parent(args, market, parent) for parent in parents]
+        plans = [plan_parent(args, market, parent, RecordingPolicy) for parent in parents]
         signal_model = None if str(args.signal) == "none" else SignalModel(args.signal)
     except (UsageError, ModelError, TrainConfigError, OSError, ValueError) as exc:
         print_error(f"execagent evaluate-grid: {exc}")
@@ -86,9 +86,8 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(console) as progress:
         task = progress.add_task("parents x episodes x policies",
                                  total=len(plans) * len(market.episodes) * len(market.names))
-        for planned, spec, data in plans:
-            rl = RecordingPolicy(args.policy)  # the same file, its decisions recorded
-            policies = [rl if isinstance(p, OnnxPolicy) else p for p in planned]
+        for policies, spec, data in plans:
+            rl = next(p for p in policies if isinstance(p, RecordingPolicy))
             results = run_evaluation(policies, market.exchange_for, market.episodes, spec,
                                      market.instrument, market.limits,
                                      on_episode=lambda _name, _result: progress.advance(task),

@@ -45,7 +45,9 @@ class RecordingPolicy(OnnxPolicy):
         index = self.action_index(ctx.obs)
         self.chosen[index] += 1
         parent = ctx.parent
-        progress = self._parents.setdefault(id(parent), _Progress(parent))
+        progress = self._parents.get(id(parent))
+        if progress is None:
+            progress = self._parents[id(parent)] = _Progress(parent)
         span = parent.end_ns - parent.start_ns
         elapsed = (ctx.now_ns - parent.start_ns) / span if span > 0 else 1.0
         for mark in MARKS:
