@@ -28,6 +28,17 @@ def problems(error: ValidationError, top: str = "(top level)", with_input: bool 
     return lines
 
 
+def yaml_problem(error: Exception) -> str:
+    """A YAML parser's error in one line: its problem and where (``line L, column C``), without
+    the quoted snippet and caret it prints below."""
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(error).split())
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def describe_validation_error(error: ValidationError) -> str:
     """One line per problem, with the value given, under a heading."""
     return "invalid configuration:\n  " + "\n  ".join(problems(error, with_input=True))

@@ -47,7 +47,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.config_errors import problems
+from core.config_errors import problems, yaml_problem
 from models.pretrade import PreTradeFactory
 from models.training_config import VALIDATION_SEED_BASE, TrainConfig
 
@@ -152,7 +152,7 @@ def load_sweep(path: Path | str, base: TrainConfig) -> tuple[SweepConfig, str]:
     except OSError as exc:
         raise SweepError(f"cannot read sweep file {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise SweepError(f"sweep file {path} is not valid YAML: {exc}") from exc
+        raise SweepError(f"sweep file {path} is not valid YAML: {yaml_problem(exc)}") from exc
     if not isinstance(raw, dict):
         raise SweepError(f"sweep file {path} must be a mapping of keys to values")
     try:

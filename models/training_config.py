@@ -23,7 +23,7 @@ from typing import Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.config_errors import problems
+from core.config_errors import problems, yaml_problem
 from core.config_types import NumberRange, TextDecimal, TextPath
 from sim.day_window import clock, parse_window, window_ns
 from sim.lobster import open_sample
@@ -286,7 +286,8 @@ def load_train_config(path: Path | str) -> TrainConfig:
     except OSError as exc:
         raise TrainConfigError(f"cannot read training config {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
-        raise TrainConfigError(f"training config {path} is not valid YAML: {exc}") from exc
+        raise TrainConfigError(f"training config {path} is not valid YAML: "
+                               f"{yaml_problem(exc)}") from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -19,7 +19,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.config_errors import problems
+from core.config_errors import problems, yaml_problem
 
 
 class RiskConfigError(ValueError):
@@ -102,7 +102,8 @@ def load_limits(path: str | Path) -> RiskLimits:
     try:
         raw = yaml.safe_load(limits_path.read_text())
     except yaml.YAMLError as exc:
-        raise RiskConfigError(f"risk limits file {limits_path} is not valid YAML: {exc}") from exc
+        raise RiskConfigError(f"risk limits file {limits_path} is not valid YAML: "
+                              f"{yaml_problem(exc)}") from exc
     return parse_limits(raw, str(limits_path))
 
 

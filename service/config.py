@@ -30,7 +30,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from core.config_errors import ConfigError, describe_validation_error
+from core.config_errors import ConfigError, describe_validation_error, yaml_problem
 from core.config_types import TextDecimal, TextPath
 from core.domain import Instrument
 from core.fill_rules import DEFAULT_FILL_BAND_BPS
@@ -329,8 +329,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServiceConf
             try:
                 yaml.safe_load(config_path.read_text())
             except yaml.YAMLError as exc:
-                raise ConfigError(f"configuration file {config_path} is not valid YAML: {exc}") \
-                    from exc
+                raise ConfigError(f"configuration file {config_path} is not valid YAML: "
+                                  f"{yaml_problem(exc)}") from exc
             os.environ["EXECAGENT_CONFIG"] = str(config_path)
         try:
             return ServiceConfig(**overrides)

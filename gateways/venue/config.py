@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.config_errors import ConfigError, describe_validation_error
+from core.config_errors import ConfigError, describe_validation_error, yaml_problem
 from core.config_types import TextDecimal, TextPath
 from gateways.venue.personas import parse_persona
 
@@ -75,7 +75,8 @@ def load_venue_config(path: str | Path | None) -> VenueConfig:
     try:
         raw = yaml.safe_load(config_path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"venue configuration {config_path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"venue configuration {config_path} is not valid YAML: "
+                          f"{yaml_problem(exc)}") from exc
     try:
         return VenueConfig.model_validate(raw)
     except ValidationError as exc:
