@@ -32,8 +32,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from core.domain import Instrument, Side
 from models.names import BASELINE_NAMES
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
+from models.policy_book import PolicyBook, is_book
 from models.registry import make_policy
 from models.signal import SignalModel
+from models.trained_hours import in_sample
 from models.training_config import (
     EVALUATION_SEED_BASE,
     EpisodeConfig,
@@ -95,7 +97,8 @@ def add_market_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments every parent of a run shares: the policy, the market and its episodes,
     the horizon, the limits and the outputs (``evaluate`` and ``evaluate-grid`` take them)."""
     p.add_argument("--policy", type=Path, default=Path("models/artifacts/policy.onnx"),
-                   help="the ONNX policy (default models/artifacts/policy.onnx)")
+                   help="the ONNX policy, or a policy book (.yaml) that picks one per parent "
+                        "(default models/artifacts/policy.onnx)")
     market = p.add_mutually_exclusive_group(required=True)
     market.add_argument("--sim", type=Path, metavar="PARAMS",
                         help="simulated episodes on the flow calibrated in PARAMS (JSON)")
@@ -293,15 +296,25 @@ def plan_parent(args: argparse.Namespace, market: MarketPlan, parent: Parent,
                 onnx_policy: type[OnnxPolicy] = OnnxPolicy,
                 ) -> tuple[list[ExecutionPolicy], EpisodeSpec, str]:
     """The policies, the episode spec and the data text for ``parent`` on ``market``; rl is
-    an ``onnx_policy`` of ``--policy`` (a subclass that records its decisions, for the grid)."""
+    an ``onnx_policy`` (a subclass that records its decisions, for the grid) of ``--policy``,
+    or of the model a policy book (:mod:`models.policy_book`) picks for the parent."""
     spec = _parent_spec(market.base, market.episode, parent, market.volume_per_s)
     pov_rate = _pov_rate(spec, market.volume_per_s)
-    policies = [_policy(name, args.policy, market.profile, pov_rate, onnx_policy)
+    data = f"{market.data}; {task_text(spec, market.volume_per_s)}"
+    model = args.policy
+    if "rl" in market.names and is_book(model):
+        model = PolicyBook(model).model_for(int(spec.side), spec.qty, spec.horizon_s,
+                                            market.volume_per_s)
+        data = f"{data}; rl: {model.name} of the policy book {args.policy.name}"
+    policies = [_policy(name, model, market.profile, pov_rate, onnx_policy)
                 for name in market.names]
     for policy in policies:
         if isinstance(policy, OnnxPolicy):
             _note_range(policy, spec, market.volume_per_s)
-    return policies, spec, f"{market.data}; {task_text(spec, market.volume_per_s)}"
+            overlap = _training_overlap(policy, args)
+            if overlap is not None:
+                data = f"{data}; {overlap}"
+    return policies, spec, data
 
 
 def _params_symbol(path: Path) -> str:
@@ -329,6 +342,17 @@ def _note_range(policy: OnnxPolicy, spec: EpisodeSpec, volume_per_s: float) -> N
     if reason is not None:
         print_error(f"execagent evaluate: note: rl is evaluated outside its trained range: "
                     f"{reason}")
+
+
+def _training_overlap(policy: OnnxPolicy, args: argparse.Namespace) -> str | None:
+    """One line (printed, and returned for the results' data text) when a replay evaluates
+    hours of the day the model trained on."""
+    if args.data is None:
+        return None
+    overlap = in_sample(policy.metadata, args.data.name, args.window)
+    if overlap is not None:
+        print_error(f"execagent evaluate: note: {overlap}")
+    return overlap
 
 
 def _base_spec(args: argparse.Namespace, episode: EpisodeConfig, symbol: str) -> EpisodeSpec:

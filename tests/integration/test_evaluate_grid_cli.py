@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from models.task import TASK_RANGE_KEY
+from models.trained_hours import TRAINING_CONFIG_KEY
 from service.cli import main
 from tests.support.onnx_models import constant_action_policy
 
@@ -15,6 +17,7 @@ SHORT_EPISODE = {
                 "horizon_grace_seconds": 10},
 }
 REST_NEAR_1 = 1  # the action table's "rest one slice at the near touch"
+CROSS_1 = 5  # its "cross one slice"
 CRITERIA = {"mean", "paired", "timing_risk", "risk_denials"}
 
 
@@ -117,3 +120,41 @@ def test_a_simulated_grid_of_quantities_takes_the_configuration_side(
     assert "<!-- evaluate:grid-sim:begin -->" in page.read_text()
     assert "--qty 50,117" in grid["command"]
     assert "2 episodes per parent" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.skipif(not GOOG.exists(), reason="LOBSTER GOOG sample not in ../shared/data")
+def test_a_policy_book_works_each_parent_with_its_entrys_model_and_says_which(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Buys go to a resting model that trained on the hour before the window (so its
+    results say they are in-sample), sells to a crossing one; a book with no model for a
+    parent of the grid is one line, exit 2."""
+    task_range = json.dumps({"sides": ["buy", "sell"], "participation": [0.01, 0.25],
+                             "horizon_seconds": [30, 120], "volume_per_second": 20.0})
+    trained = json.dumps({"replay": {"data": f"shared/{GOOG.name}", "window": "13:00-14:00",
+                                     "embargo_minutes": 15}})
+    constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1,
+                           {TASK_RANGE_KEY: task_range, TRAINING_CONFIG_KEY: trained})
+    constant_action_policy(tmp_path / "cross.onnx", CROSS_1, {TASK_RANGE_KEY: task_range})
+    book = tmp_path / "book.yaml"
+    book.write_text("entries:\n  - {model: rest.onnx, sides: [buy]}\n"
+                    "  - {model: cross.onnx, sides: [sell]}\n")
+    market = ["--policy", str(book), "--data", str(GOOG), "--config", str(_config(tmp_path)),
+              "--limits", "deploy/risk/limits.training.yaml", "--episodes", "2", "--minutes",
+              "1", "--window", "14:00-14:05", "--impact", "none", "--policies", "rl,twap",
+              "--signal", "none", "--participation", "0.02"]
+    assert main(["evaluate-grid", *market, "--side", "buy,sell",
+                 "--json", str(tmp_path / "grid.json")]) == 0
+    buy, sell = json.loads((tmp_path / "grid.json").read_text())["cells"]
+    assert buy["rl_decisions"]["shares"] == {"rest_near x1": 1.0}
+    assert sell["rl_decisions"]["shares"] == {"cross x1": 1.0}
+    assert "rl: rest.onnx of the policy book book.yaml" in buy["data"]
+    assert "rl: cross.onnx of the policy book book.yaml" in sell["data"]
+    assert "an in-sample result" in buy["data"] and "in-sample" not in sell["data"]
+    assert "note: rl trained on 13:00-14:00" in capsys.readouterr().err
+
+    book.write_text("entries:\n  - {model: rest.onnx, sides: [buy]}\n")
+    assert main(["evaluate-grid", *market, "--side", "buy,sell"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("execagent evaluate-grid: policy book book.yaml has no model "
+                            "for this parent: entry 1 (rest.onnx): the model was trained to "
+                            "buy only, not to sell")

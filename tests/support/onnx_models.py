@@ -53,12 +53,13 @@ def linear_policy(path: Path, weights: np.ndarray, bias: np.ndarray,
     return path
 
 
-def constant_action_policy(path: Path, action_index: int) -> Path:
+def constant_action_policy(path: Path, action_index: int,
+                           metadata: dict[str, str] | None = None) -> Path:
     """A model whose argmax is always ``action_index`` (bias only)."""
     n_actions = len(DEFAULT_ACTION_TABLE)
     bias = np.zeros(n_actions, np.float32)
     bias[action_index] = 1.0
-    return linear_policy(path, np.zeros((N_FEATURES, n_actions), np.float32), bias)
+    return linear_policy(path, np.zeros((N_FEATURES, n_actions), np.float32), bias, metadata)
 
 
 def linear_signal_model(path: Path, weights: np.ndarray | None = None, bias: float = 0.0,
