@@ -111,7 +111,7 @@ class PolicyBook:
         line, each entry's reason) when none does."""
         reasons = []
         for k, entry in enumerate(self.entries):
-            reason = entry.covers.refusal(side, qty, horizon_s, volume_per_s)
+            reason = entry.covers.refusal(side, qty, horizon_s, volume_per_s, "the entry's")
             if reason is None:
                 return entry.model
             reasons.append(f"entry {k + 1} ({entry.model.name}): {reason}")

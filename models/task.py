@@ -132,22 +132,24 @@ class TrainedRange:
                    _pair(document.get("horizon_seconds"), "horizon_seconds"), volume, source)
 
     def refusal(self, side: int, qty: int, horizon_s: float,
-                volume_per_s: float | None = None) -> str | None:
+                volume_per_s: float | None = None, whose: str = "the model's trained") \
+            -> str | None:
         """None when the parent is inside the range, else the one-line reason it is not.
-        ``volume_per_s``: the symbol's expected volume rate (default: the training market's)."""
+        ``volume_per_s``: the symbol's expected volume rate (default: the training market's);
+        ``whose``: what the range is called in the reason."""
         rate = self.volume_per_s if volume_per_s is None else volume_per_s
         name = "buy" if side > 0 else "sell"
         if name not in self.sides:
-            return f"the model was trained to {' and '.join(self.sides)} only, not to {name}"
+            return f"{whose} sides are {' and '.join(self.sides)} only, not {name}"
         low, high = self.horizon_s
         if not low * (1 - RANGE_TOLERANCE) <= horizon_s <= high * (1 + RANGE_TOLERANCE):
-            return (f"a horizon of {horizon_s / 60:g} min is outside the model's trained "
+            return (f"a horizon of {horizon_s / 60:g} min is outside {whose} "
                     f"{_span(low / 60, high / 60, ' min')}")
         share = participation_of(qty, horizon_s, rate)
         low, high = self.participation
         if not low * (1 - RANGE_TOLERANCE) <= share <= high * (1 + RANGE_TOLERANCE):
             return (f"{qty:,} shares over {horizon_s / 60:g} min is {share:.1%} of the volume "
-                    f"expected ({rate:g} shares/s), outside the model's trained "
+                    f"expected ({rate:g} shares/s), outside {whose} "
                     f"{_span(100 * low, 100 * high, '%')} participation")
         return None
 

@@ -204,7 +204,7 @@ async def test_the_rl_model_refuses_a_parent_it_was_not_trained_for(tmp_path: Pa
         buy = {"symbol": "GOOG", "side": "buy", "quantity": 2000, "duration_seconds": 600}
         async with aiohttp.ClientSession() as http:
             status, answer = await _call(http, "POST", orders, body=buy)
-            assert status == 400 and "not to buy" in str(answer["error"])
+            assert status == 400 and "sell only, not buy" in str(answer["error"])
             assert "name a baseline" in str(answer["error"])
             assert not running.engine.oms.parents
             status, answer = await _call(http, "POST", orders,

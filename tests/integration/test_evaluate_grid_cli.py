@@ -156,5 +156,5 @@ def test_a_policy_book_works_each_parent_with_its_entrys_model_and_says_which(
     assert main(["evaluate-grid", *market, "--side", "buy,sell"]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("execagent evaluate-grid: policy book book.yaml has no model "
-                            "for this parent: entry 1 (rest.onnx): the model was trained to "
-                            "buy only, not to sell")
+                            "for this parent: entry 1 (rest.onnx): the entry's sides are buy "
+                            "only, not sell")

@@ -67,8 +67,8 @@ def test_a_parent_no_entry_covers_is_refused_with_every_entrys_reason(desk: Path
         PolicyBook(desk).model_for(BUY, _qty(0.10, 3600.0), 3600.0)
     message = str(refused.value)
     assert "\n" not in message and "no model for this parent" in message
-    assert "entry 1 (small-sell.onnx): the model was trained to sell only" in message
-    assert "entry 2 (desk.onnx): a horizon of 60 min" in message
+    assert "entry 1 (small-sell.onnx): the entry's sides are sell only, not buy" in message
+    assert "entry 2 (desk.onnx): a horizon of 60 min is outside the entry's 5-20 min" in message
     assert message.endswith("name a baseline policy to work it")
 
 

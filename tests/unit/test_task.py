@@ -61,7 +61,7 @@ def test_the_shipped_model_range_is_derived_from_its_training_configuration() ->
     assert "training_config" in trained.source
     policy.check_parent(-1, 2_000, 600.0)
     policy.check_parent(-1, 2_150, 640.0)  # within the tolerance of a point range
-    for side, qty, horizon, message in ((1, 2_000, 600.0, "not to buy"),
+    for side, qty, horizon, message in ((1, 2_000, 600.0, "sell only, not buy"),
                                         (-1, 20_000, 600.0, "participation"),
                                         (-1, 2_000, 1_800.0, "horizon of 30 min")):
         with pytest.raises(OutsideTrainedRange, match=message):
@@ -91,5 +91,5 @@ def test_run_submit_outside_the_range_exits_2_before_connecting(
                       f"risk:\n  limits_path: {ROOT / 'deploy/risk/limits.demo.yaml'}\n")
     assert main(["run", "--config", str(config), "--submit", "buy:2000:GOOG:600"]) == 2
     err = capsys.readouterr().err
-    assert "not to buy" in err and "name a baseline" in err and "Traceback" not in err
+    assert "sell only, not buy" in err and "name a baseline" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
