@@ -35,6 +35,7 @@ from core.config_types import TextDecimal, TextPath
 from core.domain import Instrument
 from core.fill_rules import DEFAULT_FILL_BAND_BPS
 from models.names import POLICY_NAMES
+from models.policy_book import is_book
 from service.oversight.config import OversightConfig
 from service.posture.config import PostureConfig
 
@@ -121,6 +122,17 @@ class PolicyConfig(_Section):
     # (service/oversight/shadow.py); promoted or rolled back through the admin API. One that
     # observes the price signal (execagent-obs-v2 or v3) needs signal.model_path.
     shadow: TextPath | None = None
+
+    @model_validator(mode="after")
+    def _one_model_file(self) -> PolicyConfig:
+        """A policy book picks a model per parent in the evaluation commands; the service's
+        live and shadow slots hold one ONNX file each (promotion swaps files)."""
+        for key, path in (("model_path", self.model_path), ("shadow", self.shadow)):
+            if path is not None and is_book(path):
+                raise ValueError(f"policy.{key} {path} is a policy book: the service runs one "
+                                 "ONNX file (a book is read by execagent evaluate and "
+                                 "evaluate-grid)")
+        return self
 
 
 class SignalConfig(_Section):

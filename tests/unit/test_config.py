@@ -33,6 +33,10 @@ def test_yaml_file_and_environment_override(tmp_path: Path, monkeypatch: pytest.
      "greater than 0"),
     ("fix:\n  prot: 1\n", "fix.prot", "Extra inputs are not permitted"),
     ("mode: live\n", "mode 'live' needs store.kind 'redis'", ""),
+    ("policy:\n  model_path: book.yaml\n", "policy.model_path book.yaml is a policy book",
+     "the service runs one ONNX file"),
+    ("policy:\n  shadow: candidates.yml\n", "policy.shadow candidates.yml is a policy book",
+     "evaluate-grid"),
 ])
 def test_invalid_values_name_the_field_and_what_is_allowed(tmp_path: Path, yaml_text: str,
                                                            field: str, hint: str) -> None:
