@@ -1,8 +1,11 @@
 """The execution policies a parent order can name, spelled once: the configuration, the API,
-the evaluation and the demo take their lists from here."""
+the evaluation and the demo take their lists from here; and how a policy file's name tells a
+policy book (models/policy_book.py) from one ONNX model. Kept free of numpy and onnxruntime:
+the configuration reads it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, get_args
 
 # "onnx" is the RL policy exported to ONNX (models/artifacts/policy.onnx by default); the
@@ -12,3 +15,10 @@ PolicyName = Literal["twap", "twap_passive", "vwap", "almgren_chriss", "almgren_
                      "pov", "onnx"]
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
 BASELINE_NAMES: tuple[str, ...] = tuple(name for name in POLICY_NAMES if name != "onnx")
+
+BOOK_SUFFIXES = (".yaml", ".yml")
+
+
+def is_book(path: Path | str) -> bool:
+    """Whether ``path`` names a policy book rather than one ONNX model (by its suffix)."""
+    return Path(path).suffix.lower() in BOOK_SUFFIXES

@@ -40,8 +40,6 @@ from core.config_errors import problems, yaml_problem
 from models.policy import ModelError, OnnxPolicy, OutsideTrainedRange
 from models.task import TrainedRange
 
-BOOK_SUFFIXES = (".yaml", ".yml")
-
 
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,11 +60,6 @@ class BookEntry:
 
     model: Path
     covers: TrainedRange
-
-
-def is_book(path: Path | str) -> bool:
-    """Whether ``path`` names a policy book rather than one ONNX model (by its suffix)."""
-    return Path(path).suffix.lower() in BOOK_SUFFIXES
 
 
 class PolicyBook:

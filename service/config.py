@@ -34,8 +34,7 @@ from core.config_errors import ConfigError, describe_validation_error, yaml_prob
 from core.config_types import TextDecimal, TextPath
 from core.domain import Instrument
 from core.fill_rules import DEFAULT_FILL_BAND_BPS
-from models.names import POLICY_NAMES
-from models.policy_book import is_book
+from models.names import POLICY_NAMES, is_book
 from service.oversight.config import OversightConfig
 from service.posture.config import PostureConfig
 

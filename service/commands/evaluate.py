@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.domain import Instrument, Side
-from models.names import BASELINE_NAMES
+from models.names import BASELINE_NAMES, is_book
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
-from models.policy_book import PolicyBook, is_book
+from models.policy_book import PolicyBook
 from models.registry import make_policy
 from models.signal import SignalModel
 from models.trained_hours import in_sample

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.names import is_book
 from models.policy import ModelError, OutsideTrainedRange
-from models.policy_book import PolicyBook, is_book
+from models.policy_book import PolicyBook
 from models.task import TASK_RANGE_KEY
 from tests.support.onnx_models import constant_action_policy
 
