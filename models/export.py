@@ -23,7 +23,7 @@ from typing import Any
 from models.actions import DEFAULT_ACTION_TABLE, ActionKind
 from models.features import OBSERVATION_SPECS
 from models.policy import DECISION_INTERVAL_KEY, ModelError
-from models.task import TASK_RANGE_KEY, market_volume_per_s, trained_range
+from models.task import TASK_RANGE_KEY, TRAINING_CONFIG_KEY, market_volume_per_s, trained_range
 from sim.calibrate import load_flow_params
 
 OPSET = 17
@@ -115,7 +115,7 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
         "execagent.git_commit": str(info.get("git_commit", "unknown")),
         "execagent.trained_at": str(info.get("date", "unknown")),
         "execagent.exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "execagent.training_config": json.dumps(info.get("config", {}), sort_keys=True),
+        TRAINING_CONFIG_KEY: json.dumps(info.get("config", {}), sort_keys=True),
         DECISION_INTERVAL_KEY: repr(_decision_interval_s(info)),
     }
     signal_model = info.get("config", {}).get("signal_model")

@@ -42,6 +42,7 @@ from sim.flow import FlowParams
 
 RANGE_TOLERANCE = 0.10
 TASK_RANGE_KEY = "execagent.task_range"
+TRAINING_CONFIG_KEY = "execagent.training_config"  # the run's configuration, as JSON
 
 def market_volume_per_s(params: FlowParams) -> float:
     """Average shares traded per second on the calibrated flow (the volume assumption)."""
@@ -180,7 +181,7 @@ def range_from_metadata(metadata: Mapping[str, str]) -> TrainedRange:
     if TASK_RANGE_KEY in metadata:
         return TrainedRange.from_json(metadata[TASK_RANGE_KEY], TASK_RANGE_KEY)
     try:
-        config = json.loads(metadata["execagent.training_config"])
+        config = json.loads(metadata[TRAINING_CONFIG_KEY])
         market = Path(config["market_params"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError("the model has neither execagent.task_range nor a training "

@@ -20,9 +20,9 @@ import json
 from collections.abc import Mapping
 from pathlib import PurePath
 
+from models.task import TRAINING_CONFIG_KEY
 from sim.day_window import parse_window
 
-TRAINING_CONFIG_KEY = "execagent.training_config"
 WHOLE_DAY = "00:00-24:00"
 
 

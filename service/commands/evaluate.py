@@ -223,6 +223,7 @@ class MarketPlan:
     volume_per_s: float
     profile: VolumeProfile | None
     data: str
+    book: PolicyBook | None  # rl's policy book (--policy a .yaml), read once for every parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,8 +280,10 @@ def plan_market(args: argparse.Namespace) -> MarketPlan:
         _check_limits(limits, symbol, args.limits)
         base = _base_spec(args, config.episode, symbol)
         exchange_for, episodes, data, profile = _replay_plan(args, sample, base, first, last)
+    book = PolicyBook(args.policy) if "rl" in names and is_book(args.policy) else None
     return MarketPlan(names, exchange_for, episodes, base, config.episode,
-                      Instrument(symbol, args.tick_size), limits, volume_per_s, profile, data)
+                      Instrument(symbol, args.tick_size), limits, volume_per_s, profile, data,
+                      book)
 
 
 def policy_names(text: str) -> list[str]:
@@ -302,9 +305,9 @@ def plan_parent(args: argparse.Namespace, market: MarketPlan, parent: Parent,
     pov_rate = _pov_rate(spec, market.volume_per_s)
     data = f"{market.data}; {task_text(spec, market.volume_per_s)}"
     model = args.policy
-    if "rl" in market.names and is_book(model):
-        model = PolicyBook(model).model_for(int(spec.side), spec.qty, spec.horizon_s,
-                                            market.volume_per_s)
+    if market.book is not None:
+        model = market.book.model_for(int(spec.side), spec.qty, spec.horizon_s,
+                                      market.volume_per_s)
         data = f"{data}; rl: {model.name} of the policy book {args.policy.name}"
     policies = [_policy(name, model, market.profile, pov_rate, onnx_policy)
                 for name in market.names]

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from models.task import TASK_RANGE_KEY
-from models.trained_hours import TRAINING_CONFIG_KEY
+from models.task import TASK_RANGE_KEY, TRAINING_CONFIG_KEY
 from service.cli import main
 from tests.support.onnx_models import constant_action_policy
 

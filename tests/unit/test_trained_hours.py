@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from models.trained_hours import TRAINING_CONFIG_KEY, in_sample
+from models.task import TRAINING_CONFIG_KEY
+from models.trained_hours import in_sample
 
 DAY = "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
 
