@@ -24,7 +24,6 @@ from gateways.marketdata.fix_feed import FixMarketData
 from models.policy import ExecutionPolicy, OnnxPolicy
 from models.posture.levels import Posture
 from models.posture.model import PostureModelError, load_posture_model
-from models.registry import make_policy
 from models.signal import SignalModel, SignalModelError
 from risk.limits import load_limits
 from risk.overlay import RiskOverlay
@@ -39,6 +38,7 @@ from service.config import ServiceConfig, StoreKind
 from service.engine import Engine
 from service.feeds import FeedSetupError, ServiceFeeds
 from service.kill_triggers import OperatorKill, RedisKillKey
+from service.live_policy import LivePolicies, book_policy_name
 from service.metrics import Metrics
 from service.oversight.model_slots import ModelSlots
 from service.oversight.monitor import ExpectedCost, Oversight
@@ -89,15 +89,6 @@ class StartupError(RuntimeError):
     """The service cannot start; the message says why and what to do."""
 
 
-def check_trained_range(policy: ExecutionPolicy, side: Side, qty: int,
-                        duration_s: float) -> None:
-    """An RL model works only parents like those it was trained on: OutsideTrainedRange
-    otherwise (the baselines work any). Participation is measured against the volume rate of
-    the model's training market (its metadata), an assumption named in docs/model-card.md."""
-    if isinstance(policy, OnnxPolicy):
-        policy.check_parent(int(side), qty, duration_s)
-
-
 class Service:
     def __init__(self, config: ServiceConfig, metrics: Metrics | None = None,
                  serve_api: bool = True) -> None:
@@ -134,6 +125,11 @@ class Service:
         self.risk.on_holds_change = self._on_holds
         self.metrics.watch_held_symbols(lambda: len(self.risk.held_symbols()))
         self.recovered = self._recover()
+        try:
+            self.policies = LivePolicies(config.policy.name, config.policy.model_path,
+                                         lambda: self.slots.live_path)
+        except ValueError as exc:
+            raise StartupError(f"policy.model_path: {exc}") from exc
         self.oversight, self.posture, self.slots = self._oversight()
         self.gateway: FixOrderGateway | None = None
         self.engine: Engine | None = None
@@ -179,11 +175,7 @@ class Service:
             metrics.shortfall_excess.labels(policy).observe(excess)
         policy_cfg = config.policy
         if policy_cfg.name == "onnx":
-            try:
-                live = OnnxPolicy(policy_cfg.model_path)
-                oversight.watch_policy(live.name, live.metadata)
-            except ValueError as exc:  # the model's problem is reported by GET /api/v1/model
-                log.error("the live model cannot be watched for drift: %s", exc)
+            self._watch_live_models(oversight)
         try:
             slots = ModelSlots(policy_cfg.model_path, policy_cfg.shadow, oversight,
                                self.journal, policy_cfg.name,
@@ -207,6 +199,22 @@ class Service:
             metrics.shortfall_excess.labels(name)
         metrics.attach(gate, oversight)
         return oversight, gate, slots
+
+    def _watch_live_models(self, oversight: Oversight) -> None:
+        """Drift and expected cost of the live model, or of each model of the book (each
+        under the role ``policy:<stem>``, its parents only)."""
+        book = self.policies.book
+        if book is not None:
+            for entry in book.entries:
+                model = OnnxPolicy(entry.model, name=book_policy_name(entry.model))
+                oversight.watch_policy(model.name, model.metadata,
+                                       role=f"policy:{entry.model.stem}")
+            return
+        try:
+            live = OnnxPolicy(self.config.policy.model_path)
+            oversight.watch_policy(live.name, live.metadata)
+        except ValueError as exc:  # the model's problem is reported by GET /api/v1/model
+            log.error("the live model cannot be watched for drift: %s", exc)
 
     def _on_posture(self, symbol: str, before: Posture, after: Posture, why: str) -> None:
         """A posture change: counted, and kept in the audit journal."""
@@ -253,18 +261,6 @@ class Service:
         except SignalModelError as exc:
             raise StartupError(f"signal.model_path: {exc} (or set signal.model_path to null to "
                                "run without the price signal)") from exc
-
-    def _policy_for(self, parent: ParentOrder) -> ExecutionPolicy:
-        """The policy a recovered parent was worked by, or the configured one when that can no
-        longer be built (said in the log)."""
-        policy_cfg = self.config.policy
-        try:
-            return make_policy(parent.policy, self.slots.live_path)
-        except ValueError as exc:
-            log.error("parent %s was worked by %r, which cannot be built now (%s); it resumes "
-                      "with the configured policy %r", parent.parent_id, parent.policy, exc,
-                      policy_cfg.name)
-            return make_policy(policy_cfg.name, self.slots.live_path)
 
     def _on_trading_state(self, state: TradingState, reason: str) -> None:
         """Shown as a metric, and kept in the store so a restart keeps a halt."""
@@ -322,7 +318,7 @@ class Service:
                              settle_seconds=policy_cfg.settle_seconds,
                              signal_model=signal_model)
         self.oversight.trackers = self.engine.trackers
-        self.resumed = self.engine.restore(self.recovered, self._policy_for)
+        self.resumed = self.engine.restore(self.recovered, self.policies.for_recovered)
         self._engine_task = asyncio.create_task(self.engine.run(), name="engine")
         await self.feeds.start(self.engine.handle)
         if self.guard is not None:
@@ -435,10 +431,12 @@ class Service:
     def submit(self, side: Side, qty: int, symbol: str, duration_s: float,
                policy: ExecutionPolicy | None = None, limit_price: int | None = None) \
             -> tuple[ParentOrder, asyncio.Event]:
-        """Work a parent order from now (event time) for ``duration_s`` of market time."""
+        """Work a parent order from now (event time) for ``duration_s`` of market time, with
+        ``policy``, or the configured one (:class:`service.live_policy.LivePolicies`, which
+        refuses a parent the RL model was not trained for). A policy passed in is the caller's
+        choice, taken as it is."""
         assert self.engine is not None
-        chosen = policy or make_policy(self.config.policy.name, self.slots.live_path)
-        check_trained_range(chosen, side, qty, duration_s)
+        chosen = policy or self.policies.for_parent(side, qty, duration_s)
         start = self.engine.market_now_ns()
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
                              start + int(duration_s * 1e9), chosen.name, limit_price)
@@ -452,9 +450,8 @@ class Service:
         a ValueError; a parent outside what the RL model was trained for, OutsideTrainedRange
         (one too)."""
         assert self.engine is not None
-        policy = make_policy(policy_name or self.config.policy.name, self.slots.live_path,
-                             urgency=urgency)
-        check_trained_range(policy, side, qty, (end_ns - start_ns) / 1e9)
+        policy = self.policies.for_parent(side, qty, (end_ns - start_ns) / 1e9, policy_name,
+                                          urgency)
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start_ns, end_ns,
                              policy.name, limit_price)
         self.engine.submit(parent, policy)

@@ -106,6 +106,8 @@ class FixConfig(_Section):
 
 class PolicyConfig(_Section):
     name: str = Field(default="twap", pattern=f"^({'|'.join(POLICY_NAMES)})$")
+    # One ONNX model, or a policy book (YAML, models/policy_book.py) that picks a model per
+    # parent by side, participation and horizon.
     model_path: TextPath = Path("models/artifacts/policy.onnx")
     slice_seconds: float = Field(default=30.0, gt=0)
     horizon_grace_seconds: float = Field(default=60.0, ge=0)
@@ -123,14 +125,16 @@ class PolicyConfig(_Section):
     shadow: TextPath | None = None
 
     @model_validator(mode="after")
-    def _one_model_file(self) -> PolicyConfig:
-        """A policy book picks a model per parent in the evaluation commands; the service's
-        live and shadow slots hold one ONNX file each (promotion swaps files)."""
-        for key, path in (("model_path", self.model_path), ("shadow", self.shadow)):
-            if path is not None and is_book(path):
-                raise ValueError(f"policy.{key} {path} is a policy book: the service runs one "
-                                 "ONNX file (a book is read by execagent evaluate and "
-                                 "evaluate-grid)")
+    def _shadow_is_one_model_file(self) -> PolicyConfig:
+        """``model_path`` may name a policy book (service/live_policy.py); the shadow is one
+        ONNX file, and promotion swaps one file for another, so a book has no shadow."""
+        if self.shadow is not None and is_book(self.shadow):
+            raise ValueError(f"policy.shadow {self.shadow} is a policy book: a shadow is one "
+                             "ONNX file")
+        if self.shadow is not None and is_book(self.model_path):
+            raise ValueError(f"policy.model_path {self.model_path} is a policy book, which "
+                             "runs without a shadow (promotion swaps one model file for "
+                             "another): unset policy.shadow, or edit the book and restart")
         return self
 
 

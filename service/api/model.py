@@ -17,10 +17,13 @@ from typing import Literal
 
 from aiohttp import web
 
+from models.names import is_book
 from models.policy import OnnxPolicy
+from models.policy_book import BookEntry, PolicyBook
 from service.api.auth import Principal, Tokens
 from service.api.routes import OperatorRoutes, reply
-from service.api.schemas import ActionEntry, ModelChange, ModelInfo, ReasonBody
+from service.api.schemas import ActionEntry, BookEntryInfo, ModelChange, ModelInfo, ReasonBody
+from service.live_policy import book_policy_name
 from service.metrics import Metrics
 from service.oversight.model_slots import ModelChangeRefused, ModelSlots
 
@@ -35,11 +38,18 @@ def model_info(policy: str, model_path: Path) -> ModelInfo:
     policy are refused with the same message."""
     if policy != "onnx":
         return ModelInfo(policy=policy, kind="baseline")
-    info = ModelInfo(policy=policy, kind="onnx", path=str(model_path))
+    info = ModelInfo(policy=policy, kind="book" if is_book(model_path) else "onnx",
+                     path=str(model_path))
     try:
         info.sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
     except OSError as exc:
         info.problem = f"model file {model_path}: {exc.strerror or exc}"
+        return info
+    if info.kind == "book":
+        try:
+            info.entries = [_entry_info(entry) for entry in PolicyBook(model_path).entries]
+        except ValueError as exc:  # ModelError: the book, or one of its models, is unusable
+            info.problem = str(exc)
         return info
     try:
         metadata = OnnxPolicy(model_path).metadata
@@ -55,6 +65,20 @@ def model_info(policy: str, model_path: Path) -> ModelInfo:
     except (KeyError, ValueError, TypeError):  # OnnxPolicy checked it; only a race gets here
         info.action_table = None
     return info
+
+
+def _entry_info(entry: BookEntry) -> BookEntryInfo:
+    """A book entry as :class:`BookEntryInfo` says it (the book checked its model already)."""
+    covers = entry.covers
+    metadata = OnnxPolicy(entry.model).metadata
+    return BookEntryInfo(
+        policy=book_policy_name(entry.model), path=str(entry.model),
+        sha256=hashlib.sha256(entry.model.read_bytes()).hexdigest(),
+        sides=list(covers.sides),
+        participation=covers.participation,
+        horizon_minutes=(covers.horizon_s[0] / 60, covers.horizon_s[1] / 60),
+        **{field: metadata.get(_PREFIX + field)
+           for field in ("feature_spec_id", "trained_at", "git_commit")})
 
 
 class ModelRoutes(OperatorRoutes):

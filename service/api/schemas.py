@@ -184,13 +184,31 @@ class ActionEntry(_Answer):
     multiple: float
 
 
+class BookEntryInfo(_Answer):
+    """One entry of a policy book: the parents it works and the model that works them."""
+
+    policy: str = Field(description="the name its parents carry: rl:<model file stem>")
+    path: str
+    sha256: str | None = Field(default=None, description="of the model file")
+    sides: list[str] = Field(description="buy and/or sell")
+    participation: tuple[float, float] = Field(
+        description="[low, high] share of the volume expected over the horizon")
+    horizon_minutes: tuple[float, float]
+    feature_spec_id: str | None = None
+    trained_at: str | None = None
+    git_commit: str | None = None
+
+
 class ModelInfo(_Answer):
-    """The policy new parent orders get by default, and for ONNX the model file behind it."""
+    """The policy new parent orders get by default, and for ONNX the model file behind it (or
+    the policy book, which picks a model per parent)."""
 
     policy: str = Field(description="the configured policy's name")
-    kind: Literal["onnx", "baseline"]
+    kind: Literal["onnx", "baseline", "book"]
     path: str | None = None
-    sha256: str | None = Field(default=None, description="of the model file")
+    sha256: str | None = Field(default=None, description="of the model file, or of the book")
+    entries: list[BookEntryInfo] | None = Field(
+        default=None, description="a book's entries, in the order a parent is matched")
     feature_spec_id: str | None = None
     feature_spec_hash: str | None = None
     action_table: list[ActionEntry] | None = None

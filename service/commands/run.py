@@ -14,13 +14,13 @@ from core.config_errors import ConfigError
 from core.domain import Side
 from core.tca import summarise
 from models.policy import ModelError
-from models.registry import make_policy
-from service.app import Service, StartupError, check_trained_range
+from service.app import Service, StartupError
 from service.commands.output import output_console, print_error
 from service.config import load_config
 from service.engine import ParentOutcome
 from service.evaluation.report import report_table
 from service.kill_triggers import install_kill_signal
+from service.live_policy import LivePolicies
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,9 +47,11 @@ def _parse_submit(text: str) -> tuple[Side, int, str, float]:
 async def _serve(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     submit = _parse_submit(args.submit) if args.submit else None
-    policy = make_policy(config.policy.name, config.policy.model_path)
+    policy = None
     if submit is not None:  # refused before anything starts
-        check_trained_range(policy, submit[0], submit[1], submit[3])
+        model_path = config.policy.model_path
+        policy = LivePolicies(config.policy.name, model_path, lambda: model_path) \
+            .for_parent(submit[0], submit[1], submit[3])
     service = Service(config)
     await service.start()
     stop = asyncio.Event()

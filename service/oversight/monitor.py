@@ -17,8 +17,9 @@ The engine calls three hooks (:meth:`Oversight.on_tick`, :meth:`~Oversight.on_de
 - **Shadow**: a :class:`~service.oversight.shadow.ShadowRunner` when ``policy.shadow`` names a
   candidate.
 
-Model names in the metrics are roles, a closed set: ``policy`` (the live ONNX model),
-``posture``, and later ``signal``.
+Model names in the metrics are roles, a closed set: ``policy`` (the live ONNX model; with a
+policy book, ``policy:<model file stem>`` for each of its models, fixed at start), ``posture``,
+and later ``signal``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ log = logging.getLogger(f"execagent.{__name__}")
 REFERENCE_KEY = "execagent.reference"  # the ONNX metadata entry holding the histograms
 EXPECTED_KEY = "execagent.expected_shortfall_bps"
 EXPECTED_STD_KEY = "execagent.expected_shortfall_std_bps"
-MODEL_ROLES = ("policy", "posture", "signal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,9 @@ class Oversight:
     def __init__(self, window: int = 2_000) -> None:
         self.window = window
         self.models: dict[str, WatchedModel] = {}
-        self.policy_name: str | None = None  # the parents whose decisions feed "policy"
+        # Which role's monitors each ONNX policy's decisions feed, by the name its parents
+        # carry: {"rl": "policy"}, or one role per model of a policy book.
+        self.policy_roles: dict[str, str] = {}
         self.expected: dict[str, ExpectedCost] = {}
         self.excess: dict[str, list[float]] = {}  # finished parents' excess, by policy
         self.shadow: ShadowRunner | None = None
@@ -125,16 +127,18 @@ class Oversight:
             return False
         return True
 
-    def watch_policy(self, name: str, metadata: Mapping[str, str]) -> None:
-        """The live ONNX policy's references and expected cost (called again on a promotion);
-        ``name``: the policy's own name, which its parents carry (``rl``)."""
-        self.policy_name = name
+    def watch_policy(self, name: str, metadata: Mapping[str, str], role: str = "policy") -> None:
+        """A live ONNX policy's references, watched as ``role``, and its expected cost (called
+        again on a promotion); ``name``: the policy's own name, which its parents carry
+        (``rl``; ``rl:<stem>`` for a book's model, watched as ``policy:<stem>``)."""
+        self.policy_roles = {n: r for n, r in self.policy_roles.items() if r != role}
+        self.policy_roles[name] = role
         try:
             reference = onnx_reference(metadata)
         except ReferenceError as exc:
-            log.error("the policy's reference histograms cannot be used: %s", exc)
+            log.error("the %s model's reference histograms cannot be used: %s", role, exc)
             reference = None
-        self.watch("policy", reference)
+        self.watch(role, reference)
         expected = onnx_expected_cost(metadata)
         if expected is not None:
             self.expected[name] = expected
@@ -180,8 +184,9 @@ class Oversight:
 
     def on_decision(self, parent: ParentOrder, policy: str, ctx: DecisionContext,
                     action: Action) -> None:
-        model = self.models.get("policy")
-        if model is not None and policy == self.policy_name:
+        role = self.policy_roles.get(policy)
+        model = self.models.get(role) if role is not None else None
+        if model is not None:
             obs = ctx.obs
             for i, monitor in enumerate(model.features):
                 monitor.observe(float(obs[i]))

@@ -4,9 +4,11 @@ it does when Redis goes away mid-run and comes back, and what it refuses at star
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,6 +22,7 @@ from risk.state import KillTrigger, TradingState
 from service.app import Service
 from service.config import (
     ApiConfig,
+    PolicyConfig,
     ServiceConfig,
     StoreConfig,
     StoreKind,
@@ -28,6 +31,7 @@ from service.kill_triggers import kill_key
 from service.net import free_port
 from service.state.journal import RedisJournal, trading_day
 from service.state.redis_store import RedisStore
+from tests.support.onnx_models import desk_book
 from tests.support.redis_server import RedisServer
 from tests.support.session import running_service, scripted_venue, service_config, until
 
@@ -36,11 +40,12 @@ pytestmark = pytest.mark.e2e
 ADMIN = "a" * 20
 
 
-def _config(tmp_path: Path, port: int, redis_url: str, namespace: str) -> ServiceConfig:
+def _config(tmp_path: Path, port: int, redis_url: str, namespace: str,
+            **sections: Any) -> ServiceConfig:
     return service_config(
         tmp_path, port, api=ApiConfig(port=0, tokens=SecretStr(f"boss=admin:{ADMIN}")),
         store=StoreConfig(kind=StoreKind.REDIS, redis_url=SecretStr(redis_url),
-                          namespace=namespace))
+                          namespace=namespace), **sections)
 
 
 @pytest.fixture
@@ -84,6 +89,29 @@ async def test_a_parent_order_is_persisted_and_journaled(
     assert {e["cl_ord_id"] for e in decisions} == {c.cl_ord_id for c in children}
     assert len(decisions[0]["features"].split(",")) == 12
     assert {e["exec_id"] for e in reports if e["exec_type"] == "TRADE"} == set(fills)
+
+
+async def test_a_book_parent_resumes_after_a_restart_with_its_entrys_model(
+        tmp_path: Path, redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    """policy.model_path names a policy book; a sell worked by the book's sell model is
+    unfinished at a stop: the restart on the same store works it again with that model."""
+    port = free_port()
+    book = desk_book(tmp_path / "desk")
+    config = _config(tmp_path, port, redis_server.url, f"t-{uuid.uuid4().hex}",
+                     policy=PolicyConfig(name="onnx", slice_seconds=30.0, model_path=book))
+    venue = scripted_venue(tmp_path, port)
+    async with running_service(venue, config) as first:
+        parent, _finished = first.submit(Side.SELL, 2_000, "GOOG", 600.0)
+        assert parent.policy == "rl:desk-sell"
+    with caplog.at_level(logging.ERROR, logger="execagent"):
+        async with running_service(venue, config) as second:
+            assert parent.parent_id in second.resumed
+            assert second.engine is not None and second.engine.is_active(parent.parent_id)
+            # The series of the policy that works it again: its entry's model, not TWAP.
+            text = second.metrics.render().decode()
+            assert 'execagent_parent_shortfall_bps{policy="rl:desk-sell"}' in text
+            assert 'policy="twap"' not in text
+    assert "resumes with" not in caplog.text
 
 
 async def test_redis_lost_halts_and_cancels_then_resync_allows_resume(

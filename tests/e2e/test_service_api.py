@@ -19,13 +19,13 @@ from service.config import (
     PolicyConfig,
 )
 from service.net import free_port
+from tests.support.onnx_models import SHIPPED_POLICY, desk_book
 from tests.support.session import running_service, scripted_venue, service_config
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "k" * 20
 READER = "r" * 20
-SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "policy.onnx"
 
 
 @pytest.fixture
@@ -214,3 +214,42 @@ async def test_the_rl_model_refuses_a_parent_it_was_not_trained_for(tmp_path: Pa
             assert status == 201 and answer["policy"] == "rl", answer
     text = running.metrics.render().decode()
     assert 'execagent_api_rejected_requests_total{reason="outside_trained_range"} 1.0' in text
+
+
+async def test_a_policy_book_gives_each_parent_the_model_of_its_entry(tmp_path: Path) -> None:
+    """policy.model_path names a book: sells go to the shipped model, buys to a buy-only
+    model, each parent under its model's name; a parent no entry covers is refused in one
+    line; GET /api/v1/model lists the entries; each model's drift is watched apart."""
+    book = desk_book(tmp_path / "desk")
+    port = free_port()
+    config = service_config(
+        tmp_path, port, policy=PolicyConfig(name="onnx", slice_seconds=30.0, model_path=book),
+        api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN}")))
+    async with running_service(scripted_venue(tmp_path, port), config) as running:
+        assert running.api is not None and running.engine is not None
+        orders = f"{running.api.url}/api/v1/orders"
+        order = {"symbol": "GOOG", "quantity": 2000, "duration_seconds": 600}
+        async with aiohttp.ClientSession() as http:
+            status, bought = await _call(http, "POST", orders, body={**order, "side": "buy"})
+            assert (status, bought["policy"]) == (201, "rl:buyer"), bought
+            status, sold = await _call(http, "POST", orders, body={**order, "side": "sell"})
+            assert (status, sold["policy"]) == (201, "rl:desk-sell"), sold
+            status, refused = await _call(http, "POST", orders, body={
+                **order, "side": "buy", "duration_seconds": 3_600})
+            assert status == 400 and "book.yaml has no model for this parent" in \
+                str(refused["error"])
+            status, model = await _call(http, "GET", f"{running.api.url}/api/v1/model")
+        assert {p.policy for p in running.engine.oms.parents.values()} == {
+            "rl:buyer", "rl:desk-sell"}
+        oversight = running.oversight
+        assert oversight.policy_roles == {"rl:buyer": "policy:buyer",
+                                          "rl:desk-sell": "policy:desk-sell"}
+        # The shipped model carries reference histograms; the test's buyer does not.
+        assert "policy:desk-sell" in oversight.models and "policy:buyer" not in oversight.models
+    assert (status, model["kind"], model["path"]) == (200, "book", str(book))
+    entries = model["entries"]
+    assert [e["policy"] for e in entries] == ["rl:buyer", "rl:desk-sell"]
+    assert [e["sides"] for e in entries] == [["buy"], ["sell"]]
+    assert entries[0]["participation"] == [0.01, 0.25]
+    assert entries[0]["horizon_minutes"] == [5.0, 20.0]
+    assert all(len(e["sha256"]) == 64 for e in entries)

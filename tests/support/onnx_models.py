@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from models.actions import DEFAULT_ACTION_TABLE
 from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.task import TASK_RANGE_KEY
 
 
 def linear_policy(path: Path, weights: np.ndarray, bias: np.ndarray,
@@ -123,3 +124,21 @@ def v3_policy(path: Path, weights: np.ndarray, bias: np.ndarray,
     if task_range is not None:
         metadata[TASK_RANGE_KEY] = task_range
     return linear_policy(path, weights, bias, n_features=N_FEATURES_V3, metadata=metadata)
+
+
+SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "policy.onnx"
+
+
+def desk_book(folder: Path) -> Path:
+    """A policy book in ``folder``: buys to ``buyer.onnx`` (a buy-only constant model, 1-25%
+    of 20 shares/s over 5-20 minutes), sells to ``desk-sell.onnx`` (a copy of the shipped
+    model); the book's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "desk-sell.onnx").write_bytes(SHIPPED_POLICY.read_bytes())
+    buy_range = json.dumps({"sides": ["buy"], "participation": [0.01, 0.25],
+                            "horizon_seconds": [300.0, 1200.0], "volume_per_second": 20.0})
+    constant_action_policy(folder / "buyer.onnx", 0, {TASK_RANGE_KEY: buy_range})
+    book = folder / "book.yaml"
+    book.write_text("entries:\n  - model: buyer.onnx\n    sides: [buy]\n"
+                    "  - model: desk-sell.onnx\n    sides: [sell]\n")
+    return book

@@ -33,10 +33,10 @@ def test_yaml_file_and_environment_override(tmp_path: Path, monkeypatch: pytest.
      "greater than 0"),
     ("fix:\n  prot: 1\n", "fix.prot", "Extra inputs are not permitted"),
     ("mode: live\n", "mode 'live' needs store.kind 'redis'", ""),
-    ("policy:\n  model_path: book.yaml\n", "policy.model_path book.yaml is a policy book",
-     "the service runs one ONNX file"),
+    ("policy:\n  model_path: book.yaml\n  shadow: candidate.onnx\n",
+     "policy.model_path book.yaml is a policy book", "unset policy.shadow"),
     ("policy:\n  shadow: candidates.yml\n", "policy.shadow candidates.yml is a policy book",
-     "evaluate-grid"),
+     "a shadow is one ONNX file"),
 ])
 def test_invalid_values_name_the_field_and_what_is_allowed(tmp_path: Path, yaml_text: str,
                                                            field: str, hint: str) -> None:
@@ -45,6 +45,12 @@ def test_invalid_values_name_the_field_and_what_is_allowed(tmp_path: Path, yaml_
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert field in str(error.value) and hint in str(error.value)
+
+
+def test_a_policy_book_is_a_model_path(tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text("policy:\n  name: onnx\n  model_path: desk/book.yaml\n")
+    assert load_config(path).policy.model_path == Path("desk/book.yaml")
 
 
 def test_live_mode_with_redis_store_is_accepted(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from models.policy import ModelError, OnnxPolicy, OutsideTrainedRange
 from models.task import TASK_RANGE_KEY, TaskSampler, TrainedRange, range_from_metadata
 from models.task_features import N_TASK_FEATURES, task_descriptors
 from service.cli import main
-from tests.support.onnx_models import constant_action_policy
+from tests.support.onnx_models import constant_action_policy, desk_book
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models" / "artifacts" / "policy.onnx"
@@ -92,4 +92,39 @@ def test_run_submit_outside_the_range_exits_2_before_connecting(
     assert main(["run", "--config", str(config), "--submit", "buy:2000:GOOG:600"]) == 2
     err = capsys.readouterr().err
     assert "sell only, not buy" in err and "name a baseline" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("book_text", "submit", "problem"), [
+    (None, "sell:2000:GOOG:3600", "book.yaml has no model for this parent"),
+    ("entries:\n  - model: gone.onnx\n    sides: [buy]\n", "buy:2000:GOOG:600",
+     "gone.onnx does not exist"),
+])
+def test_run_submit_with_a_book_it_cannot_serve_exits_2_before_connecting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], book_text: str | None, submit: str,
+        problem: str) -> None:
+    book = desk_book(tmp_path / "desk")
+    if book_text is not None:
+        book.write_text(book_text)
+    config = tmp_path / "service.yaml"
+    config.write_text(f"instruments:\n  - symbol: GOOG\n    tick_size: '0.01'\n"
+                      f"policy:\n  name: onnx\n  model_path: {book}\n"
+                      f"risk:\n  limits_path: {ROOT / 'deploy/risk/limits.demo.yaml'}\n")
+    assert main(["run", "--config", str(config), "--submit", submit]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_service_whose_book_cannot_be_used_does_not_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    book = desk_book(tmp_path / "desk")
+    book.write_text("entries:\n  - model: buyer.onnx\n    sides: [sell]\n")
+    config = tmp_path / "service.yaml"
+    config.write_text(f"instruments:\n  - symbol: GOOG\n    tick_size: '0.01'\n"
+                      f"policy:\n  name: twap\n  model_path: {book}\n"
+                      f"risk:\n  limits_path: {ROOT / 'deploy/risk/limits.demo.yaml'}\n")
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "policy.model_path: policy book" in err and "buyer.onnx was not trained to sell" in err
     assert len(err.strip().splitlines()) == 1
