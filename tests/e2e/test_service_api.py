@@ -4,6 +4,7 @@ through the API cancels the working child orders at the venue."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -190,15 +191,22 @@ async def test_unknown_paths_and_methods_answer_json(
         assert status == 405 and "error" in body
 
 
+@contextlib.asynccontextmanager
+async def _onnx_service(tmp_path: Path, model_path: Path) -> AsyncIterator[Service]:
+    """A running service whose policy is ONNX, from ``model_path`` (a model or a book)."""
+    port = free_port()
+    config = service_config(
+        tmp_path, port,
+        policy=PolicyConfig(name="onnx", slice_seconds=30.0, model_path=model_path),
+        api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN}")))
+    async with running_service(scripted_venue(tmp_path, port), config) as running:
+        yield running
+
+
 async def test_the_rl_model_refuses_a_parent_it_was_not_trained_for(tmp_path: Path) -> None:
     """The shipped model sells about 17% of the volume over 10 minutes: a buy is refused in one
     line (400, outside_trained_range) unless the operator names a baseline."""
-    port = free_port()
-    shipped = SHIPPED_POLICY
-    config = service_config(
-        tmp_path, port, policy=PolicyConfig(name="onnx", slice_seconds=30.0, model_path=shipped),
-        api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN}")))
-    async with running_service(scripted_venue(tmp_path, port), config) as running:
+    async with _onnx_service(tmp_path, SHIPPED_POLICY) as running:
         assert running.api is not None and running.engine is not None
         orders = f"{running.api.url}/api/v1/orders"
         buy = {"symbol": "GOOG", "side": "buy", "quantity": 2000, "duration_seconds": 600}
@@ -221,11 +229,7 @@ async def test_a_policy_book_gives_each_parent_the_model_of_its_entry(tmp_path: 
     model, each parent under its model's name; a parent no entry covers is refused in one
     line; GET /api/v1/model lists the entries; each model's drift is watched apart."""
     book = desk_book(tmp_path / "desk")
-    port = free_port()
-    config = service_config(
-        tmp_path, port, policy=PolicyConfig(name="onnx", slice_seconds=30.0, model_path=book),
-        api=ApiConfig(port=0, tokens=SecretStr(f"ops=trade:{TOKEN}")))
-    async with running_service(scripted_venue(tmp_path, port), config) as running:
+    async with _onnx_service(tmp_path, book) as running:
         assert running.api is not None and running.engine is not None
         orders = f"{running.api.url}/api/v1/orders"
         order = {"symbol": "GOOG", "quantity": 2000, "duration_seconds": 600}
