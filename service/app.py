@@ -38,7 +38,7 @@ from service.config import ServiceConfig, StoreKind
 from service.engine import Engine
 from service.feeds import FeedSetupError, ServiceFeeds
 from service.kill_triggers import OperatorKill, RedisKillKey
-from service.live_policy import LivePolicies, book_policy_name
+from service.live_policy import LivePolicies, book_policy_name, checked
 from service.metrics import Metrics
 from service.oversight.model_slots import ModelSlots
 from service.oversight.monitor import ExpectedCost, Oversight
@@ -432,11 +432,11 @@ class Service:
                policy: ExecutionPolicy | None = None, limit_price: int | None = None) \
             -> tuple[ParentOrder, asyncio.Event]:
         """Work a parent order from now (event time) for ``duration_s`` of market time, with
-        ``policy``, or the configured one (:class:`service.live_policy.LivePolicies`, which
-        refuses a parent the RL model was not trained for). A policy passed in is the caller's
-        choice, taken as it is."""
+        ``policy`` or the configured one (:class:`service.live_policy.LivePolicies`); an RL
+        model refuses a parent it was not trained for (OutsideTrainedRange)."""
         assert self.engine is not None
-        chosen = policy or self.policies.for_parent(side, qty, duration_s)
+        chosen = checked(policy, side, qty, duration_s) if policy is not None else \
+            self.policies.for_parent(side, qty, duration_s)
         start = self.engine.market_now_ns()
         parent = ParentOrder(f"P{uuid.uuid4().hex[:12]}", symbol, side, qty, start,
                              start + int(duration_s * 1e9), chosen.name, limit_price)

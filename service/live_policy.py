@@ -40,6 +40,15 @@ def book_policy_name(model: Path) -> str:
     return f"{RL_NAME}:{model.stem}"
 
 
+def checked(policy: ExecutionPolicy, side: Side, qty: int,
+            duration_s: float) -> ExecutionPolicy:
+    """``policy``, if it may work the parent: an ONNX model only parents like those it was
+    trained on (OutsideTrainedRange otherwise); the baselines work any."""
+    if isinstance(policy, OnnxPolicy):
+        policy.check_parent(int(side), qty, duration_s)
+    return policy
+
+
 class LivePolicies:
     """The policies new and recovered parents get. ``name`` is the configured policy,
     ``model_path`` the configured model file or book, ``live_path`` the live model file now
@@ -60,10 +69,8 @@ class LivePolicies:
         if name == "onnx" and self.book is not None:
             model = self.book.model_for(int(side), qty, duration_s)
             return OnnxPolicy(model, name=book_policy_name(model))
-        policy = make_policy(name, self._live_path(), urgency=urgency)
-        if isinstance(policy, OnnxPolicy):  # the baselines work any parent
-            policy.check_parent(int(side), qty, duration_s)
-        return policy
+        return checked(make_policy(name, self._live_path(), urgency=urgency), side, qty,
+                       duration_s)
 
     def for_recovered(self, parent: ParentOrder) -> ExecutionPolicy:
         """The policy ``parent`` was worked by, built again; TWAP when it cannot be."""
