@@ -37,7 +37,12 @@ from service.commands.evaluate import (
     results_key,
 )
 from service.commands.output import output_console, print_error
-from service.evaluation.compare import paired_difference, policy_stats, run_evaluation
+from service.evaluation.compare import (
+    paired_difference,
+    paired_std_difference,
+    policy_stats,
+    run_evaluation,
+)
 from service.evaluation.decisions import RecordingPolicy
 from service.evaluation.grid import (
     GridCell,
@@ -95,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
             stats = [policy_stats(name, rows) for name, rows in results.items()]
             diffs = [paired_difference(results["rl"], results[base]) for base in results
                      if base != "rl"]
+            std_diffs = [paired_std_difference(results["rl"], results[base])
+                         for base in results if base != "rl" and len(market.episodes) > 1]
             verdict = judge(next(s for s in stats if s.name == "rl"),
-                            [s for s in stats if s.name != "rl"], diffs)
+                            [s for s in stats if s.name != "rl"], diffs, std_diffs)
             cells.append(GridCell(spec.side.name.lower(), _share(spec.qty, spec.horizon_s, market),
                                   spec.qty, data, len(market.episodes), stats, diffs, verdict,
                                   rl.record()))

@@ -123,13 +123,38 @@ def policy_stats(name: str, results: Sequence[EpisodeResult]) -> PolicyStats:
 def paired_difference(policy: Sequence[EpisodeResult], baseline: Sequence[EpisodeResult],
                       seed: int = 0) -> PairedDifference:
     """Mean of ``policy - baseline`` over the same episodes, with a bootstrap 95% interval."""
-    if [r.seed for r in policy] != [r.seed for r in baseline]:
-        raise ValueError("paired differences need the same episodes in the same order")
-    diffs = np.array([p.shortfall_bps - b.shortfall_bps for p, b in zip(policy, baseline,
-                                                                           strict=True)])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(diffs), size=(BOOTSTRAP_RESAMPLES, len(diffs)))
-    means = diffs[picks].mean(axis=1)
+    ours, theirs = _paired(policy, baseline)
+    diffs = ours - theirs
+    means = diffs[_resamples(len(diffs), seed)].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return PairedDifference(policy[0].policy, baseline[0].policy, float(diffs.mean()),
                             float(low), float(high))
+
+
+def paired_std_difference(policy: Sequence[EpisodeResult], baseline: Sequence[EpisodeResult],
+                          seed: int = 0) -> PairedDifference:
+    """``policy``'s shortfall std minus ``baseline``'s over the same episodes (timing risk),
+    with a bootstrap 95% interval: each resample draws the same episodes for both, so a
+    market that moves both costs alike moves both stds alike. Needs two episodes or more."""
+    ours, theirs = _paired(policy, baseline)
+    if len(ours) < 2:
+        raise ValueError("a standard deviation needs two episodes or more")
+    picks = _resamples(len(ours), seed)
+    stds = ours[picks].std(axis=1, ddof=1) - theirs[picks].std(axis=1, ddof=1)
+    low, high = np.percentile(stds, [2.5, 97.5])
+    return PairedDifference(policy[0].policy, baseline[0].policy,
+                            float(ours.std(ddof=1) - theirs.std(ddof=1)), float(low),
+                            float(high))
+
+
+def _paired(policy: Sequence[EpisodeResult],
+            baseline: Sequence[EpisodeResult]) -> tuple[np.ndarray, np.ndarray]:
+    if [r.seed for r in policy] != [r.seed for r in baseline]:
+        raise ValueError("paired differences need the same episodes in the same order")
+    return (np.array([r.shortfall_bps for r in policy]),
+            np.array([r.shortfall_bps for r in baseline]))
+
+
+def _resamples(n: int, seed: int) -> np.ndarray:
+    """:data:`BOOTSTRAP_RESAMPLES` draws of ``n`` episode indices, with replacement."""
+    return np.random.default_rng(seed).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))

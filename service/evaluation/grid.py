@@ -16,7 +16,8 @@ from service.evaluation.results_page import summary_json
 from service.evaluation.verdict import MARGIN_BPS, MEAN_RATIO, RATIO_FLOOR_BPS, Verdict
 
 COLUMNS = ("side", "participation", "qty", "rl mean", "best baseline (mean)", "ratio (goal)",
-           "worst paired 95% CI", "std / best's std", "denials", "verdict")
+           "worst paired 95% CI", "std / best's std [95% CI of rl - best]", "denials",
+           "verdict")
 # Whole headers and numbers; the other columns fold a long name rather than cut it.
 SHORT_COLUMNS = ("side", "participation", "qty", "rl mean", "denials")
 
@@ -69,9 +70,17 @@ def grid_rows(cells: Sequence[GridCell]) -> list[list[str]]:
             c.side, f"{c.participation:.1%}", f"{c.qty:,}", f"{rl.is_bps_mean:.2f}",
             f"{v.best.name} ({v.best.is_bps_mean:.2f})", ratio,
             f"[{v.worst.ci_low_bps:+.2f}, {v.worst.ci_high_bps:+.2f}] {v.worst.baseline}",
-            f"{rl.is_bps_std:.2f} / {v.best.is_bps_std:.2f}", str(rl.risk_denials),
+            _std_cell(rl.is_bps_std, v), str(rl.risk_denials),
             "pass" if v.passed else f"fail ({', '.join(v.failed)})"])
     return rows
+
+
+def _std_cell(rl_std: float, verdict: Verdict) -> str:
+    timing = next(c for c in verdict.criteria if c.name == "timing_risk")
+    cell = f"{rl_std:.2f} / {verdict.best.is_bps_std:.2f}"
+    if timing.ci95 is not None:
+        cell += f" [{timing.ci95[0]:+.2f}, {timing.ci95[1]:+.2f}]"
+    return cell
 
 
 DECISION_COLUMNS = ("side", "participation", "decisions", "most chosen actions",
@@ -119,7 +128,9 @@ def grid_markdown(cells: Sequence[GridCell], data: str, command: str) -> str:
         "positive; every parent on the same episodes. The goal, per parent: rl's mean at most "
         f"{MEAN_RATIO:g} x the best baseline's (where that is below {RATIO_FLOOR_BPS:g} bps, at "
         f"least {MARGIN_BPS:g} bps below it), the paired 95% interval of rl minus each baseline "
-        "below zero, rl's std (timing risk) at most the best baseline's, no risk denials. "
+        "below zero, rl's std (timing risk) at most the best baseline's (judged on the values; "
+        "beside them the paired bootstrap 95% interval of rl's std minus the best's), no risk "
+        "denials. "
         f"**{passed} of {len(cells)} parents pass.**",
         "",
         "| " + " | ".join(COLUMNS) + " |",

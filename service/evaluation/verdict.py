@@ -8,7 +8,9 @@ Four criteria, each passed or failed on its own (in bps of arrival notional, a c
   :data:`MARGIN_BPS` below it;
 - paired: the upper bound of the paired 95% interval of ``rl - baseline`` below zero against
   every baseline (rl cost less, episode by episode, beyond the noise);
-- timing risk: rl's shortfall standard deviation at most the best baseline's;
+- timing risk: rl's shortfall standard deviation at most the best baseline's. Judged on the
+  point values, as the goal states it; beside it, when given, the paired bootstrap 95% interval
+  of rl's std minus the best baseline's says how far the episodes settle the comparison;
 - risk denials: none of rl's orders denied by the risk overlay.
 """
 
@@ -31,10 +33,14 @@ class Criterion:
     value: float
     target: float
     rule: str
+    ci95: tuple[float, float] | None = None  # of value - target, where one was measured
 
     def as_json(self) -> dict[str, object]:
-        return {"pass": self.passed, "value": self.value, "target": self.target,
-                "rule": self.rule}
+        answer: dict[str, object] = {"pass": self.passed, "value": self.value,
+                                     "target": self.target, "rule": self.rule}
+        if self.ci95 is not None:
+            answer["ci95_of_difference"] = list(self.ci95)
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +67,25 @@ class Verdict:
 
 
 def judge(rl: PolicyStats, baselines: Sequence[PolicyStats],
-          diffs: Sequence[PairedDifference]) -> Verdict:
-    """The verdict on ``rl`` against ``baselines``, given ``rl - baseline`` for each of them."""
+          diffs: Sequence[PairedDifference],
+          std_diffs: Sequence[PairedDifference] = ()) -> Verdict:
+    """The verdict on ``rl`` against ``baselines``, given ``rl - baseline`` for each of them
+    (and, optionally, rl's std minus each baseline's, whose interval goes beside the timing
+    risk criterion)."""
     if not baselines:
         raise ValueError("a verdict needs at least one baseline")
     if sorted(d.baseline for d in diffs) != sorted(b.name for b in baselines):
         raise ValueError("a verdict needs the paired difference against every baseline")
     best = min(baselines, key=lambda b: b.is_bps_mean)
     worst = max(diffs, key=lambda d: d.ci_high_bps)
+    timing = next((d for d in std_diffs if d.baseline == best.name), None)
     return Verdict(best, worst, (
         mean_criterion(rl.is_bps_mean, best.is_bps_mean),
         Criterion("paired", worst.ci_high_bps < 0, worst.ci_high_bps, 0.0,
                   f"95% CI upper bound < 0 against every baseline (worst: {worst.baseline})"),
         Criterion("timing_risk", rl.is_bps_std <= best.is_bps_std, rl.is_bps_std,
-                  best.is_bps_std, f"std <= {best.name}'s"),
+                  best.is_bps_std, f"std <= {best.name}'s",
+                  None if timing is None else (timing.ci_low_bps, timing.ci_high_bps)),
         Criterion("risk_denials", rl.risk_denials == 0, float(rl.risk_denials), 0.0,
                   "no risk denials"),
     ))

@@ -56,6 +56,13 @@ def test_a_replayed_grid_judges_every_side_and_size_on_the_same_windows(
         assert verdict["pass"] == all(c["pass"] for c in verdict["criteria"].values())
         means = {name: s["is_bps_mean"] for name, s in cell["policies"].items() if name != "rl"}
         assert verdict["best_baseline"] == min(means, key=lambda name: means[name])
+        # Timing risk judged on the two stds, the paired interval of their difference beside.
+        timing = verdict["criteria"]["timing_risk"]
+        stds = {name: s["is_bps_std"] for name, s in cell["policies"].items()}
+        assert (timing["value"], timing["target"]) == (stds["rl"],
+                                                       stds[verdict["best_baseline"]])
+        low, high = timing["ci95_of_difference"]
+        assert low <= high and timing["pass"] == (stds["rl"] <= timing["target"])
         # What rl did: the one action it knows, and parents done more as the horizon passes.
         decisions = cell["rl_decisions"]
         assert decisions["decisions"] > 0 and decisions["shares"] == {"rest_near x1": 1.0}

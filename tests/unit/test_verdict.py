@@ -1,8 +1,10 @@
 """The product goal's verdict on one parent, on constructed statistics."""
 
+import numpy as np
 import pytest
 
-from service.evaluation.compare import PairedDifference, PolicyStats
+from service.evaluation.backtest import EpisodeResult
+from service.evaluation.compare import PairedDifference, PolicyStats, paired_std_difference
 from service.evaluation.verdict import judge
 
 
@@ -64,3 +66,39 @@ def test_every_baseline_needs_its_paired_difference() -> None:
         judge(_stats("rl", 1.0), BASELINES, CLEAR_WIN[:1])
     with pytest.raises(ValueError, match="at least one baseline"):
         judge(_stats("rl", 1.0), [], [])
+
+
+def _episodes(policy: str, shortfalls: list[float]) -> list[EpisodeResult]:
+    return [EpisodeResult(policy, seed, 100, 100, 10_000.0, bps, 0.0, 1, 0)
+            for seed, bps in enumerate(shortfalls)]
+
+
+def test_the_std_difference_is_paired_and_its_interval_brackets_it() -> None:
+    rng = np.random.default_rng(3)
+    market = rng.normal(0.0, 5.0, 60)  # what every policy's episode shares
+    baseline = _episodes("twap", list(market + rng.normal(0.0, 1.0, 60)))
+    wider = _episodes("rl", list(1.5 * market + rng.normal(0.0, 1.0, 60)))
+    diff = paired_std_difference(wider, baseline)
+    ours = np.std([r.shortfall_bps for r in wider], ddof=1)
+    theirs = np.std([r.shortfall_bps for r in baseline], ddof=1)
+    assert diff.mean_bps == pytest.approx(ours - theirs)
+    assert 0.0 < diff.ci_low_bps < diff.mean_bps < diff.ci_high_bps  # clearly wider
+    # Identical shortfalls: no difference, in any resample.
+    same = paired_std_difference(baseline, _episodes("rl", [r.shortfall_bps for r in baseline]))
+    assert same.mean_bps == 0.0 and same.ci_low_bps == same.ci_high_bps == 0.0
+    with pytest.raises(ValueError, match="same episodes"):
+        paired_std_difference(wider[1:], baseline[:-1])
+    with pytest.raises(ValueError, match="two episodes"):
+        paired_std_difference(wider[:1], baseline[:1])
+
+
+def test_the_timing_risk_criterion_carries_the_interval_against_the_best_baseline() -> None:
+    std_diffs = [_diff("twap", -9.0, -8.0), _diff("almgren_chriss_alpha", -0.4, 1.1)]
+    verdict = judge(_stats("rl", 6.8, std=3.2), BASELINES, CLEAR_WIN, std_diffs)
+    timing = next(c for c in verdict.criteria if c.name == "timing_risk")
+    # Judged on the values (3.2 against 3.0), the interval beside it, against the best.
+    assert not timing.passed and timing.ci95 == (-0.4, 1.1)
+    assert timing.as_json()["ci95_of_difference"] == [-0.4, 1.1]
+    plain = judge(_stats("rl", 6.8, std=3.2), BASELINES, CLEAR_WIN)
+    assert "ci95_of_difference" not in next(
+        c for c in plain.criteria if c.name == "timing_risk").as_json()
