@@ -13,27 +13,44 @@ existing file without touching its weights:
 The references come from simulated episodes on the training market (``--sim``, the training
 configuration's ``market_params``) drawn from training seeds (below
 ``models.training_config.EVALUATION_SEED_BASE``), worked through the live engine as in
-``execagent evaluate``: every decision's 12 features and the chosen action kind. The expected
-cost is the caller's, from the model card (docs/model-card.md: the replay row).
+``execagent evaluate``: every decision's features, in the observation version the model was
+built for (12 in ``execagent-obs-v1``, 13 with the price signal in v2, 16 with the parent's task
+in v3), and the chosen action kind. A model that observes the price signal is shown the one
+``--signal`` computes, as live. A model of many parents (v3) works parents drawn from its
+trained range (side, participation, horizon; its metadata), as training drew them; the others
+work the training configuration's one parent. The expected cost is the caller's, from the model
+card (docs/model-card.md: the replay row).
 
-Exit codes: 0 written, 2 a usage problem (no such file, a model for other features).
+Exit codes: 0 written, 2 a usage problem (no such file, a model for other features, an episode
+the engine could not run), each one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, field
+import random
 from decimal import Decimal
 from pathlib import Path
 
 from core.domain import Instrument, Side
 from models.actions import Action
 from models.drift import categorical_reference, continuous_reference
-from models.features import FEATURES
+from models.features import (
+    FEATURE_SPEC_ID,
+    FEATURE_SPEC_V2_ID,
+    FEATURE_SPEC_V3_ID,
+    FEATURES,
+    FEATURES_V2,
+    FEATURES_V3,
+)
+from models.observation import observes_signal
 from models.policy import DecisionContext, ModelError, OnnxPolicy
-from models.training_config import TrainConfigError, load_train_config
+from models.signal import SignalModel
+from models.task import TaskSampler
+from models.training_config import EpisodeConfig, TrainConfigError, load_train_config
 from risk.limits import load_limits
+from service.commands.evaluate import DEFAULT_SIGNAL
 from service.commands.output import output_console, print_error
 from service.evaluation.backtest import EpisodeSpec, run_episode
 from service.metrics import Metrics
@@ -44,6 +61,8 @@ from sim.flow import StochasticFlow
 
 SIM_START_NS = 1_340_280_000 * 10**9
 REFERENCE_SEED_BASE = 7 * 1_000_003  # training's seed * 1_000_003 + k (configs/train.yaml)
+FEATURE_NAMES = {FEATURE_SPEC_ID: FEATURES, FEATURE_SPEC_V2_ID: FEATURES_V2,
+                 FEATURE_SPEC_V3_ID: FEATURES_V3}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,28 +76,46 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--limits", type=Path, default=Path("deploy/risk/limits.demo.yaml"))
     r.add_argument("--expected-shortfall-bps", type=float, default=None)
     r.add_argument("--expected-std-bps", type=float, default=None)
+    r.add_argument("--signal", type=Path, default=DEFAULT_SIGNAL,
+                   help="the price-signal model a model that observes it is shown "
+                        f"(default {DEFAULT_SIGNAL})")
     r.set_defaults(func=run_reference)
 
 
-@dataclass(slots=True)
-class Recording:
-    """The policy, recording what it saw and chose."""
+class Recording(OnnxPolicy):
+    """An ONNX policy that records what it saw and chose. The engine sees an
+    :class:`OnnxPolicy` (its observation version, trained range and decision interval), so it
+    is observed and asked as live."""
 
-    policy: OnnxPolicy
-    name: str = "rl"
-    features: list[list[float]] = field(default_factory=list)
-    kinds: list[int] = field(default_factory=list)
-
-    @property
-    def decision_interval_s(self) -> float:
-        """The model's own pace: the reference holds the decisions the engine asks it for."""
-        return self.policy.decision_interval_s
+    def __init__(self, path: str | Path, name: str = "rl") -> None:
+        super().__init__(path, name)
+        self.features: list[list[float]] = []
+        self.kinds: list[int] = []
 
     def act(self, ctx: DecisionContext) -> Action:
-        action = self.policy.act(ctx)
+        action = super().act(ctx)
         self.features.append([float(v) for v in ctx.obs])
         self.kinds.append(int(action.kind))
         return action
+
+
+def reference_parents(policy: OnnxPolicy, episode: EpisodeConfig,
+                      episodes: int) -> list[EpisodeSpec]:
+    """The parents the reference episodes work: drawn from the model's trained range for a
+    model of many parents (v3), the configuration's one parent otherwise."""
+    def spec(side: int, qty: int, horizon_s: float) -> EpisodeSpec:
+        return EpisodeSpec("GOOG", Side(side), qty, horizon_s, episode.slice_seconds,
+                           episode.warmup_seconds, episode.horizon_grace_seconds,
+                           episode.max_child_qty)
+
+    if policy.feature_spec_id != FEATURE_SPEC_V3_ID:
+        return [spec(episode.side_sign, episode.qty, episode.horizon_seconds)] * episodes
+    trained = policy.trained_range()
+    sampler = TaskSampler(tuple(1 if side == "buy" else -1 for side in trained.sides),
+                          trained.participation, trained.horizon_s, trained.volume_per_s)
+    rng = random.Random(REFERENCE_SEED_BASE)
+    return [spec(task.side, task.qty, task.horizon_s)
+            for task in (sampler.draw(rng) for _ in range(episodes))]
 
 
 def run_reference(args: argparse.Namespace) -> int:
@@ -93,26 +130,30 @@ def run_reference(args: argparse.Namespace) -> int:
                     "--expected-shortfall-bps and --expected-std-bps go together")
         return 2
     try:
-        recording = Recording(OnnxPolicy(args.model))
+        recording = Recording(args.model)
         config = load_train_config(args.config)
         params = load_flow_params(args.sim)
         limits = load_limits(args.limits)
+        signal_model = SignalModel(args.signal) if observes_signal(recording) else None
+        parents = reference_parents(recording, config.episode, args.episodes)
     except (ModelError, TrainConfigError, OSError, ValueError) as exc:
         print_error(f"execagent reference: {exc}")
         return 2
-    episode = config.episode
-    spec = EpisodeSpec("GOOG", Side(episode.side_sign), episode.qty, episode.horizon_seconds,
-                       episode.slice_seconds, episode.warmup_seconds,
-                       episode.horizon_grace_seconds, episode.max_child_qty)
     metrics = Metrics()
-    for k in range(args.episodes):
+    latency_ns = int(config.episode.latency_ms * 1e6)
+    for k, spec in enumerate(parents):
         exchange = SimExchange("GOOG", StochasticFlow(params, seed=REFERENCE_SEED_BASE + k),
-                               SIM_START_NS, int(episode.latency_ms * 1e6))
-        run_episode(recording, exchange, spec, Instrument("GOOG", Decimal("0.01")), limits,
-                    metrics, k)
+                               SIM_START_NS, latency_ns)
+        try:
+            run_episode(recording, exchange, spec, Instrument("GOOG", Decimal("0.01")), limits,
+                        metrics, k, signal_model=signal_model)
+        except RuntimeError as exc:  # the engine failed on events: the log has each one
+            print_error(f"execagent reference: {exc}")
+            return 2
     columns = list(zip(*recording.features, strict=True))
+    names = FEATURE_NAMES[recording.feature_spec_id]
     reference = {"features": {name: continuous_reference(list(columns[i]))
-                              for i, (name, _) in enumerate(FEATURES)},
+                              for i, (name, _) in enumerate(names)},
                  "outputs": {"action_kind": categorical_reference(recording.kinds, 4)},
                  "source": f"{args.episodes} simulated episodes on {args.sim.name}, training "
                            f"seeds {REFERENCE_SEED_BASE}+k, {len(recording.kinds)} decisions"}

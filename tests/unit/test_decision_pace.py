@@ -125,7 +125,7 @@ def test_the_engine_and_the_shadow_each_keep_their_own_models_pace(tmp_path: Pat
 
 
 def test_the_model_reference_records_the_decisions_the_engine_asks_for(tmp_path: Path) -> None:
-    policy = Recording(OnnxPolicy(_waiting_model(tmp_path / "paced.onnx", 1.0)))
+    policy = Recording(_waiting_model(tmp_path / "paced.onnx", 1.0))
     engine, _ = _engine()
     engine.submit(_parent("P1"), policy)
     for tick in _ticks():
