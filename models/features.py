@@ -284,6 +284,12 @@ OBSERVATION_SPECS: dict[str, tuple[str, int]] = {
     FEATURE_SPEC_V3_ID: (FEATURE_SPEC_V3_HASH, N_FEATURES_V3),
 }
 """Observation version -> (its hash, its width): the versions this code can build."""
+OBSERVATION_FEATURES: dict[str, tuple[tuple[str, str], ...]] = {
+    FEATURE_SPEC_ID: FEATURES,
+    FEATURE_SPEC_V2_ID: FEATURES_V2,
+    FEATURE_SPEC_V3_ID: FEATURES_V3,
+}
+"""Observation version -> its features (name, description), in the observation's order."""
 WITH_SIGNAL: frozenset[str] = frozenset({FEATURE_SPEC_V2_ID, FEATURE_SPEC_V3_ID})
 """The versions that hold the price signal: a policy on one needs the signal model."""
 

@@ -16,6 +16,7 @@ PolicyName = Literal["twap", "twap_passive", "vwap", "almgren_chriss", "almgren_
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
 BASELINE_NAMES: tuple[str, ...] = tuple(name for name in POLICY_NAMES if name != "onnx")
 
+RL_NAME = "rl"  # what an ONNX policy's parents, metrics and results call it
 BOOK_SUFFIXES = (".yaml", ".yml")
 
 

@@ -40,6 +40,7 @@ from core.depth_book import DepthBook
 from core.domain import ParentOrder
 from models.actions import WAIT, Action, ActionKind
 from models.features import FEATURE_SPEC_ID, FEATURE_SPEC_V3_ID, OBSERVATION_SPECS
+from models.names import RL_NAME
 from models.onnx_session import InvalidOnnxModel, single_thread_session
 from models.task import TrainedRange, range_from_metadata
 
@@ -105,7 +106,7 @@ class OnnxPolicy:
     """A policy exported to ONNX, run with ONNX Runtime on one thread
     (:mod:`models.onnx_session`)."""
 
-    def __init__(self, path: str | Path, name: str = "rl") -> None:
+    def __init__(self, path: str | Path, name: str = RL_NAME) -> None:
         self.name = name
         self.path = Path(path)
         if not self.path.is_file():

@@ -29,6 +29,7 @@ the entry model's training market unless the caller names the symbol's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,10 +57,12 @@ class _Book(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class BookEntry:
-    """One entry: the model file and the parents it works."""
+    """One entry: the model file, the parents it works, and the model's metadata as read when
+    the book was (its card, its drift references)."""
 
     model: Path
     covers: TrainedRange
+    metadata: Mapping[str, str]
 
 
 class PolicyBook:
@@ -85,7 +88,8 @@ class PolicyBook:
         where = f"policy book {self.path}, entry {index + 1}"
         model = entry.model if entry.model.is_absolute() else self.path.parent / entry.model
         try:
-            trained = OnnxPolicy(model).trained_range()
+            policy = OnnxPolicy(model)
+            trained = policy.trained_range()
         except ModelError as exc:
             raise ModelError(f"{where}: {exc}") from exc
         untrained = sorted(set(entry.sides) - set(trained.sides))
@@ -96,7 +100,8 @@ class PolicyBook:
         horizon_s = _within(where, "horizon_minutes", entry.horizon_minutes,
                             trained.horizon_s, 60.0)
         return BookEntry(model, TrainedRange(tuple(entry.sides), participation, horizon_s,
-                                             trained.volume_per_s, f"{where} ({model.name})"))
+                                             trained.volume_per_s, f"{where} ({model.name})"),
+                         policy.metadata)
 
     def model_for(self, side: int, qty: int, horizon_s: float,
                   volume_per_s: float | None = None) -> Path:

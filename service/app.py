@@ -206,8 +206,7 @@ class Service:
         book = self.policies.book
         if book is not None:
             for entry in book.entries:
-                model = OnnxPolicy(entry.model, name=book_policy_name(entry.model))
-                oversight.watch_policy(model.name, model.metadata,
+                oversight.watch_policy(book_policy_name(entry.model), entry.metadata,
                                        role=f"policy:{entry.model.stem}")
             return
         try:

@@ -24,19 +24,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.domain import ParentOrder, Side
-from models.names import is_book
+from models.names import RL_NAME, is_book
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
 from models.policy_book import PolicyBook
 from models.registry import make_policy
 
 log = logging.getLogger(f"execagent.{__name__}")
 
-RL_NAME = "rl"  # what a live ONNX policy is called; a book's entries are "rl:<stem>"
 FALLBACK = "twap"  # what a recovered parent resumes with when its policy cannot be built
 
 
 def book_policy_name(model: Path) -> str:
-    """The name a book entry's model works its parents under."""
+    """The name a book entry's model works its parents under (a single live model's is
+    ``rl``)."""
     return f"{RL_NAME}:{model.stem}"
 
 

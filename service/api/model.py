@@ -69,8 +69,7 @@ def model_info(policy: str, model_path: Path) -> ModelInfo:
 
 def _entry_info(entry: BookEntry) -> BookEntryInfo:
     """A book entry as :class:`BookEntryInfo` says it (the book checked its model already)."""
-    covers = entry.covers
-    metadata = OnnxPolicy(entry.model).metadata
+    covers, metadata = entry.covers, entry.metadata
     return BookEntryInfo(
         policy=book_policy_name(entry.model), path=str(entry.model),
         sha256=hashlib.sha256(entry.model.read_bytes()).hexdigest(),

@@ -36,14 +36,8 @@ from pathlib import Path
 from core.domain import Instrument, Side
 from models.actions import Action
 from models.drift import categorical_reference, continuous_reference
-from models.features import (
-    FEATURE_SPEC_ID,
-    FEATURE_SPEC_V2_ID,
-    FEATURE_SPEC_V3_ID,
-    FEATURES,
-    FEATURES_V2,
-    FEATURES_V3,
-)
+from models.features import FEATURE_SPEC_V3_ID, OBSERVATION_FEATURES
+from models.names import RL_NAME
 from models.observation import observes_signal
 from models.policy import DecisionContext, ModelError, OnnxPolicy
 from models.signal import SignalModel
@@ -61,8 +55,6 @@ from sim.flow import StochasticFlow
 
 SIM_START_NS = 1_340_280_000 * 10**9
 REFERENCE_SEED_BASE = 7 * 1_000_003  # training's seed * 1_000_003 + k (configs/train.yaml)
-FEATURE_NAMES = {FEATURE_SPEC_ID: FEATURES, FEATURE_SPEC_V2_ID: FEATURES_V2,
-                 FEATURE_SPEC_V3_ID: FEATURES_V3}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,7 +79,7 @@ class Recording(OnnxPolicy):
     :class:`OnnxPolicy` (its observation version, trained range and decision interval), so it
     is observed and asked as live."""
 
-    def __init__(self, path: str | Path, name: str = "rl") -> None:
+    def __init__(self, path: str | Path, name: str = RL_NAME) -> None:
         super().__init__(path, name)
         self.features: list[list[float]] = []
         self.kinds: list[int] = []
@@ -151,7 +143,7 @@ def run_reference(args: argparse.Namespace) -> int:
             print_error(f"execagent reference: {exc}")
             return 2
     columns = list(zip(*recording.features, strict=True))
-    names = FEATURE_NAMES[recording.feature_spec_id]
+    names = OBSERVATION_FEATURES[recording.feature_spec_id]
     reference = {"features": {name: continuous_reference(list(columns[i]))
                               for i, (name, _) in enumerate(names)},
                  "outputs": {"action_kind": categorical_reference(recording.kinds, 4)},

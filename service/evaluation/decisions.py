@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.domain import ParentOrder
 from models.actions import Action
+from models.names import RL_NAME
 from models.policy import DecisionContext, OnnxPolicy
 
 MARKS = (0.25, 0.5, 0.75)
@@ -34,7 +35,7 @@ class RecordingPolicy(OnnxPolicy):
     :class:`OnnxPolicy` (the same output checks, decision interval and trained range), so the
     evaluation is the one it would be without the record."""
 
-    def __init__(self, path: str | Path, name: str = "rl") -> None:
+    def __init__(self, path: str | Path, name: str = RL_NAME) -> None:
         super().__init__(path, name)
         self.chosen: Counter[int | None] = Counter()  # action index (None: not finite)
         # By the parent object: an evaluation's episodes may reuse a parent id; each _Progress
