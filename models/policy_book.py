@@ -29,6 +29,7 @@ the entry model's training market unless the caller names the symbol's.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,23 +58,30 @@ class _Book(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class BookEntry:
-    """One entry: the model file, the parents it works, and the model's metadata as read when
-    the book was (its card, its drift references)."""
+    """One entry: the model file, the parents it works, and the model's metadata and sha256 as
+    read when the book was (its card, its drift references)."""
 
     model: Path
     covers: TrainedRange
     metadata: Mapping[str, str]
+    sha256: str
 
 
 class PolicyBook:
-    """The book at ``path``, every model loaded and checked against its entry once."""
+    """The book at ``path``, every model loaded and checked against its entry once;
+    ``sha256`` of the book's file as read."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
-            raw = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_bytes()
+            self.sha256 = hashlib.sha256(text).hexdigest()
+            raw = yaml.safe_load(text.decode("utf-8"))
         except OSError as exc:
             raise ModelError(f"policy book {self.path} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ModelError(f"policy book {self.path} is not UTF-8 text: {exc.reason} at byte "
+                             f"{exc.start}") from exc
         except yaml.YAMLError as exc:
             raise ModelError(f"policy book {self.path} is not valid YAML: "
                              f"{yaml_problem(exc)}") from exc
@@ -90,6 +98,9 @@ class PolicyBook:
         try:
             policy = OnnxPolicy(model)
             trained = policy.trained_range()
+            sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ModelError(f"{where}: {model}: {exc.strerror}") from exc
         except ModelError as exc:
             raise ModelError(f"{where}: {exc}") from exc
         untrained = sorted(set(entry.sides) - set(trained.sides))
@@ -101,7 +112,7 @@ class PolicyBook:
                             trained.horizon_s, 60.0)
         return BookEntry(model, TrainedRange(tuple(entry.sides), participation, horizon_s,
                                              trained.volume_per_s, f"{where} ({model.name})"),
-                         policy.metadata)
+                         policy.metadata, sha256)
 
     def model_for(self, side: int, qty: int, horizon_s: float,
                   volume_per_s: float | None = None) -> Path:

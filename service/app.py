@@ -341,7 +341,8 @@ class Service:
             routes = [risk_routes,
                       OrderRoutes(self.engine, self.instruments, self._submit_from_api,
                                   self._tokens, self.metrics),
-                      ModelRoutes(policy_cfg.name, self.slots, self._tokens, self.metrics)]
+                      ModelRoutes(policy_cfg.name, self.slots, self._tokens, self.metrics,
+                                 self.policies.book)]
             for group in routes:
                 group.audit = self.journal
             self.api = ApiServer(build_app(self.metrics, self._health, routes, self._readiness),

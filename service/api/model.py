@@ -3,8 +3,10 @@
 Why the sha256 and the metadata: after a retraining, "which model is this service running?"
 must have an answer that does not depend on a file name. The service builds the policy afresh
 for each parent order from the configured path, so the answer describes the file as it is now;
-it is cached per file version (path, size, modification time) and computed off the event loop,
-since loading an ONNX model takes milliseconds the engine should not wait for.
+it is cached per file version (path, size, modification time; for a policy book, its models'
+files) and computed off the event loop, since loading an ONNX model takes milliseconds the
+engine should not wait for. A book is described as the service read it at start: it picks by
+that book until it restarts, and loads each entry's model file afresh per parent.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Literal
 from aiohttp import web
 
 from models.names import is_book
-from models.policy import OnnxPolicy
+from models.policy import ModelError, OnnxPolicy
 from models.policy_book import BookEntry, PolicyBook
 from service.api.auth import Principal, Tokens
 from service.api.routes import OperatorRoutes, reply
@@ -32,24 +34,27 @@ _FIELDS = ("feature_spec_id", "feature_spec_hash", "algorithm", "training_data",
            "git_commit", "trained_at")
 
 
-def model_info(policy: str, model_path: Path) -> ModelInfo:
+def model_info(policy: str, model_path: Path, book: PolicyBook | None = None) -> ModelInfo:
     """What :class:`ModelInfo` says of ``policy``; a model file that cannot be used is
     described with the problem named, never raised: the service runs, and orders naming the
-    policy are refused with the same message."""
+    policy are refused with the same message. ``book``: the policy book the service read at
+    start, which it picks by until it restarts (without it, the book file as it is now)."""
     if policy != "onnx":
         return ModelInfo(policy=policy, kind="baseline")
     info = ModelInfo(policy=policy, kind="book" if is_book(model_path) else "onnx",
                      path=str(model_path))
+    if info.kind == "book":
+        try:
+            book = book or PolicyBook(model_path)
+            info.sha256 = book.sha256
+            info.entries = [_entry_info(entry) for entry in book.entries]
+        except ValueError as exc:  # ModelError: the book, or one of its models, is unusable
+            info.problem = str(exc)
+        return info
     try:
         info.sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
     except OSError as exc:
         info.problem = f"model file {model_path}: {exc.strerror or exc}"
-        return info
-    if info.kind == "book":
-        try:
-            info.entries = [_entry_info(entry) for entry in PolicyBook(model_path).entries]
-        except ValueError as exc:  # ModelError: the book, or one of its models, is unusable
-            info.problem = str(exc)
         return info
     try:
         metadata = OnnxPolicy(model_path).metadata
@@ -67,12 +72,27 @@ def model_info(policy: str, model_path: Path) -> ModelInfo:
     return info
 
 
+def _file_version(path: Path) -> object:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (path, "missing")
+    return (path, stat.st_size, stat.st_mtime_ns)
+
+
 def _entry_info(entry: BookEntry) -> BookEntryInfo:
-    """A book entry as :class:`BookEntryInfo` says it (the book checked its model already)."""
+    """A book entry as :class:`BookEntryInfo` says it: the parents of the entry as the book was
+    read, its model file as it is now (the service loads it for each parent); ModelError when
+    a model file replaced since cannot be used."""
     covers, metadata = entry.covers, entry.metadata
+    try:
+        sha256 = hashlib.sha256(entry.model.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelError(f"model file {entry.model}: {exc.strerror or exc}") from exc
+    if sha256 != entry.sha256:
+        metadata = OnnxPolicy(entry.model).metadata
     return BookEntryInfo(
-        policy=book_policy_name(entry.model), path=str(entry.model),
-        sha256=hashlib.sha256(entry.model.read_bytes()).hexdigest(),
+        policy=book_policy_name(entry.model), path=str(entry.model), sha256=sha256,
         sides=list(covers.sides),
         participation=covers.participation,
         horizon_minutes=(covers.horizon_s[0] / 60, covers.horizon_s[1] / 60),
@@ -86,10 +106,12 @@ class ModelRoutes(OperatorRoutes):
 
     GROUP = "model"
 
-    def __init__(self, policy: str, slots: ModelSlots, tokens: Tokens, metrics: Metrics) -> None:
+    def __init__(self, policy: str, slots: ModelSlots, tokens: Tokens, metrics: Metrics,
+                 book: PolicyBook | None = None) -> None:
         super().__init__(tokens, metrics)
         self.policy = policy
         self.slots = slots
+        self.book = book  # the service's, as read at start
         self._cached: tuple[object, ModelInfo] | None = None
 
     @property
@@ -100,17 +122,20 @@ class ModelRoutes(OperatorRoutes):
         return reply(await self.info())
 
     async def info(self) -> ModelInfo:
-        version: object = self.model_path
-        if self.policy == "onnx":
-            try:
-                stat = self.model_path.stat()
-                version = (self.model_path, stat.st_size, stat.st_mtime_ns)
-            except OSError:
-                version = "missing"
+        version = self._version()
         if self._cached is None or self._cached[0] != version:
-            info = await asyncio.to_thread(model_info, self.policy, self.model_path)
+            info = await asyncio.to_thread(model_info, self.policy, self.model_path, self.book)
             self._cached = (version, info)
         return self._cached[1]
+
+    def _version(self) -> object:
+        """The live model file's (path, size, modification time); for a book each of its
+        models' (the book itself is the one read at start)."""
+        if self.policy != "onnx":
+            return self.model_path
+        paths = [entry.model for entry in self.book.entries] if self.book is not None \
+            else [self.model_path]
+        return tuple(_file_version(path) for path in paths)
 
     async def promote(self, request: web.Request, who: Principal) -> web.Response:
         """The shadow model goes live for new parents; the live one becomes the shadow."""

@@ -15,6 +15,7 @@ import pytest
 
 from models.actions import DEFAULT_ACTION_TABLE
 from models.features import FEATURE_SPEC_HASH, FEATURE_SPEC_ID, N_FEATURES
+from models.policy_book import PolicyBook
 from service.api.auth import Tokens
 from service.api.model import ModelRoutes
 from service.api.server import ApiServer, build_app
@@ -23,7 +24,7 @@ from service.metrics import Metrics
 from service.oversight.model_slots import ModelSlots
 from service.oversight.monitor import Oversight
 from service.state.journal import MemoryJournal
-from tests.support.onnx_models import linear_policy
+from tests.support.onnx_models import buyer_model, desk_book, linear_policy
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +41,9 @@ def _model(path: Path, extra: dict[str, str] | None = None) -> Path:
                          np.zeros(n_actions, np.float32), {**TRAINING, **(extra or {})})
 
 
-def _routes(policy: str, path: Path) -> ModelRoutes:
+def _routes(policy: str, path: Path, book: PolicyBook | None = None) -> ModelRoutes:
     slots = ModelSlots(path, None, Oversight(), MemoryJournal(), policy)
-    return ModelRoutes(policy, slots, TOKENS, Metrics())
+    return ModelRoutes(policy, slots, TOKENS, Metrics(), book)
 
 
 async def _get(routes: ModelRoutes, token: str | None = READ) -> tuple[int, dict[str, object]]:
@@ -82,6 +83,26 @@ async def test_a_new_model_file_is_seen_without_a_restart(tmp_path: Path) -> Non
     second = await routes.info()
     assert second.sha256 != first.sha256 and second.seed == "8"
     assert second.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_a_book_is_described_as_the_service_picks_by_it(tmp_path: Path) -> None:
+    """The service reads its book at start and loads each entry's model per parent: a model
+    file replaced under the book is what new parents get, and what the answer describes; the
+    book file edited is not, until a restart."""
+    path = desk_book(tmp_path)
+    routes = _routes("onnx", path, PolicyBook(path))
+    first = await routes.info()
+    assert first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    buyer = buyer_model(tmp_path / "buyer.onnx", 1,
+                        {"execagent.trained_at": "2026-11-30T08:00:00+00:00"})
+    second = await routes.info()
+    assert first.entries is not None and second.entries is not None
+    assert second.entries[0].sha256 == hashlib.sha256(buyer.read_bytes()).hexdigest()
+    assert second.entries[0].sha256 != first.entries[0].sha256
+    assert second.entries[0].trained_at == "2026-11-30T08:00:00+00:00"
+    assert second.entries[1] == first.entries[1] and second.sha256 == first.sha256
+    path.write_text("entries:\n  - model: desk-sell.onnx\n    sides: [sell]\n")
+    assert await routes.info() == second
 
 
 async def test_a_baseline_is_just_its_name(tmp_path: Path) -> None:

@@ -129,15 +129,22 @@ def v3_policy(path: Path, weights: np.ndarray, bias: np.ndarray,
 SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "policy.onnx"
 
 
+def buyer_model(path: Path, action_index: int, metadata: dict[str, str] | None = None) -> Path:
+    """A buy-only constant model (``action_index`` always) for 1-25% of 20 shares/s over 5-20
+    minutes."""
+    buy_range = json.dumps({"sides": ["buy"], "participation": [0.01, 0.25],
+                            "horizon_seconds": [300.0, 1200.0], "volume_per_second": 20.0})
+    return constant_action_policy(path, action_index, {TASK_RANGE_KEY: buy_range,
+                                                       **(metadata or {})})
+
+
 def desk_book(folder: Path) -> Path:
     """A policy book in ``folder``: buys to ``buyer.onnx`` (a buy-only constant model, 1-25%
     of 20 shares/s over 5-20 minutes), sells to ``desk-sell.onnx`` (a copy of the shipped
     model); the book's path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "desk-sell.onnx").write_bytes(SHIPPED_POLICY.read_bytes())
-    buy_range = json.dumps({"sides": ["buy"], "participation": [0.01, 0.25],
-                            "horizon_seconds": [300.0, 1200.0], "volume_per_second": 20.0})
-    constant_action_policy(folder / "buyer.onnx", 0, {TASK_RANGE_KEY: buy_range})
+    buyer_model(folder / "buyer.onnx", 0)
     book = folder / "book.yaml"
     book.write_text("entries:\n  - model: buyer.onnx\n    sides: [buy]\n"
                     "  - model: desk-sell.onnx\n    sides: [sell]\n")

@@ -1,6 +1,7 @@
 """A policy book picks a model per parent by side, participation and horizon, and refuses a
 book, or a parent, it cannot serve in one line."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -99,6 +100,22 @@ def test_a_book_that_cannot_serve_is_refused_in_one_line(desk: Path, text: str,
 def test_an_unreadable_book_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="cannot be read"):
         PolicyBook(tmp_path / "absent.yaml")
+
+
+def test_a_book_that_is_not_text_is_one_line(desk: Path) -> None:
+    path = desk.parent / "binary.yaml"
+    path.write_bytes(b"entries:\n  - model: \xff\xfe.onnx\n")
+    with pytest.raises(ModelError) as refused:
+        PolicyBook(path)
+    assert "is not UTF-8 text: invalid start byte at byte 20" in str(refused.value)
+
+
+def test_the_book_and_its_models_are_fingerprinted_as_read(desk: Path) -> None:
+    book = PolicyBook(desk)
+    assert book.sha256 == hashlib.sha256(desk.read_bytes()).hexdigest()
+    assert [entry.sha256 for entry in book.entries] == [
+        hashlib.sha256((desk.parent / name).read_bytes()).hexdigest()
+        for name in ("small-sell.onnx", "desk.onnx")]
 
 
 def test_every_parent_gets_a_covering_model_or_a_refusal(desk: Path) -> None:
