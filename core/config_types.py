@@ -18,9 +18,10 @@ TextDecimal = Annotated[Decimal, Field(strict=False)]
 TextPath = Annotated[Path, Field(strict=False)]
 
 
-def _tuple_of_list(value: object) -> object:
+def tuple_of_list(value: object) -> object:
+    """A list as the tuple a fixed-length field takes (YAML writes tuples as lists)."""
     return tuple(value) if isinstance(value, list) else value
 
 
 # A [low, high] range as YAML writes it (a list), each end still a strict number.
-NumberRange = Annotated[tuple[float, float], BeforeValidator(_tuple_of_list)]
+NumberRange = Annotated[tuple[float, float], BeforeValidator(tuple_of_list)]

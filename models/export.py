@@ -3,12 +3,13 @@
 What is exported is the deterministic decision only: observation in, one score per action out
 (``logits``: PPO's action logits, DQN's Q-values), the action being the argmax; no sampling, no
 value head. The file carries, as ONNX metadata, everything :class:`models.policy.OnnxPolicy`
-checks and a reader of the model card wants: the feature-spec id and hash, the action table, the
-algorithm, the training data, seed and configuration, the git commit, and the date; how often
-it decides (``execagent.decision_interval_s``, the training episode's interval); the range of
-parents it was trained for (``execagent.task_range``, :mod:`models.task`), which the service
-holds parents to; and for the best trial of a sweep, the sweep (``execagent.sweep``: the sweep
-file, the chosen trial and every trial's validation scores).
+checks and a reader of the model card wants: the feature-spec id and hash, the action table
+(the run's ``action_table``, or the default one), the algorithm, the training data, seed and
+configuration, the git commit, and the date; how often it decides
+(``execagent.decision_interval_s``, the training episode's interval); the range of parents it
+was trained for (``execagent.task_range``, :mod:`models.task`), which the service holds parents
+to; and for the best trial of a sweep, the sweep (``execagent.sweep``: the sweep file, the
+chosen trial and every trial's validation scores).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.actions import DEFAULT_ACTION_TABLE, ActionKind
+from models.actions import ActionKind
 from models.features import OBSERVATION_SPECS
 from models.policy import DECISION_INTERVAL_KEY, ModelError
 from models.task import TASK_RANGE_KEY, TRAINING_CONFIG_KEY, market_volume_per_s, trained_range
+from models.training_config import action_table_of
 from sim.calibrate import load_flow_params
 
 OPSET = 17
@@ -88,9 +90,12 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
                          f"{sorted(by_width)} features ({', '.join(OBSERVATION_SPECS)}): retrain")
     n_features = shape[0]
     spec_id, spec_hash = by_width[n_features]
-    if model.action_space.n != len(DEFAULT_ACTION_TABLE):
-        raise ModelError(f"{model_path} has {model.action_space.n} actions but the action table "
-                         f"has {len(DEFAULT_ACTION_TABLE)}: retrain")
+    info = run_info or {}
+    table = _action_table(info)
+    if model.action_space.n != len(table):
+        raise ModelError(f"{model_path} has {model.action_space.n} actions but its run's action "
+                         f"table has {len(table)}: export it with the run.json it was trained "
+                         "with")
     module = decision_module(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros((1, n_features), dtype=torch.float32)
@@ -103,11 +108,10 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
                           dynamic_axes={"obs": {0: "batch"}, "logits": {0: "batch"}},
                           opset_version=OPSET, dynamo=False)
     proto = onnx.load(str(out))
-    info = run_info or {}
     metadata = {
         "execagent.feature_spec_id": spec_id,
         "execagent.feature_spec_hash": spec_hash,
-        "execagent.action_table": action_table_json(DEFAULT_ACTION_TABLE),
+        "execagent.action_table": action_table_json(table),
         "execagent.algorithm": type(model).__name__,
         "execagent.training_data": str(info.get("data", "unknown")),
         "execagent.seed": str(info.get("seed", "unknown")),
@@ -133,6 +137,18 @@ def export_onnx(model_path: Path, out: Path, run_info: dict[str, Any] | None = N
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out))
     return out
+
+
+def _action_table(info: dict[str, Any]) -> tuple[tuple[ActionKind, float], ...]:
+    """The run's action table (its configuration's ``action_table``; the default table for a
+    run that names none, or predates the key)."""
+    config = info.get("config")
+    entries = config.get("action_table") if isinstance(config, dict) else None
+    try:
+        return action_table_of(entries)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"the run's action_table {entries!r} is not a list of [kind, "
+                         f"multiple] pairs: {exc}") from exc
 
 
 def _decision_interval_s(info: dict[str, Any]) -> float:

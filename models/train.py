@@ -67,7 +67,8 @@ def make_env(config: TrainConfig, pre_trade: PreTradeFactory | None = None,
         paired_replay_only=config.replay is not None and 0 < config.replay.share < 1,
         decision_interval_s=episode.decision_interval_seconds,
         risk_aversion=config.risk_aversion,
-        risk_aversion_per_share=config.risk_aversion_per_share)
+        risk_aversion_per_share=config.risk_aversion_per_share,
+        action_table=config.actions())
 
 
 def paired_baseline(config: TrainConfig) -> ExecutionPolicy | None:

@@ -16,21 +16,35 @@ from :data:`VALIDATION_SEED_BASE` up, so neither scores an episode training saw 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from core.config_errors import problems, yaml_problem
-from core.config_types import NumberRange, TextDecimal, TextPath
+from core.config_types import NumberRange, TextDecimal, TextPath, tuple_of_list
+from models.actions import DEFAULT_ACTION_TABLE, ActionKind
 from sim.day_window import clock, parse_window, window_ns
 from sim.lobster import open_sample
 
 REWARD_MODES = ("mark_to_market", "shortfall", "detrended")
 PairedBaseline = Literal["twap", "twap_passive", "almgren_chriss"]
 PAIRED_BASELINES: tuple[str, ...] = get_args(PairedBaseline)
+ActionName = Literal["WAIT", "REST_NEAR", "REST_INSIDE", "CROSS"]  # models.actions.ActionKind
+ActionEntry = Annotated[tuple[ActionName, float], BeforeValidator(tuple_of_list)]
+MAX_SLICE_MULTIPLE = 20.0
+"""The largest multiple of the slice an action of a configured table may ask for: with the
+usual 20 slices, the whole parent."""
 EVALUATION_SEED_BASE = 2**31
 """Training draws episode seeds below this, evaluation at or above it: never the same market."""
 VALIDATION_SEED_BASE = 2**32
@@ -245,6 +259,10 @@ class TrainConfig(_Strict):
     dqn: DqnConfig = Field(default_factory=lambda: DqnConfig())
     out_dir: TextPath = Path("var/train")
     tensorboard_log: TextPath | None = None
+    # The actions the policy chooses among, each [kind, multiple of the linear schedule's
+    # slice] (models/actions.py); null: DEFAULT_ACTION_TABLE. Exported with the model
+    # (execagent.action_table), which the engine reads from the file.
+    action_table: list[ActionEntry] | None = Field(default=None, min_length=2)
     # The observation the policy learns on (models/features.py): v1; v2 with the price
     # signal, which needs the signal model the environment (and later the engine) runs; or v3,
     # v2 and the parent's task (side, participation, horizon), for a policy of many tasks.
@@ -272,10 +290,36 @@ class TrainConfig(_Strict):
                              "uses: lower the share or drop randomise")
         if not self.net_arch or any(width <= 0 for width in self.net_arch):
             raise ValueError("net_arch must list one or more positive layer widths")
+        if self.action_table is not None:
+            _check_action_table(self.action_table)
         if self.algorithm == "ppo" and (self.ppo.n_steps * self.n_envs) % self.ppo.batch_size:
             raise ValueError(f"ppo.batch_size ({self.ppo.batch_size}) must divide "
                              f"ppo.n_steps * n_envs ({self.ppo.n_steps * self.n_envs})")
         return self
+
+    def actions(self) -> tuple[tuple[ActionKind, float], ...]:
+        """The action table the policy learns on."""
+        return action_table_of(self.action_table)
+
+
+def action_table_of(entries: Sequence[tuple[str, float]] | None,
+                    ) -> tuple[tuple[ActionKind, float], ...]:
+    """``action_table`` as :mod:`models.actions` takes it; the default table for None."""
+    if entries is None:
+        return DEFAULT_ACTION_TABLE
+    return tuple((ActionKind[kind], float(multiple)) for kind, multiple in entries)
+
+
+def _check_action_table(entries: list[ActionEntry]) -> None:
+    for kind, multiple in entries:
+        if kind == "WAIT" and multiple != 0:
+            raise ValueError(f"action_table: WAIT has no quantity, give it 0 (got {multiple})")
+        if kind != "WAIT" and not 0 < multiple <= MAX_SLICE_MULTIPLE:
+            raise ValueError(f"action_table: {kind} {multiple} is not a multiple of the slice "
+                             f"in (0, {MAX_SLICE_MULTIPLE:g}]")
+    seen = [(kind, float(multiple)) for kind, multiple in entries]
+    if len(set(seen)) < len(seen):
+        raise ValueError("action_table names an action twice")
 
 
 def load_train_config(path: Path | str) -> TrainConfig:

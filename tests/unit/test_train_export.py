@@ -8,7 +8,7 @@ import onnx
 import pytest
 import torch
 
-from models.actions import DEFAULT_ACTION_TABLE
+from models.actions import DEFAULT_ACTION_TABLE, ActionKind
 from models.export import decision_module, export_onnx, load_sb3
 from models.features import (
     FEATURE_SPEC_HASH,
@@ -99,6 +99,28 @@ def test_the_decision_interval_travels_with_the_model(tmp_path: Path) -> None:
     assert old.decision_interval_s == 0.0
 
 
+def test_a_configured_action_table_is_learned_and_travels_with_the_model(
+        tmp_path: Path) -> None:
+    """A run's action_table sizes the policy's action space; the exported file carries it and
+    the runtime acts from it."""
+    table = [["WAIT", 0], ["REST_NEAR", 2.0], ["REST_NEAR", 4.0], ["CROSS", 1.0]]
+    config = TrainConfig.model_validate({**TINY, "out_dir": tmp_path, "action_table": table})
+    assert config.actions() == ((ActionKind.WAIT, 0.0), (ActionKind.REST_NEAR, 2.0),
+                                (ActionKind.REST_NEAR, 4.0), (ActionKind.CROSS, 1.0))
+    run = train(config, progress_bar=False)
+    info = json.loads((run / "run.json").read_text())
+    policy = OnnxPolicy(export_onnx(run / "model.zip", tmp_path / "policy.onnx", info))
+    assert policy.action_table == list(config.actions())
+    assert json.loads(policy.metadata["execagent.action_table"]) == [
+        ["WAIT", 0.0], ["REST_NEAR", 2.0], ["REST_NEAR", 4.0], ["CROSS", 1.0]]
+    obs = np.random.default_rng(1).uniform(-1, 1, (1, N_FEATURES)).astype(np.float32)
+    assert policy.action_index(obs[0]) in range(4)
+    # Exported with a run.json that names another table, the model does not fit it.
+    del info["config"]["action_table"]
+    with pytest.raises(ModelError, match="4 actions but its run's action table has 7"):
+        export_onnx(run / "model.zip", tmp_path / "other.onnx", info)
+
+
 def test_exported_model_for_other_features_is_refused(tmp_path: Path) -> None:
     run = _train(tmp_path, "ppo")
     out = export_onnx(run / "model.zip", tmp_path / "policy.onnx")
@@ -180,6 +202,13 @@ def test_a_run_stopped_early_still_says_what_it_trained(
     ({"checkpoint_timesteps": 0}, "checkpoint_timesteps"),
     ({"observation": "execagent-obs-v3"}, "signal_model"),
     ({"risk": {"limits": "nowhere-limits.yaml"}}, "nowhere-limits.yaml"),
+    ({"action_table": [["WAIT", 0], ["HOLD", 1]]}, "action_table.1"),
+    ({"action_table": [["WAIT", 0]]}, "action_table"),
+    ({"action_table": [["WAIT", 1], ["CROSS", 1]]}, "WAIT has no quantity"),
+    ({"action_table": [["WAIT", 0], ["CROSS", 0]]}, "CROSS 0.0 is not a multiple"),
+    ({"action_table": [["WAIT", 0], ["CROSS", 21]]}, "CROSS 21.0 is not a multiple"),
+    ({"action_table": [["WAIT", 0], ["CROSS", 1], ["CROSS", 1.0]]}, "names an action twice"),
+    ({"action_table": [["WAIT", 0, 1], ["CROSS", 1]]}, "action_table.0"),
 ])
 def test_invalid_training_config_is_one_clear_message(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], document: dict,
