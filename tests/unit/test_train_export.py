@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import onnx
@@ -19,7 +20,12 @@ from models.features import (
 )
 from models.policy import ModelError, OnnxPolicy
 from models.train import saved_checkpoints, train
-from models.training_config import TrainConfig, TrainConfigError, load_train_config
+from models.training_config import (
+    ActionName,
+    TrainConfig,
+    TrainConfigError,
+    load_train_config,
+)
 from service.cli import main
 
 TINY = {
@@ -103,6 +109,7 @@ def test_a_configured_action_table_is_learned_and_travels_with_the_model(
         tmp_path: Path) -> None:
     """A run's action_table sizes the policy's action space; the exported file carries it and
     the runtime acts from it."""
+    assert set(get_args(ActionName)) == set(ActionKind.__members__)
     table = [["WAIT", 0], ["REST_NEAR", 2.0], ["REST_NEAR", 4.0], ["CROSS", 1.0]]
     config = TrainConfig.model_validate({**TINY, "out_dir": tmp_path, "action_table": table})
     assert config.actions() == ((ActionKind.WAIT, 0.0), (ActionKind.REST_NEAR, 2.0),
