@@ -12,7 +12,6 @@ that book until it restarts, and loads each entry's model file afresh per parent
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from pathlib import Path
 from typing import Literal
@@ -27,7 +26,7 @@ from service.api.routes import OperatorRoutes, reply
 from service.api.schemas import ActionEntry, BookEntryInfo, ModelChange, ModelInfo, ReasonBody
 from service.live_policy import book_policy_name
 from service.metrics import Metrics
-from service.oversight.model_slots import ModelChangeRefused, ModelSlots
+from service.oversight.model_slots import ModelChangeRefused, ModelSlots, file_sha256
 
 _PREFIX = "execagent."
 _FIELDS = ("feature_spec_id", "feature_spec_hash", "algorithm", "training_data", "seed",
@@ -52,7 +51,7 @@ def model_info(policy: str, model_path: Path, book: PolicyBook | None = None) ->
             info.problem = str(exc)
         return info
     try:
-        info.sha256 = hashlib.sha256(model_path.read_bytes()).hexdigest()
+        info.sha256 = file_sha256(model_path)
     except OSError as exc:
         info.problem = f"model file {model_path}: {exc.strerror or exc}"
         return info
@@ -86,7 +85,7 @@ def _entry_info(entry: BookEntry) -> BookEntryInfo:
     a model file replaced since cannot be used."""
     covers, metadata = entry.covers, entry.metadata
     try:
-        sha256 = hashlib.sha256(entry.model.read_bytes()).hexdigest()
+        sha256 = file_sha256(entry.model)
     except OSError as exc:
         raise ModelError(f"model file {entry.model}: {exc.strerror or exc}") from exc
     if sha256 != entry.sha256:

@@ -93,13 +93,12 @@ async def test_a_book_is_described_as_the_service_picks_by_it(tmp_path: Path) ->
     routes = _routes("onnx", path, PolicyBook(path))
     first = await routes.info()
     assert first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    buyer = buyer_model(tmp_path / "buyer.onnx", 1,
-                        {"execagent.trained_at": "2026-11-30T08:00:00+00:00"})
+    buyer = buyer_model(tmp_path / "buyer.onnx", 1, {"execagent.git_commit": "retrained"})
     second = await routes.info()
     assert first.entries is not None and second.entries is not None
     assert second.entries[0].sha256 == hashlib.sha256(buyer.read_bytes()).hexdigest()
     assert second.entries[0].sha256 != first.entries[0].sha256
-    assert second.entries[0].trained_at == "2026-11-30T08:00:00+00:00"
+    assert second.entries[0].git_commit == "retrained"
     assert second.entries[1] == first.entries[1] and second.sha256 == first.sha256
     path.write_text("entries:\n  - model: desk-sell.onnx\n    sides: [sell]\n")
     assert await routes.info() == second
