@@ -10,7 +10,8 @@ parent by the end of slice ``k``:
 VWAP and Almgren-Chriss keep passive TWAP's mechanics and change only the schedule (the
 cumulative share of the parent due by the end of each slice), so a comparison between the three
 measures the schedule and nothing else. POV has no schedule in time: it follows the market's
-volume.
+volume. Front-loaded passive has none either: it keeps a fixed multiple of the slice resting
+at the touch from the start and leaves the remainder to the horizon.
 
 Every quantity "done" counts the parent's fills and its IOC orders still in flight, so the
 policy never asks twice for the same shares while the venue is answering.
@@ -427,3 +428,29 @@ class PovPolicy:
         if shortfall > ctx.slice_qty:
             return Action(ActionKind.CROSS, shortfall)
         return Action(ActionKind.REST_NEAR, shortfall)
+
+
+DEFAULT_FRONT_MULTIPLE = 4.0
+
+
+class PassiveFrontPolicy:
+    """Front-loaded passive: from the parent's start, keep ``multiple`` slices resting at the
+    near touch (capped at what is left), never cross; the engine crosses any remainder at the
+    horizon (:func:`models.actions.horizon_action`).
+
+    It is the rule the desk's RL runs learned and chose at every decision (docs/results.md,
+    "Deciding four times a second": rest four times the slice at the touch), written by hand so
+    that a comparison can ask what a model adds to it. Assumption: the default of four slices is
+    that run's, not a value tuned here. It decides on every message, as the other baselines do.
+    """
+
+    def __init__(self, multiple: float = DEFAULT_FRONT_MULTIPLE) -> None:
+        if not (math.isfinite(multiple) and multiple > 0):
+            raise ValueError(f"passive_front's multiple must be positive, got {multiple!r}")
+        self.multiple = multiple
+        self.name = "passive_front"
+
+    def act(self, ctx: DecisionContext) -> Action:
+        if ctx.now_ns < ctx.parent.start_ns:
+            return WAIT
+        return Action(ActionKind.REST_NEAR, max(round(self.multiple * ctx.slice_qty), 1))

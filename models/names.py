@@ -12,9 +12,16 @@ from typing import Literal, get_args
 # others are the baselines (models/baselines.py).
 # "almgren_chriss_alpha" tilts Almgren-Chriss with the price signal (models/signal.py).
 PolicyName = Literal["twap", "twap_passive", "vwap", "almgren_chriss", "almgren_chriss_alpha",
-                     "pov", "onnx"]
+                     "pov", "passive_front", "onnx"]
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
-BASELINE_NAMES: tuple[str, ...] = tuple(name for name in POLICY_NAMES if name != "onnx")
+# What every comparison (the demo, `execagent evaluate`, its grid, the fidelity report) runs
+# unless told otherwise: the schedules the product goal measures the RL policy against.
+BASELINE_NAMES: tuple[str, ...] = ("twap", "twap_passive", "vwap", "almgren_chriss",
+                                   "almgren_chriss_alpha", "pov")
+# Run when named (`--policies`): "passive_front" is the fixed rule the desk's RL runs learned
+# (rest a multiple of the slice at the touch), to ask what a model adds to the rule it found.
+RULE_BASELINE_NAMES: tuple[str, ...] = ("passive_front",)
+ALL_BASELINE_NAMES: tuple[str, ...] = BASELINE_NAMES + RULE_BASELINE_NAMES
 
 RL_NAME = "rl"  # what an ONNX policy's parents, metrics and results call it
 BOOK_SUFFIXES = (".yaml", ".yml")

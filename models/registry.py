@@ -10,6 +10,7 @@ from models.baselines import (
     AlmgrenChrissParams,
     AlmgrenChrissPolicy,
     AlphaAlmgrenChrissPolicy,
+    PassiveFrontPolicy,
     PovPolicy,
     TwapPolicy,
     VwapPolicy,
@@ -73,6 +74,8 @@ def make_policy(
         return AlmgrenChrissPolicy(params)
     if name == "pov":
         return PovPolicy(min(1.0, pov_rate * tilt.participation))
+    if name == "passive_front":
+        return PassiveFrontPolicy()
     if name == "onnx":
         if model_path is None:
             raise ValueError("policy 'onnx' needs a model path")

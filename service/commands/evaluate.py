@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.domain import Instrument, Side
-from models.names import BASELINE_NAMES, is_book
+from models.names import ALL_BASELINE_NAMES, BASELINE_NAMES, RULE_BASELINE_NAMES, is_book
 from models.policy import ExecutionPolicy, ModelError, OnnxPolicy
 from models.policy_book import PolicyBook
 from models.registry import make_policy
@@ -123,7 +123,8 @@ def add_market_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", default=None, metavar="HH:MM-HH:MM",
                    help="replay only: episodes lie inside this window (New York time)")
     p.add_argument("--policies", default=",".join(("rl", *BASELINES)),
-                   help="comma-separated policies to run (default: rl and every baseline)")
+                   help="comma-separated policies to run (default: rl and every schedule "
+                        f"baseline; also {', '.join(RULE_BASELINE_NAMES)})")
     p.add_argument("--signal", type=Path, default=DEFAULT_SIGNAL,
                    help=f"the price-signal model the engine runs on every tick (default "
                         f"{DEFAULT_SIGNAL}; 'none' for no signal: almgren_chriss_alpha is then "
@@ -289,9 +290,10 @@ def plan_market(args: argparse.Namespace) -> MarketPlan:
 def policy_names(text: str) -> list[str]:
     """``--policies``' names, checked."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = sorted(set(names) - {"rl", *BASELINES})
+    unknown = sorted(set(names) - {"rl", *ALL_BASELINE_NAMES})
     if unknown or not names:
-        raise UsageError(f"unknown policies {unknown}; choose from rl, {', '.join(BASELINES)}")
+        raise UsageError(f"unknown policies {unknown}; choose from rl, "
+                         f"{', '.join(ALL_BASELINE_NAMES)}")
     return names
 
 

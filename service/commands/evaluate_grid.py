@@ -20,11 +20,11 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+from models.names import ALL_BASELINE_NAMES
 from models.policy import ModelError
 from models.signal import SignalModel
 from models.training_config import TrainConfigError
 from service.commands.evaluate import (
-    BASELINES,
     MarketPlan,
     Parent,
     UsageError,
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         parents = grid_parents(args)
         names = policy_names(args.policies)
-        if "rl" not in names or not set(names) & set(BASELINES):
+        if "rl" not in names or not set(names) & set(ALL_BASELINE_NAMES):
             raise UsageError("--policies must name rl and at least one baseline")
         market = plan_market(args)
         plans = [plan_parent(args, market, parent, RecordingPolicy) for parent in parents]

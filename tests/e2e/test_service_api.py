@@ -78,12 +78,16 @@ async def _call(http: aiohttp.ClientSession, method: str, url: str, token: str =
         return response.status, await response.json()
 
 
-async def test_parent_orders_through_the_api(service: tuple[Service, SimulatedVenue]) -> None:
+# 500 shares over 600 s in 30 s slices: 25 a slice; passive TWAP rests one slice at the touch,
+# the front-loaded passive rule four.
+@pytest.mark.parametrize("policy, resting", [("twap_passive", 25), ("passive_front", 100)])
+async def test_parent_orders_through_the_api(service: tuple[Service, SimulatedVenue],
+                                             policy: str, resting: int) -> None:
     running, venue = service
     assert running.api is not None
     orders = f"{running.api.url}/api/v1/orders"
     order = {"symbol": "GOOG", "side": "sell", "quantity": 500, "duration_seconds": 600,
-             "policy": "twap_passive", "limit_price": "579.00"}
+             "policy": policy, "limit_price": "579.00"}
     async with aiohttp.ClientSession() as http:
         assert (await _call(http, "POST", orders, READER, order))[0] == 403
         status, created = await _call(http, "POST", orders, body=order)
@@ -95,6 +99,7 @@ async def test_parent_orders_through_the_api(service: tuple[Service, SimulatedVe
             if venue.working_orders():
                 break
             await asyncio.sleep(0.05)
+        assert [o.qty for o in venue.working_orders()] == [resting]
         status, _cancelled = await _call(http, "POST", f"{orders}/{parent_id}/cancel")
         assert status == 200
         for _ in range(200):

@@ -3,9 +3,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from service.cli import main
+from models.features import N_FEATURES
+from service.cli import build_parser, main
 from service.evaluation.backtest import EpisodeResult
 from service.evaluation.compare import paired_difference
 from service.evaluation.results_page import upsert_section
@@ -72,6 +74,30 @@ def test_simulated_evaluation_writes_json_and_results_page(
     assert main(args) == 0  # a second run replaces its section instead of adding one
     assert page.read_text().count("evaluate:sim:begin") == 1
     assert "rl - twap:" in capsys.readouterr().out
+
+
+def test_passive_front_is_the_rule_of_a_model_that_always_rests_four_slices(
+        tmp_path: Path) -> None:
+    """A model whose every decision is "rest four times the slice at the near touch" and the
+    hand-written passive_front baseline send the same orders into the same market: every
+    episode costs the same to the last digit. The baseline runs only when named."""
+    table = json.dumps([["WAIT", 0.0], ["REST_NEAR", 4.0]])
+    model = linear_policy(tmp_path / "rest4.onnx", np.zeros((N_FEATURES, 2), np.float32),
+                          np.array([0.0, 1.0], np.float32), {"execagent.action_table": table})
+    assert main(["evaluate", "--policy", str(model), "--sim", "sim/params/GOOG_2012-06-21.json",
+                 "--episodes", "3", "--config", str(_config(tmp_path)), "--signal", "none",
+                 "--policies", "rl,passive_front,twap_passive",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    summary = json.loads((tmp_path / "r.json").read_text())
+    rl, front = summary["policies"]["rl"], summary["policies"]["passive_front"]
+    assert rl == front and front["fill_rate"] == 1.0
+    paired = {d["baseline"]: d for d in summary["paired_differences"]}
+    assert paired["passive_front"]["mean_bps"] == 0.0
+    assert paired["passive_front"]["ci95_bps"] == [0.0, 0.0]
+    # Not vacuous: resting one slice at a time (passive TWAP) is another path.
+    assert summary["policies"]["twap_passive"] != front
+    default = build_parser().parse_args(["evaluate", "--sim", "x"]).policies.split(",")
+    assert "passive_front" not in default and "twap_passive" in default
 
 
 def test_upsert_keeps_other_sections(tmp_path: Path) -> None:

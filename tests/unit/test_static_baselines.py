@@ -21,11 +21,13 @@ from models.baselines import (
     DEFAULT_SIGMA_BPS,
     AlmgrenChrissParams,
     AlmgrenChrissPolicy,
+    PassiveFrontPolicy,
     PovPolicy,
     TwapPolicy,
     VwapPolicy,
     almgren_chriss_fraction,
 )
+from models.names import ALL_BASELINE_NAMES, BASELINE_NAMES, RULE_BASELINE_NAMES
 from models.policy import DecisionContext
 from models.registry import POLICY_NAMES, make_policy
 from service.engine import Engine
@@ -351,11 +353,33 @@ def test_missing_profile_file_is_a_value_error(tmp_path: Path) -> None:
         profiles.load(tmp_path / "nowhere.json")
 
 
+# --- front-loaded passive ----------------------------------------------------------------------
+def test_passive_front_rests_a_multiple_of_the_slice_from_the_start_and_never_crosses() -> None:
+    front = PassiveFrontPolicy()
+    assert front.multiple == 4.0
+    assert front.act(_ctx(-1.0)) == WAIT  # before the parent starts
+    # Ten slices of 100: four of them rest at once, whatever the schedule or the fills say
+    # (the engine caps an order at what the parent still needs).
+    for now, filled, ioc in _grid():
+        assert front.act(_ctx(now, filled, ioc)) == Action(ActionKind.REST_NEAR, 400)
+    assert PassiveFrontPolicy(2.5).act(_ctx(0)) == Action(ActionKind.REST_NEAR, 250)
+    # A slice too small for the multiple still rests one share.
+    assert PassiveFrontPolicy(0.001).act(_ctx(0)) == Action(ActionKind.REST_NEAR, 1)
+
+
+@pytest.mark.parametrize("multiple", [0.0, -1.0, math.nan, math.inf])
+def test_passive_front_multiple_must_be_positive(multiple: float) -> None:
+    with pytest.raises(ValueError, match="multiple must be positive"):
+        PassiveFrontPolicy(multiple)
+
+
 # --- registry --------------------------------------------------------------------------------
 def test_registry_builds_every_baseline_by_name() -> None:
     assert {"twap", "twap_passive", "vwap", "almgren_chriss", "almgren_chriss_alpha", "pov",
-            "onnx"} == set(POLICY_NAMES)
-    for name in ("twap", "twap_passive", "vwap", "almgren_chriss", "pov"):
+            "passive_front", "onnx"} == set(POLICY_NAMES) == {*ALL_BASELINE_NAMES, "onnx"}
+    # The rule a model learned is run when named, never among the default comparisons.
+    assert not set(BASELINE_NAMES) & set(RULE_BASELINE_NAMES)
+    for name in ("twap", "twap_passive", "vwap", "almgren_chriss", "pov", "passive_front"):
         assert make_policy(name).name == name
     vwap = make_policy("vwap")
     assert isinstance(vwap, VwapPolicy) and vwap.profile is None
