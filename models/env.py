@@ -63,17 +63,17 @@ the quantity times the cost in bps, its variance the square), so a large parent,
 crossing costs more, is pushed as hard as a small one toward the same trade-off.
 
 ``paired_baseline`` subtracts a baseline's cost on the same market path (with
-``paired_replay_only``, on replayed episodes only). A rule-based policy
-(TWAP, passive TWAP or Almgren-Chriss) works the same episode first: the same seed, so the same
-crowd, latency draws and task. Each step's reward is then credited with the baseline's own
-mark-to-market cost change over the same stretch of event time, and the last step with what
-remains of its whole shortfall, so the episode return is ``-(IS_policy - IS_baseline)``. The
-baseline's path does not depend on the agent's actions: the credits are a potential-based
-shaping (a function of the episode's seed and the clock) whose sum is fixed, so the optimal
-policy is the one plain shortfall defines. What goes is the noise both share: the market's
-drift over each step, which otherwise dominates a one-basis-point edge. Per step rather than
-once at the end because PPO's advantages (GAE, lambda < 1) weigh rewards near each decision
-most: a correction only at the end would barely reach the early decisions.
+``paired_replay_only``, on replayed episodes only). A rule-based policy (TWAP, passive TWAP,
+Almgren-Chriss or the front-loaded passive rule) works the same episode first: the same seed,
+so the same crowd, latency draws and task. Each step's reward is then credited with the
+baseline's own mark-to-market cost change over the same stretch of event time, and the last
+step with what remains of its whole shortfall, so the episode return is ``-(IS_policy -
+IS_baseline)``. The baseline's path does not depend on the agent's actions: the credits are a
+potential-based shaping (a function of the episode's seed and the clock) whose sum is fixed, so
+the optimal policy is the one plain shortfall defines. What goes is the noise both share: the
+market's drift over each step, which otherwise dominates a one-basis-point edge. Per step
+rather than once at the end because PPO's advantages (GAE, lambda < 1) weigh rewards near each
+decision most: a correction only at the end would barely reach the early decisions.
 
 The paired baseline's twin run decides on every message whatever the interval, as the engine runs a
 baseline; its credits are its cost at each step's end in event time, so they still cover the

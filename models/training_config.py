@@ -38,7 +38,7 @@ from sim.day_window import clock, parse_window, window_ns
 from sim.lobster import open_sample
 
 REWARD_MODES = ("mark_to_market", "shortfall", "detrended")
-PairedBaseline = Literal["twap", "twap_passive", "almgren_chriss"]
+PairedBaseline = Literal["twap", "twap_passive", "almgren_chriss", "passive_front"]
 PAIRED_BASELINES: tuple[str, ...] = get_args(PairedBaseline)
 ActionName = Literal["WAIT", "REST_NEAR", "REST_INSIDE", "CROSS"]  # models.actions.ActionKind
 ActionEntry = Annotated[tuple[ActionName, float], BeforeValidator(tuple_of_list)]

@@ -185,7 +185,7 @@ def test_drawn_latency_replays_exactly_and_delays_the_fills() -> None:
     assert a[1]["steps"] != instant[1]["steps"]  # orders arrive later: another episode
 
 
-@pytest.mark.parametrize("baseline", ["twap", "twap_passive", "almgren_chriss"])
+@pytest.mark.parametrize("baseline", ["twap", "twap_passive", "almgren_chriss", "passive_front"])
 def test_paired_return_is_minus_the_difference_of_shortfalls(baseline: str) -> None:
     rng = np.random.default_rng(1)
     env = ExecutionEnv(simulated_market(PARAMS), side=1, qty=600, horizon_s=60, slice_s=10,
