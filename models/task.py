@@ -180,12 +180,14 @@ def range_from_metadata(metadata: Mapping[str, str]) -> TrainedRange:
     calibrations shipped in ``sim/params``). A ValueError says what is missing."""
     if TASK_RANGE_KEY in metadata:
         return TrainedRange.from_json(metadata[TASK_RANGE_KEY], TASK_RANGE_KEY)
+    if TRAINING_CONFIG_KEY not in metadata:
+        raise ValueError(f"the model has neither {TASK_RANGE_KEY} nor {TRAINING_CONFIG_KEY}")
     try:
         config = json.loads(metadata[TRAINING_CONFIG_KEY])
         market = Path(config["market_params"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError("the model has neither execagent.task_range nor a training "
-                         f"configuration naming its market: {exc!r}") from exc
+        raise ValueError(f"the model has no {TASK_RANGE_KEY}, and its {TRAINING_CONFIG_KEY} "
+                         f"does not name its market (market_params): {exc!r}") from exc
     shipped = Path(calibrate.__file__).with_name("params") / market.name
     path = market if market.is_file() else shipped
     try:

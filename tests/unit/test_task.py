@@ -79,8 +79,13 @@ def test_a_recorded_range_round_trips_and_a_model_that_says_nothing_is_refused(
     with pytest.raises(ValueError, match="sides"):
         range_from_metadata({TASK_RANGE_KEY: json.dumps({"sides": ["short"]})})
     bare = OnnxPolicy(constant_action_policy(tmp_path / "bare.onnx", 1))
-    with pytest.raises(ModelError, match="does not say which parents"):
+    with pytest.raises(ModelError, match="does not say which parents") as caught:
         bare.check_parent(-1, 100, 60.0)
+    assert str(caught.value).endswith(
+        "the model has neither execagent.task_range nor execagent.training_config")
+    with pytest.raises(ValueError, match=r"its execagent.training_config does not name its "
+                                         r"market \(market_params\): KeyError"):
+        range_from_metadata({"execagent.training_config": json.dumps({"seed": 7})})
 
 
 def test_run_submit_outside_the_range_exits_2_before_connecting(
