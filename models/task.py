@@ -184,10 +184,14 @@ def range_from_metadata(metadata: Mapping[str, str]) -> TrainedRange:
         raise ValueError(f"the model has neither {TASK_RANGE_KEY} nor {TRAINING_CONFIG_KEY}")
     try:
         config = json.loads(metadata[TRAINING_CONFIG_KEY])
-        market = Path(config["market_params"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except ValueError as exc:
+        raise ValueError(f"the model has no {TASK_RANGE_KEY}, and its {TRAINING_CONFIG_KEY} is "
+                         f"not JSON: {exc}") from exc
+    market_params = config.get("market_params") if isinstance(config, dict) else None
+    if not isinstance(market_params, str):
         raise ValueError(f"the model has no {TASK_RANGE_KEY}, and its {TRAINING_CONFIG_KEY} "
-                         f"does not name its market (market_params): {exc!r}") from exc
+                         "names no market_params file")
+    market = Path(market_params)
     shipped = Path(calibrate.__file__).with_name("params") / market.name
     path = market if market.is_file() else shipped
     try:
