@@ -26,7 +26,7 @@ from pathlib import Path
 
 from core.domain import ParentOrder, Side
 from models.actions import WAIT, Action, ActionKind
-from models.policy import DecisionContext
+from models.policy import DecisionContext, slice_multiple_shares
 from sim.profile import VolumeProfile
 
 NS = 1_000_000_000
@@ -453,4 +453,4 @@ class PassiveFrontPolicy:
     def act(self, ctx: DecisionContext) -> Action:
         if ctx.now_ns < ctx.parent.start_ns:
             return WAIT
-        return Action(ActionKind.REST_NEAR, max(round(self.multiple * ctx.slice_qty), 1))
+        return Action(ActionKind.REST_NEAR, slice_multiple_shares(self.multiple, ctx.slice_qty))

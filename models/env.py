@@ -138,7 +138,12 @@ from models.features import (
     new_observation_buffer_for,
 )
 from models.observation import ParentObservation
-from models.policy import DecisionContext, ExecutionPolicy, reads_signal
+from models.policy import (
+    DecisionContext,
+    ExecutionPolicy,
+    reads_signal,
+    slice_multiple_shares,
+)
 from models.pretrade import PreTradeCheck, PreTradeFactory
 from models.signal import SignalModel, SignalRuntime
 from models.task import Task, TaskSampler, participation_of
@@ -345,7 +350,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         risk_weight = self.risk_aversion + self.risk_aversion_per_share * self.qty
         mid_before = self._mid_off_benchmark_bps() if risk_weight else None
         kind, multiple = self.action_table[int(action)]
-        qty = 0 if kind is ActionKind.WAIT else max(round(multiple * self.slice_qty), 1)
+        qty = 0 if kind is ActionKind.WAIT else slice_multiple_shares(multiple, self.slice_qty)
         self.apply(Action(kind, qty))
         reward = before - self._cost_bps - (self.messages - messages_before) \
             * self.message_cost_bps - (self.denials - denials_before) * self.denial_cost_bps

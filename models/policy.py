@@ -88,6 +88,12 @@ class ExecutionPolicy(Protocol):
 DECISION_INTERVAL_KEY = "execagent.decision_interval_s"
 
 
+def slice_multiple_shares(multiple: float, slice_qty: int) -> int:
+    """Shares an action asking for ``multiple`` slices of ``slice_qty`` works: rounded, at least
+    one. The model's table, the training environment and the rule baseline size alike."""
+    return max(round(multiple * slice_qty), 1)
+
+
 def decision_interval_ns(policy: ExecutionPolicy) -> int:
     """How long ``policy`` lets pass between two of its decisions, ns of event time: what an
     ONNX policy's file says; 0 (every tick) for a policy that says nothing, as the baselines,
@@ -253,5 +259,5 @@ class OnnxPolicy:
         if index is None:
             return WAIT
         kind, multiple = self.action_table[index]
-        return Action(kind, max(round(multiple * slice_qty), 1)
+        return Action(kind, slice_multiple_shares(multiple, slice_qty)
                       if kind is not ActionKind.WAIT else 0)
