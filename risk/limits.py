@@ -94,6 +94,16 @@ class RiskLimits(_Strict):
                                  "global.max_open_orders")
         return self
 
+    def for_symbol(self, symbol: str) -> RiskLimits:
+        """These limits with ``symbol``'s section only, the global ones unchanged: what a run
+        that trades that one symbol enforces. A desk's file names every symbol it trades, and
+        the overlay refuses limits for symbols it has no instrument for. ValueError (one line)
+        when the file has no section for ``symbol``."""
+        if symbol not in self.symbols:
+            raise ValueError(f"the risk limits have no section for {symbol} (they name "
+                             f"{', '.join(sorted(self.symbols))})")
+        return self.model_copy(update={"symbols": {symbol: self.symbols[symbol]}})
+
 
 def load_limits(path: str | Path) -> RiskLimits:
     limits_path = Path(path)

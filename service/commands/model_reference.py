@@ -125,7 +125,7 @@ def run_reference(args: argparse.Namespace) -> int:
         recording = Recording(args.model)
         config = load_train_config(args.config)
         params = load_flow_params(args.sim)
-        limits = load_limits(args.limits)
+        limits = load_limits(args.limits).for_symbol("GOOG")
         signal_model = SignalModel(args.signal) if observes_signal(recording) else None
         parents = reference_parents(recording, config.episode, args.episodes)
     except (ModelError, TrainConfigError, OSError, ValueError) as exc:

@@ -131,11 +131,13 @@ def run_episode(
     oversight: Oversight | None = None,
     signal_model: SignalModel | None = None,
 ) -> EpisodeResult:
-    """Work one parent order with ``policy`` until it finishes (filled or expired);
-    ``oversight``: drift monitors and a shadow policy watching it, as in the daemon; the engine
-    runs ``signal_model`` (the price signal) on every tick when one is given, as live."""
+    """Work one parent order with ``policy`` until it finishes (filled or expired), under
+    ``limits``' global section and the section of ``instrument`` (the others name symbols this
+    episode does not trade); ``oversight``: drift monitors and a shadow policy watching it, as
+    in the daemon; the engine runs ``signal_model`` (the price signal) on every tick when one
+    is given, as live."""
     instruments = {instrument.symbol: instrument}
-    risk = RiskOverlay(limits, instruments,
+    risk = RiskOverlay(limits.for_symbol(instrument.symbol), instruments,
                        on_denial=lambda reason: metrics.risk_denials.labels(reason.value).inc())
     sender: Exchange | _DrawnLatency = exchange
     if spec.latency_p99_ms is not None:

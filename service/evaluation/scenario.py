@@ -122,7 +122,7 @@ def run(spec: ScenarioSpec, policy: ExecutionPolicy, limits: RiskLimits,
                                 start_ns=spec.onset_ns - int(spec.pre_s * NS), end_ns=end)
     instrument = Instrument(spec.symbol, spec.tick_size)
     instruments = {spec.symbol: instrument}
-    risk = RiskOverlay(limits, instruments)
+    risk = RiskOverlay(limits.for_symbol(spec.symbol), instruments)
     transitions: list[tuple[int, Posture]] = []
     gate = None
     if params is not None:
@@ -211,7 +211,7 @@ def clean_day(data: Path, symbol: str, limits: RiskLimits, params: PostureParams
     the gate with no parent order; and the number of transitions."""
     exchange = ReplayExchange(open_sample(data), symbol)
     instruments = {symbol: Instrument(symbol, tick_size)}
-    risk = RiskOverlay(limits, instruments)
+    risk = RiskOverlay(limits.for_symbol(symbol), instruments)
     moves: list[Posture] = []
     gate = PostureGate(params, config, instruments, risk,
                        on_transition=lambda _s, _b, after, _w: moves.append(after))

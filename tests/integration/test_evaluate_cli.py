@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from models.features import N_FEATURES
 from service.cli import build_parser, main
@@ -203,3 +204,27 @@ def test_the_parent_can_be_set_on_the_command_line(
         main([*base, "--qty", "5", "--participation", "0.1"])
     assert usage.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_a_desk_limits_file_naming_other_symbols_too_is_enforced_for_the_one_traded(
+        tmp_path: Path) -> None:
+    """A desk's risk file names every symbol it trades; an evaluation of one symbol enforces
+    that symbol's section and the global one, and ignores the rest (the overlay would refuse
+    limits for symbols it has no instrument for)."""
+    desk = Path("deploy/risk/limits.training.yaml")
+    document = yaml.safe_load(desk.read_text())
+    assert set(document["symbols"]) == {"GOOG", "AAPL"}
+    goog_only = tmp_path / "goog-limits.yaml"
+    goog = {"GOOG": document["symbols"]["GOOG"]}
+    goog_only.write_text(yaml.safe_dump({**document, "symbols": goog}))
+    model = constant_action_policy(tmp_path / "rest.onnx", REST_NEAR_1)
+    summaries = []
+    for limits in (goog_only, desk):
+        out = tmp_path / f"{limits.stem}.json"
+        assert main(["evaluate", "--policy", str(model), "--sim",
+                     "sim/params/GOOG_2012-06-21.json", "--episodes", "2", "--config",
+                     str(_config(tmp_path)), "--policies", "rl,twap", "--limits", str(limits),
+                     "--json", str(out)]) == 0
+        summaries.append(json.loads(out.read_text())["policies"])
+    assert summaries[0] == summaries[1]
+    assert summaries[1]["rl"]["fill_rate"] == 1.0 and summaries[1]["rl"]["risk_denials"] == 0

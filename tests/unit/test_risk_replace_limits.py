@@ -112,3 +112,15 @@ def test_a_time_too_long_to_count_is_refused_naming_the_key() -> None:
         overlay.replace_limits(parse_limits(limits_with(**{"global.stale_feed_seconds": 1e300})),
                                0)
     assert overlay.limits.global_.stale_feed_seconds == 30
+
+
+def test_limits_for_one_symbol_keep_its_section_and_the_global_ones() -> None:
+    desk = copy.deepcopy(BASE_LIMITS)
+    desk["symbols"]["AAPL"] = copy.deepcopy(desk["symbols"][SYMBOL])
+    desk["symbols"]["AAPL"]["max_order_qty"] = 7
+    limits = parse_limits(desk)
+    aapl = limits.for_symbol("AAPL")
+    assert set(aapl.symbols) == {"AAPL"} and aapl.symbols["AAPL"].max_order_qty == 7
+    assert aapl.global_ == limits.global_
+    with pytest.raises(ValueError, match="no section for MSFT \\(they name AAPL, BANNED, GOOG\\)"):
+        limits.for_symbol("MSFT")
