@@ -101,12 +101,18 @@ def translate(
     book: DepthBook,
     working: Sequence[ChildOrder],
     new_id: Callable[[], str],
+    order_cap: Callable[[int], int] | None = None,
 ) -> list[OrderIntent]:
     """Intents that move the parent's working state to the one ``action`` describes.
 
     Invariant (property-tested): whatever the venue does with the cancels in flight, the parent
     can never be overfilled: what is working plus what these intents add never exceeds what the
-    parent still needs, and no tick both cancels and adds.
+    parent still needs, and no tick both cancels and adds. ``order_cap(price)``: the largest
+    quantity one order at ``price`` may carry (the risk limits' order size and notional), so
+    that no order is sent only to be refused, tick after tick: a new order is cut to it (what
+    is left goes on later ticks), and a replace, whose quantity counts what the order already
+    filled, that would outgrow it cancels the order instead (the next tick sends what should
+    rest as a new order).
     """
     live = [order for order in working if _is_working(order)]
     if any(order.pending_cl_ord_id is not None for order in live):
@@ -121,6 +127,9 @@ def translate(
         desired_price = _target_price(action.kind, parent.side, book)
         if desired_price is not None and not _within_limit(parent, desired_price):
             desired_price = None
+    wanted = action.qty
+    if order_cap is not None and desired_price is not None:
+        wanted = min(wanted, order_cap(desired_price))
 
     if action.kind is ActionKind.CROSS:
         # Taking liquidity: first cancel what rests, and cross only once it is gone. Crossing
@@ -129,7 +138,7 @@ def translate(
         if resting:
             return [_cancel(order, new_id()) for order in resting]
         if desired_price is not None and ioc_in_flight == 0:
-            desired_qty = min(action.qty, parent.remaining)
+            desired_qty = min(wanted, parent.remaining)
             if desired_qty > 0:
                 intents.append(
                     NewOrder(new_id(), parent.parent_id, parent.symbol, parent.side, desired_qty,
@@ -139,7 +148,7 @@ def translate(
 
     available = parent.remaining - ioc_in_flight
     if desired_price is not None:
-        desired_qty = min(action.qty, available)
+        desired_qty = min(wanted, available)
     if desired_qty <= 0:
         return [_cancel(order, new_id()) for order in resting]
     if len(resting) > 1:
@@ -154,7 +163,10 @@ def translate(
         )
     elif current.price != desired_price or current.leaves_qty > desired_qty:
         assert desired_price is not None  # desired_qty > 0 implies a price
-        intents.append(_replace(current, new_id(), current.cum_qty + desired_qty, desired_price))
+        total = current.cum_qty + desired_qty
+        if order_cap is not None and total > order_cap(desired_price):
+            return [_cancel(current, new_id())]
+        intents.append(_replace(current, new_id(), total, desired_price))
     return intents
 
 

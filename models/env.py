@@ -107,6 +107,7 @@ import random
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -426,7 +427,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         if action.kind is ActionKind.WAIT and not children:
             return
         now = self.exchange.now_ns
-        for intent in translate(action, self.parent, self.book, children, self._next_id):
+        cap = None if self.check is None else partial(self.check.largest_order_qty,
+                                                       self.parent.symbol)
+        for intent in translate(action, self.parent, self.book, children, self._next_id, cap):
             self._send(intent, now)
 
     def _send(self, intent: OrderIntent, now: int) -> bool:

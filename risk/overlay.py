@@ -341,6 +341,21 @@ class RiskOverlay:
             log.log(logging.INFO if expected else logging.WARNING,
                     "new orders on %s allowed again: its feed is live", symbol)
 
+    def largest_order_qty(self, symbol: str, price: int) -> int:
+        """The largest quantity one order of ``symbol`` at ``price`` (ticks) may carry under
+        ``max_order_qty`` and ``max_order_notional``, as :meth:`check` judges them; 0 for a
+        symbol with no limits."""
+        entry = self._symbols.get(symbol)
+        if entry is None:
+            return 0
+        qty = entry.max_order_qty
+        if price > 0:
+            lot_tick = price * entry.exposure.tick_value
+            qty = min(qty, int(entry.max_notional // lot_tick))
+            while qty > 0 and qty * lot_tick > entry.max_notional:
+                qty -= 1
+        return qty
+
     def stopped_symbols(self) -> dict[str, str]:
         """Symbols stopped by their feed, with the reason."""
         return dict(self._feed_stops)

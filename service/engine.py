@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from prometheus_client import Counter, Gauge
@@ -562,8 +563,9 @@ class Engine:
             self.posture.max_child_qty(parent.symbol, self.max_child_qty)
         if action.qty > largest:
             action = Action(action.kind, largest)
+        order_cap = partial(self.risk.largest_order_qty, parent.symbol)
         for intent in self._only_cancels_if_unknown(
-                parent, translate(action, parent, book, children, self._next_id)):
+                parent, translate(action, parent, book, children, self._next_id, order_cap)):
             self._route(intent, parent, now, received_ns)
 
     def _ending(self, working: _Working, children: list[ChildOrder], now: int) -> bool:

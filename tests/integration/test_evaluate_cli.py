@@ -21,6 +21,7 @@ SHORT_EPISODE = {
                 "horizon_grace_seconds": 10},
 }
 REST_NEAR_1 = 1  # the action table's "rest one slice at the near touch"
+REST_NEAR_2 = 2  # "rest twice the slice at the near touch"
 
 
 def _config(tmp_path: Path) -> Path:
@@ -228,3 +229,22 @@ def test_a_desk_limits_file_naming_other_symbols_too_is_enforced_for_the_one_tra
         summaries.append(json.loads(out.read_text())["policies"])
     assert summaries[0] == summaries[1]
     assert summaries[1]["rl"]["fill_rate"] == 1.0 and summaries[1]["rl"]["risk_denials"] == 0
+
+
+def test_a_resting_order_that_outgrows_the_order_size_limit_is_sent_again_not_denied(
+        tmp_path: Path) -> None:
+    """A replace's quantity counts what the order already filled: a resting child that has
+    filled part of a large parent and follows the touch would ask for more than
+    max_order_qty and be refused on every tick. The engine cancels it and rests what is left
+    as a new order instead, so no message is denied for its size."""
+    document = yaml.safe_load(Path("deploy/risk/limits.training.yaml").read_text())
+    document["symbols"]["GOOG"]["max_order_qty"] = 150
+    limits = tmp_path / "limits.yaml"
+    limits.write_text(yaml.safe_dump(document))
+    model = constant_action_policy(tmp_path / "rest2.onnx", REST_NEAR_2)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--policy", str(model), "--sim", "sim/params/GOOG_2012-06-21.json",
+                 "--episodes", "3", "--config", str(_config(tmp_path)), "--policies",
+                 "rl,twap_passive", "--limits", str(limits), "--json", str(out)]) == 0
+    rl = json.loads(out.read_text())["policies"]["rl"]
+    assert rl["risk_denials"] == 0 and rl["fill_rate"] == 1.0

@@ -112,6 +112,34 @@ def test_limit_price_is_respected() -> None:
     assert rest[0].price == 58002  # type: ignore[union-attr]
 
 
+def test_a_replace_that_would_outgrow_the_order_cap_cancels_instead() -> None:
+    """The replace's quantity is the new total, filled included: 80 filled plus 50 to rest is
+    130, over a cap of 100, so the order is cancelled; the next tick rests 50 anew."""
+    working = [_resting(58003, 100, cum=80, status=OrdStatus.PARTIALLY_FILLED)]
+    capped = translate(Action(ActionKind.REST_NEAR, 50), _parent(), _book(), working, _ids(),
+                       lambda _price: 100)
+    assert capped == [CancelOrder("C1", "R1", "P", "GOOG", Side.SELL, 100)]
+    uncapped = translate(Action(ActionKind.REST_NEAR, 50), _parent(), _book(), working, _ids())
+    assert uncapped == [ReplaceOrder("C1", "R1", "P", "GOOG", Side.SELL, 130, 58002)]
+    assert translate(Action(ActionKind.REST_NEAR, 50), _parent(), _book(), [], _ids(),
+                     lambda _price: 100) == [NewOrder("C1", "P", "GOOG", Side.SELL, 50, 58002)]
+
+
+def test_new_orders_are_cut_to_the_order_cap_at_their_price() -> None:
+    prices: list[int] = []
+
+    def cap(price: int) -> int:
+        prices.append(price)
+        return 120
+
+    rest = translate(Action(ActionKind.REST_NEAR, 300), _parent(), _book(), [], _ids(), cap)
+    cross = translate(Action(ActionKind.CROSS, 300), _parent(), _book(), [], _ids(), cap)
+    assert rest == [NewOrder("C1", "P", "GOOG", Side.SELL, 120, 58002)]
+    assert cross == [NewOrder("C1", "P", "GOOG", Side.SELL, 120, 58000, OrdType.LIMIT,
+                              TimeInForce.IOC)]
+    assert prices == [58002, 58000]
+
+
 def test_horizon_forces_the_remainder_through_the_book() -> None:
     parent = _parent(qty=1000)
     parent.filled = 300
@@ -136,16 +164,20 @@ def _child(n: int, price: int, qty: int, cum: int, ioc: bool, pending: bool) -> 
 
 @given(st.sampled_from(list(ActionKind)), st.integers(0, 3000), st.integers(0, 2000),
        st.lists(_ORDERS, max_size=4, unique_by=lambda o: o.cl_ord_id),
-       st.integers(57995, 58005), st.integers(1, 5))
+       st.integers(57995, 58005), st.integers(1, 5), st.none() | st.integers(0, 1000))
 def test_translate_can_never_overfill_the_parent(kind: ActionKind, qty: int, filled: int,
                                                   working: list[ChildOrder], bid: int,
-                                                  spread: int) -> None:
+                                                  spread: int, cap: int | None) -> None:
+    """Nor, given an order cap, send an order or a replace larger than it."""
     parent = _parent(qty=2000)
     parent.filled = filled
     working_leaves = sum(o.leaves_qty for o in working)
     if working_leaves > parent.remaining:
         return  # an already overcommitted start is not a state translate can reach
-    intents = translate(Action(kind, qty), parent, _book(bid, bid + spread), working, _ids())
+    intents = translate(Action(kind, qty), parent, _book(bid, bid + spread), working, _ids(),
+                        None if cap is None else lambda _price: cap)
+    if cap is not None:
+        assert all(i.qty <= cap for i in intents if isinstance(i, NewOrder | ReplaceOrder))
     by_id = {o.cl_ord_id: o for o in working}
     added = 0
     for intent in intents:

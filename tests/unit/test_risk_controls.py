@@ -40,6 +40,19 @@ def test_max_order_notional(qty: int, allowed: bool) -> None:
         (None if allowed else DenyReason.MAX_ORDER_NOTIONAL)
 
 
+@pytest.mark.parametrize("price", [58_000, 58_001, 100_000, 57_143, 1])
+def test_the_largest_order_qty_is_the_largest_the_check_allows(price: int) -> None:
+    """Size and notional together, as the check judges them: one share more is denied."""
+    overlay = make_overlay(limits_with(**{"symbols.GOOG.price_collar_bps": 10_000}),
+                           bid=price - 1, ask=price + 1)
+    largest = overlay.largest_order_qty(SYMBOL, price)
+    assert 0 < largest <= 1_000
+    assert _reason(overlay, new(Side.BUY, largest, price)) is None
+    assert _reason(overlay, new(Side.BUY, largest + 1, price)) in (
+        DenyReason.MAX_ORDER_QTY, DenyReason.MAX_ORDER_NOTIONAL)
+    assert overlay.largest_order_qty("MSFT", price) == 0
+
+
 def test_market_orders_are_valued_at_the_far_touch() -> None:
     overlay = make_overlay(limits_with(**{"symbols.GOOG.max_order_notional": 58_001}))
     assert _reason(overlay, new(Side.BUY, 100, None)) is None  # 100 x $580.01 = $58,001
