@@ -235,8 +235,9 @@ def test_a_resting_order_that_outgrows_the_order_size_limit_is_sent_again_not_de
         tmp_path: Path) -> None:
     """A replace's quantity counts what the order already filled: a resting child that has
     filled part of a large parent and follows the touch would ask for more than
-    max_order_qty and be refused on every tick. The engine cancels it and rests what is left
-    as a new order instead, so no message is denied for its size."""
+    max_order_qty and be refused on every tick, as would the horizon's sweep of a remainder
+    larger than the limit. The engine cancels such an order and rests what is left as a new
+    one, and cuts a new order to the limit, so no message is denied for its size."""
     document = yaml.safe_load(Path("deploy/risk/limits.training.yaml").read_text())
     document["symbols"]["GOOG"]["max_order_qty"] = 150
     limits = tmp_path / "limits.yaml"
