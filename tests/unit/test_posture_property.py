@@ -118,11 +118,11 @@ class _Venue:
         return True
 
 
-def _engine(posture: Posture, max_order_qty: int) -> tuple[Engine, _Venue, RiskOverlay,
-                                                            Metrics]:
+def _engine(posture: Posture, max_order_qty: int, max_short_position: int = 100_000) \
+        -> tuple[Engine, _Venue, RiskOverlay, Metrics]:
     overlay = RiskOverlay(parse_limits(limits_with(
         **{"symbols.GOOG.max_order_qty": max_order_qty,
-           "symbols.GOOG.max_short_position": 100_000,
+           "symbols.GOOG.max_short_position": max_short_position,
            "symbols.GOOG.max_order_notional": 10**9})), GOOG)
     gate = PostureGate(small_params(), PostureConfig(enabled=True), GOOG, overlay)
     gate.symbols["GOOG"].posture = posture
@@ -163,8 +163,11 @@ def test_elevated_halves_the_child_order_and_the_overlay_still_checks_it() -> No
 
 
 def test_the_hard_limit_still_denies_what_the_posture_lets_by() -> None:
+    """The position limit: the engine sizes its orders to the order-size limits itself, so a
+    limit it does not size for shows the overlay judging on its own."""
     for posture in (Posture.NORMAL, Posture.ELEVATED):
-        engine, venue, overlay, metrics = _engine(posture, max_order_qty=100)
+        engine, venue, overlay, metrics = _engine(posture, max_order_qty=5_000,
+                                                  max_short_position=100)
         _tick(engine, 1)
         assert venue.sent == []
         denied = overlay.denials.get(next(r for r in overlay.denials), 0) if overlay.denials \
