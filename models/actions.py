@@ -127,9 +127,8 @@ def translate(
         desired_price = _target_price(action.kind, parent.side, book)
         if desired_price is not None and not _within_limit(parent, desired_price):
             desired_price = None
-    wanted = action.qty
-    if order_cap is not None and desired_price is not None:
-        wanted = min(wanted, order_cap(desired_price))
+    cap = None if order_cap is None or desired_price is None else order_cap(desired_price)
+    wanted = action.qty if cap is None else min(action.qty, cap)
 
     if action.kind is ActionKind.CROSS:
         # Taking liquidity: first cancel what rests, and cross only once it is gone. Crossing
@@ -164,7 +163,7 @@ def translate(
     elif current.price != desired_price or current.leaves_qty > desired_qty:
         assert desired_price is not None  # desired_qty > 0 implies a price
         total = current.cum_qty + desired_qty
-        if order_cap is not None and total > order_cap(desired_price):
+        if cap is not None and total > cap:
             return [_cancel(current, new_id())]
         intents.append(_replace(current, new_id(), total, desired_price))
     return intents

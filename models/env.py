@@ -303,6 +303,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         self.latency.reset(episode_seed ^ _LATENCY_SEED)
         self.check: PreTradeCheck | None = (None if self.pre_trade is None
                                             else self.pre_trade(self.exchange.symbol))
+        self._order_cap = None if self.check is None else partial(self.check.largest_order_qty,
+                                                                  self.exchange.symbol)
         self.book = DepthBook(self.exchange.symbol)
         self.tracker = MarketTracker()
         self.signal = SignalRuntime(self.signal_model) if self.signal_model is not None \
@@ -427,9 +429,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.int64]):
         if action.kind is ActionKind.WAIT and not children:
             return
         now = self.exchange.now_ns
-        cap = None if self.check is None else partial(self.check.largest_order_qty,
-                                                       self.parent.symbol)
-        for intent in translate(action, self.parent, self.book, children, self._next_id, cap):
+        for intent in translate(action, self.parent, self.book, children, self._next_id,
+                                self._order_cap):
             self._send(intent, now)
 
     def _send(self, intent: OrderIntent, now: int) -> bool:

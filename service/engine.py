@@ -82,6 +82,9 @@ class _Working:
     inference: LatencyBuckets  # the policy's bound metric children: no label lookup per tick
     shortfall: Gauge
     observation: ParentObservation
+    # The largest quantity one order at a price may carry under the risk limits (bound once to
+    # the parent's symbol: nothing allocated per decision).
+    order_cap: Callable[[int], int]
     # The policy's pace (models.policy.decision_interval_ns; 0: every tick) and the event time
     # from which it is asked again: the ticks between leave its orders as they are.
     decision_interval_ns: int = 0
@@ -408,7 +411,8 @@ class Engine:
         working = _Working(parent, policy, n_slices,
                            self.metrics.policy_inference.labels(policy.name),
                            self.metrics.parent_shortfall.labels(policy.name),
-                           observation, decision_interval_ns(policy))
+                           observation, partial(self.risk.largest_order_qty, parent.symbol),
+                           decision_interval_ns(policy))
         # No shortfall before its first fill (NaN: not a 0 bps cost, and no alert on a previous
         # parent's value); the final-shortfall series exists from now, so its first
         # observation is an increase Prometheus can see.
@@ -563,9 +567,9 @@ class Engine:
             self.posture.max_child_qty(parent.symbol, self.max_child_qty)
         if action.qty > largest:
             action = Action(action.kind, largest)
-        order_cap = partial(self.risk.largest_order_qty, parent.symbol)
         for intent in self._only_cancels_if_unknown(
-                parent, translate(action, parent, book, children, self._next_id, order_cap)):
+                parent, translate(action, parent, book, children, self._next_id,
+                                  working.order_cap)):
             self._route(intent, parent, now, received_ns)
 
     def _ending(self, working: _Working, children: list[ChildOrder], now: int) -> bool:
