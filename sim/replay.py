@@ -30,6 +30,11 @@ docs/simulator.md:
   venue); any other replace leaves the queue and enters again as a new order would.
 - One agent, no latency: an order acts at the event time it is submitted
   (:class:`sim.replay_exchange.ReplayExchange` adds latency on top).
+- **The book past the file's depth** (:mod:`sim.hidden_levels`): behind the deepest level of a
+  side shown at the file's full depth wait hidden levels, estimated from the file. Orders take
+  them as they take recorded levels, and the agent's view shows them only where what it
+  consumed left fewer levels than the file shows (so, before it trades, it sees exactly the
+  recorded book).
 - Starting at ``start_ns`` skips the earlier rows without replaying them: nothing the agent
   does can depend on them, and every order that was submitted before the start counts as
   queued ahead of the agent's, as at the file's beginning.
@@ -41,11 +46,12 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 
 from core.domain import Side
+from sim.hidden_levels import HiddenLevels, hidden_levels
 from sim.lobster import BookRow, EventType, LobsterMessage, LobsterSample
 
 _TAKES_FROM_QUEUE = frozenset({EventType.PARTIAL_CANCEL, EventType.DELETE})
@@ -79,12 +85,15 @@ class ReplayMarket:
     ``start_ns``: begin with the book as it was just before that event time (the first message
     at or after it is the first :meth:`step`); without it, the file's first row is the opening
     book and its second message the first step. Prices are in ticks of ``tick_size``.
+    ``hidden``: the levels behind the file's depth, estimated from the file by default; None
+    for none (the book ends where the file does).
     """
 
     IDLE_FOOTPRINT: Final[Footprint] = ((), ())
 
     def __init__(self, sample: LobsterSample, start_ns: int | None = None,
-                 tick_size: Decimal = Decimal("0.01")) -> None:
+                 tick_size: Decimal = Decimal("0.01"),
+                 hidden: HiddenLevels | Literal["estimated"] | None = "estimated") -> None:
         times = sample.read(tick_size).messages.ts_ns
         if len(times) == 0:
             raise ValueError(f"{sample.source}: the sample holds no events")
@@ -104,6 +113,8 @@ class ReplayMarket:
         self._consumed: dict[tuple[Side, int], int] = {}  # displayed shares the agent took
         self._orders: dict[int, AgentOrder] = {}
         self._ids = itertools.count(1)
+        self._depth = sample.levels
+        self._hidden = hidden_levels(sample, tick_size) if isinstance(hidden, str) else hidden
 
     # --- the agent --------------------------------------------------------------------------------
     def submit(self, side: Side, qty: int, price: int | None = None,
@@ -148,9 +159,14 @@ class ReplayMarket:
         return None if self._next is None else self._next.ts_ns
 
     def levels(self, side: Side) -> tuple[tuple[int, int], ...]:
-        """The recorded displayed levels of ``side`` now, best first."""
+        """The displayed levels of ``side`` now, best first: the recorded ones, and behind a
+        side shown at the file's full depth the hidden ones."""
         book = self.book
-        return book.bids if side is Side.BUY else book.asks
+        recorded = book.bids if side is Side.BUY else book.asks
+        hidden = self._hidden
+        if hidden is None or len(recorded) < self._depth:
+            return recorded
+        return recorded + hidden.behind(side, recorded[-1][0])
 
     def footprint(self) -> Footprint:
         """What :meth:`view` takes from the agent besides the recorded levels: the shares it
@@ -163,19 +179,23 @@ class ReplayMarket:
             (order.side, order.price, order.leaves) for order in self._orders.values())
 
     def view(self, side: Side) -> dict[int, int]:
-        """Price -> quantity as the agent's market data shows ``side``: the recorded levels
-        minus what the agent consumed (emptied levels left out), plus its own resting orders
-        (which an exchange would display too, and which the policy's queue features expect)."""
+        """Price -> quantity as the agent's market data shows ``side``: the levels minus what
+        the agent consumed (emptied levels left out), as many as the file shows, plus its own
+        resting orders (which an exchange would display too, and which the policy's queue
+        features expect)."""
         levels = self.levels(side)
         consumed = self._consumed
+        depth = self._depth
         if not consumed:  # sizes are positive (checked when read, kept by the views)
-            shown = dict(levels)
+            shown = dict(levels[:depth])
         else:
             shown = {}
             for price, qty in levels:
                 left = qty - consumed.get((side, price), 0)
                 if left > 0:
                     shown[price] = left
+                    if len(shown) == depth:
+                        break
         for order in self._orders.values():
             if order.side is side:
                 shown[order.price] = shown.get(order.price, 0) + order.leaves
@@ -321,10 +341,11 @@ class ViewedReplayMarket(ReplayMarket):
     """
 
     def __init__(self, sample: LobsterSample, start_ns: int | None = None,
-                 tick_size: Decimal = Decimal("0.01")) -> None:
+                 tick_size: Decimal = Decimal("0.01"),
+                 hidden: HiddenLevels | Literal["estimated"] | None = "estimated") -> None:
         self._raw: BookRow | None = None
         self._view: tuple[int, int, BookRow] | None = None  # (id of the row, key, view)
-        super().__init__(sample, start_ns, tick_size)
+        super().__init__(sample, start_ns, tick_size, hidden)
 
     @property
     def book(self) -> BookRow:

@@ -110,7 +110,8 @@ class ReplayExchange:
         self._orders = AgentOrders(symbol, "R", lambda: self.now_ns)
         self._by_replay_id: dict[int, AgentOrder] = {}  # the ones still in the book
         self._shown: dict[Side, dict[int, int]] = {side: self.market.view(side) for side in _SIDES}
-        self._shown_rows = {side: self.market.levels(side) for side in _SIDES}
+        book = self.market.book
+        self._shown_rows = {Side.BUY: book.bids, Side.SELL: book.asks}
         self._shown_footprint = self.market.footprint()
         self._prints: list[Trade] = []  # the agent's taking fills, for the next market data
 

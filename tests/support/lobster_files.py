@@ -5,6 +5,7 @@ from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 GOOG = SHARED / "LOBSTER_SampleFile_GOOG_2012-06-21_10.zip"
+AAPL = SHARED / "LOBSTER_SampleFile_AAPL_2012-06-21_1.zip"  # the touch only
 
 
 def write_sample(folder: Path, levels: int, messages: list[str], books: list[str]) -> Path:

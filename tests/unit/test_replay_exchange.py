@@ -27,6 +27,7 @@ from core.domain import (
 from core.oms import OrderManager
 from sim.exchange import AgentFill, Exchange, ExchangeEvent
 from sim.lobster import BookRow, LobsterSample, open_sample
+from sim.replay import ReplayMarket
 from sim.replay_exchange import ReplayExchange
 
 GOOG = Path(__file__).resolve().parents[3] / "shared" / "data" / \
@@ -90,6 +91,12 @@ def _new(cl: str, side: Side, qty: int, price: int | None,
     return NewOrder(cl, "P1", SYM, side, qty, price, ord_type, tif)
 
 
+def _file_deep(sample: LobsterSample) -> ReplayExchange:
+    """The book ending where the file does: no hidden levels behind its two
+    (tests/unit/test_hidden_levels.py has those)."""
+    return ReplayExchange(sample, SYM, market=ReplayMarket(sample, hidden=None))
+
+
 def _act(exchange: ReplayExchange, intent: OrderIntent) -> list[ExchangeEvent]:
     """Send with no latency and apply it (it goes before the next recorded message)."""
     assert exchange.send(intent, exchange.now_ns)
@@ -139,7 +146,7 @@ def test_a_level_update_names_only_the_levels_that_changed(sample: LobsterSample
 
 
 def test_an_aggressive_ioc_sell_takes_the_displayed_bids_once(sample: LobsterSample) -> None:
-    exchange = ReplayExchange(sample, SYM)
+    exchange = _file_deep(sample)
     start = exchange.now_ns
     events = _act(exchange, _new("C1", Side.SELL, 200, 9_900, TimeInForce.IOC))
     assert _summary(events) == [
@@ -173,7 +180,7 @@ def test_an_aggressive_ioc_sell_takes_the_displayed_bids_once(sample: LobsterSam
 
 def test_a_market_order_walks_the_book_and_drops_what_it_cannot_fill(
         sample: LobsterSample) -> None:
-    exchange = ReplayExchange(sample, SYM)
+    exchange = _file_deep(sample)
     events = _act(exchange, _new("C1", Side.BUY, 400, None))
     assert _summary(events)[1:] == [
         (ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, 100, 300, 100, 10_100),
@@ -227,7 +234,7 @@ def test_one_execution_never_fills_more_agent_shares_than_it_traded(
 
 
 def test_cancel_and_replace_reports(sample: LobsterSample) -> None:
-    exchange = ReplayExchange(sample, SYM)
+    exchange = _file_deep(sample)
     oms = OrderManager()
     oms.add_parent(ParentOrder("P1", SYM, Side.BUY, 1_000, 0, 2**62, "test"))
 
