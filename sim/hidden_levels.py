@@ -15,8 +15,8 @@ Named assumptions, estimated from the file being replayed by :func:`hidden_level
   that walks the book (it pays less than a sparser book would charge), so a resting policy's
   edge over the schedules that cross is measured on the conservative side.
 - **Size.** Each holds ``qty``, the median size of the deepest recorded level.
-- **Count.** :data:`HIDDEN_LEVEL_COUNT` of them; an order that walks past them rests or
-  cancels its remainder, as at the end of the recorded levels.
+- **Depth.** They go on as far as an order walks (down to a price of one tick on the bid
+  side): the agent alone never empties a side shown at full depth.
 - The estimate pools both sides and every row in which a side is shown at full depth; it is
   one number per file, not a profile through the day.
 """
@@ -24,6 +24,8 @@ Named assumptions, estimated from the file being replayed by :func:`hidden_level
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -33,34 +35,34 @@ from core.domain import Side
 from sim.lobster import LobsterSample
 from sim.lobster_prices import EMPTY
 
-HIDDEN_LEVEL_COUNT = 10  # as deep again as LOBSTER's usual ten-level samples show
-
-Levels = tuple[tuple[int, int], ...]
-
 
 @dataclass(frozen=True, slots=True)
 class HiddenLevels:
-    """``count`` levels of ``qty`` each, ``gap_ticks`` apart, behind a side's deepest level."""
+    """Levels of ``qty`` each, ``gap_ticks`` apart, behind a side's deepest level."""
 
     gap_ticks: int
     qty: int
-    count: int = HIDDEN_LEVEL_COUNT
 
     def __post_init__(self) -> None:
-        if self.gap_ticks <= 0 or self.qty <= 0 or self.count <= 0:
-            raise ValueError(f"hidden levels need a positive gap, size and count, got {self}")
+        if self.gap_ticks <= 0 or self.qty <= 0:
+            raise ValueError(f"hidden levels need a positive gap and size, got {self}")
 
-    def behind(self, side: Side, deepest: int) -> Levels:
-        """The levels behind ``deepest`` (ticks) on ``side``, best first; none at or below a
-        price of zero."""
-        return _behind(self, side, deepest)
+    def behind(self, side: Side, deepest: int) -> Iterator[tuple[int, int]]:
+        """The levels behind ``deepest`` (ticks) on ``side``, best first: without end on the
+        ask side, down to a price of one tick on the bid side."""
+        step = -self.gap_ticks if side is Side.BUY else self.gap_ticks
+        for price in itertools.count(deepest + step, step):
+            if price <= 0:
+                return
+            yield price, self.qty
 
-
-@functools.lru_cache(maxsize=4096)
-def _behind(hidden: HiddenLevels, side: Side, deepest: int) -> Levels:
-    step = -hidden.gap_ticks if side is Side.BUY else hidden.gap_ticks
-    prices = (deepest + step * k for k in range(1, hidden.count + 1))
-    return tuple((price, hidden.qty) for price in prices if price > 0)
+    def qty_at(self, side: Side, deepest: int, price: int) -> int:
+        """What the hidden book holds at ``price`` behind ``deepest`` on ``side``: ``qty`` on
+        a hidden level's price, else 0."""
+        distance = deepest - price if side is Side.BUY else price - deepest
+        if distance <= 0 or price <= 0 or distance % self.gap_ticks:
+            return 0
+        return self.qty
 
 
 @functools.lru_cache(maxsize=2)

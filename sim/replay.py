@@ -159,14 +159,18 @@ class ReplayMarket:
         return None if self._next is None else self._next.ts_ns
 
     def levels(self, side: Side) -> tuple[tuple[int, int], ...]:
-        """The displayed levels of ``side`` now, best first: the recorded ones, and behind a
-        side shown at the file's full depth the hidden ones."""
+        """The recorded displayed levels of ``side`` now, best first."""
         book = self.book
-        recorded = book.bids if side is Side.BUY else book.asks
+        return book.bids if side is Side.BUY else book.asks
+
+    def book_levels(self, side: Side) -> Iterator[tuple[int, int]]:
+        """The levels of ``side`` now, best first: the recorded ones, and behind a side shown
+        at the file's full depth the hidden ones (as far as the caller reads)."""
+        recorded = self.levels(side)
+        yield from recorded
         hidden = self._hidden
-        if hidden is None or len(recorded) < self._depth:
-            return recorded
-        return recorded + hidden.behind(side, recorded[-1][0])
+        if hidden is not None and len(recorded) == self._depth:
+            yield from hidden.behind(side, recorded[-1][0])
 
     def footprint(self) -> Footprint:
         """What :meth:`view` takes from the agent besides the recorded levels: the shares it
@@ -183,14 +187,13 @@ class ReplayMarket:
         the agent consumed (emptied levels left out), as many as the file shows, plus its own
         resting orders (which an exchange would display too, and which the policy's queue
         features expect)."""
-        levels = self.levels(side)
         consumed = self._consumed
-        depth = self._depth
         if not consumed:  # sizes are positive (checked when read, kept by the views)
-            shown = dict(levels[:depth])
+            shown = dict(self.levels(side))
         else:
             shown = {}
-            for price, qty in levels:
+            depth = self._depth
+            for price, qty in self.book_levels(side):
                 left = qty - consumed.get((side, price), 0)
                 if left > 0:
                     shown[price] = left
@@ -238,20 +241,29 @@ class ReplayMarket:
         return fills
 
     def _displayed(self, side: Side, price: int) -> int:
-        """What the agent can see at a level: recorded size minus what it already took."""
-        for level_price, qty in self.levels(side):
+        """What the agent can see at a level: its size minus what it already took."""
+        return max(self._level_qty(side, price) - self._consumed.get((side, price), 0), 0)
+
+    def _level_qty(self, side: Side, price: int) -> int:
+        """The size of ``side``'s level at ``price``: recorded, hidden or none (0)."""
+        recorded = self.levels(side)
+        for level_price, qty in recorded:
             if level_price == price:
-                return max(qty - self._consumed.get((side, price), 0), 0)
-        return 0
+                return qty
+        hidden = self._hidden
+        if hidden is None or len(recorded) < self._depth:
+            return 0
+        return hidden.qty_at(side, recorded[-1][0], price)
 
     def _take(self, order_id: int, side: Side, qty: int, limit: int | None) -> list[AgentFill]:
         fills = []
         maker = side.opposite
-        for price, _ in self.levels(maker):
+        consumed = self._consumed
+        for price, level_qty in self.book_levels(maker):
             if qty == 0 or (limit is not None and (price > limit if side is Side.BUY
                                                    else price < limit)):
                 break
-            available = self._displayed(maker, price)
+            available = max(level_qty - consumed.get((maker, price), 0), 0)
             traded = min(qty, available)
             if traded:
                 key = (maker, price)
@@ -321,10 +333,10 @@ class ReplayMarket:
         return AgentFill(order.order_id, order.price, qty, self.now_ns, passive=True)
 
     def _forget_consumed(self) -> None:
-        """Consumption is remembered only while the recorded level still shows that much."""
+        """Consumption is remembered only while the level still holds that much."""
         for key in list(self._consumed):
             side, price = key
-            recorded = next((q for p, q in self.levels(side) if p == price), 0)
+            recorded = self._level_qty(side, price)
             if recorded <= 0:
                 del self._consumed[key]
             elif self._consumed[key] > recorded:

@@ -4,6 +4,7 @@ there is not there twice, and a book the agent has not touched shows exactly the
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -60,10 +61,12 @@ def test_an_order_walks_into_the_hidden_levels_up_to_its_limit(tmp_path: Path) -
         (10_010, 200, False), (10_011, HIDDEN_QTY, False), (10_012, HIDDEN_QTY, False)]
     resting = market.order(order_id)
     assert resting is not None and resting.leaves == 600 - 200 - 2 * HIDDEN_QTY
-    # A market order walks all of them, and no further.
+    # A market order walks as far as it must: the agent alone never empties the side.
     _, fills = market.submit(Side.SELL, 10_000)
-    assert sum(f.qty for f in fills) == 100 + HIDDEN_QTY * HiddenLevels(1, 1).count
-    assert min(f.price for f in fills) == 10_000 - HiddenLevels(1, 1).count
+    assert sum(f.qty for f in fills) == 10_000
+    # 100 at the touch, 56 hidden levels whole (9,800), 100 of the 57th, whose 75 are left.
+    assert [f.price for f in fills] == list(range(10_000, 10_000 - 58, -1))
+    assert market.view(Side.BUY) == {10_000 - 57: 75, 10_012: 50}  # its own resting buy too
 
 
 def test_hidden_shares_taken_stay_taken_while_the_book_behind_them_stands(
@@ -82,22 +85,24 @@ def test_a_side_not_at_full_depth_has_nothing_behind_it(tmp_path: Path) -> None:
     books = ["1001000,200,-9999999999,0", *BOOKS[1:]]
     sample = open_sample(write_sample(tmp_path, 1, MESSAGES, books))
     market = ReplayMarket(sample)
-    assert market.levels(Side.BUY) == ()
+    assert list(market.book_levels(Side.BUY)) == []
     _, fills = market.submit(Side.SELL, 50)
     assert fills == []
 
 
-def test_hidden_levels_stop_short_of_a_zero_price() -> None:
-    hidden = HiddenLevels(gap_ticks=2, qty=5, count=4)
-    assert hidden.behind(Side.BUY, 5) == ((3, 5), (1, 5))
-    assert hidden.behind(Side.SELL, 5) == ((7, 5), (9, 5), (11, 5), (13, 5))
+def test_hidden_levels_go_on_behind_the_asks_and_stop_short_of_a_zero_bid() -> None:
+    hidden = HiddenLevels(gap_ticks=2, qty=5)
+    assert list(hidden.behind(Side.BUY, 5)) == [(3, 5), (1, 5)]
+    assert list(itertools.islice(hidden.behind(Side.SELL, 5), 4)) == \
+        [(7, 5), (9, 5), (11, 5), (13, 5)]
+    assert [hidden.qty_at(Side.SELL, 5, p) for p in (3, 5, 6, 7, 9)] == [0, 0, 0, 5, 5]
+    assert [hidden.qty_at(Side.BUY, 5, p) for p in (7, 5, 4, 3, 1, -1)] == [0, 0, 0, 5, 5, 0]
 
 
-@pytest.mark.parametrize("gap, qty, count", [(0, 1, 1), (1, 0, 1), (1, 1, 0), (-1, 5, 3)])
-def test_hidden_levels_need_a_positive_gap_size_and_count(gap: int, qty: int,
-                                                          count: int) -> None:
-    with pytest.raises(ValueError, match="positive gap, size and count"):
-        HiddenLevels(gap, qty, count)
+@pytest.mark.parametrize("gap, qty", [(0, 1), (1, 0), (-1, 5)])
+def test_hidden_levels_need_a_positive_gap_and_size(gap: int, qty: int) -> None:
+    with pytest.raises(ValueError, match="positive gap and size"):
+        HiddenLevels(gap, qty)
 
 
 @pytest.mark.skipif(not GOOG.exists() or not AAPL.exists(),
