@@ -336,11 +336,11 @@ class ReplayMarket:
         """Consumption is remembered only while the level still holds that much."""
         for key in list(self._consumed):
             side, price = key
-            recorded = self._level_qty(side, price)
-            if recorded <= 0:
+            held = self._level_qty(side, price)
+            if held <= 0:
                 del self._consumed[key]
-            elif self._consumed[key] > recorded:
-                self._consumed[key] = recorded
+            elif self._consumed[key] > held:
+                self._consumed[key] = held
 
 
 class ViewedReplayMarket(ReplayMarket):
