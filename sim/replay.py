@@ -168,9 +168,18 @@ class ReplayMarket:
         at the file's full depth the hidden ones (as far as the caller reads)."""
         recorded = self.levels(side)
         yield from recorded
+        behind = self._hidden_behind(recorded)
+        if behind is not None:
+            yield from behind[0].behind(side, behind[1])
+
+    def _hidden_behind(self, recorded: tuple[tuple[int, int], ...]
+                       ) -> tuple[HiddenLevels, int] | None:
+        """The hidden levels and the deepest recorded price they stand behind, for a side
+        whose ``recorded`` levels fill the file's depth; None for any other side."""
         hidden = self._hidden
-        if hidden is not None and len(recorded) == self._depth:
-            yield from hidden.behind(side, recorded[-1][0])
+        if hidden is None or len(recorded) < self._depth:
+            return None
+        return hidden, recorded[-1][0]
 
     def footprint(self) -> Footprint:
         """What :meth:`view` takes from the agent besides the recorded levels: the shares it
@@ -250,10 +259,8 @@ class ReplayMarket:
         for level_price, qty in recorded:
             if level_price == price:
                 return qty
-        hidden = self._hidden
-        if hidden is None or len(recorded) < self._depth:
-            return 0
-        return hidden.qty_at(side, recorded[-1][0], price)
+        behind = self._hidden_behind(recorded)
+        return 0 if behind is None else behind[0].qty_at(side, behind[1], price)
 
     def _take(self, order_id: int, side: Side, qty: int, limit: int | None) -> list[AgentFill]:
         fills = []
